@@ -1,0 +1,265 @@
+//! Checking an append at the boundary, the same way in every backend.
+//!
+//! [`prepare_batch`] validates a batch against the [`Limits`] and completes each event's
+//! defaults, so a backend only writes events that are already known to be valid.
+//! [`check_retry`] decides whether a batch whose ids are already stored is a harmless retry.
+
+use serde_json::Value;
+
+use crate::error::{AppendError, InvalidEvent, json_kind};
+use crate::event::{NewEvent, RecordedEvent, Timestamp};
+use crate::ids::{AggregateType, EventId, EventType, StreamId};
+use crate::limits::Limits;
+use crate::position::{ExpectedVersion, Position, Version};
+use crate::store::AppendResult;
+
+/// An event that passed validation, with every default filled in, waiting for its version and
+/// position.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PreparedEvent {
+    /// Caller's or generated id.
+    pub id: EventId,
+    /// The event type.
+    pub event_type: EventType,
+    /// Caller's or derived from the type.
+    pub aggregate_type: AggregateType,
+    /// Caller's or the store's clock.
+    pub timestamp: Timestamp,
+    /// Who emitted it.
+    pub source: String,
+    /// The payload object.
+    pub payload: Value,
+    /// The payload as compact JSON, measured once and reused by backends that store text.
+    pub payload_json: String,
+    /// The metadata object (`{}` when none was given).
+    pub metadata: Value,
+    /// The metadata as compact JSON.
+    pub metadata_json: String,
+    /// What caused it.
+    pub causation_id: Option<String>,
+    /// Which run it belongs to.
+    pub correlation_id: Option<String>,
+}
+
+impl PreparedEvent {
+    /// The stored form of this event at `version` and `position` in `stream`.
+    pub fn record(&self, stream: &StreamId, version: Version, position: Position) -> RecordedEvent {
+        RecordedEvent {
+            id: self.id.clone(),
+            event_type: self.event_type.clone(),
+            aggregate_id: stream.clone(),
+            aggregate_type: self.aggregate_type.clone(),
+            version,
+            position,
+            timestamp: self.timestamp,
+            source: self.source.clone(),
+            payload: self.payload.clone(),
+            metadata: self.metadata.clone(),
+            causation_id: self.causation_id.clone(),
+            correlation_id: self.correlation_id.clone(),
+        }
+    }
+}
+
+/// Validates `events` and fills their defaults; `now` stamps events without a timestamp.
+pub fn prepare_batch(
+    events: Vec<NewEvent>,
+    limits: &Limits,
+    now: Timestamp,
+) -> Result<Vec<PreparedEvent>, AppendError> {
+    if events.is_empty() {
+        return Err(AppendError::EmptyBatch);
+    }
+    if events.len() > limits.batch_events_max {
+        return Err(AppendError::BatchTooLarge { len: events.len(), max: limits.batch_events_max });
+    }
+    let mut prepared: Vec<PreparedEvent> = Vec::with_capacity(events.len());
+    for (index, event) in events.into_iter().enumerate() {
+        let event = prepare_event(event, limits, now)
+            .map_err(|reason| AppendError::InvalidEvent { index, reason })?;
+        if prepared.iter().any(|earlier| earlier.id == event.id) {
+            let reason = InvalidEvent::DuplicateInBatch { id: event.id };
+            return Err(AppendError::InvalidEvent { index, reason });
+        }
+        prepared.push(event);
+    }
+    Ok(prepared)
+}
+
+fn prepare_event(
+    event: NewEvent,
+    limits: &Limits,
+    now: Timestamp,
+) -> Result<PreparedEvent, InvalidEvent> {
+    if !event.payload.is_object() {
+        return Err(InvalidEvent::PayloadNotObject { found: json_kind(&event.payload) });
+    }
+    let metadata = event.metadata.unwrap_or_else(|| Value::Object(Default::default()));
+    if !metadata.is_object() {
+        return Err(InvalidEvent::MetadataNotObject { found: json_kind(&metadata) });
+    }
+    let payload_json = event.payload.to_string();
+    if payload_json.len() > limits.payload_bytes_max {
+        let max = limits.payload_bytes_max;
+        return Err(InvalidEvent::PayloadTooLarge { bytes: payload_json.len(), max });
+    }
+    let metadata_json = metadata.to_string();
+    if metadata_json.len() > limits.metadata_bytes_max {
+        let max = limits.metadata_bytes_max;
+        return Err(InvalidEvent::MetadataTooLarge { bytes: metadata_json.len(), max });
+    }
+    check_text("source", Some(&event.source), limits)?;
+    check_text("causation id", event.causation_id.as_ref(), limits)?;
+    check_text("correlation id", event.correlation_id.as_ref(), limits)?;
+    let aggregate_type = match event.aggregate_type {
+        Some(aggregate_type) => aggregate_type,
+        // A valid event type has a non-empty domain no longer than itself, so this holds.
+        None => AggregateType::new(event.event_type.domain())
+            .unwrap_or_else(|_| unreachable_domain(&event.event_type)),
+    };
+    Ok(PreparedEvent {
+        id: event.id.unwrap_or_else(EventId::generate),
+        event_type: event.event_type,
+        aggregate_type,
+        timestamp: event.timestamp.unwrap_or(now),
+        source: event.source,
+        payload: event.payload,
+        payload_json,
+        metadata,
+        metadata_json,
+        causation_id: event.causation_id,
+        correlation_id: event.correlation_id,
+    })
+}
+
+fn unreachable_domain(event_type: &EventType) -> AggregateType {
+    panic!("the domain of a valid event type is a valid aggregate type: {event_type}")
+}
+
+fn check_text(
+    field: &'static str,
+    value: Option<&String>,
+    limits: &Limits,
+) -> Result<(), InvalidEvent> {
+    match value {
+        Some(text) if text.len() > limits.text_bytes_max => {
+            Err(InvalidEvent::TextTooLong { field, bytes: text.len(), max: limits.text_bytes_max })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Where an already stored event lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredEventRef {
+    /// Its stream.
+    pub stream: StreamId,
+    /// Its version.
+    pub version: Version,
+    /// Its position.
+    pub position: Position,
+}
+
+/// The verdict on a batch's ids.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RetryCheck {
+    /// No id is stored: append normally.
+    New,
+    /// Every id is stored as exactly this batch: return the original result, write nothing.
+    AlreadyAppended(AppendResult),
+}
+
+/// Classifies `batch` against what is stored, using `lookup` to find an id's event.
+///
+/// A retry must match the original exactly: every id in `stream`, at consecutive versions in
+/// batch order, starting where `expected` says the batch went. Anything else that reuses a stored
+/// id is a [`AppendError::DuplicateEventId`].
+pub fn check_retry(
+    stream: &StreamId,
+    expected: ExpectedVersion,
+    current: Version,
+    batch: &[PreparedEvent],
+    mut lookup: impl FnMut(&EventId) -> Option<StoredEventRef>,
+) -> Result<RetryCheck, AppendError> {
+    let stored: Vec<Option<StoredEventRef>> = batch.iter().map(|event| lookup(&event.id)).collect();
+    let Some(first_stored) = stored.iter().position(Option::is_some) else {
+        return Ok(RetryCheck::New);
+    };
+    let duplicate = |index: usize| {
+        let stored_in = stored[index].as_ref().map_or_else(|| stream.clone(), |s| s.stream.clone());
+        AppendError::DuplicateEventId { id: batch[index].id.clone(), stored_in }
+    };
+    let Some(first) = stored[0].as_ref() else {
+        return Err(duplicate(first_stored));
+    };
+    for (index, entry) in stored.iter().enumerate() {
+        let in_place = entry.as_ref().is_some_and(|entry| {
+            entry.stream == *stream && entry.version.0 == first.version.0 + index as u64
+        });
+        if !in_place {
+            let index = if entry.is_some() { index } else { first_stored };
+            return Err(duplicate(index));
+        }
+    }
+    let started_where_expected = match expected {
+        ExpectedVersion::Any | ExpectedVersion::StreamExists => true,
+        ExpectedVersion::NoStream => first.version == Version(1),
+        ExpectedVersion::Exact(version) => first.version == version.next(),
+    };
+    if !started_where_expected {
+        return Err(AppendError::WrongExpectedVersion {
+            stream: stream.clone(),
+            expected,
+            actual: current,
+        });
+    }
+    let last = stored.last().and_then(Option::as_ref).unwrap_or(first);
+    Ok(RetryCheck::AlreadyAppended(AppendResult {
+        first_position: first.position,
+        last_position: last.position,
+        stream_version: last.version,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn event(id: &str) -> NewEvent {
+        NewEvent::new(EventType::new("task:created").unwrap(), json!({"n": 1}))
+            .with_id(EventId::new(id).unwrap())
+    }
+
+    #[test]
+    fn fills_defaults() {
+        let batch = prepare_batch(vec![event("a")], &Limits::default(), 42).unwrap();
+        assert_eq!(batch[0].aggregate_type.as_str(), "task");
+        assert_eq!(batch[0].timestamp, 42);
+        assert_eq!(batch[0].metadata, json!({}));
+        assert_eq!(batch[0].payload_json, r#"{"n":1}"#);
+    }
+
+    #[test]
+    fn refuses_bad_batches() {
+        let limits = Limits { batch_events_max: 2, payload_bytes_max: 10, ..Limits::default() };
+        assert!(matches!(prepare_batch(vec![], &limits, 0), Err(AppendError::EmptyBatch)));
+        let three = vec![event("a"), event("b"), event("c")];
+        assert!(matches!(
+            prepare_batch(three, &limits, 0),
+            Err(AppendError::BatchTooLarge { len: 3, max: 2 })
+        ));
+        let twice = vec![event("a"), event("a")];
+        assert!(matches!(
+            prepare_batch(twice, &limits, 0),
+            Err(AppendError::InvalidEvent { index: 1, reason: InvalidEvent::DuplicateInBatch { .. } })
+        ));
+        let mut big = event("a");
+        big.payload = json!({"text": "0123456789"});
+        assert!(matches!(
+            prepare_batch(vec![big], &limits, 0),
+            Err(AppendError::InvalidEvent { reason: InvalidEvent::PayloadTooLarge { .. }, .. })
+        ));
+    }
+}

@@ -1,0 +1,72 @@
+//! The core of annal, an event store for the state of AI-agent swarms.
+//!
+//! This crate holds what every backend shares and does no file or network I/O:
+//!
+//! - the envelope: [`NewEvent`] in, [`RecordedEvent`] out, with validated [`StreamId`],
+//!   [`EventType`] and [`EventId`] newtypes, [`Version`] (place in a stream) and [`Position`]
+//!   (place in the whole store, in commit order);
+//! - the [`Store`] trait: atomic batch appends with an [`ExpectedVersion`] and idempotent
+//!   retries, stream reads, reads of everything from a position, [`Filter`] queries,
+//!   subscriptions that deliver history then live events, [`Snapshot`]s, retention, [`Stats`]
+//!   and projection checkpoints;
+//! - the [`Projection`] contract and its [`ProjectionRunner`], which catches up from a saved
+//!   checkpoint and then follows the store live;
+//! - [`MemoryStore`], a backend with every rule but durability.
+//!
+//! ```
+//! use annal_core::{EventType, ExpectedVersion, MemoryStore, NewEvent, ReadStreamOptions};
+//! use annal_core::{Store, StreamId, collect};
+//! use serde_json::json;
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let store = MemoryStore::new();
+//! let task = StreamId::new("task-1")?;
+//! let created = NewEvent::new(EventType::new("task:created")?, json!({"title": "Index docs"}));
+//! let result = store.append(&task, ExpectedVersion::NoStream, vec![created]).await?;
+//! assert_eq!(result.stream_version.0, 1);
+//!
+//! let events = collect(store.read_stream(&task, ReadStreamOptions::forward()).await?).await?;
+//! assert_eq!(events[0].payload["title"], "Index docs");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
+
+mod batch;
+mod clock;
+mod error;
+mod event;
+mod filter;
+mod ids;
+mod limits;
+mod live;
+mod memory;
+mod paging;
+mod position;
+mod projection;
+mod snapshot;
+mod stats;
+mod store;
+mod subscription;
+
+pub use batch::{PreparedEvent, RetryCheck, StoredEventRef, check_retry, prepare_batch};
+pub use clock::{Clock, SystemClock};
+pub use error::{
+    AppendError, CheckpointError, Error, InvalidEvent, ReadError, RetentionError, SnapshotError,
+    StorageError,
+};
+pub use event::{NewEvent, RecordedEvent, Timestamp};
+pub use filter::{Direction, Filter, InvalidFilter};
+pub use ids::{AggregateType, EventId, EventType, InvalidName, NAME_BYTES_MAX, ProjectionName, StreamId};
+pub use limits::Limits;
+pub use live::LiveProjection;
+pub use memory::MemoryStore;
+pub use paging::{PAGE_EVENTS, Page, paged};
+pub use position::{ExpectedVersion, Position, Version};
+pub use projection::{Projection, ProjectionError, ProjectionRunner};
+pub use snapshot::{LoadedAggregate, Snapshot};
+pub use stats::{Stats, StreamCount};
+pub use store::{
+    AppendResult, EventStream, ReadStreamOptions, RetentionPolicy, RetentionReport,
+    SavedProjection, Store, collect,
+};
+pub use subscription::follow;
