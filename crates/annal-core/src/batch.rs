@@ -71,7 +71,10 @@ pub fn prepare_batch(
         return Err(AppendError::EmptyBatch);
     }
     if events.len() > limits.batch_events_max {
-        return Err(AppendError::BatchTooLarge { len: events.len(), max: limits.batch_events_max });
+        return Err(AppendError::BatchTooLarge {
+            len: events.len(),
+            max: limits.batch_events_max,
+        });
     }
     let mut prepared: Vec<PreparedEvent> = Vec::with_capacity(events.len());
     for (index, event) in events.into_iter().enumerate() {
@@ -92,21 +95,33 @@ fn prepare_event(
     now: Timestamp,
 ) -> Result<PreparedEvent, InvalidEvent> {
     if !event.payload.is_object() {
-        return Err(InvalidEvent::PayloadNotObject { found: json_kind(&event.payload) });
+        return Err(InvalidEvent::PayloadNotObject {
+            found: json_kind(&event.payload),
+        });
     }
-    let metadata = event.metadata.unwrap_or_else(|| Value::Object(Default::default()));
+    let metadata = event
+        .metadata
+        .unwrap_or_else(|| Value::Object(Default::default()));
     if !metadata.is_object() {
-        return Err(InvalidEvent::MetadataNotObject { found: json_kind(&metadata) });
+        return Err(InvalidEvent::MetadataNotObject {
+            found: json_kind(&metadata),
+        });
     }
     let payload_json = event.payload.to_string();
     if payload_json.len() > limits.payload_bytes_max {
         let max = limits.payload_bytes_max;
-        return Err(InvalidEvent::PayloadTooLarge { bytes: payload_json.len(), max });
+        return Err(InvalidEvent::PayloadTooLarge {
+            bytes: payload_json.len(),
+            max,
+        });
     }
     let metadata_json = metadata.to_string();
     if metadata_json.len() > limits.metadata_bytes_max {
         let max = limits.metadata_bytes_max;
-        return Err(InvalidEvent::MetadataTooLarge { bytes: metadata_json.len(), max });
+        return Err(InvalidEvent::MetadataTooLarge {
+            bytes: metadata_json.len(),
+            max,
+        });
     }
     check_text("source", Some(&event.source), limits)?;
     check_text("causation id", event.causation_id.as_ref(), limits)?;
@@ -142,9 +157,11 @@ fn check_text(
     limits: &Limits,
 ) -> Result<(), InvalidEvent> {
     match value {
-        Some(text) if text.len() > limits.text_bytes_max => {
-            Err(InvalidEvent::TextTooLong { field, bytes: text.len(), max: limits.text_bytes_max })
-        }
+        Some(text) if text.len() > limits.text_bytes_max => Err(InvalidEvent::TextTooLong {
+            field,
+            bytes: text.len(),
+            max: limits.text_bytes_max,
+        }),
         _ => Ok(()),
     }
 }
@@ -186,8 +203,13 @@ pub fn check_retry(
         return Ok(RetryCheck::New);
     };
     let duplicate = |index: usize| {
-        let stored_in = stored[index].as_ref().map_or_else(|| stream.clone(), |s| s.stream.clone());
-        AppendError::DuplicateEventId { id: batch[index].id.clone(), stored_in }
+        let stored_in = stored[index]
+            .as_ref()
+            .map_or_else(|| stream.clone(), |s| s.stream.clone());
+        AppendError::DuplicateEventId {
+            id: batch[index].id.clone(),
+            stored_in,
+        }
     };
     let Some(first) = stored[0].as_ref() else {
         return Err(duplicate(first_stored));
@@ -243,8 +265,15 @@ mod tests {
 
     #[test]
     fn refuses_bad_batches() {
-        let limits = Limits { batch_events_max: 2, payload_bytes_max: 10, ..Limits::default() };
-        assert!(matches!(prepare_batch(vec![], &limits, 0), Err(AppendError::EmptyBatch)));
+        let limits = Limits {
+            batch_events_max: 2,
+            payload_bytes_max: 10,
+            ..Limits::default()
+        };
+        assert!(matches!(
+            prepare_batch(vec![], &limits, 0),
+            Err(AppendError::EmptyBatch)
+        ));
         let three = vec![event("a"), event("b"), event("c")];
         assert!(matches!(
             prepare_batch(three, &limits, 0),
@@ -253,13 +282,19 @@ mod tests {
         let twice = vec![event("a"), event("a")];
         assert!(matches!(
             prepare_batch(twice, &limits, 0),
-            Err(AppendError::InvalidEvent { index: 1, reason: InvalidEvent::DuplicateInBatch { .. } })
+            Err(AppendError::InvalidEvent {
+                index: 1,
+                reason: InvalidEvent::DuplicateInBatch { .. }
+            })
         ));
         let mut big = event("a");
         big.payload = json!({"text": "0123456789"});
         assert!(matches!(
             prepare_batch(vec![big], &limits, 0),
-            Err(AppendError::InvalidEvent { reason: InvalidEvent::PayloadTooLarge { .. }, .. })
+            Err(AppendError::InvalidEvent {
+                reason: InvalidEvent::PayloadTooLarge { .. },
+                ..
+            })
         ));
     }
 }

@@ -21,6 +21,8 @@ impl Clock for SystemClock {
         // A clock before 1970 is a broken machine; stamping 0 keeps appends working.
         SystemTime::now()
             .duration_since(UNIX_EPOCH)
-            .map_or(0, |elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
+            .map_or(0, |elapsed| {
+                i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
+            })
     }
 }

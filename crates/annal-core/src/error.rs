@@ -49,7 +49,10 @@ impl StorageError {
         context: impl Into<String>,
         source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
     ) -> Self {
-        StorageError::Backend { context: context.into(), source: source.into() }
+        StorageError::Backend {
+            context: context.into(),
+            source: source.into(),
+        }
     }
 }
 

@@ -94,9 +94,14 @@ impl Filter {
             && any_of(&self.aggregate_ids, &event.aggregate_id)
             && any_of(&self.aggregate_types, &event.aggregate_type)
             && equal(self.source.as_ref(), Some(&event.source))
-            && equal(self.correlation_id.as_ref(), event.correlation_id.as_deref())
+            && equal(
+                self.correlation_id.as_ref(),
+                event.correlation_id.as_deref(),
+            )
             && equal(self.causation_id.as_ref(), event.causation_id.as_deref())
-            && self.timestamp_from.is_none_or(|from| event.timestamp >= from)
+            && self
+                .timestamp_from
+                .is_none_or(|from| event.timestamp >= from)
             && self.timestamp_to.is_none_or(|to| event.timestamp < to)
     }
 
@@ -147,29 +152,86 @@ mod tests {
     fn predicates_and_together_lists_or_together() {
         let e = event("task:created", "task-1", 100);
         check(Filter::all(), &e, true);
-        let types = vec![EventType::new("agent:spawned").unwrap(), e.event_type.clone()];
-        check(Filter { event_types: types.clone(), ..Filter::all() }, &e, true);
+        let types = vec![
+            EventType::new("agent:spawned").unwrap(),
+            e.event_type.clone(),
+        ];
+        check(
+            Filter {
+                event_types: types.clone(),
+                ..Filter::all()
+            },
+            &e,
+            true,
+        );
         let other = vec![StreamId::new("task-2").unwrap()];
-        check(Filter { event_types: types, aggregate_ids: other, ..Filter::all() }, &e, false);
-        check(Filter { source: Some("swarm".into()), ..Filter::all() }, &e, true);
-        check(Filter { correlation_id: Some("x".into()), ..Filter::all() }, &e, false);
-        check(Filter { causation_id: Some("cause".into()), ..Filter::all() }, &e, true);
+        check(
+            Filter {
+                event_types: types,
+                aggregate_ids: other,
+                ..Filter::all()
+            },
+            &e,
+            false,
+        );
+        check(
+            Filter {
+                source: Some("swarm".into()),
+                ..Filter::all()
+            },
+            &e,
+            true,
+        );
+        check(
+            Filter {
+                correlation_id: Some("x".into()),
+                ..Filter::all()
+            },
+            &e,
+            false,
+        );
+        check(
+            Filter {
+                causation_id: Some("cause".into()),
+                ..Filter::all()
+            },
+            &e,
+            true,
+        );
     }
 
     #[test]
     fn time_window_is_inclusive_then_exclusive() {
-        let window = Filter { timestamp_from: Some(100), timestamp_to: Some(200), ..Filter::all() };
+        let window = Filter {
+            timestamp_from: Some(100),
+            timestamp_to: Some(200),
+            ..Filter::all()
+        };
         check(window.clone(), &event("a:b", "s", 100), true);
         check(window.clone(), &event("a:b", "s", 199), true);
         check(window.clone(), &event("a:b", "s", 200), false);
         check(window, &event("a:b", "s", 99), false);
         // The seed ignored a bound of 0; here 0 is a real bound.
-        check(Filter { timestamp_from: Some(0), ..Filter::all() }, &event("a:b", "s", -1), false);
+        check(
+            Filter {
+                timestamp_from: Some(0),
+                ..Filter::all()
+            },
+            &event("a:b", "s", -1),
+            false,
+        );
     }
 
     #[test]
     fn inverted_window_is_refused() {
-        let filter = Filter { timestamp_from: Some(5), timestamp_to: Some(5), ..Filter::all() };
-        assert_eq!(filter.validate(), Err(InvalidFilter::EmptyTimeRange { from: 5, to: 5 }));
+        let filter = Filter {
+            timestamp_from: Some(5),
+            timestamp_to: Some(5),
+            ..Filter::all()
+        };
+        assert_eq!(
+            filter.validate(),
+            Err(InvalidFilter::EmptyTimeRange { from: 5, to: 5 })
+        );
     }
 }

@@ -46,10 +46,17 @@ fn validate(kind: &'static str, value: &str) -> Result<(), InvalidName> {
         return Err(InvalidName::Empty { kind });
     }
     if value.len() > NAME_BYTES_MAX {
-        return Err(InvalidName::TooLong { kind, len: value.len(), max: NAME_BYTES_MAX });
+        return Err(InvalidName::TooLong {
+            kind,
+            len: value.len(),
+            max: NAME_BYTES_MAX,
+        });
     }
     if value.chars().any(char::is_control) {
-        return Err(InvalidName::ControlCharacter { kind, value: value.to_owned() });
+        return Err(InvalidName::ControlCharacter {
+            kind,
+            value: value.to_owned(),
+        });
     }
     Ok(())
 }
@@ -157,7 +164,9 @@ impl EventId {
 impl EventType {
     /// The part before the first `:` (`task` for `task:completed`), the default aggregate type.
     pub fn domain(&self) -> &str {
-        self.0.split_once(':').map_or(self.0.as_str(), |(domain, _)| domain)
+        self.0
+            .split_once(':')
+            .map_or(self.0.as_str(), |(domain, _)| domain)
     }
 }
 
@@ -174,11 +183,20 @@ mod tests {
 
     #[test]
     fn refuses_empty_long_and_control() {
-        assert_eq!(StreamId::new(""), Err(InvalidName::Empty { kind: "stream id" }));
+        assert_eq!(
+            StreamId::new(""),
+            Err(InvalidName::Empty { kind: "stream id" })
+        );
         let long = "x".repeat(NAME_BYTES_MAX + 1);
-        assert!(matches!(EventType::new(long), Err(InvalidName::TooLong { len: 257, .. })));
+        assert!(matches!(
+            EventType::new(long),
+            Err(InvalidName::TooLong { len: 257, .. })
+        ));
         assert!(StreamId::new("x".repeat(NAME_BYTES_MAX)).is_ok());
-        assert!(matches!(EventId::new("a\nb"), Err(InvalidName::ControlCharacter { .. })));
+        assert!(matches!(
+            EventId::new("a\nb"),
+            Err(InvalidName::ControlCharacter { .. })
+        ));
     }
 
     #[test]
@@ -186,7 +204,10 @@ mod tests {
         let ok: StreamId = serde_json::from_str("\"task-1\"").unwrap();
         assert_eq!(ok.as_str(), "task-1");
         let err = serde_json::from_str::<StreamId>("\"\"").unwrap_err();
-        assert!(err.to_string().contains("stream id must not be empty"), "{err}");
+        assert!(
+            err.to_string().contains("stream id must not be empty"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -56,7 +56,9 @@ pub use error::{
 };
 pub use event::{NewEvent, RecordedEvent, Timestamp};
 pub use filter::{Direction, Filter, InvalidFilter};
-pub use ids::{AggregateType, EventId, EventType, InvalidName, NAME_BYTES_MAX, ProjectionName, StreamId};
+pub use ids::{
+    AggregateType, EventId, EventType, InvalidName, NAME_BYTES_MAX, ProjectionName, StreamId,
+};
 pub use limits::Limits;
 pub use live::LiveProjection;
 pub use memory::MemoryStore;

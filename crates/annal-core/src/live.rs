@@ -40,7 +40,12 @@ impl<P: Projection> ProjectionRunner<P> {
         let (checkpoint_tx, checkpoint) = watch::channel(self.checkpoint());
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(run(self, checkpoint_tx, stopped));
-        Ok(LiveProjection { state, checkpoint, stop: Some(stop), task })
+        Ok(LiveProjection {
+            state,
+            checkpoint,
+            stop: Some(stop),
+            task,
+        })
     }
 }
 
@@ -49,9 +54,16 @@ async fn run<P: Projection>(
     checkpoint: watch::Sender<Position>,
     mut stopped: oneshot::Receiver<()>,
 ) -> Result<ProjectionRunner<P>, ProjectionError> {
-    let read_error = |source| ProjectionError::Read { name: P::NAME, source };
+    let read_error = |source| ProjectionError::Read {
+        name: P::NAME,
+        source,
+    };
     let from = runner.checkpoint().next();
-    let mut events = runner.store().subscribe(from, Filter::all()).await.map_err(read_error)?;
+    let mut events = runner
+        .store()
+        .subscribe(from, Filter::all())
+        .await
+        .map_err(read_error)?;
     loop {
         let next = tokio::select! {
             _ = &mut stopped => break,
@@ -102,9 +114,10 @@ impl<P: Projection> LiveProjection<P> {
         }
         match (&mut self.task).await {
             Ok(result) => result,
-            Err(join) => {
-                Err(ProjectionError::Stopped { name: P::NAME, reason: join.to_string() })
-            }
+            Err(join) => Err(ProjectionError::Stopped {
+                name: P::NAME,
+                reason: join.to_string(),
+            }),
         }
     }
 }

@@ -47,7 +47,11 @@ impl fmt::Debug for Version {
 
 impl fmt::Display for Version {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0 == 0 { f.write_str("no stream") } else { write!(f, "version {}", self.0) }
+        if self.0 == 0 {
+            f.write_str("no stream")
+        } else {
+            write!(f, "version {}", self.0)
+        }
     }
 }
 
@@ -107,7 +111,11 @@ mod tests {
 
     #[track_caller]
     fn check(expected: ExpectedVersion, current: u64, accepted: bool) {
-        assert_eq!(expected.accepts(Version(current)), accepted, "{expected:?} vs {current}");
+        assert_eq!(
+            expected.accepts(Version(current)),
+            accepted,
+            "{expected:?} vs {current}"
+        );
     }
 
     #[test]

@@ -98,11 +98,18 @@ impl<P: Projection> ProjectionRunner<P> {
         let saved = store
             .load_projection(&name)
             .await
-            .map_err(|source| ProjectionError::Read { name: P::NAME, source })?;
+            .map_err(|source| ProjectionError::Read {
+                name: P::NAME,
+                source,
+            })?;
         let (state, checkpoint) = match saved {
             Some(saved) => {
-                let state = serde_json::from_value(saved.state)
-                    .map_err(|source| ProjectionError::State { name: P::NAME, source })?;
+                let state = serde_json::from_value(saved.state).map_err(|source| {
+                    ProjectionError::State {
+                        name: P::NAME,
+                        source,
+                    }
+                })?;
                 (state, saved.checkpoint)
             }
             None => (P::default(), Position::START),
@@ -139,9 +146,16 @@ impl<P: Projection> ProjectionRunner<P> {
     /// Applies every event after the checkpoint that is committed now, then saves. Returns the
     /// number of events applied.
     pub async fn catch_up(&mut self) -> Result<u64, ProjectionError> {
-        let read_error = |source| ProjectionError::Read { name: P::NAME, source };
+        let read_error = |source| ProjectionError::Read {
+            name: P::NAME,
+            source,
+        };
         let head = self.store.head().await.map_err(read_error)?;
-        let mut events = self.store.read_all(self.checkpoint.next()).await.map_err(read_error)?;
+        let mut events = self
+            .store
+            .read_all(self.checkpoint.next())
+            .await
+            .map_err(read_error)?;
         let mut applied = 0u64;
         let mut unsaved = 0u64;
         while let Some(event) = events.next().await {
@@ -172,16 +186,22 @@ impl<P: Projection> ProjectionRunner<P> {
 
     /// Saves the state and checkpoint together.
     pub async fn save(&self) -> Result<(), ProjectionError> {
-        let state = serde_json::to_value(&*self.state())
-            .map_err(|source| ProjectionError::Save {
+        let state =
+            serde_json::to_value(&*self.state()).map_err(|source| ProjectionError::Save {
                 name: P::NAME,
                 source: CheckpointError::State(source),
             })?;
-        let saved = SavedProjection { checkpoint: self.checkpoint, state };
+        let saved = SavedProjection {
+            checkpoint: self.checkpoint,
+            state,
+        };
         self.store
             .save_projection(&self.name, &saved)
             .await
-            .map_err(|source| ProjectionError::Save { name: P::NAME, source })
+            .map_err(|source| ProjectionError::Save {
+                name: P::NAME,
+                source,
+            })
     }
 
     /// Folds one event and advances the checkpoint past it.

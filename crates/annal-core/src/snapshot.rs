@@ -38,6 +38,8 @@ pub struct LoadedAggregate {
 
 impl std::fmt::Debug for LoadedAggregate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LoadedAggregate").field("snapshot", &self.snapshot).finish_non_exhaustive()
+        f.debug_struct("LoadedAggregate")
+            .field("snapshot", &self.snapshot)
+            .finish_non_exhaustive()
     }
 }

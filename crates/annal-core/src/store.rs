@@ -56,7 +56,10 @@ impl ReadStreamOptions {
 
     /// Every event of the stream, newest first.
     pub fn backward() -> Self {
-        Self { direction: Direction::Backward, ..Self::default() }
+        Self {
+            direction: Direction::Backward,
+            ..Self::default()
+        }
     }
 
     /// Starts at `version` (inclusive).
@@ -161,8 +164,12 @@ pub trait Store: Send + Sync + 'static {
     /// The newest snapshot of `stream` and the events after it.
     async fn load_aggregate(&self, stream: &StreamId) -> Result<LoadedAggregate, ReadError> {
         let snapshot = self.load_snapshot(stream).await?;
-        let from = snapshot.as_ref().map_or(Version(1), |snapshot| snapshot.version.next());
-        let events = self.read_stream(stream, ReadStreamOptions::forward().from(from)).await?;
+        let from = snapshot
+            .as_ref()
+            .map_or(Version(1), |snapshot| snapshot.version.next());
+        let events = self
+            .read_stream(stream, ReadStreamOptions::forward().from(from))
+            .await?;
         Ok(LoadedAggregate { snapshot, events })
     }
 

@@ -46,7 +46,9 @@ struct Inner {
 
 impl std::fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MemoryStore").field("head", &*self.inner.head.borrow()).finish()
+        f.debug_struct("MemoryStore")
+            .field("head", &*self.inner.head.borrow())
+            .finish()
     }
 }
 
@@ -65,14 +67,24 @@ impl MemoryStore {
     /// An empty store with the given limits and clock.
     pub fn with_options(limits: Limits, clock: impl Clock) -> Self {
         let (head, _) = watch::channel(Position::START);
-        let inner = Inner { state: Mutex::default(), head, limits, clock: Box::new(clock) };
-        Self { inner: Arc::new(inner) }
+        let inner = Inner {
+            state: Mutex::default(),
+            head,
+            limits,
+            clock: Box::new(clock),
+        };
+        Self {
+            inner: Arc::new(inner),
+        }
     }
 
     fn state(&self) -> MutexGuard<'_, MemoryState> {
         // Every mutation completes before the guard drops, so a panic elsewhere cannot leave
         // the state half-changed; the poison flag carries no information here.
-        self.inner.state.lock().unwrap_or_else(PoisonError::into_inner)
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     fn publish_head(&self, head: Position) {
@@ -116,12 +128,16 @@ impl Store for MemoryStore {
         let store = self.clone();
         let stream = stream.clone();
         let events = paged(None, move |after: Option<Version>| {
-            let page = store.state().stream_page(&stream, &options, after, PAGE_EVENTS);
+            let page = store
+                .state()
+                .stream_page(&stream, &options, after, PAGE_EVENTS);
             let next = page.last().map(|event| (page.clone(), Some(event.version)));
             ready(Ok(next))
         });
         Ok(match options.limit {
-            Some(limit) => events.take(usize::try_from(limit).unwrap_or(usize::MAX)).boxed(),
+            Some(limit) => events
+                .take(usize::try_from(limit).unwrap_or(usize::MAX))
+                .boxed(),
             None => events,
         })
     }
@@ -130,7 +146,9 @@ impl Store for MemoryStore {
         let store = self.clone();
         Ok(paged(from, move |from: Position| {
             let page = store.state().all_page(from, PAGE_EVENTS);
-            let next = page.last().map(|event| (page.clone(), event.position.next()));
+            let next = page
+                .last()
+                .map(|event| (page.clone(), event.position.next()));
             ready(Ok(next))
         }))
     }
@@ -143,7 +161,11 @@ impl Store for MemoryStore {
             Direction::Forward => Position(1),
             Direction::Backward => Position(u64::MAX),
         };
-        let cursor = QueryCursor { next: Some(start), skipped: 0, taken: 0 };
+        let cursor = QueryCursor {
+            next: Some(start),
+            skipped: 0,
+            taken: 0,
+        };
         Ok(paged(cursor, move |cursor| {
             ready(Ok(store.state().query_page(&filter, cursor, PAGE_EVENTS)))
         }))

@@ -15,7 +15,9 @@ use crate::ids::{EventId, ProjectionName, StreamId};
 use crate::position::{ExpectedVersion, Position, Version};
 use crate::snapshot::Snapshot;
 use crate::stats::{Stats, StreamCount};
-use crate::store::{AppendResult, ReadStreamOptions, RetentionPolicy, RetentionReport, SavedProjection};
+use crate::store::{
+    AppendResult, ReadStreamOptions, RetentionPolicy, RetentionReport, SavedProjection,
+};
 
 #[derive(Default)]
 pub(super) struct MemoryState {
@@ -48,7 +50,9 @@ impl MemoryState {
     }
 
     pub(super) fn stream_version(&self, stream: &StreamId) -> Version {
-        self.streams.get(stream).map_or(Version::NONE, |entry| entry.version)
+        self.streams
+            .get(stream)
+            .map_or(Version::NONE, |entry| entry.version)
     }
 
     pub(super) fn append(
@@ -58,7 +62,9 @@ impl MemoryState {
         batch: Vec<PreparedEvent>,
     ) -> Result<AppendResult, AppendError> {
         let current = self.stream_version(stream);
-        let retry = check_retry(stream, expected, current, &batch, |id| self.ids.get(id).cloned())?;
+        let retry = check_retry(stream, expected, current, &batch, |id| {
+            self.ids.get(id).cloned()
+        })?;
         if let RetryCheck::AlreadyAppended(result) = retry {
             return Ok(result);
         }
@@ -70,7 +76,9 @@ impl MemoryState {
             });
         }
         if current.0.checked_add(batch.len() as u64).is_none() {
-            return Err(AppendError::VersionOverflow { stream: stream.clone() });
+            return Err(AppendError::VersionOverflow {
+                stream: stream.clone(),
+            });
         }
         let first_position = self.last_position.next();
         let entry = self.streams.entry(stream.clone()).or_default();
@@ -102,7 +110,9 @@ impl MemoryState {
         after: Option<Version>,
         page: usize,
     ) -> Vec<RecordedEvent> {
-        let Some(entry) = self.streams.get(stream) else { return Vec::new() };
+        let Some(entry) = self.streams.get(stream) else {
+            return Vec::new();
+        };
         let positions: Box<dyn Iterator<Item = (&Version, &Position)>> = match options.direction {
             Direction::Forward => {
                 let from = after.map_or(options.from.unwrap_or(Version(1)), Version::next);
@@ -124,7 +134,11 @@ impl MemoryState {
 
     /// Up to `page` events at or after `from`.
     pub(super) fn all_page(&self, from: Position, page: usize) -> Vec<RecordedEvent> {
-        self.events.range(from..).take(page).map(|(_, event)| (**event).clone()).collect()
+        self.events
+            .range(from..)
+            .take(page)
+            .map(|(_, event)| (**event).clone())
+            .collect()
     }
 
     /// The next page of a query, and the cursor after it; `None` when the query is done.
@@ -186,7 +200,8 @@ impl MemoryState {
                 offered: snapshot.version,
             });
         }
-        self.snapshots.insert(snapshot.aggregate_id.clone(), snapshot);
+        self.snapshots
+            .insert(snapshot.aggregate_id.clone(), snapshot);
         Ok(())
     }
 
@@ -211,11 +226,18 @@ impl MemoryState {
             });
         }
         let doomed: Vec<Position> = match self.streams.get(stream) {
-            Some(entry) => entry.versions.range(..before).map(|(_, position)| *position).collect(),
+            Some(entry) => entry
+                .versions
+                .range(..before)
+                .map(|(_, position)| *position)
+                .collect(),
             None => Vec::new(),
         };
         self.remove(&doomed);
-        Ok(RetentionReport { removed: doomed.len() as u64, protected: 0 })
+        Ok(RetentionReport {
+            removed: doomed.len() as u64,
+            protected: 0,
+        })
     }
 
     pub(super) fn delete_stream(
@@ -237,7 +259,10 @@ impl MemoryState {
         };
         self.remove(&doomed);
         self.snapshots.remove(stream);
-        Ok(RetentionReport { removed: doomed.len() as u64, protected: 0 })
+        Ok(RetentionReport {
+            removed: doomed.len() as u64,
+            protected: 0,
+        })
     }
 
     pub(super) fn retain(&mut self, policy: RetentionPolicy) -> RetentionReport {
@@ -247,7 +272,9 @@ impl MemoryState {
         let mut protected = 0u64;
         for (index, (position, event)) in self.events.iter().enumerate() {
             let too_many = (index as u64) < over_count;
-            let too_old = policy.before_timestamp.is_some_and(|cutoff| event.timestamp < cutoff);
+            let too_old = policy
+                .before_timestamp
+                .is_some_and(|cutoff| event.timestamp < cutoff);
             if !(too_many || too_old) {
                 continue;
             }
@@ -262,12 +289,17 @@ impl MemoryState {
             }
         }
         self.remove(&doomed);
-        RetentionReport { removed: doomed.len() as u64, protected }
+        RetentionReport {
+            removed: doomed.len() as u64,
+            protected,
+        }
     }
 
     fn remove(&mut self, positions: &[Position]) {
         for position in positions {
-            let Some(event) = self.events.remove(position) else { continue };
+            let Some(event) = self.events.remove(position) else {
+                continue;
+            };
             self.ids.remove(&event.id);
             if let Some(entry) = self.streams.get_mut(&event.aggregate_id) {
                 entry.versions.remove(&event.version);
@@ -276,15 +308,29 @@ impl MemoryState {
     }
 
     pub(super) fn stats(&self, top_streams: usize) -> Stats {
-        let mut stats = Stats { total_events: self.events.len() as u64, ..Stats::default() };
+        let mut stats = Stats {
+            total_events: self.events.len() as u64,
+            ..Stats::default()
+        };
         for event in self.events.values() {
-            *stats.events_by_type.entry(event.event_type.to_string()).or_default() += 1;
-            *stats.events_by_aggregate_type.entry(event.aggregate_type.to_string()).or_default() +=
-                1;
-            stats.oldest_timestamp =
-                Some(stats.oldest_timestamp.map_or(event.timestamp, |t| t.min(event.timestamp)));
-            stats.newest_timestamp =
-                Some(stats.newest_timestamp.map_or(event.timestamp, |t| t.max(event.timestamp)));
+            *stats
+                .events_by_type
+                .entry(event.event_type.to_string())
+                .or_default() += 1;
+            *stats
+                .events_by_aggregate_type
+                .entry(event.aggregate_type.to_string())
+                .or_default() += 1;
+            stats.oldest_timestamp = Some(
+                stats
+                    .oldest_timestamp
+                    .map_or(event.timestamp, |t| t.min(event.timestamp)),
+            );
+            stats.newest_timestamp = Some(
+                stats
+                    .newest_timestamp
+                    .map_or(event.timestamp, |t| t.max(event.timestamp)),
+            );
         }
         stats.first_position = self.events.keys().next().copied();
         stats.last_position = self.events.keys().next_back().copied();
@@ -298,7 +344,11 @@ impl MemoryState {
             })
             .collect();
         stats.stream_count = streams.len() as u64;
-        streams.sort_by(|a, b| b.events.cmp(&a.events).then_with(|| a.stream.cmp(&b.stream)));
+        streams.sort_by(|a, b| {
+            b.events
+                .cmp(&a.events)
+                .then_with(|| a.stream.cmp(&b.stream))
+        });
         streams.truncate(top_streams);
         stats.top_streams = streams;
         stats.snapshot_count = self.snapshots.len() as u64;
