@@ -22,7 +22,8 @@ impl Projection for TaskBoard {
 
     fn apply(&mut self, event: &RecordedEvent) {
         if let Some(verb) = event.event_type.as_str().strip_prefix("task:") {
-            self.status.insert(event.aggregate_id.to_string(), verb.to_owned());
+            self.status
+                .insert(event.aggregate_id.to_string(), verb.to_owned());
         }
     }
 }
@@ -38,32 +39,71 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut board = board.follow().await?;
 
     let agent = StreamId::new("agent-1")?;
-    let spawned = event("agent:spawned", json!({"agentId": "agent-1", "role": "coder"}))?;
-    store.append(&agent, ExpectedVersion::NoStream, vec![spawned]).await?;
+    let spawned = event(
+        "agent:spawned",
+        json!({"agentId": "agent-1", "role": "coder"}),
+    )?;
+    store
+        .append(&agent, ExpectedVersion::NoStream, vec![spawned])
+        .await?;
     let mut last = Position::START;
     for n in 1..=3 {
         let task = StreamId::new(format!("task-{n}"))?;
-        let created = event("task:created", json!({"taskId": task.as_str(), "title": "Index docs"}))?;
-        let started = event("task:started", json!({"taskId": task.as_str(), "agentId": "agent-1"}))?;
-        let done = if n == 2 { "task:failed" } else { "task:completed" };
+        let created = event(
+            "task:created",
+            json!({"taskId": task.as_str(), "title": "Index docs"}),
+        )?;
+        let started = event(
+            "task:started",
+            json!({"taskId": task.as_str(), "agentId": "agent-1"}),
+        )?;
+        let done = if n == 2 {
+            "task:failed"
+        } else {
+            "task:completed"
+        };
         let finished = event(done, json!({"taskId": task.as_str()}))?.with_correlation_id("run-7");
         let batch = vec![created, started, finished];
-        last = store.append(&task, ExpectedVersion::NoStream, batch).await?.last_position;
+        last = store
+            .append(&task, ExpectedVersion::NoStream, batch)
+            .await?
+            .last_position;
     }
 
-    let history = collect(store.read_stream(&agent, ReadStreamOptions::forward()).await?).await?;
-    let failed = Filter { event_types: vec![EventType::new("task:failed")?], ..Filter::all() };
+    let history = collect(
+        store
+            .read_stream(&agent, ReadStreamOptions::forward())
+            .await?,
+    )
+    .await?;
+    let failed = Filter {
+        event_types: vec![EventType::new("task:failed")?],
+        ..Filter::all()
+    };
     let failed = collect(store.query(&failed).await?).await?;
     board.wait_for(last).await?;
 
-    println!("agent-1 has {} event(s); first: {}", history.len(), history[0].event_type);
-    println!("failed tasks: {:?}", failed.iter().map(|e| e.aggregate_id.as_str()).collect::<Vec<_>>());
+    println!(
+        "agent-1 has {} event(s); first: {}",
+        history.len(),
+        history[0].event_type
+    );
+    println!(
+        "failed tasks: {:?}",
+        failed
+            .iter()
+            .map(|e| e.aggregate_id.as_str())
+            .collect::<Vec<_>>()
+    );
     println!("task board (live projection at {:?}):", board.checkpoint());
     for (task, status) in &board.state().status {
         println!("  {task:8} {status}");
     }
     let stats = store.stats(3).await?;
-    println!("{} events in {} streams, positions {:?}..{:?}", stats.total_events, stats.stream_count, stats.first_position, stats.last_position);
+    println!(
+        "{} events in {} streams, positions {:?}..{:?}",
+        stats.total_events, stats.stream_count, stats.first_position, stats.last_position
+    );
     board.stop().await?;
     Ok(())
 }
