@@ -1,0 +1,3 @@
+//! Benchmarks (written in a later commit).
+
+fn main() {}

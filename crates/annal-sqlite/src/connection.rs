@@ -1,0 +1,72 @@
+//! Opening SQLite connections with the settings each role needs: the writer's and the readers'.
+//!
+//! The settings are the ones `docs/sqlite-schema.md` measured. Durability lives here: in WAL
+//! mode `synchronous=FULL` fsyncs the WAL at every commit, so a commit that returned is on disk;
+//! `synchronous=NORMAL` fsyncs only at checkpoints, which survives a killed process (the OS
+//! still holds the written pages) but not an OS crash or power loss.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+use crate::options::{Durability, OpenOptions};
+
+/// The writer's page cache. The hot set is the right edge of the events table and of each index
+/// plus the tail leaf of every active stream in `events_stream`; a cache that holds it turns
+/// index maintenance into pure WAL writes with no reads.
+pub(crate) const WRITER_CACHE_KIB: i64 = 64 * 1024;
+
+/// Each reader's page cache.
+pub(crate) const READER_CACHE_KIB: i64 = 8 * 1024;
+
+/// WAL pages after which a commit also checkpoints (SQLite's default is 1,000).
+pub(crate) const WAL_AUTOCHECKPOINT_PAGES: i64 = 8 * 1024;
+
+/// How long a connection waits on a lock held by another connection before giving up. Readers
+/// in WAL mode never wait on the writer; this covers checkpoints and WAL recovery at open.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Opens the writer's connection (creating the file if needed) and applies its settings.
+pub(crate) fn open_writer(path: &Path, options: &OpenOptions) -> rusqlite::Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let connection = Connection::open_with_flags(path, flags)?;
+    connection.busy_timeout(BUSY_TIMEOUT)?;
+    // page_size only takes effect on a new file, before its first table.
+    connection.execute_batch("PRAGMA page_size = 4096")?;
+    let mode: String = connection.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(rusqlite::Error::InvalidParameterName(format!(
+            "journal_mode stayed {mode}; annal needs WAL"
+        )));
+    }
+    let synchronous = match options.durability {
+        Durability::Durable => "FULL",
+        Durability::Relaxed => "NORMAL",
+    };
+    connection.execute_batch(&format!(
+        "PRAGMA synchronous = {synchronous};
+         PRAGMA cache_size = -{WRITER_CACHE_KIB};
+         PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES};
+         PRAGMA temp_store = MEMORY;
+         PRAGMA foreign_keys = OFF;"
+    ))?;
+    if let Some(bytes) = options.max_size_bytes {
+        let pages = (bytes / 4096).max(1);
+        connection.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))?;
+    }
+    Ok(connection)
+}
+
+/// Opens a read-only connection; it can never write, and in WAL mode never blocks the writer.
+pub(crate) fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let connection = Connection::open_with_flags(path, flags)?;
+    connection.busy_timeout(BUSY_TIMEOUT)?;
+    connection.execute_batch(&format!(
+        "PRAGMA cache_size = -{READER_CACHE_KIB}; PRAGMA query_only = ON;"
+    ))?;
+    Ok(connection)
+}

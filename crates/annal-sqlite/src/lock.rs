@@ -1,0 +1,81 @@
+//! The writer lock: an OS file lock on a sidecar `<db>.lock` file, held for the writer's
+//! lifetime.
+//!
+//! Invariant: at most one writer per database file, across processes and within one. The OS
+//! releases the lock when the holder dies, so a crash never leaves a stale lock behind; the pid
+//! written into the file only names the holder in error messages and is never trusted.
+
+use std::fs::{File, TryLockError};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::error::OpenError;
+
+/// How long to sleep between attempts while waiting for a lock held by someone else.
+const LOCK_RETRY_INTERVAL: Duration = Duration::from_millis(20);
+
+/// A held writer lock; dropping it releases the lock.
+#[derive(Debug)]
+pub(crate) struct WriterLock {
+    _file: File,
+}
+
+/// The sidecar lock file's path for a database at `db_path`.
+pub(crate) fn lock_path(db_path: &Path) -> PathBuf {
+    let mut name = db_path.as_os_str().to_owned();
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
+/// Takes the writer lock for `db_path`, waiting up to `timeout` for another holder to let go.
+pub(crate) fn acquire(db_path: &Path, timeout: Duration) -> Result<WriterLock, OpenError> {
+    let lock_path = lock_path(db_path);
+    let io = |context, source| OpenError::Io {
+        context,
+        path: lock_path.clone(),
+        source,
+    };
+    let mut file = File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&lock_path)
+        .map_err(|source| io("opening the lock file", source))?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        match file.try_lock() {
+            Ok(()) => break,
+            Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
+                std::thread::sleep(LOCK_RETRY_INTERVAL);
+            }
+            Err(TryLockError::WouldBlock) => {
+                return Err(OpenError::InUse {
+                    path: db_path.to_path_buf(),
+                    holder: holder(&mut file),
+                    lock_path,
+                });
+            }
+            Err(TryLockError::Error(source)) => return Err(io("locking", source)),
+        }
+    }
+    // Record who holds the lock, for the next opener's error message. A failure here costs only
+    // that message, so it does not fail the open.
+    let _ = file.set_len(0).and_then(|()| {
+        file.seek(SeekFrom::Start(0))?;
+        write!(file, "pid {}", std::process::id())
+    });
+    Ok(WriterLock { _file: file })
+}
+
+fn holder(file: &mut File) -> String {
+    let mut text = String::new();
+    let read = file
+        .seek(SeekFrom::Start(0))
+        .and_then(|_| file.take(64).read_to_string(&mut text));
+    match read {
+        Ok(_) if !text.trim().is_empty() => format!(" ({})", text.trim()),
+        _ => String::new(),
+    }
+}

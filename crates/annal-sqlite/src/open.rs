@@ -1,0 +1,126 @@
+//! Opening a store: inspect the file read-only, take the writer lock, create or upgrade the
+//! schema, load the writer's state and start its thread (or, read-only, start the watcher).
+//!
+//! Invariant: nothing is written to a file before [`schema::inspect`] has found it missing,
+//! empty or an annal store this build understands, and the writer lock is held.
+
+use std::path::{Path, PathBuf};
+
+use annal_core::Position;
+use tokio::sync::watch;
+
+use crate::connection::open_writer;
+use crate::error::OpenError;
+use crate::lock;
+use crate::options::{Durability, OpenOptions};
+use crate::poll::Poller;
+use crate::schema::{self, Found, SCHEMA_VERSION};
+use crate::store::{Handle, SqliteStore};
+use crate::writer::{WriterHandle, WriterState};
+
+/// The path that opens a private store that lives as long as its handle.
+pub const MEMORY_PATH: &str = ":memory:";
+
+/// Opens the store at `path` (see [`SqliteStore::open`]).
+pub(crate) fn open(path: &Path, options: OpenOptions) -> Result<SqliteStore, OpenError> {
+    if path.as_os_str() == MEMORY_PATH {
+        return open_memory(options);
+    }
+    if options.read_only {
+        open_read_only(path, options)
+    } else {
+        open_writer_store(path, options, None)
+    }
+}
+
+/// A `:memory:` store is a private file in a temporary directory, deleted when the store is
+/// dropped: SQLite's own in-memory databases cannot be shared between the writer's connection
+/// and the readers' in WAL mode, and a file keeps one code path for every store.
+fn open_memory(options: OpenOptions) -> Result<SqliteStore, OpenError> {
+    if options.read_only {
+        return Err(OpenError::NotFound {
+            path: PathBuf::from(MEMORY_PATH),
+        });
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("annal-memory-")
+        .tempdir()
+        .map_err(|source| OpenError::Io {
+            context: "creating a temporary directory for",
+            path: MEMORY_PATH.into(),
+            source,
+        })?;
+    let path = dir.path().join("annal.db");
+    // Nobody can reopen a private store, so waiting for the disk buys nothing.
+    let options = options.durability(Durability::Relaxed);
+    open_writer_store(&path, options, Some(dir))
+}
+
+fn open_writer_store(
+    path: &Path,
+    options: OpenOptions,
+    temp_dir: Option<tempfile::TempDir>,
+) -> Result<SqliteStore, OpenError> {
+    schema::inspect(path)?;
+    let lock = lock::acquire(path, options.lock_timeout)?;
+    // Again under the lock: the file may have changed while we waited for it.
+    schema::inspect(path)?;
+    let sqlite = |context| {
+        move |source| OpenError::Sqlite {
+            context,
+            path: path.to_path_buf(),
+            source,
+        }
+    };
+    let mut connection = open_writer(path, &options).map_err(|e| schema::classify(path, e))?;
+    schema::migrate(&mut connection, path)?;
+    let state = WriterState::load(&connection).map_err(sqlite("loading the state of"))?;
+    let (head_sender, head) = watch::channel(Position::START);
+    let writer = WriterHandle::start(
+        connection,
+        state,
+        path.to_path_buf(),
+        options.durability,
+        head_sender,
+    )
+    .map_err(|source| OpenError::Thread {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let handle = Handle::writer(writer, lock, temp_dir);
+    Ok(SqliteStore::new(path, options, head, handle))
+}
+
+fn open_read_only(path: &Path, options: OpenOptions) -> Result<SqliteStore, OpenError> {
+    match schema::inspect(path)? {
+        Found::Missing => {
+            return Err(OpenError::NotFound {
+                path: path.to_path_buf(),
+            });
+        }
+        Found::Empty => {
+            return Err(OpenError::NotAnnalStore {
+                path: path.to_path_buf(),
+                reason: "it is empty (a writer creates the store)".into(),
+            });
+        }
+        Found::Annal(version) if version < SCHEMA_VERSION => {
+            return Err(OpenError::NeedsUpgrade {
+                path: path.to_path_buf(),
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        Found::Annal(_) => {}
+    }
+    let (head_sender, head) = watch::channel(Position::START);
+    let poller = Poller::start(path, options.poll_interval, head_sender).map_err(|source| {
+        OpenError::Sqlite {
+            context: "watching",
+            path: path.to_path_buf(),
+            source,
+        }
+    })?;
+    let handle = Handle::read_only(poller);
+    Ok(SqliteStore::new(path, options, head, handle))
+}

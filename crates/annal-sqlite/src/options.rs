@@ -1,0 +1,114 @@
+//! [`OpenOptions`]: how a store is opened (writer or read-only, durability, lock wait, limits).
+//!
+//! The defaults are the safe ones: durable on acknowledgment, fail at once if another process
+//! holds the writer lock.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use annal_core::{Clock, Limits, SystemClock};
+
+/// How much a commit waits for the disk before an append is acknowledged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Durability {
+    /// An acknowledged append survives a process kill, an OS crash and power loss: SQLite runs
+    /// with `synchronous=FULL`, which in WAL mode fsyncs the WAL at every commit.
+    #[default]
+    Durable,
+    /// Gives up power-loss and OS-crash durability for speed (`synchronous=NORMAL`): the WAL is
+    /// fsynced only at checkpoints and on [`Store::flush`](annal_core::Store::flush), so the
+    /// newest acknowledged appends can vanish if the machine (not the process) goes down. A
+    /// killed process still loses nothing.
+    Relaxed,
+}
+
+/// Options for [`SqliteStore::open`](crate::SqliteStore::open).
+#[derive(Clone)]
+pub struct OpenOptions {
+    pub(crate) read_only: bool,
+    pub(crate) durability: Durability,
+    pub(crate) lock_timeout: Duration,
+    pub(crate) limits: Limits,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) max_size_bytes: Option<u64>,
+    pub(crate) poll_interval: Duration,
+}
+
+impl std::fmt::Debug for OpenOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenOptions")
+            .field("read_only", &self.read_only)
+            .field("durability", &self.durability)
+            .field("lock_timeout", &self.lock_timeout)
+            .field("limits", &self.limits)
+            .field("max_size_bytes", &self.max_size_bytes)
+            .field("poll_interval", &self.poll_interval)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        Self {
+            read_only: false,
+            durability: Durability::Durable,
+            lock_timeout: Duration::ZERO,
+            limits: Limits::default(),
+            clock: Arc::new(SystemClock),
+            max_size_bytes: None,
+            poll_interval: Duration::from_millis(10),
+        }
+    }
+}
+
+impl OpenOptions {
+    /// Writer options with the defaults: durable, no lock wait, default limits.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Opens the store read-only: no lock, no writer thread, any number alongside one writer.
+    /// New commits by any writer are noticed by polling and delivered to subscriptions.
+    pub fn read_only(mut self) -> Self {
+        self.read_only = true;
+        self
+    }
+
+    /// Chooses the durability of acknowledged appends.
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// Waits up to `timeout` for another writer to release the store (default: fail at once).
+    pub fn lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = timeout;
+        self
+    }
+
+    /// Sets the limits checked on every append.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Sets the clock that stamps events appended without a timestamp.
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Caps the database file at about this many bytes; a write past it fails and poisons the
+    /// store (for disk quotas, and to test the failure path).
+    pub fn max_size_bytes(mut self, bytes: u64) -> Self {
+        self.max_size_bytes = Some(bytes);
+        self
+    }
+
+    /// How often a read-only store checks for commits by other connections (default 10 ms).
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = interval.max(Duration::from_millis(1));
+        self
+    }
+}

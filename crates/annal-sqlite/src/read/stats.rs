@@ -1,0 +1,92 @@
+//! Store statistics computed by SQL over the readable events.
+//!
+//! Every count is over rows that exist, so truncated and deleted events are never counted (the
+//! seed's single-row statistics were never even stepped).
+
+use annal_core::{Position, ReadError, Stats, StreamCount, StreamId};
+use rusqlite::Connection;
+
+use crate::row::{from_sql, read_failed};
+
+/// Counts over the readable events; `top_streams` caps the per-stream list.
+pub(crate) fn stats(connection: &Connection, top_streams: usize) -> Result<Stats, ReadError> {
+    let failed = |source| read_failed("statistics", source);
+    let mut stats = Stats::default();
+    let (total, oldest, newest, first, last): (
+        i64,
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+    ) = connection
+        .query_row(
+            "SELECT count(*), min(timestamp), max(timestamp), min(position), max(position) \
+                 FROM events",
+            [],
+            |row| {
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                ))
+            },
+        )
+        .map_err(failed)?;
+    stats.total_events = from_sql(total, "count", 0)?;
+    stats.oldest_timestamp = oldest;
+    stats.newest_timestamp = newest;
+    stats.first_position = first
+        .map(|p| from_sql(p, "position", p))
+        .transpose()?
+        .map(Position);
+    stats.last_position = last
+        .map(|p| from_sql(p, "position", p))
+        .transpose()?
+        .map(Position);
+    let grouped = |sql: &str| -> Result<Vec<(String, u64)>, ReadError> {
+        let mut statement = connection.prepare(sql).map_err(failed)?;
+        let mut rows = statement.query([]).map_err(failed)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(failed)? {
+            let name: String = row.get(0).map_err(failed)?;
+            let count: i64 = row.get(1).map_err(failed)?;
+            out.push((name, from_sql(count, "count", 0)?));
+        }
+        Ok(out)
+    };
+    stats.events_by_type = grouped(
+        "SELECT t.name, c FROM (SELECT type_id, count(*) AS c FROM events GROUP BY type_id) g \
+         JOIN types t ON t.id = g.type_id",
+    )?
+    .into_iter()
+    .collect();
+    stats.events_by_aggregate_type = grouped(
+        "SELECT a.name, c FROM (SELECT aggregate_type_id, count(*) AS c FROM events \
+         GROUP BY aggregate_type_id) g JOIN aggregate_types a ON a.id = g.aggregate_type_id",
+    )?
+    .into_iter()
+    .collect();
+    let mut streams = Vec::new();
+    for (name, events) in grouped(
+        "SELECT s.name, c FROM (SELECT stream_id, count(*) AS c FROM events GROUP BY stream_id) g \
+         JOIN streams s ON s.id = g.stream_id",
+    )? {
+        let stream = StreamId::new(name).map_err(ReadError::InvalidName)?;
+        streams.push(StreamCount { stream, events });
+    }
+    stats.stream_count = streams.len() as u64;
+    streams.sort_by(|a, b| {
+        b.events
+            .cmp(&a.events)
+            .then_with(|| a.stream.cmp(&b.stream))
+    });
+    streams.truncate(top_streams);
+    stats.top_streams = streams;
+    let snapshots: i64 = connection
+        .query_row("SELECT count(*) FROM snapshots", [], |row| row.get(0))
+        .map_err(failed)?;
+    stats.snapshot_count = from_sql(snapshots, "count", 0)?;
+    Ok(stats)
+}

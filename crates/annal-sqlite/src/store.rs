@@ -1,0 +1,437 @@
+//! [`SqliteStore`]: the [`Store`] implementation over one SQLite file.
+//!
+//! Writes travel to the writer thread as commands and wait for their answer; reads run on
+//! pooled read-only connections on tokio's blocking threads. A store handle is cheap to clone;
+//! the last clone to go stops the writer (or watcher) thread and releases the writer lock
+//! before its drop returns, so the same process can reopen the file at once.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use annal_core::{
+    AppendError, AppendResult, CheckpointError, Clock, Direction, EventStream, ExpectedVersion,
+    Filter, Limits, NewEvent, PAGE_EVENTS, Position, ProjectionName, ReadError, ReadStreamOptions,
+    RetentionError, RetentionPolicy, RetentionReport, SavedProjection, Snapshot, SnapshotError,
+    Stats, StorageError, Store, StreamId, Version, follow, paged, prepare_batch,
+};
+use async_trait::async_trait;
+use tokio::sync::{oneshot, watch};
+
+use crate::error::OpenError;
+use crate::lock::WriterLock;
+use crate::options::OpenOptions;
+use crate::poll::Poller;
+use crate::read::{self, QueryCursor, Readers};
+use crate::writer::{Command, WriterHandle};
+
+/// An annal store in one SQLite file. Cloning gives another handle to the same store.
+#[derive(Clone)]
+pub struct SqliteStore {
+    shared: Arc<Shared>,
+    /// The writer or watcher; `None` in the read view that subscriptions hold, so a
+    /// subscription never keeps the writer thread or the lock alive.
+    handle: Option<Arc<Handle>>,
+}
+
+struct Shared {
+    readers: Arc<Readers>,
+    head: watch::Receiver<Position>,
+    limits: Limits,
+    clock: Arc<dyn Clock>,
+    /// Whether `bytes_on_disk` means anything to the caller (`false` for `:memory:`).
+    on_disk: bool,
+}
+
+/// What a store handle owns besides its readers; dropping it stops the threads and releases
+/// the lock, in that order.
+#[derive(Debug)]
+pub(crate) struct Handle {
+    writer: Option<WriterHandle>,
+    poller: Option<Poller>,
+    lock: Option<WriterLock>,
+    temp_dir: Option<tempfile::TempDir>,
+}
+
+impl Handle {
+    pub(crate) fn writer(
+        writer: WriterHandle,
+        lock: WriterLock,
+        temp_dir: Option<tempfile::TempDir>,
+    ) -> Self {
+        Self {
+            writer: Some(writer),
+            poller: None,
+            lock: Some(lock),
+            temp_dir,
+        }
+    }
+
+    pub(crate) fn read_only(poller: Poller) -> Self {
+        Self {
+            writer: None,
+            poller: Some(poller),
+            lock: None,
+            temp_dir: None,
+        }
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        // The writer answers what is queued, commits, and closes its connection before the lock
+        // goes, so the next writer never meets a half-closed one.
+        if let Some(writer) = self.writer.take() {
+            writer.stop();
+        }
+        if let Some(poller) = self.poller.take() {
+            poller.stop();
+        }
+        drop(self.lock.take());
+        drop(self.temp_dir.take());
+    }
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.shared.readers.path())
+            .field("head", &*self.shared.head.borrow())
+            .field("read_only", &self.writer().is_none())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The answer to a write whose writer thread is gone (it panicked, or the store closed).
+fn writer_gone() -> StorageError {
+    StorageError::Poisoned {
+        reason: "the writer thread stopped".into(),
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store at `path` for writing, with default options.
+    ///
+    /// Blocks on file I/O; from async code with a lock timeout, call it via `spawn_blocking`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, OpenError> {
+        Self::open_with(path, OpenOptions::default())
+    }
+
+    /// Opens the store at `path` with `options`. The path `:memory:` opens a private store that
+    /// disappears when its last handle is dropped.
+    pub fn open_with(path: impl AsRef<Path>, options: OpenOptions) -> Result<Self, OpenError> {
+        crate::open::open(path.as_ref(), options)
+    }
+
+    /// Opens the store at `path` read-only, alongside any writer.
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self, OpenError> {
+        Self::open_with(path, OpenOptions::default().read_only())
+    }
+
+    pub(crate) fn new(
+        path: &Path,
+        options: OpenOptions,
+        head: watch::Receiver<Position>,
+        handle: Handle,
+    ) -> Self {
+        let on_disk = handle.temp_dir.is_none();
+        let shared = Shared {
+            readers: Arc::new(Readers::new(path)),
+            head,
+            limits: options.limits,
+            clock: options.clock,
+            on_disk,
+        };
+        Self {
+            shared: Arc::new(shared),
+            handle: Some(Arc::new(handle)),
+        }
+    }
+
+    /// The database file.
+    pub fn path(&self) -> PathBuf {
+        self.shared.readers.path().to_path_buf()
+    }
+
+    fn writer(&self) -> Option<&WriterHandle> {
+        self.handle
+            .as_ref()
+            .and_then(|handle| handle.writer.as_ref())
+    }
+
+    /// A handle that reads this store but owns neither the writer nor the lock.
+    fn read_view(&self) -> Self {
+        Self {
+            shared: Arc::clone(&self.shared),
+            handle: None,
+        }
+    }
+
+    /// Sends a command to the writer and waits for its answer.
+    async fn send<T, E>(
+        &self,
+        command: impl FnOnce(oneshot::Sender<Result<T, E>>) -> Command,
+    ) -> Result<T, E>
+    where
+        E: From<StorageError>,
+    {
+        let Some(writer) = self.writer() else {
+            return Err(StorageError::ReadOnly.into());
+        };
+        let (reply, answer) = oneshot::channel();
+        writer
+            .sender()
+            .send(command(reply))
+            .await
+            .map_err(|_| writer_gone())?;
+        answer.await.map_err(|_| writer_gone())?
+    }
+
+    fn bytes_on_disk(&self) -> Option<u64> {
+        if !self.shared.on_disk {
+            return None;
+        }
+        let path = self.shared.readers.path();
+        let size = |suffix: &str| {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            std::fs::metadata(PathBuf::from(name)).map_or(0, |metadata| metadata.len())
+        };
+        Some(size("") + size("-wal"))
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn append(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendResult, AppendError> {
+        if self.writer().is_none() {
+            return Err(StorageError::ReadOnly.into());
+        }
+        let batch = prepare_batch(events, &self.shared.limits, self.shared.clock.now_ms())?;
+        let stream = stream.clone();
+        self.send(|reply| Command::Append {
+            stream,
+            expected,
+            batch,
+            reply,
+        })
+        .await
+    }
+
+    async fn stream_version(&self, stream: &StreamId) -> Result<Version, ReadError> {
+        let stream = stream.clone();
+        self.shared
+            .readers
+            .run(move |connection| read::stream_version(connection, &stream))
+            .await
+    }
+
+    async fn head(&self) -> Result<Position, ReadError> {
+        self.shared.readers.run(read::head).await
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &StreamId,
+        options: ReadStreamOptions,
+    ) -> Result<EventStream, ReadError> {
+        #[derive(Clone, Copy)]
+        struct Cursor {
+            bound: Version,
+            remaining: Option<u64>,
+        }
+        let readers = Arc::clone(&self.shared.readers);
+        let stream = stream.clone();
+        let direction = options.direction;
+        let bound = match direction {
+            Direction::Forward => options.from.unwrap_or(Version(1)),
+            Direction::Backward => options.from.unwrap_or(Version(u64::MAX)),
+        };
+        let start = Cursor {
+            bound,
+            remaining: options.limit,
+        };
+        Ok(paged(start, move |cursor: Cursor| {
+            let readers = Arc::clone(&readers);
+            let stream = stream.clone();
+            async move {
+                let page = cursor
+                    .remaining
+                    .map_or(PAGE_EVENTS as u64, |r| r.min(PAGE_EVENTS as u64));
+                if page == 0 || (direction == Direction::Backward && cursor.bound == Version(0)) {
+                    return Ok(None);
+                }
+                let page = page as usize;
+                let bound = cursor.bound;
+                let events = readers
+                    .run(move |connection| {
+                        read::stream_page(connection, &stream, direction, bound, page)
+                    })
+                    .await?;
+                let Some(last) = events.last() else {
+                    return Ok(None);
+                };
+                let bound = match direction {
+                    Direction::Forward => last.version.next(),
+                    Direction::Backward => Version(last.version.0.saturating_sub(1)),
+                };
+                // A short page is the last one; ending here saves an empty round trip.
+                let remaining = if events.len() < page {
+                    Some(0)
+                } else {
+                    cursor
+                        .remaining
+                        .map(|remaining| remaining - events.len() as u64)
+                };
+                Ok(Some((events, Cursor { bound, remaining })))
+            }
+        }))
+    }
+
+    async fn read_all(&self, from: Position) -> Result<EventStream, ReadError> {
+        let readers = Arc::clone(&self.shared.readers);
+        Ok(paged(Some(from), move |from: Option<Position>| {
+            let readers = Arc::clone(&readers);
+            async move {
+                let Some(from) = from else { return Ok(None) };
+                let events = readers
+                    .run(move |connection| read::all_page(connection, from, PAGE_EVENTS))
+                    .await?;
+                let Some(last) = events.last() else {
+                    return Ok(None);
+                };
+                // A short page is the last one; ending here saves an empty round trip.
+                let next = (events.len() == PAGE_EVENTS).then(|| last.position.next());
+                Ok(Some((events, next)))
+            }
+        }))
+    }
+
+    async fn query(&self, filter: &Filter) -> Result<EventStream, ReadError> {
+        filter.validate()?;
+        let readers = Arc::clone(&self.shared.readers);
+        let filter = Arc::new(filter.clone());
+        let start = QueryCursor {
+            after: None,
+            remaining: filter.limit,
+        };
+        Ok(paged(start, move |cursor: QueryCursor| {
+            let readers = Arc::clone(&readers);
+            let filter = Arc::clone(&filter);
+            async move {
+                readers
+                    .run(move |connection| {
+                        read::query_page(connection, &filter, cursor, PAGE_EVENTS)
+                    })
+                    .await
+            }
+        }))
+    }
+
+    async fn subscribe(&self, from: Position, filter: Filter) -> Result<EventStream, ReadError> {
+        follow(self.read_view(), self.shared.head.clone(), from, filter)
+    }
+
+    async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), SnapshotError> {
+        if snapshot.version == Version::NONE {
+            return Err(SnapshotError::VersionZero);
+        }
+        if !snapshot.state.is_object() {
+            return Err(SnapshotError::StateNotObject);
+        }
+        self.send(|reply| Command::SaveSnapshot { snapshot, reply })
+            .await
+    }
+
+    async fn load_snapshot(&self, stream: &StreamId) -> Result<Option<Snapshot>, ReadError> {
+        let stream = stream.clone();
+        self.shared
+            .readers
+            .run(move |connection| read::load_snapshot(connection, &stream))
+            .await
+    }
+
+    async fn truncate_before(
+        &self,
+        stream: &StreamId,
+        before: Version,
+        force: bool,
+    ) -> Result<RetentionReport, RetentionError> {
+        let stream = stream.clone();
+        self.send(|reply| Command::Truncate {
+            stream,
+            before,
+            force,
+            reply,
+        })
+        .await
+    }
+
+    async fn delete_stream(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+    ) -> Result<RetentionReport, RetentionError> {
+        let stream = stream.clone();
+        self.send(|reply| Command::Delete {
+            stream,
+            expected,
+            reply,
+        })
+        .await
+    }
+
+    async fn retain(&self, policy: RetentionPolicy) -> Result<RetentionReport, RetentionError> {
+        self.send(|reply| Command::Retain { policy, reply }).await
+    }
+
+    async fn stats(&self, top_streams: usize) -> Result<Stats, ReadError> {
+        let mut stats = self
+            .shared
+            .readers
+            .run(move |connection| read::stats(connection, top_streams))
+            .await?;
+        stats.bytes_on_disk = self.bytes_on_disk();
+        Ok(stats)
+    }
+
+    async fn save_projection(
+        &self,
+        name: &ProjectionName,
+        saved: &SavedProjection,
+    ) -> Result<(), CheckpointError> {
+        let name = name.clone();
+        let checkpoint = saved.checkpoint.0;
+        let state_json = saved.state.to_string();
+        self.send(|reply| Command::SaveProjection {
+            name,
+            checkpoint,
+            state_json,
+            reply,
+        })
+        .await
+    }
+
+    async fn load_projection(
+        &self,
+        name: &ProjectionName,
+    ) -> Result<Option<SavedProjection>, ReadError> {
+        let name = name.clone();
+        self.shared
+            .readers
+            .run(move |connection| read::load_projection(connection, &name))
+            .await
+    }
+
+    async fn flush(&self) -> Result<(), StorageError> {
+        if self.writer().is_none() {
+            // A read-only store acknowledged nothing, so it has nothing to make durable.
+            return Ok(());
+        }
+        self.send(|reply| Command::Flush { reply }).await
+    }
+}

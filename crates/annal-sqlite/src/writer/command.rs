@@ -1,0 +1,148 @@
+//! The requests the store sends to its writer thread, each with the channel its answer goes
+//! back on.
+//!
+//! Invariant: an answer is sent only after the transaction holding the request's effects has
+//! committed (and, in durable mode, is on disk), or with an error once that transaction failed.
+
+use annal_core::{
+    AppendError, AppendResult, CheckpointError, ExpectedVersion, PreparedEvent, ProjectionName,
+    RetentionError, RetentionPolicy, RetentionReport, Snapshot, SnapshotError, StorageError,
+    StreamId, Version,
+};
+use tokio::sync::oneshot;
+
+/// Where one request's answer goes.
+pub(crate) type Reply<T, E> = oneshot::Sender<Result<T, E>>;
+
+/// A request to the writer.
+#[derive(Debug)]
+pub(crate) enum Command {
+    /// Append a validated batch.
+    Append {
+        stream: StreamId,
+        expected: ExpectedVersion,
+        batch: Vec<PreparedEvent>,
+        reply: Reply<AppendResult, AppendError>,
+    },
+    /// Save a snapshot (already checked for shape).
+    SaveSnapshot {
+        snapshot: Snapshot,
+        reply: Reply<(), SnapshotError>,
+    },
+    /// Remove a stream's events before a version.
+    Truncate {
+        stream: StreamId,
+        before: Version,
+        force: bool,
+        reply: Reply<RetentionReport, RetentionError>,
+    },
+    /// Remove a stream's events and snapshot.
+    Delete {
+        stream: StreamId,
+        expected: ExpectedVersion,
+        reply: Reply<RetentionReport, RetentionError>,
+    },
+    /// Apply store-wide retention.
+    Retain {
+        policy: RetentionPolicy,
+        reply: Reply<RetentionReport, RetentionError>,
+    },
+    /// Save a projection's checkpoint and state together.
+    SaveProjection {
+        name: ProjectionName,
+        checkpoint: u64,
+        state_json: String,
+        reply: Reply<(), CheckpointError>,
+    },
+    /// Make everything committed so far durable.
+    Flush { reply: Reply<(), StorageError> },
+}
+
+impl Command {
+    /// Rows this request writes, roughly: what bounds a group's size.
+    pub(crate) fn weight(&self) -> usize {
+        match self {
+            Command::Append { batch, .. } => batch.len(),
+            _ => 1,
+        }
+    }
+}
+
+/// A request whose outcome is decided, waiting for its transaction to commit.
+#[derive(Debug)]
+pub(crate) enum Decided {
+    Append(
+        Reply<AppendResult, AppendError>,
+        Result<AppendResult, AppendError>,
+    ),
+    Snapshot(Reply<(), SnapshotError>, Result<(), SnapshotError>),
+    Retention(
+        Reply<RetentionReport, RetentionError>,
+        Result<RetentionReport, RetentionError>,
+    ),
+    Projection(Reply<(), CheckpointError>, Result<(), CheckpointError>),
+    Flush(Reply<(), StorageError>),
+}
+
+impl Decided {
+    /// Delivers the decided outcome; the transaction committed.
+    pub(crate) fn send(self) {
+        // A caller that stopped waiting (its future was dropped) needs no answer.
+        match self {
+            Decided::Append(reply, result) => drop(reply.send(result)),
+            Decided::Snapshot(reply, result) => drop(reply.send(result)),
+            Decided::Retention(reply, result) => drop(reply.send(result)),
+            Decided::Projection(reply, result) => drop(reply.send(result)),
+            Decided::Flush(reply) => drop(reply.send(Ok(()))),
+        }
+    }
+
+    /// Drops the decided outcome: the transaction did not commit.
+    pub(crate) fn undecided(self) -> Waiting {
+        match self {
+            Decided::Append(reply, _) => Waiting::Append(reply),
+            Decided::Snapshot(reply, _) => Waiting::Snapshot(reply),
+            Decided::Retention(reply, _) => Waiting::Retention(reply),
+            Decided::Projection(reply, _) => Waiting::Projection(reply),
+            Decided::Flush(reply) => Waiting::Flush(reply),
+        }
+    }
+}
+
+/// A request's answer channel, without an outcome.
+#[derive(Debug)]
+pub(crate) enum Waiting {
+    Append(Reply<AppendResult, AppendError>),
+    Snapshot(Reply<(), SnapshotError>),
+    Retention(Reply<RetentionReport, RetentionError>),
+    Projection(Reply<(), CheckpointError>),
+    Flush(Reply<(), StorageError>),
+}
+
+impl Waiting {
+    /// Answers with `error`.
+    pub(crate) fn fail(self, error: impl Fn() -> StorageError) {
+        match self {
+            Waiting::Append(reply) => drop(reply.send(Err(error().into()))),
+            Waiting::Snapshot(reply) => drop(reply.send(Err(error().into()))),
+            Waiting::Retention(reply) => drop(reply.send(Err(error().into()))),
+            Waiting::Projection(reply) => drop(reply.send(Err(error().into()))),
+            Waiting::Flush(reply) => drop(reply.send(Err(error()))),
+        }
+    }
+}
+
+impl Command {
+    /// The request's answer channel, for refusing it without running it.
+    pub(crate) fn waiting(self) -> Waiting {
+        match self {
+            Command::Append { reply, .. } => Waiting::Append(reply),
+            Command::SaveSnapshot { reply, .. } => Waiting::Snapshot(reply),
+            Command::Truncate { reply, .. }
+            | Command::Delete { reply, .. }
+            | Command::Retain { reply, .. } => Waiting::Retention(reply),
+            Command::SaveProjection { reply, .. } => Waiting::Projection(reply),
+            Command::Flush { reply } => Waiting::Flush(reply),
+        }
+    }
+}

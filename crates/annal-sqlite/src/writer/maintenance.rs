@@ -1,0 +1,195 @@
+//! The writer's other requests: snapshots, truncation, deletion, store-wide retention and
+//! projection saves, each decided and written inside the group transaction.
+//!
+//! Invariants: a stream's version counter never goes down (removal deletes rows, never the
+//! `streams` row); the head is pinned in `meta` before any removal, so positions are never
+//! reused; events newer than a stream's snapshot stay unless the caller forces their removal.
+
+use annal_core::{
+    ExpectedVersion, RetentionError, RetentionPolicy, RetentionReport, Snapshot, SnapshotError,
+    StreamId, Version,
+};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::row::to_sql;
+use crate::writer::state::WriterState;
+
+/// The stored snapshot version of a stream, if it has one.
+fn snapshot_version(connection: &Connection, stream_id: i64) -> rusqlite::Result<Option<u64>> {
+    let version: Option<i64> = connection
+        .prepare_cached("SELECT version FROM snapshots WHERE stream_id = ?1")?
+        .query_row([stream_id], |row| row.get(0))
+        .optional()?;
+    Ok(version.map(|version| u64::try_from(version).unwrap_or(0)))
+}
+
+/// Saves `snapshot` unless it is ahead of its stream or older than the stored one.
+pub(crate) fn save_snapshot(
+    connection: &Connection,
+    state: &mut WriterState,
+    snapshot: Snapshot,
+) -> rusqlite::Result<Result<(), SnapshotError>> {
+    let stream = &snapshot.aggregate_id;
+    let actual = state.version(stream);
+    if snapshot.version.0 > actual {
+        return Ok(Err(SnapshotError::AheadOfStream {
+            stream: stream.clone(),
+            offered: snapshot.version,
+            actual: Version(actual),
+        }));
+    }
+    // The stream has reached the snapshot's version (at least 1), so its row exists.
+    let stream_id = state.stream_id(connection, stream)?;
+    if let Some(stored) = snapshot_version(connection, stream_id)?
+        && stored > snapshot.version.0
+    {
+        return Ok(Err(SnapshotError::Stale {
+            stream: stream.clone(),
+            stored: Version(stored),
+            offered: snapshot.version,
+        }));
+    }
+    connection
+        .prepare_cached(
+            "INSERT OR REPLACE INTO snapshots (stream_id, aggregate_type, version, state, \
+             timestamp) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![
+            stream_id,
+            snapshot.aggregate_type.as_str(),
+            to_sql(snapshot.version.0),
+            snapshot.state.to_string(),
+            snapshot.timestamp,
+        ])?;
+    Ok(Ok(()))
+}
+
+/// Removes the events of `stream` before version `before`.
+pub(crate) fn truncate_before(
+    connection: &Connection,
+    state: &mut WriterState,
+    stream: &StreamId,
+    before: Version,
+    force: bool,
+) -> rusqlite::Result<Result<RetentionReport, RetentionError>> {
+    let Some(stream_id) = state.known_stream_id(stream) else {
+        return Ok(Ok(RetentionReport::default()));
+    };
+    if let Some(snapshot) = snapshot_version(connection, stream_id)?
+        && !force
+        && before.0 > snapshot.saturating_add(1)
+    {
+        return Ok(Err(RetentionError::ProtectedBySnapshot {
+            stream: stream.clone(),
+            snapshot: Version(snapshot),
+            before,
+        }));
+    }
+    state.pin_head(connection)?;
+    let removed = connection
+        .prepare_cached("DELETE FROM events WHERE stream_id = ?1 AND version < ?2")?
+        .execute(params![stream_id, to_sql(before.0)])?;
+    connection
+        .prepare_cached(
+            "UPDATE streams SET truncated_before = max(truncated_before, ?2) WHERE id = ?1",
+        )?
+        .execute(params![stream_id, to_sql(before.0)])?;
+    Ok(Ok(RetentionReport {
+        removed: removed as u64,
+        protected: 0,
+    }))
+}
+
+/// Removes every event and the snapshot of `stream`, keeping its version counter.
+pub(crate) fn delete_stream(
+    connection: &Connection,
+    state: &mut WriterState,
+    stream: &StreamId,
+    expected: ExpectedVersion,
+) -> rusqlite::Result<Result<RetentionReport, RetentionError>> {
+    let actual = Version(state.version(stream));
+    if !expected.accepts(actual) {
+        return Ok(Err(RetentionError::WrongExpectedVersion {
+            stream: stream.clone(),
+            expected,
+            actual,
+        }));
+    }
+    let Some(stream_id) = state.known_stream_id(stream) else {
+        return Ok(Ok(RetentionReport::default()));
+    };
+    state.pin_head(connection)?;
+    let removed = connection
+        .prepare_cached("DELETE FROM events WHERE stream_id = ?1")?
+        .execute([stream_id])?;
+    connection
+        .prepare_cached("DELETE FROM snapshots WHERE stream_id = ?1")?
+        .execute([stream_id])?;
+    connection
+        .prepare_cached("UPDATE streams SET deleted = 1 WHERE id = ?1")?
+        .execute([stream_id])?;
+    Ok(Ok(RetentionReport {
+        removed: removed as u64,
+        protected: 0,
+    }))
+}
+
+/// Removes the oldest events beyond `policy.max_events` and those older than its cutoff, except
+/// events newer than their stream's snapshot (unless forced).
+pub(crate) fn retain(
+    connection: &Connection,
+    state: &mut WriterState,
+    policy: RetentionPolicy,
+) -> rusqlite::Result<Result<RetentionReport, RetentionError>> {
+    // The newest position among the events beyond the count limit (0: none are).
+    let mut count_bound = 0i64;
+    if let Some(max_events) = policy.max_events {
+        let total: i64 =
+            connection.query_row("SELECT count(*) FROM events", [], |row| row.get(0))?;
+        let over = u64::try_from(total).unwrap_or(0).saturating_sub(max_events);
+        if over > 0 {
+            count_bound = connection.query_row(
+                "SELECT position FROM events ORDER BY position LIMIT 1 OFFSET ?1",
+                [to_sql(over - 1)],
+                |row| row.get(0),
+            )?;
+        }
+    }
+    let cutoff = policy.before_timestamp.unwrap_or(i64::MIN);
+    let selected = "(position <= ?1 OR timestamp < ?2)";
+    let uncovered = "EXISTS (SELECT 1 FROM snapshots n WHERE n.stream_id = events.stream_id \
+                     AND events.version > n.version)";
+    let protected: i64 = if policy.force {
+        0
+    } else {
+        connection.query_row(
+            &format!("SELECT count(*) FROM events WHERE {selected} AND {uncovered}"),
+            params![count_bound, cutoff],
+            |row| row.get(0),
+        )?
+    };
+    state.pin_head(connection)?;
+    let removed = connection.execute(
+        &format!("DELETE FROM events WHERE {selected} AND (?3 OR NOT {uncovered})"),
+        params![count_bound, cutoff, policy.force],
+    )?;
+    Ok(Ok(RetentionReport {
+        removed: removed as u64,
+        protected: u64::try_from(protected).unwrap_or(0),
+    }))
+}
+
+/// Saves a projection's checkpoint and state in one row, so they can never disagree.
+pub(crate) fn save_projection(
+    connection: &Connection,
+    name: &str,
+    checkpoint: u64,
+    state_json: &str,
+) -> rusqlite::Result<()> {
+    connection
+        .prepare_cached(
+            "INSERT OR REPLACE INTO projections (name, checkpoint, state) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![name, to_sql(checkpoint), state_json])?;
+    Ok(())
+}

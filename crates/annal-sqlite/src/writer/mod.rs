@@ -1,0 +1,265 @@
+//! The writer thread: the only code that writes the database.
+//!
+//! It drains the queue of pending requests into a group and runs the whole group as one
+//! transaction (group commit): one WAL fsync serves every append in it. Each request is decided
+//! in queue order against the writer's in-memory state, so a refused append does not fail its
+//! neighbours. Answers go out only after the commit returned, and the new head is published on
+//! the watch channel before the answers, so a caller that sees its append acknowledged finds
+//! it in every read and subscription.
+//!
+//! Invariant: a failed database write poisons the writer. The group's transaction is rolled
+//! back, every request in it is answered with the failure, and every later request is refused
+//! with [`StorageError::Poisoned`] until the store is reopened: after a failed write we cannot
+//! know what the file holds, and retrying a failed fsync can report success for lost data.
+
+mod append;
+mod command;
+mod maintenance;
+mod state;
+
+use std::path::PathBuf;
+use std::thread::JoinHandle;
+
+use annal_core::{Position, StorageError};
+use rusqlite::Connection;
+use tokio::sync::{mpsc, watch};
+
+pub(crate) use command::Command;
+use command::{Decided, Waiting};
+pub(crate) use state::WriterState;
+
+use crate::options::Durability;
+
+/// Most requests waiting in the queue; a full queue makes callers wait (back-pressure).
+pub(crate) const QUEUE_COMMANDS_MAX: usize = 16 * 1024;
+
+/// Most events in one group transaction. Bigger groups amortise each dirtied index page over
+/// more events; the bound keeps one transaction's WAL growth and latency in check.
+const GROUP_EVENTS_MAX: usize = 50_000;
+
+/// The running writer thread, owned by the store.
+#[derive(Debug)]
+pub(crate) struct WriterHandle {
+    sender: mpsc::Sender<Command>,
+    thread: JoinHandle<()>,
+}
+
+impl WriterHandle {
+    /// Starts the writer thread on `connection`, whose committed content `state` mirrors,
+    /// publishing committed heads on `head`.
+    pub(crate) fn start(
+        connection: Connection,
+        state: WriterState,
+        path: PathBuf,
+        durability: Durability,
+        head: watch::Sender<Position>,
+    ) -> std::io::Result<Self> {
+        let (sender, receiver) = mpsc::channel(QUEUE_COMMANDS_MAX);
+        head.send_replace(Position(state.last_position));
+        let writer = Writer {
+            connection,
+            state,
+            path,
+            durability,
+            head,
+            poisoned: None,
+        };
+        let thread = std::thread::Builder::new()
+            .name("annal-sqlite-writer".into())
+            .spawn(move || writer.run(receiver))?;
+        Ok(Self { sender, thread })
+    }
+
+    /// The queue into the writer.
+    pub(crate) fn sender(&self) -> &mpsc::Sender<Command> {
+        &self.sender
+    }
+
+    /// Stops the writer after it has answered everything queued, and waits for it to close its
+    /// connection.
+    pub(crate) fn stop(self) {
+        drop(self.sender);
+        // A panicked writer has already poisoned the store; there is nothing left to stop.
+        let _ = self.thread.join();
+    }
+}
+
+struct Writer {
+    connection: Connection,
+    state: WriterState,
+    path: PathBuf,
+    durability: Durability,
+    head: watch::Sender<Position>,
+    poisoned: Option<String>,
+}
+
+impl Writer {
+    fn run(mut self, mut receiver: mpsc::Receiver<Command>) {
+        let mut group: Vec<Command> = Vec::new();
+        while let Some(first) = receiver.blocking_recv() {
+            let mut n_events = first.weight();
+            group.push(first);
+            while n_events < GROUP_EVENTS_MAX {
+                match receiver.try_recv() {
+                    Ok(command) => {
+                        n_events += command.weight();
+                        group.push(command);
+                    }
+                    Err(_) => break,
+                }
+            }
+            if let Some(reason) = &self.poisoned {
+                for command in group.drain(..) {
+                    command.waiting().fail(|| StorageError::Poisoned {
+                        reason: reason.clone(),
+                    });
+                }
+                continue;
+            }
+            self.commit_group(&mut group);
+        }
+        // Closing the connection checkpoints the WAL; failures there lose nothing committed.
+        let _ = self.connection.close();
+    }
+
+    /// Runs `group` as one transaction and answers every request in it.
+    fn commit_group(&mut self, group: &mut Vec<Command>) {
+        let mut decided: Vec<Decided> = Vec::with_capacity(group.len());
+        let mut flush = false;
+        let mut failed: Option<Waiting> = None;
+        let mut result = self.connection.execute_batch("BEGIN IMMEDIATE");
+        let mut commands = group.drain(..);
+        if result.is_ok() {
+            for command in commands.by_ref() {
+                flush |= matches!(command, Command::Flush { .. });
+                match self.decide(command) {
+                    Ok(done) => decided.push(done),
+                    Err((waiting, error)) => {
+                        failed = Some(waiting);
+                        result = Err(error);
+                        break;
+                    }
+                }
+            }
+        }
+        let result = result
+            .and_then(|()| self.state.write_versions(&self.connection))
+            .and_then(|()| self.connection.execute_batch("COMMIT"))
+            .map_err(|error| error.to_string())
+            .and_then(|()| if flush { self.sync_wal() } else { Ok(()) });
+        match result {
+            Ok(()) => {
+                let head = Position(self.state.last_position);
+                self.head.send_if_modified(|current| {
+                    let moved = head > *current;
+                    if moved {
+                        *current = head;
+                    }
+                    moved
+                });
+                decided.into_iter().for_each(Decided::send);
+            }
+            Err(reason) => {
+                // The transaction may already be gone (SQLite rolls back on some errors).
+                let _ = self.connection.execute_batch("ROLLBACK");
+                let context = format!(
+                    "writing to {} failed; the store is now poisoned",
+                    self.path.display()
+                );
+                let error = || StorageError::backend(context.clone(), reason.clone());
+                decided
+                    .into_iter()
+                    .for_each(|done| done.undecided().fail(error));
+                if let Some(waiting) = failed {
+                    waiting.fail(error);
+                }
+                commands.for_each(|command| command.waiting().fail(error));
+                self.poisoned = Some(reason);
+            }
+        }
+    }
+
+    /// Decides one request inside the open transaction. On a database failure, returns the
+    /// request (to be answered with the failure) and the error.
+    fn decide(&mut self, command: Command) -> Result<Decided, (Waiting, rusqlite::Error)> {
+        let connection = &self.connection;
+        let state = &mut self.state;
+        match command {
+            Command::Append {
+                stream,
+                expected,
+                batch,
+                reply,
+            } => match append::append(connection, state, &stream, expected, &batch) {
+                Ok(result) => Ok(Decided::Append(reply, result)),
+                Err(error) => Err((Waiting::Append(reply), error)),
+            },
+            Command::SaveSnapshot { snapshot, reply } => {
+                match maintenance::save_snapshot(connection, state, snapshot) {
+                    Ok(result) => Ok(Decided::Snapshot(reply, result)),
+                    Err(error) => Err((Waiting::Snapshot(reply), error)),
+                }
+            }
+            Command::Truncate {
+                stream,
+                before,
+                force,
+                reply,
+            } => match maintenance::truncate_before(connection, state, &stream, before, force) {
+                Ok(result) => Ok(Decided::Retention(reply, result)),
+                Err(error) => Err((Waiting::Retention(reply), error)),
+            },
+            Command::Delete {
+                stream,
+                expected,
+                reply,
+            } => match maintenance::delete_stream(connection, state, &stream, expected) {
+                Ok(result) => Ok(Decided::Retention(reply, result)),
+                Err(error) => Err((Waiting::Retention(reply), error)),
+            },
+            Command::Retain { policy, reply } => {
+                match maintenance::retain(connection, state, policy) {
+                    Ok(result) => Ok(Decided::Retention(reply, result)),
+                    Err(error) => Err((Waiting::Retention(reply), error)),
+                }
+            }
+            Command::SaveProjection {
+                name,
+                checkpoint,
+                state_json,
+                reply,
+            } => {
+                match maintenance::save_projection(
+                    connection,
+                    name.as_str(),
+                    checkpoint,
+                    &state_json,
+                ) {
+                    Ok(()) => Ok(Decided::Projection(reply, Ok(()))),
+                    Err(error) => Err((Waiting::Projection(reply), error)),
+                }
+            }
+            Command::Flush { reply } => Ok(Decided::Flush(reply)),
+        }
+    }
+
+    /// Makes every committed transaction durable in relaxed mode by fsyncing the WAL file.
+    ///
+    /// In relaxed mode commits write the WAL without fsync; a WAL is only ever restarted after
+    /// a checkpoint that synced the database file, so syncing the WAL covers every commit.
+    fn sync_wal(&self) -> Result<(), String> {
+        if self.durability == Durability::Durable {
+            return Ok(());
+        }
+        let mut wal = self.path.as_os_str().to_owned();
+        wal.push("-wal");
+        match std::fs::File::open(&wal) {
+            Ok(file) => file
+                .sync_all()
+                .map_err(|error| format!("fsync of the WAL: {error}")),
+            // No WAL: everything is in the database file, which checkpoints synced.
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(error) => Err(format!("opening the WAL to fsync it: {error}")),
+        }
+    }
+}

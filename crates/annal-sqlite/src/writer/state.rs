@@ -1,0 +1,215 @@
+//! What the writer keeps in memory: the dictionaries that code names as integers, each stream's
+//! version counter, and the last assigned position.
+//!
+//! Invariant: between groups, this mirrors the committed tables exactly (the single writer is
+//! the only one that changes them). Within a group it runs ahead of the database; if the group
+//! fails, the store is poisoned and this state is never used again.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+
+use annal_core::{AggregateType, EventType, StreamId};
+use rusqlite::{Connection, params};
+
+use crate::row::to_sql;
+
+#[derive(Debug, Clone, Copy)]
+struct StreamEntry {
+    id: i64,
+    version: u64,
+}
+
+/// A name dictionary: name to integer id, mirrored in one table.
+#[derive(Debug)]
+struct Dictionary<K> {
+    table: &'static str,
+    ids: HashMap<K, i64>,
+    next_id: i64,
+}
+
+impl<K: Eq + Hash + Clone + AsRef<str>> Dictionary<K> {
+    fn load(
+        connection: &Connection,
+        table: &'static str,
+        parse: impl Fn(String) -> Option<K>,
+    ) -> rusqlite::Result<Self> {
+        let mut statement = connection.prepare(&format!("SELECT id, name FROM {table}"))?;
+        let mut rows = statement.query([])?;
+        let mut ids = HashMap::new();
+        let mut next_id = 1;
+        while let Some(row) = rows.next()? {
+            let id: i64 = row.get(0)?;
+            next_id = next_id.max(id + 1);
+            // A name that no longer validates can never be looked up by a caller; skipping it
+            // keeps its id reserved through next_id.
+            if let Some(name) = parse(row.get(1)?) {
+                ids.insert(name, id);
+            }
+        }
+        Ok(Self {
+            table,
+            ids,
+            next_id,
+        })
+    }
+
+    fn id(&mut self, connection: &Connection, name: &K) -> rusqlite::Result<i64> {
+        if let Some(id) = self.ids.get(name) {
+            return Ok(*id);
+        }
+        let id = self.next_id;
+        let sql = format!("INSERT INTO {} (id, name) VALUES (?1, ?2)", self.table);
+        connection
+            .prepare_cached(&sql)?
+            .execute(params![id, name.as_ref()])?;
+        self.next_id += 1;
+        self.ids.insert(name.clone(), id);
+        Ok(id)
+    }
+}
+
+/// The writer's in-memory view of the store.
+#[derive(Debug)]
+pub(crate) struct WriterState {
+    streams: HashMap<StreamId, StreamEntry>,
+    next_stream_id: i64,
+    types: Dictionary<EventType>,
+    aggregate_types: Dictionary<AggregateType>,
+    /// The last position assigned (committed or in the current group).
+    pub(crate) last_position: u64,
+    /// The value of `meta.head_floor` in the database.
+    pub(crate) head_floor: u64,
+    /// Streams whose version moved in the current group, with their new version.
+    touched: HashMap<i64, u64>,
+}
+
+impl WriterState {
+    /// Loads the dictionaries, counters and head from the database.
+    pub(crate) fn load(connection: &Connection) -> rusqlite::Result<Self> {
+        let mut streams = HashMap::new();
+        let mut next_stream_id = 1;
+        {
+            let mut statement = connection.prepare("SELECT id, name, version FROM streams")?;
+            let mut rows = statement.query([])?;
+            while let Some(row) = rows.next()? {
+                let id: i64 = row.get(0)?;
+                next_stream_id = next_stream_id.max(id + 1);
+                let version: i64 = row.get(2)?;
+                if let Ok(name) = StreamId::new(row.get::<_, String>(1)?) {
+                    let version = u64::try_from(version).unwrap_or(0);
+                    streams.insert(name, StreamEntry { id, version });
+                }
+            }
+        }
+        let types = Dictionary::load(connection, "types", |name| EventType::new(name).ok())?;
+        let aggregate_types = Dictionary::load(connection, "aggregate_types", |name| {
+            AggregateType::new(name).ok()
+        })?;
+        let max_position: i64 =
+            connection.query_row("SELECT coalesce(max(position), 0) FROM events", [], |row| {
+                row.get(0)
+            })?;
+        let head_floor: i64 = connection.query_row(
+            "SELECT coalesce((SELECT value FROM meta WHERE key = 'head_floor'), 0)",
+            [],
+            |row| row.get(0),
+        )?;
+        let max_position = u64::try_from(max_position).unwrap_or(0);
+        let head_floor = u64::try_from(head_floor).unwrap_or(0);
+        Ok(Self {
+            streams,
+            next_stream_id,
+            types,
+            aggregate_types,
+            last_position: max_position.max(head_floor),
+            head_floor,
+            touched: HashMap::new(),
+        })
+    }
+
+    /// The stream's last assigned version (0 if unknown).
+    pub(crate) fn version(&self, stream: &StreamId) -> u64 {
+        self.streams.get(stream).map_or(0, |entry| entry.version)
+    }
+
+    /// The stream's integer id, if it was ever created.
+    pub(crate) fn known_stream_id(&self, stream: &StreamId) -> Option<i64> {
+        self.streams.get(stream).map(|entry| entry.id)
+    }
+
+    /// The stream's integer id, creating its row (at version 0) when it is new.
+    pub(crate) fn stream_id(
+        &mut self,
+        connection: &Connection,
+        stream: &StreamId,
+    ) -> rusqlite::Result<i64> {
+        if let Some(entry) = self.streams.get(stream) {
+            return Ok(entry.id);
+        }
+        let id = self.next_stream_id;
+        connection
+            .prepare_cached("INSERT INTO streams (id, name, version) VALUES (?1, ?2, 0)")?
+            .execute(params![id, stream.as_str()])?;
+        self.next_stream_id += 1;
+        self.streams
+            .insert(stream.clone(), StreamEntry { id, version: 0 });
+        Ok(id)
+    }
+
+    /// The event type's integer id, adding it to the dictionary when new.
+    pub(crate) fn type_id(
+        &mut self,
+        connection: &Connection,
+        event_type: &EventType,
+    ) -> rusqlite::Result<i64> {
+        self.types.id(connection, event_type)
+    }
+
+    /// The aggregate type's integer id, adding it to the dictionary when new.
+    pub(crate) fn aggregate_type_id(
+        &mut self,
+        connection: &Connection,
+        aggregate_type: &AggregateType,
+    ) -> rusqlite::Result<i64> {
+        self.aggregate_types.id(connection, aggregate_type)
+    }
+
+    /// Records that `stream` now stands at `version`; persisted by [`Self::write_versions`].
+    pub(crate) fn set_version(&mut self, stream: &StreamId, version: u64) {
+        if let Some(entry) = self.streams.get_mut(stream) {
+            assert!(
+                version >= entry.version,
+                "a stream's version never goes down"
+            );
+            entry.version = version;
+            self.touched.insert(entry.id, version);
+        }
+    }
+
+    /// Writes the versions of the streams the group moved: one row update per stream per group,
+    /// however many events the group appended to it.
+    pub(crate) fn write_versions(&mut self, connection: &Connection) -> rusqlite::Result<()> {
+        if self.touched.is_empty() {
+            return Ok(());
+        }
+        let mut statement = connection
+            .prepare_cached("UPDATE streams SET version = ?2, deleted = 0 WHERE id = ?1")?;
+        for (id, version) in self.touched.drain() {
+            statement.execute(params![id, to_sql(version)])?;
+        }
+        Ok(())
+    }
+
+    /// Before removing events, pins the head in `meta`, so removing the newest events never
+    /// lets a later open reuse their positions.
+    pub(crate) fn pin_head(&mut self, connection: &Connection) -> rusqlite::Result<()> {
+        if self.head_floor == self.last_position {
+            return Ok(());
+        }
+        connection
+            .prepare_cached("UPDATE meta SET value = ?1 WHERE key = 'head_floor'")?
+            .execute([to_sql(self.last_position)])?;
+        self.head_floor = self.last_position;
+        Ok(())
+    }
+}

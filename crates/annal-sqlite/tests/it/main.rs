@@ -1,0 +1,12 @@
+//! Integration tests of the SQLite backend: the conformance suite, opening and refusing files,
+//! poisoning, real second processes, and a crash test that kills a writer process with SIGKILL.
+
+// Test code: a panic is how a check reports a failure, helpers included.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod conformance;
+mod crash;
+mod open;
+mod poison;
+mod processes;
+mod support;
