@@ -1,8 +1,8 @@
 //! Integration tests of the SQLite backend: the conformance suite, opening and refusing files,
 //! poisoning, real second processes, and a crash test that kills a writer process with SIGKILL.
 
-// Test code: a panic is how a check reports a failure, helpers included.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+// Test code: a panic is how a check reports a failure, helpers included, and seeds are printed.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 mod conformance;
 mod crash;
