@@ -4,7 +4,7 @@
 //! serializes with the seed's camelCase field names, and one constructor that returns an
 //! [`EventDraft`]: the stream (the aggregate id) plus an [`annal_core::NewEvent`] whose source,
 //! metadata, causation and correlation ids the caller can still set. [`DomainEvent::decode`]
-//! turns any stored [`RecordedEvent`] back into its typed form; event types this crate does not
+//! turns any stored [`annal_core::RecordedEvent`] back into its typed form; event types this crate does not
 //! know decode to [`DomainEvent::Unknown`], so foreign events stay readable.
 //!
 //! Invariant: for every payload type, `decode(store(encode(p))) == p`, and the payload JSON
