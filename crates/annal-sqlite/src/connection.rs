@@ -20,8 +20,10 @@ pub(crate) const WRITER_CACHE_KIB: i64 = 64 * 1024;
 /// Each reader's page cache.
 pub(crate) const READER_CACHE_KIB: i64 = 8 * 1024;
 
-/// WAL pages after which a commit also checkpoints (SQLite's default is 1,000).
-pub(crate) const WAL_AUTOCHECKPOINT_PAGES: i64 = 8 * 1024;
+/// WAL pages after which a commit also checkpoints (SQLite's default is 1,000). Checkpoints
+/// normally run on the checkpointer thread long before this; it is the backstop that bounds the
+/// WAL (256 MiB) if that thread falls behind.
+pub(crate) const WAL_AUTOCHECKPOINT_PAGES: i64 = 64 * 1024;
 
 /// How long a connection waits on a lock held by another connection before giving up. Readers
 /// in WAL mode never wait on the writer; this covers checkpoints and WAL recovery at open.
@@ -57,6 +59,24 @@ pub(crate) fn open_writer(path: &Path, options: &OpenOptions) -> rusqlite::Resul
         let pages = (bytes / 4096).max(1);
         connection.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))?;
     }
+    Ok(connection)
+}
+
+/// Opens the checkpointer's connection: it writes only checkpoints, never transactions.
+pub(crate) fn open_checkpointer(
+    path: &Path,
+    durability: Durability,
+) -> rusqlite::Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let connection = Connection::open_with_flags(path, flags)?;
+    connection.busy_timeout(BUSY_TIMEOUT)?;
+    let synchronous = match durability {
+        Durability::Durable => "FULL",
+        Durability::Relaxed => "NORMAL",
+    };
+    connection.execute_batch(&format!(
+        "PRAGMA synchronous = {synchronous}; PRAGMA wal_autocheckpoint = 0;"
+    ))?;
     Ok(connection)
 }
 

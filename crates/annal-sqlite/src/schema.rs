@@ -27,8 +27,11 @@ const _: () = assert!(MIGRATIONS.len() as i64 == SCHEMA_VERSION);
 /// The first schema. Events live in a rowid table whose key is the global position, so appends
 /// go to the right edge of the table. Names (streams, event types, aggregate types) are
 /// dictionary-coded to integers, which keeps rows and indexes small. Every index here serves a
-/// read: `events_stream` stream reads, `events_id` idempotent retries, `events_type`,
-/// `events_correlation` and `events_causation` query filters.
+/// read and was paid for by measurement (`docs/sqlite-schema.md`): `events_stream` serves stream
+/// reads; `events_correlation` and `events_causation` serve those filters and cost nothing for
+/// events without the field. There is deliberately no index on the event id (the writer keeps
+/// the ids in memory for retries; no read looks events up by id) and none on the type (it cost
+/// 17 % of append throughput; type queries scan in position order).
 const SCHEMA_V1: &str = "
 CREATE TABLE streams (
     id INTEGER PRIMARY KEY,
@@ -60,8 +63,6 @@ CREATE TABLE events (
     correlation_id TEXT
 ) STRICT;
 CREATE UNIQUE INDEX events_stream ON events (stream_id, version);
-CREATE UNIQUE INDEX events_id ON events (id);
-CREATE INDEX events_type ON events (type_id);
 CREATE INDEX events_correlation ON events (correlation_id) WHERE correlation_id IS NOT NULL;
 CREATE INDEX events_causation ON events (causation_id) WHERE causation_id IS NOT NULL;
 CREATE TABLE snapshots (

@@ -1,18 +1,18 @@
-//! One append inside a group transaction: the expected-version check in memory, the inserts,
-//! and the idempotent-retry check when an id is already stored.
+//! One append inside a group transaction: the expected-version check and the duplicate-id
+//! check in memory, then the inserts.
 //!
-//! Invariant: an append that is refused leaves no row behind, so its neighbours in the group
-//! commit unaffected. The common path does no id lookups: the `events_id` unique index rejects
-//! a stored id during the insert, and only then are the batch's rows removed again (they are
-//! the newest rows, so a range delete by position removes exactly them) and the ids looked up.
+//! Invariant: an append that is refused writes no row, so its neighbours in the group commit
+//! unaffected. Everything that can refuse an append is decided before its first insert; an
+//! insert that fails afterwards is a database failure, which fails the whole group.
 
 use annal_core::{
     AppendError, AppendResult, ExpectedVersion, Position, PreparedEvent, RetryCheck,
     StoredEventRef, StreamId, Version, check_retry,
 };
-use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::row::to_sql;
+use crate::writer::ids::id_hash;
 use crate::writer::state::WriterState;
 
 /// The outcome of one append: `Err` of the outer result is a database failure that dooms the
@@ -28,13 +28,23 @@ pub(crate) fn append(
     batch: &[PreparedEvent],
 ) -> Outcome {
     let current = state.version(stream);
+    let hashes: Vec<u64> = batch
+        .iter()
+        .map(|event| id_hash(event.id.as_str()))
+        .collect();
+    let ids = state.ids(connection)?;
+    let maybe_stored = hashes.iter().any(|hash| ids.contains(*hash));
+    // The same order as the reference backend: a retry of a stored batch wins over the
+    // expected-version check, which wins over everything else.
+    if maybe_stored && let Some(outcome) = retry(connection, state, stream, expected, batch)? {
+        return Ok(outcome);
+    }
     if !expected.accepts(Version(current)) {
-        let wrong = AppendError::WrongExpectedVersion {
+        return Ok(Err(AppendError::WrongExpectedVersion {
             stream: stream.clone(),
             expected,
             actual: Version(current),
-        };
-        return Ok(retry(connection, state, stream, expected, batch)?.unwrap_or(Err(wrong)));
+        }));
     }
     let n_events = batch.len() as u64;
     // Counters are stored as SQLite integers, so a stream stops at i64::MAX.
@@ -57,7 +67,7 @@ pub(crate) fn append(
         let type_id = state.type_id(connection, &event.event_type)?;
         let aggregate_type_id = state.aggregate_type_id(connection, &event.aggregate_type)?;
         let offset = event_idx as u64;
-        let inserted = insert.execute(params![
+        insert.execute(params![
             to_sql(first_position + offset),
             stream_id,
             to_sql(current + 1 + offset),
@@ -70,27 +80,11 @@ pub(crate) fn append(
             event.metadata_json,
             event.causation_id,
             event.correlation_id,
-        ]);
-        match inserted {
-            Ok(_) => {}
-            Err(error) if error.sqlite_error_code() == Some(ErrorCode::ConstraintViolation) => {
-                if event_idx > 0 {
-                    connection
-                        .prepare_cached("DELETE FROM events WHERE position BETWEEN ?1 AND ?2")?
-                        .execute(params![
-                            to_sql(first_position),
-                            to_sql(first_position + offset - 1)
-                        ])?;
-                }
-                // Only a stored id can violate a constraint here; anything else means the
-                // writer's counters disagree with the file, and the group must fail.
-                return match retry(connection, state, stream, expected, batch)? {
-                    Some(outcome) => Ok(outcome),
-                    None => Err(error),
-                };
-            }
-            Err(error) => return Err(error),
-        }
+        ])?;
+    }
+    let ids = state.ids(connection)?;
+    for (offset, hash) in hashes.iter().enumerate() {
+        ids.insert(*hash, first_position + offset as u64);
     }
     state.last_position += n_events;
     state.set_version(stream, current + n_events);
@@ -101,43 +95,50 @@ pub(crate) fn append(
     }))
 }
 
-/// Decides a batch that cannot be appended as new: a retry of a stored batch answers with the
-/// original result, a reused id is a duplicate, and `None` means no id of the batch is stored.
+/// Decides a batch some of whose ids may be stored: a retry of a stored batch answers with the
+/// original result, a reused id is a duplicate, and `None` means no id of the batch is stored
+/// (the hash hits were collisions).
 fn retry(
     connection: &Connection,
-    state: &WriterState,
+    state: &mut WriterState,
     stream: &StreamId,
     expected: ExpectedVersion,
     batch: &[PreparedEvent],
 ) -> rusqlite::Result<Option<Result<AppendResult, AppendError>>> {
-    let mut lookup = connection.prepare_cached(
-        "SELECT e.position, e.version, s.name FROM events e JOIN streams s ON s.id = e.stream_id \
-         WHERE e.id = ?1",
+    let current = Version(state.version(stream));
+    let ids = state.ids(connection)?;
+    let mut row_at = connection.prepare_cached(
+        "SELECT e.id, e.version, s.name FROM events e JOIN streams s ON s.id = e.stream_id \
+         WHERE e.position = ?1",
     )?;
     let mut failure = None;
-    let current = Version(state.version(stream));
     let verdict = check_retry(stream, expected, current, batch, |id| {
-        let row = lookup
-            .query_row([id.as_str()], |row| {
-                Ok((
-                    row.get::<_, i64>(0)?,
-                    row.get::<_, i64>(1)?,
-                    row.get::<_, String>(2)?,
-                ))
-            })
-            .optional();
-        match row {
-            Ok(Some((position, version, name))) => Some(StoredEventRef {
-                stream: StreamId::new(name).ok()?,
-                version: Version(u64::try_from(version).ok()?),
-                position: Position(u64::try_from(position).ok()?),
-            }),
-            Ok(None) => None,
-            Err(error) => {
-                failure.get_or_insert(error);
-                None
+        for position in ids.candidates(id_hash(id.as_str())) {
+            let row = row_at
+                .query_row([to_sql(position)], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, i64>(1)?,
+                        row.get::<_, String>(2)?,
+                    ))
+                })
+                .optional();
+            match row {
+                Ok(Some((stored_id, version, name))) if stored_id == id.as_str() => {
+                    return Some(StoredEventRef {
+                        stream: StreamId::new(name).ok()?,
+                        version: Version(u64::try_from(version).ok()?),
+                        position: Position(position),
+                    });
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    failure.get_or_insert(error);
+                    return None;
+                }
             }
         }
+        None
     });
     if let Some(error) = failure {
         return Err(error);

@@ -86,8 +86,10 @@ pub(crate) fn truncate_before(
         }));
     }
     state.pin_head(connection)?;
+    let doomed = "stream_id = ?1 AND version < ?2";
+    state.forget_ids(connection, doomed, params![stream_id, to_sql(before.0)])?;
     let removed = connection
-        .prepare_cached("DELETE FROM events WHERE stream_id = ?1 AND version < ?2")?
+        .prepare_cached(&format!("DELETE FROM events WHERE {doomed}"))?
         .execute(params![stream_id, to_sql(before.0)])?;
     connection
         .prepare_cached(
@@ -119,6 +121,7 @@ pub(crate) fn delete_stream(
         return Ok(Ok(RetentionReport::default()));
     };
     state.pin_head(connection)?;
+    state.forget_ids(connection, "stream_id = ?1", [stream_id])?;
     let removed = connection
         .prepare_cached("DELETE FROM events WHERE stream_id = ?1")?
         .execute([stream_id])?;
@@ -169,8 +172,14 @@ pub(crate) fn retain(
         )?
     };
     state.pin_head(connection)?;
+    let doomed = format!("{selected} AND (?3 OR NOT {uncovered})");
+    state.forget_ids(
+        connection,
+        &doomed,
+        params![count_bound, cutoff, policy.force],
+    )?;
     let removed = connection.execute(
-        &format!("DELETE FROM events WHERE {selected} AND (?3 OR NOT {uncovered})"),
+        &format!("DELETE FROM events WHERE {doomed}"),
         params![count_bound, cutoff, policy.force],
     )?;
     Ok(Ok(RetentionReport {

@@ -13,7 +13,9 @@
 //! know what the file holds, and retrying a failed fsync can report success for lost data.
 
 mod append;
+mod checkpoint;
 mod command;
+mod ids;
 mod maintenance;
 mod state;
 
@@ -24,6 +26,7 @@ use annal_core::{Position, StorageError};
 use rusqlite::Connection;
 use tokio::sync::{mpsc, watch};
 
+use checkpoint::{CHECKPOINT_AFTER_BYTES, Checkpointer};
 pub(crate) use command::Command;
 use command::{Decided, Waiting};
 pub(crate) use state::WriterState;
@@ -56,6 +59,7 @@ impl WriterHandle {
     ) -> std::io::Result<Self> {
         let (sender, receiver) = mpsc::channel(QUEUE_COMMANDS_MAX);
         head.send_replace(Position(state.last_position));
+        let checkpointer = Checkpointer::start(&path, durability)?;
         let writer = Writer {
             connection,
             state,
@@ -63,6 +67,8 @@ impl WriterHandle {
             durability,
             head,
             poisoned: None,
+            checkpointer: Some(checkpointer),
+            bytes_since_checkpoint: 0,
         };
         let thread = std::thread::Builder::new()
             .name("annal-sqlite-writer".into())
@@ -91,6 +97,9 @@ struct Writer {
     durability: Durability,
     head: watch::Sender<Position>,
     poisoned: Option<String>,
+    checkpointer: Option<Checkpointer>,
+    /// Payload bytes committed since the last checkpoint request.
+    bytes_since_checkpoint: u64,
 }
 
 impl Writer {
@@ -118,6 +127,9 @@ impl Writer {
             }
             self.commit_group(&mut group);
         }
+        if let Some(checkpointer) = self.checkpointer.take() {
+            checkpointer.stop();
+        }
         // Closing the connection checkpoints the WAL; failures there lose nothing committed.
         let _ = self.connection.close();
     }
@@ -132,6 +144,10 @@ impl Writer {
         if result.is_ok() {
             for command in commands.by_ref() {
                 flush |= matches!(command, Command::Flush { .. });
+                if let Command::Append { batch, .. } = &command {
+                    let bytes: usize = batch.iter().map(|e| e.payload_json.len() + 100).sum();
+                    self.bytes_since_checkpoint += bytes as u64;
+                }
                 match self.decide(command) {
                     Ok(done) => decided.push(done),
                     Err((waiting, error)) => {
@@ -158,6 +174,12 @@ impl Writer {
                     moved
                 });
                 decided.into_iter().for_each(Decided::send);
+                if self.bytes_since_checkpoint >= CHECKPOINT_AFTER_BYTES {
+                    self.bytes_since_checkpoint = 0;
+                    if let Some(checkpointer) = &self.checkpointer {
+                        checkpointer.request();
+                    }
+                }
             }
             Err(reason) => {
                 // The transaction may already be gone (SQLite rolls back on some errors).

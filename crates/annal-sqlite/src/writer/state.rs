@@ -12,6 +12,7 @@ use annal_core::{AggregateType, EventType, StreamId};
 use rusqlite::{Connection, params};
 
 use crate::row::to_sql;
+use crate::writer::ids::{IdIndex, id_hash};
 
 #[derive(Debug, Clone, Copy)]
 struct StreamEntry {
@@ -81,6 +82,8 @@ pub(crate) struct WriterState {
     pub(crate) head_floor: u64,
     /// Streams whose version moved in the current group, with their new version.
     touched: HashMap<i64, u64>,
+    /// The stored ids, loaded by the first write that needs them.
+    ids: Option<IdIndex>,
 }
 
 impl WriterState {
@@ -124,6 +127,7 @@ impl WriterState {
             last_position: max_position.max(head_floor),
             head_floor,
             touched: HashMap::new(),
+            ids: None,
         })
     }
 
@@ -210,6 +214,39 @@ impl WriterState {
             .prepare_cached("UPDATE meta SET value = ?1 WHERE key = 'head_floor'")?
             .execute([to_sql(self.last_position)])?;
         self.head_floor = self.last_position;
+        Ok(())
+    }
+
+    /// The index of stored ids, built on first use.
+    pub(crate) fn ids(&mut self, connection: &Connection) -> rusqlite::Result<&mut IdIndex> {
+        if self.ids.is_none() {
+            self.ids = Some(IdIndex::load(connection)?);
+        }
+        // Just filled if it was empty.
+        Ok(self.ids.get_or_insert_with(IdIndex::default))
+    }
+
+    /// Before rows are deleted: drops their ids from the index. `condition` is the deleting
+    /// statement's `WHERE` clause over `events`, with the same parameters.
+    pub(crate) fn forget_ids(
+        &mut self,
+        connection: &Connection,
+        condition: &str,
+        params: impl rusqlite::Params,
+    ) -> rusqlite::Result<()> {
+        // Not loaded yet: the first write that needs it will scan what is left.
+        let Some(ids) = self.ids.as_mut() else {
+            return Ok(());
+        };
+        let mut statement = connection.prepare(&format!(
+            "SELECT position, id FROM events WHERE {condition}"
+        ))?;
+        let mut rows = statement.query(params)?;
+        while let Some(row) = rows.next()? {
+            let position: i64 = row.get(0)?;
+            let id = row.get_ref(1)?.as_str()?;
+            ids.remove(id_hash(id), u64::try_from(position).unwrap_or(0));
+        }
         Ok(())
     }
 }
