@@ -4,6 +4,8 @@
 //! defaults, so a backend only writes events that are already known to be valid.
 //! [`check_retry`] decides whether a batch whose ids are already stored is a harmless retry.
 
+use std::collections::HashSet;
+
 use serde_json::Value;
 
 use crate::error::{AppendError, InvalidEvent, json_kind};
@@ -77,10 +79,13 @@ pub fn prepare_batch(
         });
     }
     let mut prepared: Vec<PreparedEvent> = Vec::with_capacity(events.len());
+    // A set, not a scan of the earlier events: a scan is quadratic, which at the default
+    // batch limit of 10,000 events costs 50 million id comparisons per append.
+    let mut seen: HashSet<EventId> = HashSet::with_capacity(events.len());
     for (index, event) in events.into_iter().enumerate() {
         let event = prepare_event(event, limits, now)
             .map_err(|reason| AppendError::InvalidEvent { index, reason })?;
-        if prepared.iter().any(|earlier| earlier.id == event.id) {
+        if !seen.insert(event.id.clone()) {
             let reason = InvalidEvent::DuplicateInBatch { id: event.id };
             return Err(AppendError::InvalidEvent { index, reason });
         }
