@@ -7,6 +7,9 @@
 //! Each benchmark appends to one store in a temp dir that grows across iterations, as a real
 //! log does. Run: `cargo bench -p annal-sqlite --bench append`.
 
+// Benchmark code: a failed setup should stop the run loudly.
+#![allow(clippy::unwrap_used)]
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
