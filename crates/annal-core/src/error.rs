@@ -178,7 +178,7 @@ pub enum ReadError {
 #[non_exhaustive]
 pub enum SnapshotError {
     /// A newer snapshot is already stored; the older one is refused.
-    #[error("stream {stream} already has a snapshot at version {stored}, newer than {offered}")]
+    #[error("stream {stream} already has a snapshot at {stored}, newer than {offered}")]
     Stale {
         /// The stream.
         stream: StreamId,
@@ -188,7 +188,7 @@ pub enum SnapshotError {
         offered: Version,
     },
     /// The snapshot claims a version the stream has not reached.
-    #[error("snapshot of stream {stream} at version {offered} is ahead of the stream ({actual})")]
+    #[error("snapshot of stream {stream} at {offered} is ahead of the stream (at {actual})")]
     AheadOfStream {
         /// The stream.
         stream: StreamId,

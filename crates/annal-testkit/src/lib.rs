@@ -2,7 +2,7 @@
 //!
 //! A backend runs the whole suite with one macro call in its integration tests:
 //!
-//! ```ignore
+//! ```text
 //! async fn make() -> annal_testkit::Harness {
 //!     annal_testkit::Harness::new(annal_core::MemoryStore::new())
 //! }

@@ -131,8 +131,8 @@ impl Store for MemoryStore {
             let page = store
                 .state()
                 .stream_page(&stream, &options, after, PAGE_EVENTS);
-            let next = page.last().map(|event| (page.clone(), Some(event.version)));
-            ready(Ok(next))
+            let cursor = page.last().map(|event| event.version);
+            ready(Ok(cursor.map(|cursor| (page, Some(cursor)))))
         });
         Ok(match options.limit {
             Some(limit) => events
@@ -146,10 +146,8 @@ impl Store for MemoryStore {
         let store = self.clone();
         Ok(paged(from, move |from: Position| {
             let page = store.state().all_page(from, PAGE_EVENTS);
-            let next = page
-                .last()
-                .map(|event| (page.clone(), event.position.next()));
-            ready(Ok(next))
+            let cursor = page.last().map(|event| event.position.next());
+            ready(Ok(cursor.map(|cursor| (page, cursor))))
         }))
     }
 

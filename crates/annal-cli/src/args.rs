@@ -1,0 +1,382 @@
+//! The command line's grammar, as clap derive types. Global flags (`--store`, `--json`,
+//! `--lock-timeout`) are accepted before or after the command name.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// annal: an event store for the state of AI-agent swarms.
+#[derive(Debug, Parser)]
+#[command(name = "annal", version, about)]
+pub struct Cli {
+    /// The store: a file path for the embedded store (created by writing commands).
+    #[arg(long, global = true, env = "ANNAL_STORE", default_value = "annal.db")]
+    pub store: String,
+
+    /// Machine output: one JSON object, or NDJSON for event streams.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// How long a writing command waits for another writer to release the store.
+    #[arg(long, global = true, value_parser = parse_duration, default_value = "5s")]
+    pub lock_timeout: Duration,
+
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Every `annal` command.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create an empty store (a no-op on an existing one).
+    Init,
+    /// Append one event, or NDJSON events from standard input.
+    Append(AppendArgs),
+    /// Read one stream.
+    Read(ReadArgs),
+    /// Query events by type, stream, source, ids and time.
+    Query(QueryArgs),
+    /// Print every event in position order.
+    Replay(ReplayArgs),
+    /// Print events as they are committed, until interrupted.
+    Tail(TailArgs),
+    /// Counts: events, types, streams, time span, size.
+    Stats(StatsArgs),
+    /// Save or print an aggregate snapshot.
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
+    /// Bring a projection up to date and query it.
+    Project(ProjectArgs),
+    /// Remove a stream's events before a version.
+    Truncate(TruncateArgs),
+    /// Remove a stream's events and snapshot (versions and positions are never reused).
+    Delete(DeleteArgs),
+    /// Store-wide retention: keep the newest events, or drop old ones.
+    Retain(RetainArgs),
+    /// Check the whole store: contiguous versions, increasing positions, parsable payloads.
+    Verify,
+    /// Import events from NDJSON (annal's own export format).
+    Import(ImportArgs),
+    /// Export events as NDJSON.
+    Export(ExportArgs),
+    /// Copy the store consistently while writers keep running.
+    Backup(BackupArgs),
+    /// Simulate a swarm writing into the store, then report what it did.
+    Demo(DemoArgs),
+    /// Print shell completions.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff).
+    Man,
+}
+
+/// `annal append`.
+#[derive(Debug, Args)]
+pub struct AppendArgs {
+    /// The stream (aggregate id) to append to; not used with --stdin.
+    #[arg(required_unless_present = "stdin")]
+    pub stream: Option<String>,
+    /// The event type, e.g. `task:completed`.
+    #[arg(long = "type", required_unless_present = "stdin")]
+    pub event_type: Option<String>,
+    /// The payload, a JSON object.
+    #[arg(long, required_unless_present = "stdin")]
+    pub data: Option<String>,
+    /// any, no-stream, exists, or a version number.
+    #[arg(long, default_value = "any")]
+    pub expected_version: String,
+    /// The event id (the idempotency key); generated when absent.
+    #[arg(long)]
+    pub id: Option<String>,
+    /// The aggregate type; defaults to the type's domain.
+    #[arg(long)]
+    pub aggregate_type: Option<String>,
+    /// Who emitted the event.
+    #[arg(long)]
+    pub source: Option<String>,
+    /// What caused it.
+    #[arg(long)]
+    pub causation_id: Option<String>,
+    /// The run it belongs to.
+    #[arg(long)]
+    pub correlation_id: Option<String>,
+    /// Metadata, a JSON object.
+    #[arg(long)]
+    pub metadata: Option<String>,
+    /// Read NDJSON events (envelopes with `aggregateId`) from standard input; print one line
+    /// per event as soon as it is durably committed.
+    #[arg(long, conflicts_with_all = ["stream", "event_type", "data"])]
+    pub stdin: bool,
+}
+
+/// `annal read`.
+#[derive(Debug, Args)]
+pub struct ReadArgs {
+    /// The stream to read.
+    pub stream: String,
+    /// The first version to print.
+    #[arg(long)]
+    pub from_version: Option<u64>,
+    /// Newest first.
+    #[arg(long)]
+    pub backward: bool,
+    /// At most this many events.
+    #[arg(long)]
+    pub limit: Option<u64>,
+}
+
+/// The filter flags shared by query, tail and export.
+#[derive(Debug, Args, Clone, Default)]
+pub struct FilterArgs {
+    /// Event types (repeatable, or comma-separated).
+    #[arg(long = "type", value_delimiter = ',')]
+    pub event_types: Vec<String>,
+    /// Streams (repeatable, or comma-separated).
+    #[arg(long = "stream", value_delimiter = ',')]
+    pub streams: Vec<String>,
+    /// Aggregate types (repeatable, or comma-separated).
+    #[arg(long = "aggregate-type", value_delimiter = ',')]
+    pub aggregate_types: Vec<String>,
+    /// Exactly this source.
+    #[arg(long)]
+    pub source: Option<String>,
+    /// Exactly this correlation id.
+    #[arg(long)]
+    pub correlation_id: Option<String>,
+    /// Exactly this causation id.
+    #[arg(long)]
+    pub causation_id: Option<String>,
+    /// Events at or after this time: ms since the epoch or RFC 3339.
+    #[arg(long)]
+    pub from_time: Option<String>,
+    /// Events before this time: ms since the epoch or RFC 3339.
+    #[arg(long)]
+    pub to_time: Option<String>,
+}
+
+/// `annal query`.
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// Which events.
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// At most this many events.
+    #[arg(long)]
+    pub limit: Option<u64>,
+    /// Skip this many matching events first.
+    #[arg(long, default_value_t = 0)]
+    pub offset: u64,
+    /// Newest first.
+    #[arg(long)]
+    pub backward: bool,
+}
+
+/// `annal replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The first position to print.
+    #[arg(long, default_value_t = 0)]
+    pub from_position: u64,
+}
+
+/// `annal tail`.
+#[derive(Debug, Args)]
+pub struct TailArgs {
+    /// The first position to print (default: only new events).
+    #[arg(long)]
+    pub from_position: Option<u64>,
+    /// Which events.
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// Stop after this many events.
+    #[arg(long)]
+    pub limit: Option<u64>,
+}
+
+/// `annal stats`.
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// How many of the largest streams to list.
+    #[arg(long, default_value_t = 10)]
+    pub top: usize,
+}
+
+/// `annal snapshot`.
+#[derive(Debug, Subcommand)]
+pub enum SnapshotCommand {
+    /// Save a snapshot of a stream at a version.
+    Save {
+        /// The stream.
+        stream: String,
+        /// The last version the state covers.
+        #[arg(long)]
+        version: u64,
+        /// The state, a JSON object.
+        #[arg(long)]
+        state: String,
+        /// The aggregate type; defaults to the stream's events' type.
+        #[arg(long)]
+        aggregate_type: Option<String>,
+    },
+    /// Print a stream's snapshot.
+    Get {
+        /// The stream.
+        stream: String,
+    },
+}
+
+/// `annal project`.
+#[derive(Debug, Args)]
+pub struct ProjectArgs {
+    /// Which projection.
+    #[command(subcommand)]
+    pub command: ProjectCommand,
+}
+
+/// The three projections and their query flags.
+#[derive(Debug, Subcommand)]
+pub enum ProjectCommand {
+    /// Agent state: status, role, domain, task counts, health.
+    Agents {
+        /// Only agents with this status (idle, active, blocked, completed, error).
+        #[arg(long)]
+        status: Option<String>,
+        /// Only agents of this domain.
+        #[arg(long)]
+        domain: Option<String>,
+    },
+    /// Task history: status, priority, agent, durations, success and failure rates.
+    Tasks {
+        /// Only tasks with this status.
+        #[arg(long)]
+        status: Option<String>,
+        /// Only tasks assigned to this agent.
+        #[arg(long)]
+        agent: Option<String>,
+        /// Only tasks of this priority.
+        #[arg(long)]
+        priority: Option<String>,
+        /// Only blocked tasks.
+        #[arg(long)]
+        blocked: bool,
+    },
+    /// Memory index: sizes per namespace, access counts, deletions and expirations.
+    Memory {
+        /// Only this namespace.
+        #[arg(long)]
+        namespace: Option<String>,
+        /// The N most accessed live memories.
+        #[arg(long)]
+        top: Option<usize>,
+    },
+}
+
+/// `annal truncate`.
+#[derive(Debug, Args)]
+pub struct TruncateArgs {
+    /// The stream.
+    pub stream: String,
+    /// Remove versions before this one.
+    #[arg(long)]
+    pub before: u64,
+    /// Also remove events the stream's snapshot does not cover.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `annal delete`.
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// The stream.
+    pub stream: String,
+    /// any, no-stream, exists, or a version number.
+    #[arg(long, default_value = "any")]
+    pub expected_version: String,
+}
+
+/// `annal retain`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("policy").required(true).multiple(true)))]
+pub struct RetainArgs {
+    /// Keep at most this many events (the newest).
+    #[arg(long, group = "policy")]
+    pub max_events: Option<u64>,
+    /// Remove events older than this, e.g. `7d`, `12h`.
+    #[arg(long, group = "policy", value_parser = parse_duration)]
+    pub max_age: Option<Duration>,
+    /// Also remove events newer than their stream's snapshot.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// NDJSON formats.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Format {
+    /// annal envelopes, one per line.
+    Ndjson,
+}
+
+/// `annal import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The file to import.
+    pub source: PathBuf,
+    /// The source format.
+    #[arg(long, value_enum, default_value = "ndjson")]
+    pub format: Format,
+}
+
+/// `annal export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Which events.
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// The output format.
+    #[arg(long, value_enum, default_value = "ndjson")]
+    pub format: Format,
+    /// Write here instead of standard output.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+}
+
+/// `annal backup`.
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// Where to write the copy (must not exist).
+    pub dest: PathBuf,
+}
+
+/// `annal demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// How many agents to spawn.
+    #[arg(long, default_value_t = 8)]
+    pub agents: u64,
+    /// How many tasks to run.
+    #[arg(long, default_value_t = 200)]
+    pub tasks: u64,
+}
+
+/// `annal completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    pub shell: clap_complete::Shell,
+}
+
+/// Parses `500ms`, `5s`, `2m`, `7d`, ... (humantime's grammar).
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text).map_err(|error| format!("{text:?} is not a duration: {error}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn grammar_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

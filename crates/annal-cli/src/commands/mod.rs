@@ -1,0 +1,67 @@
+//! One module per group of commands; [`run`] dispatches.
+
+mod append;
+mod append_stdin;
+mod backup;
+mod demo;
+mod maintain;
+mod meta;
+mod project;
+mod read;
+mod transfer;
+mod verify;
+
+use crate::args::{Cli, Command};
+use crate::output::Output;
+use crate::store::{Access, Location, open};
+
+/// Runs the parsed command line.
+pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut out = Output::new(cli.json);
+    let location = Location::parse(&cli.store)?;
+    let lock_timeout = cli.lock_timeout;
+    let write = |location: &Location| open(location.clone(), Access::Write, lock_timeout);
+    let read = |location: &Location| open(location.clone(), Access::Read, lock_timeout);
+    let result = match cli.command {
+        Command::Init => {
+            write(&location).await?;
+            let path = location.sqlite_path().display().to_string();
+            out.value(
+                &serde_json::json!({ "store": path }),
+                &format!("store ready at {path}"),
+            )
+        }
+        Command::Append(args) if args.stdin => {
+            append_stdin::run(write(&location).await?, &mut out).await
+        }
+        Command::Append(args) => append::run(write(&location).await?, args, &mut out).await,
+        Command::Read(args) => read::read(read(&location).await?, args, &mut out).await,
+        Command::Query(args) => read::query(read(&location).await?, args, &mut out).await,
+        Command::Replay(args) => read::replay(read(&location).await?, args, &mut out).await,
+        Command::Tail(args) => read::tail(read(&location).await?, args, &mut out).await,
+        Command::Stats(args) => read::stats(read(&location).await?, args, &mut out).await,
+        Command::Snapshot(command) => {
+            let access = match command {
+                crate::args::SnapshotCommand::Save { .. } => Access::Write,
+                crate::args::SnapshotCommand::Get { .. } => Access::Read,
+            };
+            let store = open(location.clone(), access, lock_timeout).await?;
+            maintain::snapshot(store, command, &mut out).await
+        }
+        Command::Project(args) => project::run(write(&location).await?, args, &mut out).await,
+        Command::Truncate(args) => {
+            maintain::truncate(write(&location).await?, args, &mut out).await
+        }
+        Command::Delete(args) => maintain::delete(write(&location).await?, args, &mut out).await,
+        Command::Retain(args) => maintain::retain(write(&location).await?, args, &mut out).await,
+        Command::Verify => verify::run(read(&location).await?, &mut out).await,
+        Command::Import(args) => transfer::import(write(&location).await?, args, &mut out).await,
+        Command::Export(args) => transfer::export(read(&location).await?, args, &mut out).await,
+        Command::Backup(args) => backup::run(&location, args, &mut out).await,
+        Command::Demo(args) => demo::run(write(&location).await?, args, &mut out).await,
+        Command::Completions(args) => meta::completions(args, &mut out),
+        Command::Man => meta::man(&mut out),
+    };
+    result?;
+    out.flush()
+}

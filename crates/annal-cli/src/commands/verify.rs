@@ -1,0 +1,97 @@
+//! `annal verify`: reads the whole store and checks what every backend promises: positions
+//! strictly increase, each stream's readable versions are contiguous and increasing, and every
+//! payload and metadata value is a JSON object. Prints each problem; fails if there is any.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use annal_core::{Position, Store, StreamId, Version};
+use futures::StreamExt;
+use serde_json::json;
+
+use crate::output::Output;
+
+/// Stops listing problems after this many; the count still covers all.
+const LISTED_PROBLEMS_MAX: usize = 100;
+
+pub(crate) async fn run(store: Arc<dyn Store>, out: &mut Output) -> anyhow::Result<()> {
+    let progress = crate::commands::transfer::progress(out, store.head().await?.0, "verifying");
+    let mut events = store.read_all(Position::START).await?;
+    let mut last_position = Position::START;
+    let mut last_version: HashMap<StreamId, Version> = HashMap::new();
+    let mut problems: Vec<String> = Vec::new();
+    let mut problem_count = 0usize;
+    let mut checked = 0u64;
+    let mut report = |problem: String| {
+        problem_count += 1;
+        if problems.len() < LISTED_PROBLEMS_MAX {
+            problems.push(problem);
+        }
+    };
+    while let Some(event) = events.next().await {
+        let event = match event {
+            Ok(event) => event,
+            Err(error) => {
+                report(format!("after {last_position}: unreadable event: {error}"));
+                break;
+            }
+        };
+        checked += 1;
+        progress.inc(1);
+        if event.position <= last_position {
+            report(format!(
+                "{}: not after the previous {last_position}",
+                event.position
+            ));
+        }
+        last_position = event.position;
+        if let Some(previous) = last_version.get(&event.aggregate_id)
+            && event.version != previous.next()
+        {
+            report(format!(
+                "{}: stream {} jumps from {} to {}",
+                event.position, event.aggregate_id, previous, event.version
+            ));
+        }
+        last_version.insert(event.aggregate_id.clone(), event.version);
+        if !event.payload.is_object() {
+            report(format!("{}: payload is not a JSON object", event.position));
+        }
+        if !event.metadata.is_object() {
+            report(format!("{}: metadata is not a JSON object", event.position));
+        }
+    }
+    progress.finish_and_clear();
+    for (stream, version) in &last_version {
+        let current = store.stream_version(stream).await?;
+        if current < *version {
+            report(format!(
+                "stream {stream}: counter at {current} behind its event at {version}"
+            ));
+        }
+    }
+    let summary = json!({
+        "events": checked,
+        "streams": last_version.len(),
+        "problems": problem_count,
+        "listed": problems,
+    });
+    let mut human = format!(
+        "checked {checked} events in {} streams: ",
+        last_version.len()
+    );
+    if problem_count == 0 {
+        human.push_str("no problems");
+    } else {
+        human.push_str(&format!("{problem_count} problem(s)"));
+        for problem in &problems {
+            human.push_str(&format!("\n  {problem}"));
+        }
+    }
+    out.value(&summary, &human)?;
+    if problem_count > 0 {
+        out.flush()?;
+        anyhow::bail!("the store has {problem_count} problem(s)");
+    }
+    Ok(())
+}

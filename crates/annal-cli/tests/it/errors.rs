@@ -1,0 +1,112 @@
+// Goal: bad input gets a clear error naming the problem, the right exit code, and changes nothing
+// stored. Method: run each failing command, check exit code and stderr, then read the store.
+
+use crate::support::{Sandbox, assert_failure, lines};
+
+#[test]
+fn malformed_data_is_refused() {
+    let sandbox = Sandbox::new();
+    sandbox.ok(&["init"]);
+    let output = sandbox.run(&[
+        "append",
+        "task-1",
+        "--type",
+        "task:created",
+        "--data",
+        "{oops",
+    ]);
+    assert_failure(&output, 1, "--data is not valid JSON");
+    let output = sandbox.run(&[
+        "append",
+        "task-1",
+        "--type",
+        "task:created",
+        "--data",
+        "[1]",
+    ]);
+    assert_failure(&output, 1, "--data must be a JSON object");
+    assert!(sandbox.json_lines(&["replay"]).is_empty());
+}
+
+#[test]
+fn unknown_store_path_is_refused_for_reads() {
+    let sandbox = Sandbox::new();
+    let output = sandbox.run(&["read", "task-1"]);
+    assert_failure(&output, 1, "no store at");
+    assert!(!sandbox.store().exists(), "a read must not create a store");
+}
+
+#[test]
+fn wrong_expected_version_names_the_actual_version() {
+    let sandbox = Sandbox::new();
+    sandbox.ok(&["append", "task-1", "--type", "task:created", "--data", "{}"]);
+    let output = sandbox.run(&[
+        "append",
+        "task-1",
+        "--type",
+        "task:started",
+        "--data",
+        "{}",
+        "--expected-version",
+        "5",
+    ]);
+    assert_failure(
+        &output,
+        1,
+        "stream task-1 is at version 1, expected version 5",
+    );
+    assert_eq!(sandbox.json_lines(&["read", "task-1"]).len(), 1);
+}
+
+#[test]
+fn usage_errors_exit_with_two() {
+    let sandbox = Sandbox::new();
+    let output = sandbox.run(&["append", "task-1"]);
+    assert_eq!(output.status.code(), Some(2));
+    let output = sandbox.run(&["no-such-command"]);
+    assert_eq!(output.status.code(), Some(2));
+    let output = sandbox.run(&["--lock-timeout", "soon", "stats"]);
+    assert_failure(&output, 2, "not a duration");
+}
+
+#[test]
+fn store_locked_by_another_writer() {
+    let sandbox = Sandbox::new();
+    sandbox.ok(&["init"]);
+    // A tail that never ends holds no writer lock; a stdin append that waits for input does.
+    let mut holder = sandbox
+        .command(&["append", "--stdin"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the holder has opened the store: its first acknowledgment proves it.
+    let mut stdin = holder.stdin.take().unwrap();
+    std::io::Write::write_all(
+        &mut stdin,
+        b"{\"aggregateId\":\"a\",\"type\":\"x:y\",\"payload\":{}}\n",
+    )
+    .unwrap();
+    let mut stdout = std::io::BufReader::new(holder.stdout.take().unwrap());
+    let mut ack = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut ack).unwrap();
+    assert!(ack.contains("\"position\":1"), "{ack}");
+    let output = sandbox.run(&[
+        "--lock-timeout",
+        "200ms",
+        "append",
+        "b",
+        "--type",
+        "x:y",
+        "--data",
+        "{}",
+    ]);
+    assert_failure(&output, 1, "in use");
+    // Reads work meanwhile.
+    assert_eq!(sandbox.json_lines(&["replay"]).len(), 1);
+    drop(stdin);
+    assert!(holder.wait().unwrap().success());
+    sandbox.ok(&["append", "b", "--type", "x:y", "--data", "{}"]);
+    assert_eq!(lines(&sandbox.ok(&["replay", "--json"])).len(), 2);
+}

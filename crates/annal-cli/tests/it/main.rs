@@ -1,0 +1,9 @@
+//! Integration tests of the `annal` binary: each drives the real executable against a store in a
+//! temporary directory and checks its output, its exit code and what the store holds afterwards.
+
+mod basics;
+mod errors;
+mod maintenance;
+mod stdin;
+mod support;
+mod transfer;

@@ -1,0 +1,81 @@
+// Goal: snapshot, truncate, delete, retain and verify do what they say, refuse what they must,
+// and report in both modes. Method: build a store through the CLI, run each, read back.
+
+use crate::support::{Sandbox, assert_failure};
+
+fn appended(sandbox: &Sandbox, stream: &str, count: u64) {
+    for n in 0..count {
+        sandbox.ok(&[
+            "append",
+            stream,
+            "--type",
+            "note:added",
+            "--data",
+            &format!("{{\"n\":{n}}}"),
+        ]);
+    }
+}
+
+#[test]
+fn snapshot_save_get_and_refusals() {
+    let sandbox = Sandbox::new();
+    appended(&sandbox, "agent-1", 3);
+    sandbox.ok(&[
+        "snapshot",
+        "save",
+        "agent-1",
+        "--version",
+        "2",
+        "--state",
+        r#"{"n":2}"#,
+    ]);
+    let got = sandbox.json_lines(&["snapshot", "get", "agent-1"]);
+    assert_eq!(got[0]["version"], 2);
+    assert_eq!(got[0]["state"]["n"], 2);
+    let output = sandbox.run(&[
+        "snapshot",
+        "save",
+        "agent-1",
+        "--version",
+        "1",
+        "--state",
+        "{}",
+    ]);
+    assert_failure(&output, 1, "snapshot at version 2, newer than version 1");
+    let output = sandbox.run(&["snapshot", "get", "agent-2"]);
+    assert_failure(&output, 1, "has no snapshot");
+}
+
+#[test]
+fn truncate_delete_and_retain() {
+    let sandbox = Sandbox::new();
+    appended(&sandbox, "log", 5);
+    appended(&sandbox, "task-1", 2);
+    let report = sandbox.json_lines(&["truncate", "log", "--before", "3"]);
+    assert_eq!(report[0]["removed"], 2);
+    let report = sandbox.json_lines(&["delete", "task-1", "--expected-version", "2"]);
+    assert_eq!(report[0]["removed"], 2);
+    let output = sandbox.run(&["delete", "log", "--expected-version", "1"]);
+    assert_failure(&output, 1, "is at version 5");
+    let report = sandbox.json_lines(&["retain", "--max-events", "1"]);
+    assert_eq!(report[0]["removed"], 2);
+    let left = sandbox.json_lines(&["replay"]);
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0]["version"], 5);
+    assert_eq!(
+        sandbox.run(&["retain"]).status.code(),
+        Some(2),
+        "a policy is required"
+    );
+}
+
+#[test]
+fn verify_reports_a_healthy_store() {
+    let sandbox = Sandbox::new();
+    appended(&sandbox, "a", 3);
+    appended(&sandbox, "b", 2);
+    let report = sandbox.json_lines(&["verify"]);
+    assert_eq!(report[0]["events"], 5);
+    assert_eq!(report[0]["problems"], 0);
+    assert!(sandbox.ok(&["verify"]).contains("no problems"));
+}
