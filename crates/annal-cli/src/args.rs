@@ -245,6 +245,9 @@ pub enum ProjectCommand {
         /// Only agents of this domain.
         #[arg(long)]
         domain: Option<String>,
+        /// Show at most this many.
+        #[arg(long)]
+        limit: Option<usize>,
     },
     /// Task history: status, priority, agent, durations, success and failure rates.
     Tasks {
@@ -260,6 +263,9 @@ pub enum ProjectCommand {
         /// Only blocked tasks.
         #[arg(long)]
         blocked: bool,
+        /// Show at most this many.
+        #[arg(long)]
+        limit: Option<usize>,
     },
     /// Memory index: sizes per namespace, access counts, deletions and expirations.
     Memory {
@@ -352,7 +358,7 @@ pub struct BackupArgs {
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// How many agents to spawn.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 16)]
     pub agents: u64,
     /// How many tasks to run.
     #[arg(long, default_value_t = 200)]

@@ -5,9 +5,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use annal::sqlite::SqliteStore;
 use annal::{
-    EventType, ExpectedVersion, Filter, MemoryStore, NewEvent, Position, Projection,
-    ProjectionRunner, ReadStreamOptions, RecordedEvent, Store, StreamId, collect,
+    EventType, ExpectedVersion, Filter, NewEvent, Position, Projection, ProjectionRunner,
+    ReadStreamOptions, RecordedEvent, Store, StreamId, collect,
 };
 use serde_json::json;
 
@@ -34,7 +35,8 @@ fn event(kind: &str, payload: serde_json::Value) -> Result<NewEvent, annal::Inva
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let dir = tempfile::tempdir()?;
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path().join("quickstart.db"))?);
     let board = ProjectionRunner::<TaskBoard>::load(Arc::clone(&store)).await?;
     let mut board = board.follow().await?;
 

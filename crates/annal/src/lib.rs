@@ -5,3 +5,9 @@
 #![doc = include_str!("../../../README.md")]
 
 pub use annal_core::*;
+
+/// The embedded default backend: one SQLite file, durable on acknowledgment.
+#[cfg(feature = "sqlite")]
+pub mod sqlite {
+    pub use annal_sqlite::*;
+}

@@ -17,7 +17,11 @@ pub(crate) async fn run(
     out: &mut Output,
 ) -> anyhow::Result<()> {
     match args.command {
-        ProjectCommand::Agents { status, domain } => {
+        ProjectCommand::Agents {
+            status,
+            domain,
+            limit,
+        } => {
             let runner = caught_up::<AgentState>(store).await?;
             let state = runner.state();
             let status = status
@@ -33,6 +37,7 @@ pub(crate) async fn run(
                 .all()
                 .filter(|a| status.is_none_or(|s| a.status == s))
                 .filter(|a| domain.as_deref().is_none_or(|d| a.domain == d))
+                .take(limit.unwrap_or(usize::MAX))
                 .collect();
             if out.json() {
                 return out
@@ -79,6 +84,7 @@ pub(crate) async fn run(
                 })
                 .filter(|t| priority.as_deref().is_none_or(|p| t.priority == p))
                 .filter(|t| !blocked || !t.blocked_by.is_empty())
+                .take(limit.unwrap_or(usize::MAX))
                 .collect();
             let rate =
                 |r: Option<f64>| r.map_or_else(|| "-".to_owned(), |r| format!("{:.1}%", r * 100.0));
@@ -198,7 +204,7 @@ fn parse_task_status(text: &str) -> anyhow::Result<TaskStatus> {
 
 fn table(header: &[&str]) -> Table {
     let mut table = Table::new();
-    table.load_preset(comfy_table::presets::UTF8_HORIZONTAL_ONLY);
+    table.load_preset(comfy_table::presets::NOTHING);
     table.set_header(header.to_vec());
     table
 }

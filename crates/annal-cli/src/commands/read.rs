@@ -135,14 +135,14 @@ pub(crate) async fn stats(
     }
     out.text(&table.to_string())?;
     let mut counts = Table::new();
-    counts.load_preset(comfy_table::presets::UTF8_HORIZONTAL_ONLY);
+    counts.load_preset(comfy_table::presets::NOTHING);
     counts.set_header(vec!["event type", "events"]);
     for (event_type, count) in &stats.events_by_type {
         counts.add_row(vec![event_type.clone(), count.to_string()]);
     }
     out.text(&counts.to_string())?;
     let mut streams = Table::new();
-    streams.load_preset(comfy_table::presets::UTF8_HORIZONTAL_ONLY);
+    streams.load_preset(comfy_table::presets::NOTHING);
     streams.set_header(vec!["largest streams", "events"]);
     for stream in &stats.top_streams {
         streams.add_row(vec![stream.stream.to_string(), stream.events.to_string()]);
