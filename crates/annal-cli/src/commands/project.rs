@@ -70,6 +70,7 @@ pub(crate) async fn run(
             agent,
             priority,
             blocked,
+            limit,
         } => {
             let runner = caught_up::<TaskHistory>(store).await?;
             let state = runner.state();
@@ -168,12 +169,14 @@ pub(crate) async fn print_all(store: Arc<dyn Store>, out: &mut Output) -> anyhow
         P::Agents {
             status: None,
             domain: None,
+            limit: Some(10),
         },
         P::Tasks {
             status: Some("failed".into()),
             agent: None,
             priority: None,
             blocked: false,
+            limit: Some(10),
         },
         P::Memory {
             namespace: None,
