@@ -3,7 +3,7 @@
 //! Goal: every one of the 23 event types survives a store unchanged (typed value, byte-identical
 //! payload JSON, envelope extras), unknown types stay readable, and a bad payload is reported,
 //! not hidden. Method: the backend-independent check in `annal_swarm::testing` over a
-//! MemoryStore, plus targeted cases for the envelope the constructors build.
+//! MemoryStore and a SqliteStore (reopened read-only), plus targeted cases for the envelope the constructors build.
 
 use annal_core::{EventType, ExpectedVersion, NewEvent, ReadStreamOptions, collect};
 use annal_swarm::events::{DomainEvent, EventKind, agent, swarm};
@@ -16,6 +16,24 @@ use crate::support::{given, id, store, t};
 #[tokio::test]
 async fn every_event_type_round_trips_through_the_memory_store() {
     check_round_trip(store()).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_event_type_round_trips_through_the_sqlite_store_and_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("swarm.db");
+    let store = annal_sqlite::SqliteStore::open(&path).unwrap();
+    check_round_trip(std::sync::Arc::new(store)).await.unwrap();
+    // The same events, read back by a fresh process's view of the file, decode the same.
+    let reopened: std::sync::Arc<dyn annal_core::Store> =
+        std::sync::Arc::new(annal_sqlite::SqliteStore::open_read_only(&path).unwrap());
+    let events = collect(reopened.read_all(annal_core::Position::START).await.unwrap())
+        .await
+        .unwrap();
+    assert!(events.len() >= 23, "found {} events", events.len());
+    for event in &events {
+        assert!(DomainEvent::decode(event).is_ok(), "{} does not decode", event.event_type);
+    }
 }
 
 #[test]
