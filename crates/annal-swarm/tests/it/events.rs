@@ -27,12 +27,21 @@ async fn every_event_type_round_trips_through_the_sqlite_store_and_a_reopen() {
     // The same events, read back by a fresh process's view of the file, decode the same.
     let reopened: std::sync::Arc<dyn annal_core::Store> =
         std::sync::Arc::new(annal_sqlite::SqliteStore::open_read_only(&path).unwrap());
-    let events = collect(reopened.read_all(annal_core::Position::START).await.unwrap())
-        .await
-        .unwrap();
+    let events = collect(
+        reopened
+            .read_all(annal_core::Position::START)
+            .await
+            .unwrap(),
+    )
+    .await
+    .unwrap();
     assert!(events.len() >= 23, "found {} events", events.len());
     for event in &events {
-        assert!(DomainEvent::decode(event).is_ok(), "{} does not decode", event.event_type);
+        assert!(
+            DomainEvent::decode(event).is_ok(),
+            "{} does not decode",
+            event.event_type
+        );
     }
 }
 
