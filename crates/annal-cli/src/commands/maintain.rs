@@ -117,7 +117,10 @@ pub(crate) async fn retain(
         before_timestamp,
         force: args.force,
     };
+    let spinner = crate::commands::transfer::progress(out, 0, "applying retention");
+    spinner.enable_steady_tick(std::time::Duration::from_millis(120));
     let report = store.retain(policy).await.context("retention failed")?;
+    spinner.finish_and_clear();
     let human = format!(
         "removed {} event(s); kept {} that no snapshot covers (use --force to remove them)",
         report.removed, report.protected

@@ -70,7 +70,18 @@ pub(crate) async fn replay(
     args: ReplayArgs,
     out: &mut Output,
 ) -> anyhow::Result<()> {
-    print(store.read_all(Position(args.from_position)).await?, out).await?;
+    let head = store.head().await?.0;
+    let bar = crate::commands::transfer::progress(
+        out,
+        head.saturating_sub(args.from_position),
+        "replaying",
+    );
+    let mut events = store.read_all(Position(args.from_position)).await?;
+    while let Some(event) = events.next().await {
+        out.event(&event?)?;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
     Ok(())
 }
 
