@@ -65,6 +65,8 @@ pub enum Command {
     Backup(BackupArgs),
     /// Simulate a swarm writing into the store, then report what it did.
     Demo(DemoArgs),
+    /// Run workload wl1 on fresh embedded stores and compare with the seed and the hardware.
+    Bench(BenchArgs),
     /// Print shell completions.
     Completions(CompletionsArgs),
     /// Print the man page (roff).
@@ -363,6 +365,21 @@ pub struct DemoArgs {
     /// How many tasks to run.
     #[arg(long, default_value_t = 200)]
     pub tasks: u64,
+}
+
+/// `annal bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Events of workload wl1 to run (the seed baseline used 1,000, 10,000 and 100,000).
+    #[arg(long, default_value_t = 100_000)]
+    pub events: u64,
+    /// Events appended one at a time, each waiting for its own fsync.
+    #[arg(long, default_value_t = 2_000)]
+    pub one_at_a_time: u64,
+    /// The directory to create the bench's stores in (it picks the disk); a fresh temporary
+    /// directory inside it is removed afterwards. The `--store` flag is not used.
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
 }
 
 /// `annal completions`.

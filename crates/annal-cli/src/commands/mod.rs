@@ -3,6 +3,7 @@
 mod append;
 mod append_stdin;
 mod backup;
+mod bench;
 mod demo;
 mod maintain;
 mod meta;
@@ -59,6 +60,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Export(args) => transfer::export(read(&location).await?, args, &mut out).await,
         Command::Backup(args) => backup::run(&location, args, &mut out).await,
         Command::Demo(args) => demo::run(write(&location).await?, args, &mut out).await,
+        Command::Bench(args) => bench::run(args, &mut out).await,
         Command::Completions(args) => meta::completions(args, &mut out),
         Command::Man => meta::man(&mut out),
     };

@@ -2,6 +2,7 @@
 //! temporary directory and checks its output, its exit code and what the store holds afterwards.
 
 mod basics;
+mod bench;
 mod errors;
 mod maintenance;
 mod stdin;

@@ -1,0 +1,145 @@
+//! `annal bench`: runs workload wl1's operation script on fresh embedded stores and prints each
+//! step's figure beside the seed implementation's figure, annal's target, and the hardware
+//! ceiling measured in the same run (fsync loop, raw rusqlite insert, raw sequential read).
+//!
+//! Figures from one run on a shared machine are noisy; compare ratios within a run.
+
+mod ceilings;
+mod measure;
+mod report;
+mod script;
+mod seed;
+
+use anyhow::Context;
+
+use crate::args::BenchArgs;
+use crate::output::Output;
+use measure::{Figure, peak_rss_bytes};
+use script::{Script, store_bytes};
+
+pub(crate) async fn run(args: BenchArgs, out: &mut Output) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.events >= 1_000,
+        "--events must be at least 1,000 (one wl1 block)"
+    );
+    let parent = args.dir.clone().unwrap_or_else(std::env::temp_dir);
+    let dir = tempfile::Builder::new()
+        .prefix("annal-bench-")
+        .tempdir_in(&parent)
+        .with_context(|| format!("creating a directory in {}", parent.display()))?;
+    let script = Script {
+        dir: dir.path().to_path_buf(),
+        events: args.events,
+        one_at_a_time: args.one_at_a_time.max(64),
+    };
+    let n = args.events;
+    let say = |step: &str| {
+        if !out.json() && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            eprintln!("  {step}...");
+        }
+    };
+    let mut figures: Vec<Figure> = Vec::new();
+
+    say("fsync ceiling");
+    let fsync = ceilings::fsync_loop(dir.path(), script.one_at_a_time.min(n), 300)?;
+    say("appending one at a time");
+    let single = script.one_at_a_time().await?;
+    let single_rate = single.value;
+    figures.push(single.ceiling(fsync).target(0.7 * fsync));
+    say("appending from 64 tasks");
+    figures.push(script.concurrent(64).await?.target(10.0 * single_rate));
+
+    say("appending wl1 through annal append --stdin");
+    let dir_path = dir.path().to_path_buf();
+    let (path, stdin) = tokio::task::spawn_blocking(move || {
+        Script {
+            dir: dir_path,
+            events: n,
+            one_at_a_time: 0,
+        }
+        .through_stdin()
+    })
+    .await??;
+    let mut stdin = stdin.target(100_000.0);
+    if let Some(seed) = seed::figure("append one at a time", n) {
+        stdin = stdin.seed(seed);
+    }
+    figures.push(stdin);
+
+    say("reading, querying, replaying, projecting");
+    let main = script.reads(&path).await?;
+    let bytes = store_bytes(&main.path);
+    let bytes_per_event = bytes as f64 / n as f64;
+    for figure in main.figures {
+        let figure = match figure.step.as_str() {
+            "reopen" => figure.target(50.0),
+            "read one agent stream" if n >= 100_000 => figure.target(1.0),
+            "query 2 types + time window" => figure.target(20.0),
+            "full replay" => figure.target(1_000_000.0),
+            "build 3 projections" => figure.target(150.0),
+            _ => figure,
+        };
+        figures.push(figure);
+    }
+    say("appending batches of 1,000");
+    let batches = script.batches().await?.target(150_000.0);
+
+    let rss_mib = peak_rss_bytes().map(|bytes| bytes as f64 / (1024.0 * 1024.0));
+
+    say("raw rusqlite insert ceiling");
+    let rows: Vec<_> = annal_swarm::workload::domain_events(n)
+        .map(|e| {
+            (
+                e.aggregate_id.clone(),
+                e.event_type.to_owned(),
+                e.timestamp,
+                format!("evt-{}", e.index),
+                e.payload_json.clone(),
+            )
+        })
+        .collect();
+    let ceiling = ceilings::rusqlite_insert(dir.path(), &rows, 1_000)?;
+    drop(rows);
+    figures.push(batches.ceiling(ceiling));
+
+    say("raw sequential read ceiling");
+    let (read_bytes, read_time) = ceilings::sequential_read(&main.path)?;
+    let read_rate = read_bytes as f64 / read_time.as_secs_f64().max(1e-9) / bytes_per_event;
+    if let Some(replay) = figures.iter_mut().find(|f| f.step == "full replay") {
+        replay.ceiling = Some(read_rate);
+    }
+
+    let mut size = Figure::quantity("bytes per event on disk", bytes_per_event, "B").target(517.0);
+    if let Some(seed) = seed::figure("bytes per event on disk", n) {
+        size = size.seed(seed);
+    }
+    figures.push(size);
+    if let Some(rss) = rss_mib {
+        let mut figure = Figure::quantity("peak RSS", rss, "MiB").target(100.0);
+        if let Some(seed) = seed::figure("peak RSS", n) {
+            figure = figure.seed(seed);
+        }
+        figures.push(figure);
+    }
+    report::print(out, n, &machine(), &figures)
+}
+
+/// Cores, CPU model and memory, from /proc.
+fn machine() -> String {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix("model name")
+                .map(|rest| rest.trim_start_matches([' ', '\t', ':']))
+        })
+        .unwrap_or("unknown CPU");
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let memory_gib = meminfo
+        .lines()
+        .find_map(|line| line.strip_prefix("MemTotal:"))
+        .and_then(|rest| rest.split_whitespace().next()?.parse::<f64>().ok())
+        .map_or(0.0, |kib| kib / (1024.0 * 1024.0));
+    format!("{cores} cores, {model}, {memory_gib:.0} GiB")
+}
