@@ -23,9 +23,26 @@ pub(crate) struct WriterLock {
 
 /// The sidecar lock file's path for a database at `db_path`.
 pub(crate) fn lock_path(db_path: &Path) -> PathBuf {
-    let mut name = db_path.as_os_str().to_owned();
+    let mut name = resolved(db_path).into_os_string();
     name.push(".lock");
     PathBuf::from(name)
+}
+
+/// The database's real location: two spellings of one file (a symlink, `./a/../db`) must map to
+/// one lock, or two writers could hold the same database.
+fn resolved(db_path: &Path) -> PathBuf {
+    if let Ok(real) = std::fs::canonicalize(db_path) {
+        return real;
+    }
+    // The file does not exist yet: resolve its directory, which must exist to create it.
+    let parent = match db_path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    match (std::fs::canonicalize(parent), db_path.file_name()) {
+        (Ok(real_parent), Some(file_name)) => real_parent.join(file_name),
+        _ => db_path.to_path_buf(),
+    }
 }
 
 /// Takes the writer lock for `db_path`, waiting up to `timeout` for another holder to let go.

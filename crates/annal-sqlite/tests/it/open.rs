@@ -202,3 +202,26 @@ async fn memory_path_works_and_vanishes() {
         "the private store's directory is removed on drop"
     );
 }
+
+// Regression (review finding): the lock was named from the path string, so a symlink or another
+// spelling of the same file let a second writer in.
+#[tokio::test]
+async fn other_spellings_of_the_path_share_the_writer_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("annal.db");
+    let first = SqliteStore::open(&path).unwrap();
+    append_one(&first, "agent-1", 1).await;
+    let link = dir.path().join("link.db");
+    std::os::unix::fs::symlink(&path, &link).unwrap();
+    let error = SqliteStore::open(&link).unwrap_err();
+    assert!(matches!(error, OpenError::InUse { .. }), "{error}");
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    let dotted = dir.path().join("sub").join("..").join("annal.db");
+    let error = SqliteStore::open(&dotted).unwrap_err();
+    assert!(matches!(error, OpenError::InUse { .. }), "{error}");
+    drop(first);
+    assert_eq!(
+        everything(&SqliteStore::open(&link).unwrap()).await.len(),
+        1
+    );
+}
