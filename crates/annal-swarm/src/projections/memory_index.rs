@@ -66,10 +66,32 @@ pub struct Memory {
 struct Saved {
     memories: Vec<Memory>,
     ignored_events: u64,
+    /// Which memory holds each (namespace, key): the one stored there last. Saved because the
+    /// entries alone cannot tell when two memories shared a key (a restore must answer exactly
+    /// as the live fold did). `None` in states saved before this field existed.
+    key_holders: Option<Vec<KeyHolder>>,
+}
+
+/// [`Saved`], borrowed, so saving does not copy every entry.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SavedRef<'a> {
+    memories: &'a [Memory],
+    ignored_events: u64,
+    key_holders: Option<Vec<KeyHolder>>,
+}
+
+/// One entry of the (namespace, key) → memory map.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct KeyHolder {
+    namespace: String,
+    key: String,
+    memory_id: String,
 }
 
 /// Every memory entry (projection `swarm.memory-index`).
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", from = "Saved")]
 pub struct MemoryIndex {
     memories: Vec<Memory>,
@@ -93,7 +115,38 @@ impl From<Saved> for MemoryIndex {
         for memory in saved.memories {
             state.push(memory);
         }
+        if let Some(holders) = saved.key_holders {
+            state.by_key = holders
+                .into_iter()
+                .filter_map(|holder| {
+                    let slot = *state.slots.get(&holder.memory_id)?;
+                    Some(((holder.namespace, holder.key), slot))
+                })
+                .collect();
+        }
         state
+    }
+}
+
+impl Serialize for MemoryIndex {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut key_holders: Vec<KeyHolder> = self
+            .by_key
+            .iter()
+            .map(|((namespace, key), &slot)| KeyHolder {
+                namespace: namespace.clone(),
+                key: key.clone(),
+                memory_id: self.memories[slot].id.clone(),
+            })
+            .collect();
+        // A stable order keeps saved states byte-identical for identical folds.
+        key_holders.sort_by(|a, b| (&a.namespace, &a.key).cmp(&(&b.namespace, &b.key)));
+        SavedRef {
+            memories: &self.memories,
+            ignored_events: self.ignored_events,
+            key_holders: Some(key_holders),
+        }
+        .serialize(serializer)
     }
 }
 

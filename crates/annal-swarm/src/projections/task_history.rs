@@ -76,6 +76,13 @@ pub struct Task {
     /// How long it took, in ms, once completed.
     pub duration_ms: Option<u64>,
     /// What it produced, once completed.
+    // A JSON `null` result is a result (`Some(Null)`), distinct from none at all: kept apart
+    // through a save and restore by omitting `None` and reading a present `null` as `Some`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     pub result: Option<Value>,
     /// Its last error.
     pub error: Option<String>,
@@ -385,4 +392,9 @@ impl TaskHistory {
         change(self, slot);
         true
     }
+}
+
+/// Reads a field that is present as `Some`, even when its value is `null`.
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(deserializer).map(Some)
 }

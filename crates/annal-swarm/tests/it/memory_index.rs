@@ -192,3 +192,40 @@ async fn storing_again_revives_an_entry_and_keeps_its_accesses() {
     assert!(index.by_key("ns", "a").is_none());
     assert_eq!(index.by_key("other", "a").unwrap().id, "mem-1");
 }
+
+/// Saves `index` as the runner would and restores it.
+fn restored(index: &MemoryIndex) -> MemoryIndex {
+    serde_json::from_value(serde_json::to_value(index).unwrap()).unwrap()
+}
+
+// Regression (review finding): restoring rebuilt the key map in entry order, so when two
+// memories had shared a key the restored projection named a different holder than the live one.
+#[tokio::test]
+async fn a_restored_index_names_the_same_key_holder_as_the_live_one() {
+    let (a, b) = (id("mem-a"), id("mem-b"));
+    let index: MemoryIndex = given(vec![
+        memory::stored(&a, "ns", "k", "semantic", 1, t(0)),
+        memory::stored(&b, "ns", "k", "semantic", 1, t(1)),
+        memory::stored(&a, "ns", "k", "semantic", 1, t(2)),
+    ])
+    .await
+    .then()
+    .await;
+    assert_eq!(index.by_key("ns", "k").unwrap().id, "mem-a");
+    assert_eq!(restored(&index).by_key("ns", "k").unwrap().id, "mem-a");
+
+    let moved: MemoryIndex = given(vec![
+        memory::stored(&a, "ns", "k", "semantic", 1, t(0)),
+        memory::stored(&b, "ns", "k", "semantic", 1, t(1)),
+        memory::stored(&b, "ns", "k2", "semantic", 1, t(2)),
+    ])
+    .await
+    .then()
+    .await;
+    let live = moved.by_key("ns", "k").map(|m| m.id.clone());
+    assert_eq!(
+        restored(&moved).by_key("ns", "k").map(|m| m.id.clone()),
+        live
+    );
+    assert_eq!(restored(&moved).by_key("ns", "k2").unwrap().id, "mem-b");
+}

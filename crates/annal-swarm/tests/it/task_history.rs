@@ -236,3 +236,23 @@ async fn a_second_create_keeps_the_history_and_events_for_unknown_tasks_are_coun
     assert_eq!(tasks.by_priority("low").len(), 1);
     assert_eq!(tasks.ignored_events(), 1);
 }
+
+// Regression (review finding): a `null` result came back from a saved state as no result.
+#[tokio::test]
+async fn a_null_result_survives_a_save_and_restore() {
+    let t1 = id("task-1");
+    let t2 = id("task-2");
+    let history: TaskHistory = given(vec![
+        task::created(&t1, "impl", "a", "", "high", vec![], t(0)),
+        task::completed(&t1, json!(null), 10, t(1)),
+        task::created(&t2, "impl", "b", "", "high", vec![], t(0)),
+    ])
+    .await
+    .then()
+    .await;
+    let restored: TaskHistory =
+        serde_json::from_value(serde_json::to_value(&history).unwrap()).unwrap();
+    assert_eq!(history.get("task-1").unwrap().result, Some(json!(null)));
+    assert_eq!(restored.get("task-1").unwrap().result, Some(json!(null)));
+    assert_eq!(restored.get("task-2").unwrap().result, None);
+}
