@@ -270,12 +270,22 @@ impl RunLedger {
         }
         let mut report = RetentionReport::default();
         for (stream, version) in last_doomed {
-            let removed = self
+            match self
                 .store
                 .truncate_before(&stream, version.next(), false)
-                .await?;
-            report.removed += removed.removed;
-            report.protected += removed.protected;
+                .await
+            {
+                Ok(removed) => {
+                    report.removed += removed.removed;
+                    report.protected += removed.protected;
+                }
+                // A run stream with a snapshot keeps what its snapshot does not cover; the pass
+                // goes on with the other streams instead of stopping halfway.
+                Err(annal_core::RetentionError::ProtectedBySnapshot { .. }) => {
+                    report.protected += 1;
+                }
+                Err(error) => return Err(error.into()),
+            }
         }
         Ok(report)
     }
