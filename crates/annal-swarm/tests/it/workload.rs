@@ -90,6 +90,22 @@ fn wl1_matches_the_published_checksums_at_1000_and_10000() {
     );
 }
 
+// The largest size the benchmarks run; sha2 is built optimized even in test profiles (see the
+// workspace Cargo.toml), so hashing ~89 MB takes well under a second.
+#[test]
+fn wl1_matches_the_published_checksums_at_100000() {
+    check(
+        100_000,
+        (
+            29_999_945,
+            45_815_935,
+            "f135a6c7388544f4e72f69eebd0c976b9aca1226df62d29dfc8795139406d59c",
+            43_289_695,
+            "6a6198a728d92418f7713d5f58eaf164f7209bb5a0e83ccb7e695243255b8b35",
+        ),
+    );
+}
+
 #[test]
 fn wl1_type_counts_at_10000() {
     let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
