@@ -1,0 +1,37 @@
+//! The PostgreSQL backend of annal: one database shared by any number of annal processes.
+//!
+//! - [`PostgresStore`] implements [`annal_core::Store`] with the same rules as the in-memory
+//!   reference backend, plus durability: an append is acknowledged only after its `COMMIT`
+//!   returned with `synchronous_commit = on`.
+//! - [`PostgresOptions`] sets the pool size, the limits, the clock and the fallback poll;
+//!   [`ConnectError`] says why a database could not be opened.
+//!
+//! How it works (the ordering argument is in `docs/postgres-ordering.md`):
+//!
+//! - **Positions in commit order, without gaps, across processes.** Each process runs one
+//!   writer task that drains a queue of appends into one transaction. The transaction locks its
+//!   streams' rows, checks expected versions and retries, and only then locks the single
+//!   `meta` row that holds the head position, assigns the group's positions from it, inserts
+//!   and commits. The head row's lock is held until commit, so positions are handed out in
+//!   commit order, and a reader that sees an event at position p sees every event below it.
+//! - **Live subscriptions.** `LISTEN`/`NOTIFY` on a dedicated connection outside the pool is
+//!   only a wake-up; a slow poll of the head row backs it up. Subscribers read from the table
+//!   ([`annal_core::follow`]), so a lost notification or connection delays but never loses an
+//!   event; reads retry on a lost connection and resume after the last delivered position.
+//! - **Schema owned by annal.** [`PostgresStore::connect`] creates or migrates the tables
+//!   (versions recorded in `schema_migrations`), under an advisory lock so that processes
+//!   starting together migrate once.
+
+mod error;
+mod listen;
+mod options;
+mod read;
+mod retry;
+mod row;
+mod schema;
+mod store;
+mod writer;
+
+pub use error::ConnectError;
+pub use options::PostgresOptions;
+pub use store::PostgresStore;

@@ -1,0 +1,73 @@
+//! [`PostgresOptions`]: how a [`PostgresStore`](crate::PostgresStore) connects and behaves.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use annal_core::{Clock, Limits, SystemClock};
+
+/// Options for [`PostgresStore::connect_with`](crate::PostgresStore::connect_with).
+#[derive(Clone)]
+pub struct PostgresOptions {
+    /// Most pooled connections (reads, and the writer's one at a time). The listener's
+    /// connection is extra.
+    pub pool_size: usize,
+    /// The limits every append is checked against.
+    pub limits: Limits,
+    /// Stamps events appended without a timestamp.
+    pub clock: Arc<dyn Clock>,
+    /// How often the head is read when no notification arrives: the backstop for a lost
+    /// notification, never the normal path.
+    pub poll_interval: Duration,
+}
+
+impl Default for PostgresOptions {
+    fn default() -> Self {
+        Self {
+            pool_size: 8,
+            limits: Limits::default(),
+            clock: Arc::new(SystemClock),
+            poll_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+impl PostgresOptions {
+    /// The default options.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the pool size (at least 1).
+    pub fn pool_size(mut self, pool_size: usize) -> Self {
+        self.pool_size = pool_size.max(1);
+        self
+    }
+
+    /// Sets the limits.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Sets the clock.
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Sets the fallback poll interval.
+    pub fn poll_interval(mut self, poll_interval: Duration) -> Self {
+        self.poll_interval = poll_interval;
+        self
+    }
+}
+
+impl std::fmt::Debug for PostgresOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresOptions")
+            .field("pool_size", &self.pool_size)
+            .field("limits", &self.limits)
+            .field("poll_interval", &self.poll_interval)
+            .finish_non_exhaustive()
+    }
+}

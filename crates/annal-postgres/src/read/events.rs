@@ -1,0 +1,47 @@
+//! Pages of the whole log by position and of one stream by version.
+
+use annal_core::{Direction, Position, RecordedEvent, StreamId, Version};
+use deadpool_postgres::Object;
+
+use crate::retry::ReadFailure;
+use crate::row::{EVENT_COLUMNS, event, to_sql};
+
+/// Up to `page` events at or after `from`, oldest first.
+pub(crate) async fn all_page(
+    client: Object,
+    from: Position,
+    page: usize,
+) -> Result<Vec<RecordedEvent>, ReadFailure> {
+    let sql = format!("SELECT {EVENT_COLUMNS} WHERE e.position >= $1 ORDER BY e.position LIMIT $2");
+    let statement = client.prepare_cached(&sql).await?;
+    let rows = client
+        .query(&statement, &[&to_sql(from.0), &to_sql(page as u64)])
+        .await?;
+    Ok(rows.iter().map(event).collect::<Result<_, _>>()?)
+}
+
+/// Up to `page` events of `stream` from `bound` (inclusive) in `direction`.
+pub(crate) async fn stream_page(
+    client: Object,
+    stream: &StreamId,
+    direction: Direction,
+    bound: Version,
+    page: usize,
+) -> Result<Vec<RecordedEvent>, ReadFailure> {
+    let (comparison, order) = match direction {
+        Direction::Forward => (">=", "ASC"),
+        Direction::Backward => ("<=", "DESC"),
+    };
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} WHERE s.name = $1 AND e.version {comparison} $2 \
+         ORDER BY e.version {order} LIMIT $3"
+    );
+    let statement = client.prepare_cached(&sql).await?;
+    let rows = client
+        .query(
+            &statement,
+            &[&stream.as_str(), &to_sql(bound.0), &to_sql(page as u64)],
+        )
+        .await?;
+    Ok(rows.iter().map(event).collect::<Result<_, _>>()?)
+}

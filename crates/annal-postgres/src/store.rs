@@ -1,0 +1,365 @@
+//! [`PostgresStore`]: the [`Store`] implementation over one PostgreSQL database.
+//!
+//! Writes travel to this process's writer task as commands and wait for their answer; reads
+//! run on pooled connections, one statement per page. A handle is cheap to clone; the writer
+//! task ends when the last handle that can write is dropped, and the listener when the last
+//! handle or subscription is.
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use annal_core::{
+    AppendError, AppendResult, CheckpointError, Clock, Direction, EventStream, ExpectedVersion,
+    Filter, Limits, NewEvent, PAGE_EVENTS, Position, ProjectionName, ReadError, ReadStreamOptions,
+    RetentionError, RetentionPolicy, RetentionReport, SavedProjection, Snapshot, SnapshotError,
+    Stats, StorageError, Store, StreamId, Version, follow, paged, prepare_batch,
+};
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_postgres::NoTls;
+
+use crate::error::ConnectError;
+use crate::options::PostgresOptions;
+use crate::read::{self, QueryCursor};
+use crate::retry::read_with_retry;
+use crate::schema;
+use crate::writer::{self, AppendRequest, Command, QUEUE_COMMANDS_MAX};
+
+/// An annal store in a PostgreSQL database. Cloning gives another handle to the same store.
+#[derive(Clone)]
+pub struct PostgresStore {
+    shared: Arc<Shared>,
+    /// The queue into the writer task; `None` in the read view that subscriptions hold, so a
+    /// subscription never keeps the writer task alive.
+    writer: Option<mpsc::Sender<Command>>,
+}
+
+struct Shared {
+    pool: Pool,
+    head: watch::Receiver<Position>,
+    limits: Limits,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("head", &*self.shared.head.borrow())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The answer to a write whose writer task is gone (the runtime is shutting down).
+fn writer_gone() -> StorageError {
+    StorageError::Closed
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` (a `postgresql://` URL or a `key=value` string, as
+    /// libpq takes them) with default options, creating or migrating annal's tables.
+    ///
+    /// Must be called inside a tokio runtime: the store runs a writer task and a listener task
+    /// on it.
+    pub async fn connect(url: &str) -> Result<Self, ConnectError> {
+        let config = tokio_postgres::Config::from_str(url)
+            .map_err(|source| ConnectError::InvalidUrl { source })?;
+        Self::connect_with(config, PostgresOptions::default()).await
+    }
+
+    /// Connects with a parsed configuration and `options`.
+    pub async fn connect_with(
+        config: tokio_postgres::Config,
+        options: PostgresOptions,
+    ) -> Result<Self, ConnectError> {
+        let manager = Manager::from_config(
+            config.clone(),
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(options.pool_size)
+            .build()
+            .map_err(|source| ConnectError::Pool { source })?;
+        let mut client = pool
+            .get()
+            .await
+            .map_err(|source| ConnectError::NoConnection { source })?;
+        schema::migrate(&mut client).await?;
+        drop(client);
+        let start = read_with_retry(&pool, "reading the head", read::head)
+            .await
+            .map_err(|error| ConnectError::NotAnnalStore {
+                reason: format!("the head row does not read: {error}"),
+            })?;
+        let (sender, head) = watch::channel(start);
+        let sender = Arc::new(sender);
+        let (queue, receiver) = mpsc::channel(QUEUE_COMMANDS_MAX);
+        tokio::spawn(writer::run(pool.clone(), Arc::clone(&sender), receiver));
+        tokio::spawn(crate::listen::run(
+            config,
+            pool.clone(),
+            sender,
+            options.poll_interval,
+        ));
+        let shared = Shared {
+            pool,
+            head,
+            limits: options.limits,
+            clock: options.clock,
+        };
+        Ok(Self {
+            shared: Arc::new(shared),
+            writer: Some(queue),
+        })
+    }
+
+    /// A handle that reads this store but does not keep the writer task alive.
+    fn read_view(&self) -> Self {
+        Self {
+            shared: Arc::clone(&self.shared),
+            writer: None,
+        }
+    }
+
+    /// Sends a command to the writer and waits for its answer.
+    async fn send<T, E>(
+        &self,
+        command: impl FnOnce(oneshot::Sender<Result<T, E>>) -> Command,
+    ) -> Result<T, E>
+    where
+        E: From<StorageError>,
+    {
+        let Some(writer) = &self.writer else {
+            return Err(StorageError::ReadOnly.into());
+        };
+        let (reply, answer) = oneshot::channel();
+        writer
+            .send(command(reply))
+            .await
+            .map_err(|_| writer_gone())?;
+        answer.await.map_err(|_| writer_gone())?
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn append(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendResult, AppendError> {
+        let batch = prepare_batch(events, &self.shared.limits, self.shared.clock.now_ms())?;
+        let stream = stream.clone();
+        self.send(|reply| {
+            Command::Append(AppendRequest {
+                stream,
+                expected,
+                batch,
+                reply,
+            })
+        })
+        .await
+    }
+
+    async fn stream_version(&self, stream: &StreamId) -> Result<Version, ReadError> {
+        read_with_retry(&self.shared.pool, "reading a stream version", |client| {
+            read::stream_version(client, stream)
+        })
+        .await
+    }
+
+    async fn head(&self) -> Result<Position, ReadError> {
+        read_with_retry(&self.shared.pool, "reading the head", read::head).await
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &StreamId,
+        options: ReadStreamOptions,
+    ) -> Result<EventStream, ReadError> {
+        #[derive(Clone, Copy)]
+        struct Cursor {
+            bound: Version,
+            remaining: Option<u64>,
+        }
+        let pool = self.shared.pool.clone();
+        let stream = stream.clone();
+        let direction = options.direction;
+        let bound = match direction {
+            Direction::Forward => options.from.unwrap_or(Version(1)),
+            Direction::Backward => options.from.unwrap_or(Version(u64::MAX)),
+        };
+        let start = Cursor {
+            bound,
+            remaining: options.limit,
+        };
+        Ok(paged(start, move |cursor: Cursor| {
+            let pool = pool.clone();
+            let stream = stream.clone();
+            async move {
+                let page = cursor
+                    .remaining
+                    .map_or(PAGE_EVENTS as u64, |r| r.min(PAGE_EVENTS as u64));
+                if page == 0 || (direction == Direction::Backward && cursor.bound == Version(0)) {
+                    return Ok(None);
+                }
+                let page = page as usize;
+                let events = read_with_retry(&pool, "reading a stream", |client| {
+                    read::stream_page(client, &stream, direction, cursor.bound, page)
+                })
+                .await?;
+                let Some(last) = events.last() else {
+                    return Ok(None);
+                };
+                let bound = match direction {
+                    Direction::Forward => last.version.next(),
+                    Direction::Backward => Version(last.version.0.saturating_sub(1)),
+                };
+                // A short page is the last one; ending here saves an empty round trip.
+                let remaining = if events.len() < page {
+                    Some(0)
+                } else {
+                    cursor
+                        .remaining
+                        .map(|remaining| remaining - events.len() as u64)
+                };
+                Ok(Some((events, Cursor { bound, remaining })))
+            }
+        }))
+    }
+
+    async fn read_all(&self, from: Position) -> Result<EventStream, ReadError> {
+        let pool = self.shared.pool.clone();
+        Ok(paged(Some(from), move |from: Option<Position>| {
+            let pool = pool.clone();
+            async move {
+                let Some(from) = from else { return Ok(None) };
+                let events = read_with_retry(&pool, "reading all events", |client| {
+                    read::all_page(client, from, PAGE_EVENTS)
+                })
+                .await?;
+                let Some(last) = events.last() else {
+                    return Ok(None);
+                };
+                // A short page is the last one; ending here saves an empty round trip.
+                let next = (events.len() == PAGE_EVENTS).then(|| last.position.next());
+                Ok(Some((events, next)))
+            }
+        }))
+    }
+
+    async fn query(&self, filter: &Filter) -> Result<EventStream, ReadError> {
+        filter.validate()?;
+        let pool = self.shared.pool.clone();
+        let filter = Arc::new(filter.clone());
+        let start = QueryCursor {
+            after: None,
+            remaining: filter.limit,
+            done: false,
+        };
+        Ok(paged(start, move |cursor: QueryCursor| {
+            let pool = pool.clone();
+            let filter = Arc::clone(&filter);
+            async move {
+                read_with_retry(&pool, "querying events", |client| {
+                    read::query_page(client, &filter, cursor, PAGE_EVENTS)
+                })
+                .await
+            }
+        }))
+    }
+
+    async fn subscribe(&self, from: Position, filter: Filter) -> Result<EventStream, ReadError> {
+        follow(self.read_view(), self.shared.head.clone(), from, filter)
+    }
+
+    async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), SnapshotError> {
+        if snapshot.version == Version::NONE {
+            return Err(SnapshotError::VersionZero);
+        }
+        if !snapshot.state.is_object() {
+            return Err(SnapshotError::StateNotObject);
+        }
+        self.send(|reply| Command::SaveSnapshot { snapshot, reply })
+            .await
+    }
+
+    async fn load_snapshot(&self, stream: &StreamId) -> Result<Option<Snapshot>, ReadError> {
+        read_with_retry(&self.shared.pool, "loading a snapshot", |client| {
+            read::load_snapshot(client, stream)
+        })
+        .await
+    }
+
+    async fn truncate_before(
+        &self,
+        stream: &StreamId,
+        before: Version,
+        force: bool,
+    ) -> Result<RetentionReport, RetentionError> {
+        let stream = stream.clone();
+        self.send(|reply| Command::Truncate {
+            stream,
+            before,
+            force,
+            reply,
+        })
+        .await
+    }
+
+    async fn delete_stream(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+    ) -> Result<RetentionReport, RetentionError> {
+        let stream = stream.clone();
+        self.send(|reply| Command::Delete {
+            stream,
+            expected,
+            reply,
+        })
+        .await
+    }
+
+    async fn retain(&self, policy: RetentionPolicy) -> Result<RetentionReport, RetentionError> {
+        self.send(|reply| Command::Retain { policy, reply }).await
+    }
+
+    async fn stats(&self, top_streams: usize) -> Result<Stats, ReadError> {
+        read_with_retry(&self.shared.pool, "computing stats", |client| {
+            read::stats(client, top_streams)
+        })
+        .await
+    }
+
+    async fn save_projection(
+        &self,
+        name: &ProjectionName,
+        saved: &SavedProjection,
+    ) -> Result<(), CheckpointError> {
+        let name = name.clone();
+        let checkpoint = saved.checkpoint.0;
+        let state_json = saved.state.to_string();
+        self.send(|reply| Command::SaveProjection {
+            name,
+            checkpoint,
+            state_json,
+            reply,
+        })
+        .await
+    }
+
+    async fn load_projection(
+        &self,
+        name: &ProjectionName,
+    ) -> Result<Option<SavedProjection>, ReadError> {
+        read_with_retry(&self.shared.pool, "loading a projection", |client| {
+            read::load_projection(client, name)
+        })
+        .await
+    }
+}

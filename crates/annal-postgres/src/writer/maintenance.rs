@@ -1,0 +1,232 @@
+//! The writer's other requests: snapshots, truncation, deletion, store-wide retention and
+//! projection saves, each in its own transaction.
+//!
+//! Invariants: a stream's version counter never goes down (removal deletes event rows, never
+//! the `streams` row), and nothing here touches `meta.head`, so positions are never reused;
+//! events newer than a stream's snapshot stay unless the caller forces their removal. Each
+//! request that reads a stream's version locks its row first, the same lock appends take, so
+//! the check and the change see one version.
+
+use annal_core::{
+    ExpectedVersion, RetentionError, RetentionPolicy, RetentionReport, Snapshot, SnapshotError,
+    StreamId, Version,
+};
+use deadpool_postgres::Object;
+use tokio_postgres::Transaction;
+
+use crate::row::to_sql;
+
+type Db<T> = Result<T, tokio_postgres::Error>;
+
+/// Locks the row of `stream` and returns its id and version, if the stream exists.
+async fn lock_stream(transaction: &Transaction<'_>, stream: &StreamId) -> Db<Option<(i64, u64)>> {
+    let row = transaction
+        .query_opt(
+            "SELECT id, version FROM streams WHERE name = $1 FOR UPDATE",
+            &[&stream.as_str()],
+        )
+        .await?;
+    Ok(row.map(|row| (row.get(0), u64::try_from(row.get::<_, i64>(1)).unwrap_or(0))))
+}
+
+async fn snapshot_version(transaction: &Transaction<'_>, stream_id: i64) -> Db<Option<u64>> {
+    let row = transaction
+        .query_opt(
+            "SELECT version FROM snapshots WHERE stream_id = $1",
+            &[&stream_id],
+        )
+        .await?;
+    Ok(row.map(|row| u64::try_from(row.get::<_, i64>(0)).unwrap_or(0)))
+}
+
+/// Saves `snapshot` unless it is ahead of its stream or older than the stored one.
+pub(crate) async fn save_snapshot(
+    client: &mut Object,
+    snapshot: Snapshot,
+) -> Db<Result<(), SnapshotError>> {
+    let transaction = client.transaction().await?;
+    let stream = &snapshot.aggregate_id;
+    let (stream_id, actual) = lock_stream(&transaction, stream).await?.unwrap_or((0, 0));
+    if snapshot.version.0 > actual {
+        return Ok(Err(SnapshotError::AheadOfStream {
+            stream: stream.clone(),
+            offered: snapshot.version,
+            actual: Version(actual),
+        }));
+    }
+    if let Some(stored) = snapshot_version(&transaction, stream_id).await?
+        && stored > snapshot.version.0
+    {
+        return Ok(Err(SnapshotError::Stale {
+            stream: stream.clone(),
+            stored: Version(stored),
+            offered: snapshot.version,
+        }));
+    }
+    transaction
+        .execute(
+            "INSERT INTO snapshots (stream_id, aggregate_type, version, state, timestamp) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (stream_id) DO UPDATE SET \
+             aggregate_type = excluded.aggregate_type, version = excluded.version, \
+             state = excluded.state, timestamp = excluded.timestamp",
+            &[
+                &stream_id,
+                &snapshot.aggregate_type.as_str(),
+                &to_sql(snapshot.version.0),
+                &snapshot.state.to_string(),
+                &snapshot.timestamp,
+            ],
+        )
+        .await?;
+    transaction.commit().await?;
+    Ok(Ok(()))
+}
+
+/// Removes the events of `stream` before version `before`.
+pub(crate) async fn truncate_before(
+    client: &mut Object,
+    stream: &StreamId,
+    before: Version,
+    force: bool,
+) -> Db<Result<RetentionReport, RetentionError>> {
+    let transaction = client.transaction().await?;
+    let Some((stream_id, _)) = lock_stream(&transaction, stream).await? else {
+        return Ok(Ok(RetentionReport::default()));
+    };
+    if let Some(snapshot) = snapshot_version(&transaction, stream_id).await?
+        && !force
+        && before.0 > snapshot.saturating_add(1)
+    {
+        return Ok(Err(RetentionError::ProtectedBySnapshot {
+            stream: stream.clone(),
+            snapshot: Version(snapshot),
+            before,
+        }));
+    }
+    let removed = transaction
+        .execute(
+            "DELETE FROM events WHERE stream_id = $1 AND version < $2",
+            &[&stream_id, &to_sql(before.0)],
+        )
+        .await?;
+    transaction
+        .execute(
+            "UPDATE streams SET truncated_before = greatest(truncated_before, $2) WHERE id = $1",
+            &[&stream_id, &to_sql(before.0)],
+        )
+        .await?;
+    transaction.commit().await?;
+    Ok(Ok(RetentionReport {
+        removed,
+        protected: 0,
+    }))
+}
+
+/// Removes every event and the snapshot of `stream`, keeping its version counter.
+pub(crate) async fn delete_stream(
+    client: &mut Object,
+    stream: &StreamId,
+    expected: ExpectedVersion,
+) -> Db<Result<RetentionReport, RetentionError>> {
+    let transaction = client.transaction().await?;
+    let locked = lock_stream(&transaction, stream).await?;
+    let actual = Version(locked.map_or(0, |(_, version)| version));
+    if !expected.accepts(actual) {
+        return Ok(Err(RetentionError::WrongExpectedVersion {
+            stream: stream.clone(),
+            expected,
+            actual,
+        }));
+    }
+    let Some((stream_id, _)) = locked else {
+        return Ok(Ok(RetentionReport::default()));
+    };
+    let removed = transaction
+        .execute("DELETE FROM events WHERE stream_id = $1", &[&stream_id])
+        .await?;
+    transaction
+        .execute("DELETE FROM snapshots WHERE stream_id = $1", &[&stream_id])
+        .await?;
+    transaction
+        .execute(
+            "UPDATE streams SET deleted = true WHERE id = $1",
+            &[&stream_id],
+        )
+        .await?;
+    transaction.commit().await?;
+    Ok(Ok(RetentionReport {
+        removed,
+        protected: 0,
+    }))
+}
+
+/// Removes the oldest events beyond `policy.max_events` and those older than its cutoff,
+/// except events newer than their stream's snapshot (unless forced).
+pub(crate) async fn retain(
+    client: &mut Object,
+    policy: RetentionPolicy,
+) -> Db<Result<RetentionReport, RetentionError>> {
+    let transaction = client.transaction().await?;
+    // The newest position among the events beyond the count limit (0: none are).
+    let mut count_bound = 0i64;
+    if let Some(max_events) = policy.max_events {
+        let total: i64 = transaction
+            .query_one("SELECT count(*) FROM events", &[])
+            .await?
+            .get(0);
+        let over = u64::try_from(total).unwrap_or(0).saturating_sub(max_events);
+        if over > 0 {
+            count_bound = transaction
+                .query_one(
+                    "SELECT position FROM events ORDER BY position LIMIT 1 OFFSET $1",
+                    &[&to_sql(over - 1)],
+                )
+                .await?
+                .get(0);
+        }
+    }
+    let cutoff = policy.before_timestamp.unwrap_or(i64::MIN);
+    let selected = "(events.position <= $1 OR events.timestamp < $2)";
+    let uncovered = "EXISTS (SELECT 1 FROM snapshots n WHERE n.stream_id = events.stream_id \
+                     AND events.version > n.version)";
+    let protected: i64 = if policy.force {
+        0
+    } else {
+        transaction
+            .query_one(
+                &format!("SELECT count(*) FROM events WHERE {selected} AND {uncovered}"),
+                &[&count_bound, &cutoff],
+            )
+            .await?
+            .get(0)
+    };
+    let removed = transaction
+        .execute(
+            &format!("DELETE FROM events WHERE {selected} AND ($3 OR NOT {uncovered})"),
+            &[&count_bound, &cutoff, &policy.force],
+        )
+        .await?;
+    transaction.commit().await?;
+    Ok(Ok(RetentionReport {
+        removed,
+        protected: u64::try_from(protected).unwrap_or(0),
+    }))
+}
+
+/// Saves a projection's checkpoint and state in one row, so they can never disagree.
+pub(crate) async fn save_projection(
+    client: &Object,
+    name: &str,
+    checkpoint: u64,
+    state_json: &str,
+) -> Db<()> {
+    client
+        .execute(
+            "INSERT INTO projections (name, checkpoint, state) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO UPDATE SET checkpoint = excluded.checkpoint, \
+             state = excluded.state",
+            &[&name, &to_sql(checkpoint), &state_json],
+        )
+        .await?;
+    Ok(())
+}

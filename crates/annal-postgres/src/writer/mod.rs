@@ -1,0 +1,228 @@
+//! The writer task: the only code of a process that writes the database.
+//!
+//! It drains the queue of pending requests into a group. Consecutive appends in the group run
+//! as one transaction (group commit): the global head lock is taken once per group, however
+//! many callers wait in it. Other requests run one transaction each, in queue order. Answers go
+//! out only after the commit returned, and the new head is published on the watch channel
+//! before the answers, so a caller that sees its append acknowledged finds it in every read and
+//! subscription of this process.
+//!
+//! Invariant: a group whose transaction failed before `COMMIT` left nothing behind. If it
+//! failed on a lost connection or a conflict with another process, it runs again from the
+//! start on a fresh connection; otherwise its callers get the error. If the connection was
+//! lost during `COMMIT`, the outcome is unknown and the callers are told so: retrying with the
+//! same event ids is safe (it returns the original result if the commit happened). There is no
+//! in-memory state to poison: every decision is made against the locked rows.
+
+mod append;
+mod command;
+mod dictionary;
+mod failure;
+mod maintenance;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use annal_core::{Position, StorageError};
+use deadpool_postgres::{Object, Pool};
+use tokio::sync::{mpsc, watch};
+
+use append::{Dictionaries, append_group};
+pub(crate) use command::{AppendRequest, Command};
+use failure::GroupFailure;
+
+/// Most requests waiting in the queue; a full queue makes callers wait (back-pressure).
+pub(crate) const QUEUE_COMMANDS_MAX: usize = 16 * 1024;
+
+/// Most events in one group transaction: bounds the arrays bound to one `INSERT` and the time
+/// the head lock is held.
+const GROUP_EVENTS_MAX: usize = 20_000;
+
+/// Runs of one group before its callers get the failure.
+const GROUP_ATTEMPTS_MAX: u32 = 6;
+
+/// Publishes `head` if it is ahead of the current one (several sources race to publish).
+pub(crate) fn publish(sender: &watch::Sender<Position>, head: Position) {
+    sender.send_if_modified(|current| {
+        let moved = head > *current;
+        if moved {
+            *current = head;
+        }
+        moved
+    });
+}
+
+/// The writer task's loop; it ends when every sender is gone.
+pub(crate) async fn run(
+    pool: Pool,
+    head: Arc<watch::Sender<Position>>,
+    mut receiver: mpsc::Receiver<Command>,
+) {
+    let mut dictionaries = Dictionaries::default();
+    let mut group: Vec<Command> = Vec::new();
+    while let Some(first) = receiver.recv().await {
+        let mut n_events = first.weight();
+        group.push(first);
+        while n_events < GROUP_EVENTS_MAX {
+            match receiver.try_recv() {
+                Ok(command) => {
+                    n_events += command.weight();
+                    group.push(command);
+                }
+                Err(_) => break,
+            }
+        }
+        let mut appends: Vec<AppendRequest> = Vec::new();
+        for command in group.drain(..) {
+            match command {
+                Command::Append(request) => appends.push(request),
+                other => {
+                    commit_appends(&pool, &head, &mut dictionaries, &mut appends).await;
+                    maintain(&pool, other).await;
+                }
+            }
+        }
+        commit_appends(&pool, &head, &mut dictionaries, &mut appends).await;
+    }
+}
+
+/// Commits the queued `appends` as one group and answers them.
+async fn commit_appends(
+    pool: &Pool,
+    head: &watch::Sender<Position>,
+    dictionaries: &mut Dictionaries,
+    appends: &mut Vec<AppendRequest>,
+) {
+    if appends.is_empty() {
+        return;
+    }
+    let mut attempt = 0;
+    let failure = loop {
+        attempt += 1;
+        let outcome = match pool.get().await {
+            Ok(client) => {
+                let outcome = append_group(&client, dictionaries, appends).await;
+                if outcome.is_err() {
+                    discard(client);
+                }
+                outcome
+            }
+            Err(error) => Err(GroupFailure::no_connection(error)),
+        };
+        match outcome {
+            Ok(outcome) => {
+                if let Some(new_head) = outcome.head {
+                    publish(head, new_head);
+                }
+                for (request, answer) in appends.drain(..).zip(outcome.answers) {
+                    // A caller that stopped waiting (its future was dropped) needs no answer.
+                    let _ = request.reply.send(answer);
+                }
+                return;
+            }
+            Err(failure) if failure.retryable && attempt < GROUP_ATTEMPTS_MAX => {
+                tokio::time::sleep(Duration::from_millis(10 << attempt)).await;
+            }
+            Err(failure) => break failure,
+        }
+    };
+    let context = if failure.committed_unknown {
+        "the connection was lost during COMMIT: the append may or may not be stored; \
+         retry it with the same event ids to find out"
+    } else {
+        "appending to PostgreSQL failed; nothing was stored"
+    };
+    let message = failure.error.to_string();
+    for request in appends.drain(..) {
+        let error = StorageError::backend(context, message.clone());
+        let _ = request.reply.send(Err(error.into()));
+    }
+}
+
+/// Runs one maintenance request in its own transaction and answers it.
+async fn maintain(pool: &Pool, command: Command) {
+    let storage = |error: &dyn std::fmt::Display| {
+        StorageError::backend("writing to PostgreSQL failed", error.to_string())
+    };
+    let mut client = match pool.get().await {
+        Ok(client) => client,
+        Err(error) => {
+            fail(command, storage(&error));
+            return;
+        }
+    };
+    // Each arm answers its caller; a database error discards the connection, whose state is
+    // then unknown, and reaches the caller as a StorageError.
+    macro_rules! answer {
+        ($reply:expr, $outcome:expr) => {{
+            let outcome = $outcome;
+            let answer = match outcome {
+                Ok(result) => result,
+                Err(error) => {
+                    let error = storage(&error);
+                    discard(client);
+                    Err(error.into())
+                }
+            };
+            let _ = $reply.send(answer);
+        }};
+    }
+    match command {
+        Command::Append(_) => {}
+        Command::SaveSnapshot { snapshot, reply } => {
+            answer!(
+                reply,
+                maintenance::save_snapshot(&mut client, snapshot).await
+            )
+        }
+        Command::Truncate {
+            stream,
+            before,
+            force,
+            reply,
+        } => answer!(
+            reply,
+            maintenance::truncate_before(&mut client, &stream, before, force).await
+        ),
+        Command::Delete {
+            stream,
+            expected,
+            reply,
+        } => answer!(
+            reply,
+            maintenance::delete_stream(&mut client, &stream, expected).await
+        ),
+        Command::Retain { policy, reply } => {
+            answer!(reply, maintenance::retain(&mut client, policy).await)
+        }
+        Command::SaveProjection {
+            name,
+            checkpoint,
+            state_json,
+            reply,
+        } => answer!(
+            reply,
+            maintenance::save_projection(&client, name.as_str(), checkpoint, &state_json)
+                .await
+                .map(Ok)
+        ),
+    }
+}
+
+/// Answers a request that could not run.
+fn fail(command: Command, error: StorageError) {
+    match command {
+        Command::Append(request) => drop(request.reply.send(Err(error.into()))),
+        Command::SaveSnapshot { reply, .. } => drop(reply.send(Err(error.into()))),
+        Command::Truncate { reply, .. }
+        | Command::Delete { reply, .. }
+        | Command::Retain { reply, .. } => drop(reply.send(Err(error.into()))),
+        Command::SaveProjection { reply, .. } => drop(reply.send(Err(error.into()))),
+    }
+}
+
+/// Drops a connection instead of returning it to the pool: after a failure mid-transaction
+/// its state is unknown, and a fresh connection costs little.
+fn discard(client: Object) {
+    drop(Object::take(client));
+}

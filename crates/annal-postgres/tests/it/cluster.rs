@@ -1,0 +1,193 @@
+// Test support: one throwaway PostgreSQL cluster per test binary, and a fresh database per test.
+//
+// The cluster comes from the Debian `postgresql` package (initdb and pg_ctl under
+// /usr/lib/postgresql/<version>/bin), listens on a Unix socket in a temp dir only, and runs
+// with fsync off (test speed; durability is the server's, not under test here). As root it
+// runs as the `postgres` user (PostgreSQL refuses root) through `runuser`. `ANNAL_PG_URL`
+// points the tests at an existing server instead. A missing PostgreSQL is a failure, never a
+// skip.
+//
+// Stopping: a watchdog shell holds the read end of a pipe whose write end only this process
+// holds; when the process exits in any way (even SIGKILL), the pipe closes, and the watchdog
+// runs `pg_ctl stop -m immediate` and removes the directory. Rust never drops statics, so no
+// Drop could do this.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The running cluster (or external server) of this test binary.
+pub(crate) struct Cluster {
+    /// Connection string of the maintenance database, in key=value or URL form.
+    base: String,
+    /// Keeps the watchdog's pipe open for the life of the process.
+    _watchdog: Option<(Child, ChildStdin)>,
+}
+
+static CLUSTER: OnceLock<Cluster> = OnceLock::new();
+static NEXT_DATABASE: AtomicU64 = AtomicU64::new(1);
+
+/// The cluster of this test binary, started on first use.
+pub(crate) fn cluster() -> &'static Cluster {
+    CLUSTER.get_or_init(|| match std::env::var("ANNAL_PG_URL") {
+        Ok(url) if !url.is_empty() => Cluster {
+            base: url,
+            _watchdog: None,
+        },
+        _ => start(),
+    })
+}
+
+impl Cluster {
+    /// Creates a fresh, empty database and returns its connection string.
+    pub(crate) async fn fresh_database(&self) -> String {
+        let n = NEXT_DATABASE.fetch_add(1, Ordering::Relaxed);
+        let name = format!("t_{}_{n}", std::process::id());
+        let (client, connection) = tokio_postgres::connect(&self.base, tokio_postgres::NoTls)
+            .await
+            .unwrap_or_else(|error| panic!("connecting to {}: {error}", self.base));
+        let driver = tokio::spawn(connection);
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap();
+        drop(client);
+        let _ = driver.await;
+        with_dbname(&self.base, &name)
+    }
+}
+
+/// `url` with its database replaced by `name`, in either connection string form.
+pub(crate) fn with_dbname(url: &str, name: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        // key=value form: a later key wins.
+        return format!("{url} dbname={name}");
+    };
+    let (main, query) = match url.find('?') {
+        Some(at) => (&url[..at], &url[at..]),
+        None => (url, ""),
+    };
+    let authority_start = scheme_end + 3;
+    let path_start = main[authority_start..]
+        .find('/')
+        .map_or(main.len(), |at| authority_start + at);
+    format!("{}/{name}{query}", &main[..path_start])
+}
+
+fn bin_dir() -> PathBuf {
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|entry| entry.path().join("bin"))
+                .filter(|bin| bin.join("initdb").exists())
+                .collect()
+        })
+        .unwrap_or_default();
+    versions.sort();
+    versions.pop().unwrap_or_else(|| {
+        panic!(
+            "PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb): run \
+             `apt-get install -y postgresql` (scripts/test does), or set ANNAL_PG_URL"
+        )
+    })
+}
+
+fn is_root() -> bool {
+    let output = Command::new("id")
+        .arg("-u")
+        .output()
+        .expect("running id -u");
+    String::from_utf8_lossy(&output.stdout).trim() == "0"
+}
+
+/// A command that runs `program` as the postgres user when we are root.
+fn as_postgres(program: &Path, root: bool) -> Command {
+    if root {
+        let mut command = Command::new("runuser");
+        command.args(["-u", "postgres", "--"]).arg(program);
+        command
+    } else {
+        Command::new(program)
+    }
+}
+
+#[track_caller]
+fn run(mut command: Command, what: &str) {
+    let output = command
+        .output()
+        .unwrap_or_else(|error| panic!("{what}: {error}"));
+    assert!(
+        output.status.success(),
+        "{what} failed: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn start() -> Cluster {
+    let bin = bin_dir();
+    let root = is_root();
+    let dir = tempfile::Builder::new()
+        .prefix("annal-pg-")
+        .tempdir()
+        .unwrap()
+        .keep();
+    if root {
+        let mut chown = Command::new("chown");
+        chown.arg("postgres:postgres").arg(&dir);
+        run(chown, "chown of the cluster directory");
+    }
+    let data = dir.join("data");
+    let mut initdb = as_postgres(&bin.join("initdb"), root);
+    initdb.arg("-D").arg(&data).args([
+        "-U",
+        "postgres",
+        "--auth=trust",
+        "-N",
+        "-E",
+        "UTF8",
+        "--locale=C",
+    ]);
+    run(initdb, "initdb");
+    let pg_ctl = bin.join("pg_ctl");
+    let options = format!(
+        "-k {} -c listen_addresses='' -c fsync=off -c full_page_writes=off \
+         -c max_connections=300 -c shared_buffers=64MB",
+        dir.display()
+    );
+    let mut start = as_postgres(&pg_ctl, root);
+    start
+        .arg("-D")
+        .arg(&data)
+        .arg("-o")
+        .arg(&options)
+        .arg("-l")
+        .arg(dir.join("log"))
+        .args(["-w", "start"]);
+    run(start, "pg_ctl start");
+    let stop = format!(
+        "cat >/dev/null; {} {} -D {} -m immediate stop >/dev/null 2>&1; rm -rf {}",
+        if root { "runuser -u postgres --" } else { "" },
+        pg_ctl.display(),
+        data.display(),
+        dir.display()
+    );
+    let mut watchdog = Command::new("sh")
+        .arg("-c")
+        .arg(stop)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting the cluster watchdog");
+    let pipe = watchdog
+        .stdin
+        .take()
+        .expect("the watchdog's stdin is piped");
+    Cluster {
+        base: format!("host={} user=postgres dbname=postgres", dir.display()),
+        _watchdog: Some((watchdog, pipe)),
+    }
+}
