@@ -11,6 +11,9 @@ use crate::row::{from_sql, read_failed};
 /// Counts over the readable events; `top_streams` caps the per-stream list.
 pub(crate) fn stats(connection: &Connection, top_streams: usize) -> Result<Stats, ReadError> {
     let failed = |source| read_failed("statistics", source);
+    // One read transaction, so every count comes from the same snapshot even while the writer
+    // commits (separate statements would each see a different head).
+    let connection = connection.unchecked_transaction().map_err(failed)?;
     let mut stats = Stats::default();
     let (total, oldest, newest, first, last): (
         i64,
@@ -68,22 +71,34 @@ pub(crate) fn stats(connection: &Connection, top_streams: usize) -> Result<Stats
     )?
     .into_iter()
     .collect();
-    let mut streams = Vec::new();
-    for (name, events) in grouped(
-        "SELECT s.name, c FROM (SELECT stream_id, count(*) AS c FROM events GROUP BY stream_id) g \
-         JOIN streams s ON s.id = g.stream_id",
-    )? {
+    let stream_count: i64 = connection
+        .query_row("SELECT count(DISTINCT stream_id) FROM events", [], |row| {
+            row.get(0)
+        })
+        .map_err(failed)?;
+    stats.stream_count = from_sql(stream_count, "count", 0)?;
+    // Only the top rows leave SQLite: a store with millions of streams stays cheap to ask.
+    // Ties order by name; SQLite's BINARY collation is byte order, like `StreamId`'s `Ord`.
+    let limit = i64::try_from(top_streams).unwrap_or(i64::MAX);
+    let mut statement = connection
+        .prepare(
+            "SELECT s.name, g.c FROM (SELECT stream_id, count(*) AS c FROM events \
+             GROUP BY stream_id) g JOIN streams s ON s.id = g.stream_id \
+             ORDER BY g.c DESC, s.name ASC LIMIT ?1",
+        )
+        .map_err(failed)?;
+    let mut rows = statement.query([limit]).map_err(failed)?;
+    while let Some(row) = rows.next().map_err(failed)? {
+        let name: String = row.get(0).map_err(failed)?;
+        let count: i64 = row.get(1).map_err(failed)?;
         let stream = StreamId::new(name).map_err(ReadError::InvalidName)?;
-        streams.push(StreamCount { stream, events });
+        stats.top_streams.push(StreamCount {
+            stream,
+            events: from_sql(count, "count", 0)?,
+        });
     }
-    stats.stream_count = streams.len() as u64;
-    streams.sort_by(|a, b| {
-        b.events
-            .cmp(&a.events)
-            .then_with(|| a.stream.cmp(&b.stream))
-    });
-    streams.truncate(top_streams);
-    stats.top_streams = streams;
+    drop(rows);
+    drop(statement);
     let snapshots: i64 = connection
         .query_row("SELECT count(*) FROM snapshots", [], |row| row.get(0))
         .map_err(failed)?;
