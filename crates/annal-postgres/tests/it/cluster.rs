@@ -191,3 +191,12 @@ fn start() -> Cluster {
         _watchdog: Some((watchdog, pipe)),
     }
 }
+
+/// `url` with one more connection parameter, in either connection string form.
+pub(crate) fn with_param(url: &str, key: &str, value: &str) -> String {
+    if !url.contains("://") {
+        return format!("{url} {key}={value}");
+    }
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}{key}={value}")
+}

@@ -7,3 +7,5 @@
 
 mod cluster;
 mod conformance;
+mod processes;
+mod reconnect;
