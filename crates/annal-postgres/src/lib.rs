@@ -21,6 +21,22 @@
 //! - **Schema owned by annal.** [`PostgresStore::connect`] creates or migrates the tables
 //!   (versions recorded in `schema_migrations`), under an advisory lock so that processes
 //!   starting together migrate once.
+//!
+//! ```no_run
+//! use annal_core::{EventType, ExpectedVersion, NewEvent, Store, StreamId};
+//! use annal_postgres::PostgresStore;
+//! use serde_json::json;
+//!
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! // A URL or a libpq key=value string; this one is a Unix socket directory.
+//! let store = PostgresStore::connect("host=/var/run/postgresql user=annal dbname=annal").await?;
+//! let task = StreamId::new("task-1")?;
+//! let created = NewEvent::new(EventType::new("task:created")?, json!({"title": "Index docs"}));
+//! let appended = store.append(&task, ExpectedVersion::NoStream, vec![created]).await?;
+//! assert_eq!(appended.stream_version.0, 1);
+//! # Ok(())
+//! # }
+//! ```
 
 mod error;
 mod listen;

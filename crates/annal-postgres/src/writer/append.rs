@@ -125,8 +125,14 @@ pub(crate) async fn append_group(
         })
         .collect::<Result<_, _>>()?;
 
+    // Durable on acknowledgment whatever the server's default. The idle timeout bounds how
+    // long a writer that stalls mid-transaction (stopped, partitioned) can hold the head lock
+    // that every writer needs: the server then ends its transaction, nothing of it commits.
     client
-        .batch_execute("BEGIN; SET LOCAL synchronous_commit = on")
+        .batch_execute(
+            "BEGIN; SET LOCAL synchronous_commit = on; \
+             SET LOCAL idle_in_transaction_session_timeout = '10s'",
+        )
         .await
         .map_err(before)?;
     // Stream rows first, in id order: this serialises writers of the same stream across

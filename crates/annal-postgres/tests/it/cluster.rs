@@ -1,8 +1,9 @@
 // Test support: one throwaway PostgreSQL cluster per test binary, and a fresh database per test.
 //
 // The cluster comes from the Debian `postgresql` package (initdb and pg_ctl under
-// /usr/lib/postgresql/<version>/bin), listens on a Unix socket in a temp dir only, and runs
-// with fsync off (test speed; durability is the server's, not under test here). As root it
+// /usr/lib/postgresql/<version>/bin) and listens on a Unix socket in a temp dir only. Tests
+// run it with fsync off (speed; durability is the server's, not under test here); the
+// benchmarks, which share this file, with fsync on. As root it
 // runs as the `postgres` user (PostgreSQL refuses root) through `runuser`. `ANNAL_PG_URL`
 // points the tests at an existing server instead. A missing PostgreSQL is a failure, never a
 // skip.
@@ -28,14 +29,26 @@ pub(crate) struct Cluster {
 static CLUSTER: OnceLock<Cluster> = OnceLock::new();
 static NEXT_DATABASE: AtomicU64 = AtomicU64::new(1);
 
-/// The cluster of this test binary, started on first use.
+/// The cluster of this test binary, started on first use with fsync off (test speed).
+#[allow(dead_code)] // the benchmarks, which share this file, use durable_cluster
 pub(crate) fn cluster() -> &'static Cluster {
+    cluster_with(false)
+}
+
+/// The cluster of this binary, started on first use with fsync on: for benchmarks, whose
+/// commits should cost what they cost in production.
+#[allow(dead_code)] // the tests, which share this file, use cluster
+pub(crate) fn durable_cluster() -> &'static Cluster {
+    cluster_with(true)
+}
+
+fn cluster_with(fsync: bool) -> &'static Cluster {
     CLUSTER.get_or_init(|| match std::env::var("ANNAL_PG_URL") {
         Ok(url) if !url.is_empty() => Cluster {
             base: url,
             _watchdog: None,
         },
-        _ => start(),
+        _ => start(fsync),
     })
 }
 
@@ -126,7 +139,7 @@ fn run(mut command: Command, what: &str) {
     );
 }
 
-fn start() -> Cluster {
+fn start(fsync: bool) -> Cluster {
     let bin = bin_dir();
     let root = is_root();
     let dir = tempfile::Builder::new()
@@ -153,9 +166,11 @@ fn start() -> Cluster {
     run(initdb, "initdb");
     let pg_ctl = bin.join("pg_ctl");
     let options = format!(
-        "-k {} -c listen_addresses='' -c fsync=off -c full_page_writes=off \
-         -c max_connections=300 -c shared_buffers=64MB",
-        dir.display()
+        "-k {} -c listen_addresses='' -c fsync={} -c full_page_writes={} \
+         -c max_connections=300 -c shared_buffers=128MB",
+        dir.display(),
+        if fsync { "on" } else { "off" },
+        if fsync { "on" } else { "off" },
     );
     let mut start = as_postgres(&pg_ctl, root);
     start
@@ -193,6 +208,7 @@ fn start() -> Cluster {
 }
 
 /// `url` with one more connection parameter, in either connection string form.
+#[allow(dead_code)] // used by the tests, not by the benchmarks that share this file
 pub(crate) fn with_param(url: &str, key: &str, value: &str) -> String {
     if !url.contains("://") {
         return format!("{url} {key}={value}");
