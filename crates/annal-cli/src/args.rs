@@ -57,9 +57,9 @@ pub enum Command {
     Retain(RetainArgs),
     /// Check the whole store: contiguous versions, increasing positions, parsable payloads.
     Verify,
-    /// Import events from NDJSON (annal's own export format).
+    /// Import events: annal NDJSON, a seed SQLite database or a seed run ledger directory.
     Import(ImportArgs),
-    /// Export events as NDJSON.
+    /// Export events as NDJSON, or the run events as a seed ledger directory.
     Export(ExportArgs),
     /// Copy the store consistently while writers keep running.
     Backup(BackupArgs),
@@ -318,21 +318,35 @@ pub struct RetainArgs {
     pub force: bool,
 }
 
-/// NDJSON formats.
+/// What `annal import` reads.
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-pub enum Format {
+pub enum ImportFormat {
+    /// The seed event store's SQLite file (`events.db`): tables `events` and `snapshots`.
+    SeedSqlite,
+    /// The seed guidance ledger's directory: `events.ndjson` of run events.
+    SeedLedger,
+    /// annal envelopes, one per line (annal's own export format).
+    Ndjson,
+}
+
+/// What `annal export` writes.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ExportFormat {
     /// annal envelopes, one per line.
     Ndjson,
+    /// A seed guidance ledger directory (`events.ndjson`, `index.json`) of the run events.
+    SeedLedger,
 }
 
 /// `annal import`.
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// The file to import.
+    /// The file or directory to import.
     pub source: PathBuf,
-    /// The source format.
-    #[arg(long, value_enum, default_value = "ndjson")]
-    pub format: Format,
+    /// The source format; detected when absent (a directory holding `events.ndjson` is a seed
+    /// ledger, a SQLite file a seed database, anything else NDJSON).
+    #[arg(long, value_enum)]
+    pub format: Option<ImportFormat>,
 }
 
 /// `annal export`.
@@ -343,9 +357,9 @@ pub struct ExportArgs {
     pub filter: FilterArgs,
     /// The output format.
     #[arg(long, value_enum, default_value = "ndjson")]
-    pub format: Format,
-    /// Write here instead of standard output.
-    #[arg(long)]
+    pub format: ExportFormat,
+    /// Write here instead of standard output (a new or empty directory for seed-ledger).
+    #[arg(long, required_if_eq("format", "seed-ledger"))]
     pub output: Option<PathBuf>,
 }
 

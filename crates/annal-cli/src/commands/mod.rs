@@ -5,6 +5,8 @@ mod append_stdin;
 mod backup;
 mod bench;
 mod demo;
+mod import;
+mod ledger_export;
 mod maintain;
 mod meta;
 mod project;
@@ -12,7 +14,7 @@ mod read;
 mod transfer;
 mod verify;
 
-use crate::args::{Cli, Command};
+use crate::args::{Cli, Command, ExportFormat};
 use crate::output::Output;
 use crate::store::{Access, Location, open};
 
@@ -56,8 +58,18 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Delete(args) => maintain::delete(write(&location).await?, args, &mut out).await,
         Command::Retain(args) => maintain::retain(write(&location).await?, args, &mut out).await,
         Command::Verify => verify::run(read(&location).await?, &mut out).await,
-        Command::Import(args) => transfer::import(write(&location).await?, args, &mut out).await,
-        Command::Export(args) => transfer::export(read(&location).await?, args, &mut out).await,
+        Command::Import(args) => {
+            // Check the source before opening the store, so a wrong file creates or changes
+            // nothing.
+            let source = import::prepare(&args)?;
+            import::run(write(&location).await?, source, &mut out).await
+        }
+        Command::Export(args) => match args.format {
+            ExportFormat::Ndjson => transfer::export(read(&location).await?, args, &mut out).await,
+            ExportFormat::SeedLedger => {
+                ledger_export::run(read(&location).await?, args, &mut out).await
+            }
+        },
         Command::Backup(args) => backup::run(&location, args, &mut out).await,
         Command::Demo(args) => demo::run(write(&location).await?, args, &mut out).await,
         Command::Bench(args) => bench::run(args, &mut out).await,

@@ -1,20 +1,16 @@
-//! `annal import` and `annal export` in annal's NDJSON format: one recorded event per line.
-//!
-//! Import keeps ids, streams, versions' order, timestamps, metadata and causation/correlation
-//! ids. It is idempotent: an event whose id is already stored is skipped, so re-running an import
-//! adds nothing. A bad line is reported by number and skipped; a torn last line (no newline, not
-//! JSON) is reported as such.
+//! `annal export` in annal's NDJSON format (one recorded event per line, what `annal import`
+//! reads back), and the progress bar every import and export shows.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::sync::Arc;
 
-use annal_core::{AppendError, ExpectedVersion, NewEvent, RecordedEvent, Store};
+use annal_core::Store;
 use anyhow::Context;
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
-use crate::args::{ExportArgs, ImportArgs};
+use crate::args::ExportArgs;
 use crate::convert;
 use crate::output::Output;
 
@@ -28,98 +24,6 @@ pub(crate) fn progress(out: &Output, total: u64, message: &'static str) -> Progr
         bar.set_style(style);
     }
     bar
-}
-
-pub(crate) async fn import(
-    store: Arc<dyn Store>,
-    args: ImportArgs,
-    out: &mut Output,
-) -> anyhow::Result<()> {
-    let file = std::fs::File::open(&args.source)
-        .with_context(|| format!("opening {}", args.source.display()))?;
-    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let bar = progress(out, size, "importing");
-    let head_before = store.head().await?;
-    let mut reader = BufReader::new(file);
-    let (mut imported, mut skipped_existing) = (0u64, 0u64);
-    let mut bad_lines: Vec<String> = Vec::new();
-    let mut line_number = 0usize;
-    let mut text = String::new();
-    loop {
-        text.clear();
-        let read = reader
-            .read_line(&mut text)
-            .with_context(|| format!("reading {}", args.source.display()))?;
-        if read == 0 {
-            break;
-        }
-        line_number += 1;
-        bar.inc(read as u64);
-        if text.trim().is_empty() {
-            continue;
-        }
-        let torn = !text.ends_with('\n');
-        let event: RecordedEvent = match serde_json::from_str(text.trim_end()) {
-            Ok(event) => event,
-            Err(error) if torn => {
-                bad_lines.push(format!(
-                    "line {line_number}: torn last line (no newline): {error}"
-                ));
-                continue;
-            }
-            Err(error) => {
-                bad_lines.push(format!("line {line_number}: not an annal event: {error}"));
-                continue;
-            }
-        };
-        match store
-            .append(
-                &event.aggregate_id.clone(),
-                ExpectedVersion::Any,
-                vec![to_new(event)],
-            )
-            .await
-        {
-            // The store answers a re-sent id with its original position, from before the import.
-            Ok(result) if result.first_position <= head_before => skipped_existing += 1,
-            Ok(_) => imported += 1,
-            Err(AppendError::DuplicateEventId { .. }) => skipped_existing += 1,
-            Err(error) => {
-                return Err(anyhow::Error::new(error).context(format!("line {line_number}")));
-            }
-        }
-    }
-    bar.finish_and_clear();
-    let mut human = format!(
-        "imported {imported} event(s); skipped {skipped_existing} already stored (same id)"
-    );
-    if !bad_lines.is_empty() {
-        human.push_str(&format!("; skipped {} bad line(s):", bad_lines.len()));
-        for line in &bad_lines {
-            human.push_str(&format!("\n  {line}"));
-        }
-    }
-    let summary = json!({
-        "imported": imported,
-        "skippedExisting": skipped_existing,
-        "skippedBadLines": bad_lines,
-    });
-    out.value(&summary, &human)
-}
-
-/// An exported event as it is appended again: its version and position are the new store's.
-fn to_new(event: RecordedEvent) -> NewEvent {
-    NewEvent {
-        id: Some(event.id),
-        event_type: event.event_type,
-        aggregate_type: Some(event.aggregate_type),
-        timestamp: Some(event.timestamp),
-        source: event.source,
-        payload: event.payload,
-        metadata: Some(event.metadata),
-        causation_id: event.causation_id,
-        correlation_id: event.correlation_id,
-    }
 }
 
 pub(crate) async fn export(

@@ -3,8 +3,13 @@
 
 mod basics;
 mod bench;
+mod demo;
 mod errors;
 mod maintenance;
+mod project;
+mod seed_ledger;
+mod seed_sqlite;
 mod stdin;
 mod support;
+mod tail;
 mod transfer;

@@ -61,7 +61,7 @@ fn torn_last_line_is_reported_and_skipped() {
     let target = Sandbox::new();
     let report = target.json_lines(&["import", file.to_str().unwrap()]);
     assert_eq!(report[0]["imported"], 1);
-    let bad = report[0]["skippedBadLines"][0].as_str().unwrap();
+    let bad = report[0]["skippedBad"][0].as_str().unwrap();
     assert!(bad.contains("line 2") && bad.contains("torn"), "{bad}");
 }
 
