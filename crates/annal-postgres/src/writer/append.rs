@@ -125,33 +125,13 @@ pub(crate) async fn append_group(
         })
         .collect::<Result<_, _>>()?;
 
-    // Durable on acknowledgment whatever the server's default. The idle timeout bounds how
-    // long a writer that stalls mid-transaction (stopped, partitioned) can hold the head lock
-    // that every writer needs: the server then ends its transaction, nothing of it commits.
-    client
-        .batch_execute(
-            "BEGIN; SET LOCAL synchronous_commit = on; \
-             SET LOCAL idle_in_transaction_session_timeout = '10s'",
-        )
-        .await
-        .map_err(before)?;
-    // Stream rows first, in id order: this serialises writers of the same stream across
-    // processes, and after the wait each row holds the latest committed version.
+    // The statements are prepared (cached per connection) before the transaction, so that
+    // BEGIN and the three locking reads below go out together as one round trip. The server
+    // still runs them one after another, in this order, each with its own snapshot.
     let lock_streams = client
         .prepare_cached("SELECT id, version FROM streams WHERE id = ANY($1) ORDER BY id FOR UPDATE")
         .await
         .map_err(before)?;
-    let mut versions: HashMap<i64, u64> = HashMap::new();
-    for row in client
-        .query(&lock_streams, &[&stream_ids])
-        .await
-        .map_err(before)?
-    {
-        versions.insert(row.get(0), u64::try_from(row.get::<_, i64>(1)).unwrap_or(0));
-    }
-    // Ids, after the stream locks: a retry of a batch committed by another process while we
-    // waited for its stream is now visible (each statement reads a fresh snapshot).
-    let ids: Vec<&str> = events().map(|e| e.id.as_str()).collect();
     let find_ids = client
         .prepare_cached(
             "SELECT e.id, s.name, e.version, e.position FROM events e \
@@ -159,8 +139,42 @@ pub(crate) async fn append_group(
         )
         .await
         .map_err(before)?;
+    let lock_head = client
+        .prepare_cached("SELECT value FROM meta WHERE key = 'head' FOR UPDATE")
+        .await
+        .map_err(before)?;
+    let ids: Vec<&str> = events().map(|e| e.id.as_str()).collect();
+    let (begun, stream_rows, id_rows, head_row) = join4(
+        // Durable on acknowledgment whatever the server's default. The idle timeout bounds
+        // how long a writer that stalls mid-transaction (stopped, partitioned) can hold the
+        // head lock every writer needs: the server then ends it, and nothing of it commits.
+        client.batch_execute(
+            "BEGIN; SET LOCAL synchronous_commit = on; \
+             SET LOCAL idle_in_transaction_session_timeout = '10s'",
+        ),
+        // Stream rows first, in id order: this serialises writers of the same stream across
+        // processes, and after the wait each row holds the latest committed version.
+        client.query(&lock_streams, &[&stream_ids]),
+        // Ids, after the stream locks: a retry of a batch committed by another process while
+        // we waited for its stream is visible to this statement's fresh snapshot.
+        client.query(&find_ids, &[&ids]),
+        // The global lock, as late as possible: only the decisions (in memory), the writes
+        // and the commit happen while it is held.
+        client.query_one(&lock_head, &[]),
+    )
+    .await;
+    begun.map_err(before)?;
+    let (stream_rows, id_rows, head_row) = (
+        stream_rows.map_err(before)?,
+        id_rows.map_err(before)?,
+        head_row.map_err(before)?,
+    );
+    let mut versions: HashMap<i64, u64> = HashMap::new();
+    for row in stream_rows {
+        versions.insert(row.get(0), u64::try_from(row.get::<_, i64>(1)).unwrap_or(0));
+    }
     let mut stored: HashMap<String, StoredEventRef> = HashMap::new();
-    for row in client.query(&find_ids, &[&ids]).await.map_err(before)? {
+    for row in id_rows {
         let Ok(stream) = StreamId::new(row.get::<_, String>(1)) else {
             continue;
         };
@@ -175,13 +189,6 @@ pub(crate) async fn append_group(
             },
         );
     }
-    // The global lock, as late as possible: only the decisions (in memory), the writes and
-    // the commit happen while it is held.
-    let lock_head = client
-        .prepare_cached("SELECT value FROM meta WHERE key = 'head' FOR UPDATE")
-        .await
-        .map_err(before)?;
-    let head_row = client.query_one(&lock_head, &[]).await.map_err(before)?;
     let base = u64::try_from(head_row.get::<_, i64>(0)).unwrap_or(0);
 
     let mut last = base;
