@@ -1,0 +1,111 @@
+//! The child process of the crash, lock and multi-process tests (`tests/it/crash.rs`,
+//! `tests/it/processes.rs`); not a user tool.
+//!
+//! Modes, chosen by the first argument:
+//!
+//! - `write <dir> <run> <tasks> <batch>`: opens `<dir>` for writing, prints `ready`, then runs
+//!   `<tasks>` concurrent tasks, each appending batches of `<batch>` events to its own stream
+//!   with an exact expected version, and prints `ack <stream> <version> <id>...` (flushed)
+//!   after each acknowledged batch, until killed.
+//! - `hold <dir>`: opens `<dir>` for writing, prints `ready`, and holds it until stdin closes.
+//! - `tail <dir> <n>`: opens `<dir>` read-only, subscribes from the start, prints `event
+//!   <position>` for each event as it arrives, and exits 0 after `<n>` events.
+
+// A test child reports through stdout by design.
+#![allow(clippy::print_stdout)]
+
+use std::error::Error;
+use std::io::{Read, Write};
+
+use annal_core::{
+    EventId, EventType, ExpectedVersion, Filter, NewEvent, Position, Store, StreamId,
+};
+use annal_ndjson::NdjsonStore;
+use futures::StreamExt;
+use serde_json::json;
+
+type Result<T> = std::result::Result<T, Box<dyn Error + Send + Sync>>;
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let arg = |index: usize| -> Result<&str> {
+        args.get(index)
+            .map(String::as_str)
+            .ok_or_else(|| format!("missing argument {index}").into())
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+    match arg(0)? {
+        "write" => {
+            let (run, tasks, batch) = (arg(2)?.parse()?, arg(3)?.parse()?, arg(4)?.parse()?);
+            runtime.block_on(write(arg(1)?, run, tasks, batch))
+        }
+        "hold" => {
+            let store = NdjsonStore::open(arg(1)?)?;
+            say("ready")?;
+            let mut rest = Vec::new();
+            std::io::stdin().read_to_end(&mut rest)?;
+            drop(store);
+            Ok(())
+        }
+        "tail" => runtime.block_on(tail(arg(1)?, arg(2)?.parse()?)),
+        other => Err(format!("unknown mode {other}").into()),
+    }
+}
+
+fn say(line: &str) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{line}")?;
+    stdout.flush()?;
+    Ok(())
+}
+
+async fn write(dir: &str, run: u64, tasks: u64, batch: u64) -> Result<()> {
+    let store = NdjsonStore::open(dir)?;
+    say("ready")?;
+    let mut workers = Vec::new();
+    for task in 0..tasks {
+        let store = store.clone();
+        workers.push(tokio::task::spawn(async move {
+            append_forever(store, run, task, batch).await
+        }));
+    }
+    for worker in workers {
+        worker.await??;
+    }
+    Ok(())
+}
+
+async fn append_forever(store: NdjsonStore, run: u64, task: u64, batch: u64) -> Result<()> {
+    let stream = StreamId::new(format!("w{task}"))?;
+    let mut version = store.stream_version(&stream).await?;
+    for n_batch in 0u64.. {
+        let ids: Vec<String> = (0..batch)
+            .map(|i| format!("r{run}-t{task}-b{n_batch}-{i}"))
+            .collect();
+        let events = ids
+            .iter()
+            .map(|id| {
+                Ok(
+                    NewEvent::new(EventType::new("crash:step")?, json!({ "id": id }))
+                        .with_id(EventId::new(id.clone())?),
+                )
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let result = store
+            .append(&stream, ExpectedVersion::Exact(version), events)
+            .await?;
+        version = result.stream_version;
+        say(&format!("ack {stream} {} {}", version.0, ids.join(" ")))?;
+    }
+    Ok(())
+}
+
+async fn tail(dir: &str, n_events: usize) -> Result<()> {
+    let store = NdjsonStore::open_read_only(dir)?;
+    let mut events = store.subscribe(Position::START, Filter::all()).await?;
+    for _ in 0..n_events {
+        let event = events.next().await.ok_or("the subscription ended")??;
+        say(&format!("event {}", event.position.0))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,76 @@
+//! An annal backend in a human-readable, greppable NDJSON directory: the layout of the seed's
+//! run ledger (`events.ndjson`, `index.json`, `.lock`), made safe.
+//!
+//! - [`NdjsonStore`] implements [`annal_core::Store`] with the same rules as the in-memory
+//!   reference backend, plus durability; [`OpenOptions`] chooses writer or read-only,
+//!   [`Durability`], the lock wait and the limits; [`OpenError`] says why a directory could not
+//!   be opened; [`Recovery`] reports what opening found and repaired.
+//! - [`read_seed_ledger`] reads an existing seed ledger directory read-only, line by line, so
+//!   the CLI can import it.
+//!
+//! How it works:
+//!
+//! - **One line per event, one fsync per group.** `events.ndjson` holds one compact JSON
+//!   envelope per line (the `RecordedEvent` fields plus `batchSize`). Appends from any number
+//!   of tasks queue up for a single writer thread, which encodes everything queued, writes it
+//!   with one `write` and makes it durable with one `fdatasync` before anyone is answered.
+//! - **Recovery instead of silent loss.** On open the log is scanned: a torn last batch (a
+//!   crash mid-append, never acknowledged) is reported and cut off before anything is appended;
+//!   a bad line followed by good lines is corruption, and the open fails naming the file, line
+//!   and byte offset.
+//! - **The log is the truth.** `index.json` is a summary rebuilt from the log; counters that
+//!   outlive removed events live in `streams.json`; snapshots and projections are one small file
+//!   each. Every such file, and the log itself when a removal compacts it, is replaced
+//!   atomically (temp file, fsync, rename, fsync of the directory).
+//! - **Small memory.** The index holds each event's byte offset and length (by position and
+//!   per stream), never the events; reads `pread` pages of lines on tokio's blocking threads.
+//! - **One writer, live readers.** A real OS lock on `.lock` (released by the OS if the holder
+//!   dies) admits one writer; read-only opens in any process follow it by polling the log.
+//!
+//! The format, its invariants and recovery are specified in `docs/ndjson-format.md`.
+//!
+//! ```
+//! use annal_core::{EventType, ExpectedVersion, NewEvent, ReadStreamOptions, Store, StreamId};
+//! use annal_ndjson::NdjsonStore;
+//! use serde_json::json;
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let dir = tempfile::tempdir()?;
+//! let store = NdjsonStore::open(dir.path().join("ledger"))?;
+//! let task = StreamId::new("task-1")?;
+//! let created = NewEvent::new(EventType::new("task:created")?, json!({"title": "Index docs"}));
+//! let appended = store.append(&task, ExpectedVersion::NoStream, vec![created]).await?;
+//! assert_eq!(appended.stream_version.0, 1);
+//!
+//! let events = annal_core::collect(store.read_stream(&task, ReadStreamOptions::forward()).await?)
+//!     .await?;
+//! assert_eq!(events[0].payload["title"], "Index docs");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
+
+mod atomic;
+mod build;
+mod error;
+mod ids;
+mod index;
+mod layout;
+mod line;
+mod lock;
+mod open;
+mod options;
+mod poll;
+mod read;
+mod recovery;
+mod scan;
+mod seed;
+mod sidecar;
+mod store;
+mod writer;
+
+pub use error::OpenError;
+pub use options::{Durability, OpenOptions};
+pub use recovery::{IndexStatus, Recovery, TornTail};
+pub use seed::{SeedError, SeedLedger, SeedLine, read_seed_ledger};
+pub use sidecar::FORMAT_VERSION;
+pub use store::NdjsonStore;

@@ -1,0 +1,335 @@
+//! The writer thread: the only code that writes the store directory.
+//!
+//! It drains the queue of pending requests into a group (group commit): every append of the
+//! group is decided in memory (expected version, idempotent retry), encoded into one buffer,
+//! and the buffer is written with one `write` and made durable with one `fdatasync`. Only then
+//! is the index extended, the new head published on the watch channel, and every caller
+//! answered, so a caller that sees its append acknowledged finds it in every read and
+//! subscription. Snapshots, projections and removals are barriers: the appends before them are
+//! committed first, then they run alone.
+//!
+//! Invariant: a failed write or fsync poisons the writer. Every request of the group is
+//! answered with the failure and every later one with [`StorageError::Poisoned`] until the
+//! store is reopened: after a failed fsync we cannot know what the file holds, and retrying one
+//! can report success for lost data. Reopening runs recovery, which cuts an unfinished tail.
+
+mod append;
+mod command;
+mod compact;
+mod maintenance;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::Write;
+use std::ops::Range;
+use std::sync::{Arc, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use annal_core::{AppendError, AppendResult, Position, StorageError};
+use tokio::sync::{mpsc, watch};
+
+pub(crate) use command::Command;
+use command::Reply;
+
+use crate::atomic::write_atomic;
+use crate::ids::IdIndex;
+use crate::index::Index;
+use crate::layout::{INDEX_FILE, Layout};
+use crate::options::Durability;
+use crate::scan::{LineInfo, Start};
+use crate::sidecar::Summary;
+
+/// Most requests waiting in the queue; a full queue makes callers wait (back-pressure).
+pub(crate) const QUEUE_COMMANDS_MAX: usize = 16 * 1024;
+
+/// Most events in one group: bounds one write's size and the latency of its callers.
+const GROUP_EVENTS_MAX: usize = 20_000;
+
+/// How often `index.json` is refreshed while appends go on; it is a cache of the log, so
+/// refreshing it per append would only cost fsyncs.
+const SUMMARY_INTERVAL: Duration = Duration::from_secs(2);
+
+/// The index readers use, shared with the writer (or follower) that extends it.
+pub(crate) type SharedIndex = Arc<RwLock<Index>>;
+
+/// What the writer decides with, beyond the shared index: counters that include the open
+/// group, the id index, and the snapshot versions.
+#[derive(Debug)]
+pub(crate) struct WriterState {
+    pub(crate) versions: HashMap<String, u64>,
+    pub(crate) last_position: u64,
+    pub(crate) ids: IdIndex,
+    pub(crate) snapshots: BTreeMap<String, u64>,
+}
+
+impl WriterState {
+    pub(crate) fn new(index: &Index, ids: IdIndex, snapshots: BTreeMap<String, u64>) -> Self {
+        Self {
+            versions: index
+                .streams
+                .iter()
+                .map(|(name, stream)| (name.clone(), stream.counter))
+                .collect(),
+            last_position: index.last_position,
+            ids,
+            snapshots,
+        }
+    }
+}
+
+/// The running writer thread, owned by the store.
+#[derive(Debug)]
+pub(crate) struct WriterHandle {
+    sender: mpsc::Sender<Command>,
+    thread: JoinHandle<()>,
+}
+
+/// What the writer thread starts with.
+pub(crate) struct WriterParts {
+    pub(crate) layout: Layout,
+    pub(crate) log: File,
+    pub(crate) index: SharedIndex,
+    pub(crate) state: WriterState,
+    pub(crate) durability: Durability,
+    pub(crate) head: watch::Sender<Position>,
+}
+
+impl WriterHandle {
+    /// Starts the writer thread; `parts.log` is open for appending at the end of the last
+    /// whole batch.
+    pub(crate) fn start(parts: WriterParts) -> std::io::Result<Self> {
+        let (sender, receiver) = mpsc::channel(QUEUE_COMMANDS_MAX);
+        let next = read_index(&parts.index).map_or(Start::default(), |index| index.next);
+        let writer = Writer {
+            layout: parts.layout,
+            log: parts.log,
+            end: next.offset,
+            lines: next.line,
+            index: parts.index,
+            state: parts.state,
+            durability: parts.durability,
+            head: parts.head,
+            poisoned: None,
+            group: Group::default(),
+            summary_written: Instant::now(),
+            summary_dirty: false,
+        };
+        let thread = std::thread::Builder::new()
+            .name("annal-ndjson-writer".into())
+            .spawn(move || writer.run(receiver))?;
+        Ok(Self { sender, thread })
+    }
+
+    /// The queue into the writer.
+    pub(crate) fn sender(&self) -> &mpsc::Sender<Command> {
+        &self.sender
+    }
+
+    /// Stops the writer after it has answered everything queued and refreshed `index.json`.
+    pub(crate) fn stop(self) {
+        drop(self.sender);
+        // A panicked writer answered nothing more; there is nothing left to stop.
+        let _ = self.thread.join();
+    }
+}
+
+/// Reads the shared index, or says why it cannot be read.
+pub(crate) fn read_index(
+    index: &SharedIndex,
+) -> Result<std::sync::RwLockReadGuard<'_, Index>, StorageError> {
+    index.read().map_err(|_| StorageError::Poisoned {
+        reason: "a thread panicked while changing the index".into(),
+    })
+}
+
+/// The appends of the open group.
+#[derive(Default)]
+struct Group {
+    /// Their encoded lines.
+    buf: Vec<u8>,
+    /// What the index needs of each line, in order.
+    lines: Vec<LineInfo>,
+    /// Each committed batch's range in `lines`.
+    batches: Vec<Range<usize>>,
+    /// Every append of the group with its decided answer.
+    answers: Vec<(
+        Reply<AppendResult, AppendError>,
+        Result<AppendResult, AppendError>,
+    )>,
+}
+
+struct Writer {
+    layout: Layout,
+    /// The log, open for appending.
+    log: File,
+    /// The end of the durable, indexed log.
+    end: u64,
+    /// Lines before `end`.
+    lines: u64,
+    index: SharedIndex,
+    state: WriterState,
+    durability: Durability,
+    head: watch::Sender<Position>,
+    poisoned: Option<String>,
+    group: Group,
+    summary_written: Instant,
+    summary_dirty: bool,
+}
+
+impl Writer {
+    fn run(mut self, mut receiver: mpsc::Receiver<Command>) {
+        while let Some(first) = receiver.blocking_recv() {
+            let mut n_events = first.weight();
+            self.handle(first);
+            while n_events < GROUP_EVENTS_MAX {
+                match receiver.try_recv() {
+                    Ok(command) => {
+                        n_events += command.weight();
+                        self.handle(command);
+                    }
+                    Err(_) => break,
+                }
+            }
+            self.commit();
+            if self.summary_dirty && self.summary_written.elapsed() >= SUMMARY_INTERVAL {
+                self.refresh_summary();
+            }
+        }
+        self.commit();
+        if self.summary_dirty {
+            self.refresh_summary();
+        }
+    }
+
+    fn handle(&mut self, command: Command) {
+        if let Some(reason) = &self.poisoned {
+            let reason = reason.clone();
+            command.fail(StorageError::Poisoned { reason });
+            return;
+        }
+        match command {
+            Command::Append {
+                stream,
+                expected,
+                batch,
+                reply,
+            } => {
+                let answer = self.decide_append(&stream, expected, &batch);
+                self.group.answers.push((reply, answer));
+            }
+            other => {
+                self.commit();
+                if let Some(reason) = &self.poisoned {
+                    let reason = reason.clone();
+                    other.fail(StorageError::Poisoned { reason });
+                    return;
+                }
+                self.maintain(other);
+            }
+        }
+    }
+
+    /// Writes and fsyncs the open group, then extends the index, publishes the head and
+    /// answers every append of the group.
+    fn commit(&mut self) {
+        let group = std::mem::take(&mut self.group);
+        if group.buf.is_empty() {
+            group.answers.into_iter().for_each(|(reply, answer)| {
+                drop(reply.send(answer));
+            });
+            return;
+        }
+        let written = self
+            .log
+            .write_all(&group.buf)
+            .and_then(|()| match self.durability {
+                Durability::Durable => self.log.sync_data(),
+                Durability::Relaxed => Ok(()),
+            });
+        let indexed = written
+            .map_err(|error| format!("appending to {}: {error}", self.layout.events().display()))
+            .and_then(|()| self.extend_index(&group));
+        match indexed {
+            Ok(()) => {
+                let head = Position(self.state.last_position);
+                self.head.send_if_modified(|current| {
+                    let moved = head > *current;
+                    if moved {
+                        *current = head;
+                    }
+                    moved
+                });
+                self.summary_dirty = true;
+                for (reply, answer) in group.answers {
+                    drop(reply.send(answer));
+                }
+            }
+            Err(reason) => {
+                // Best effort: cut what this group wrote, so a reader of this process never
+                // meets it. Recovery at the next open cuts whatever remains of it.
+                let _ = self.log.set_len(self.end);
+                let failure = self.poison(reason);
+                for (reply, _) in group.answers {
+                    drop(reply.send(Err(failure.error().into())));
+                }
+            }
+        }
+    }
+
+    fn extend_index(&mut self, group: &Group) -> Result<(), String> {
+        let mut index = self
+            .index
+            .write()
+            .map_err(|_| "a thread panicked while changing the index".to_owned())?;
+        for batch in &group.batches {
+            // The writer decided these versions itself; a refusal here is a bug in annal.
+            index.add_batch(&group.lines[batch.clone()])?;
+        }
+        self.end += group.buf.len() as u64;
+        self.lines += group.lines.len() as u64;
+        index.next = Start {
+            offset: self.end,
+            line: self.lines,
+            last_position: self.state.last_position,
+        };
+        Ok(())
+    }
+
+    /// Refuses every later write; returns the failure to answer the failed requests with.
+    fn poison(&mut self, reason: String) -> Failure {
+        self.poisoned = Some(reason.clone());
+        let context = format!(
+            "writing to {} failed; the store is now poisoned",
+            self.layout.dir().display()
+        );
+        Failure { context, reason }
+    }
+
+    /// Rewrites `index.json` from the index. It is a cache, but a failed fsync here means the
+    /// disk is failing, so it poisons the store like any other.
+    fn refresh_summary(&mut self) {
+        let summary = match read_index(&self.index) {
+            Ok(index) => Summary::of(&index),
+            Err(_) => return,
+        };
+        self.summary_written = Instant::now();
+        self.summary_dirty = false;
+        let path = self.layout.file(INDEX_FILE);
+        if let Err(error) = write_atomic(&path, &summary.to_json()) {
+            self.poison(format!("writing {}: {error}", path.display()));
+        }
+    }
+}
+
+/// A write failure, for each caller that shares it.
+struct Failure {
+    context: String,
+    reason: String,
+}
+
+impl Failure {
+    fn error(&self) -> StorageError {
+        StorageError::backend(self.context.clone(), self.reason.clone())
+    }
+}

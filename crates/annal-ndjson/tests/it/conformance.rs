@@ -1,0 +1,44 @@
+// Goal: the NDJSON backend honours every rule of the Store API, including durability across
+// reopen and read-only followers. Method: the annal-testkit suite, each test on a fresh store
+// directory in its own temp dir.
+
+use std::sync::Arc;
+
+use annal_core::Store;
+use annal_ndjson::NdjsonStore;
+use annal_testkit::{Harness, Reopen};
+use futures::future::BoxFuture;
+
+async fn make() -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let store = NdjsonStore::open(dir.path().join("store")).unwrap();
+    Harness::new(store).keeping(dir)
+}
+
+annal_testkit::conformance_tests!(make);
+
+struct Location {
+    dir: tempfile::TempDir,
+}
+
+impl Reopen for Location {
+    fn open(&self) -> BoxFuture<'_, Arc<dyn Store>> {
+        let path = self.dir.path().join("store");
+        Box::pin(async move { Arc::new(NdjsonStore::open(path).unwrap()) as Arc<dyn Store> })
+    }
+
+    fn open_read_only(&self) -> BoxFuture<'_, Arc<dyn Store>> {
+        let path = self.dir.path().join("store");
+        Box::pin(
+            async move { Arc::new(NdjsonStore::open_read_only(path).unwrap()) as Arc<dyn Store> },
+        )
+    }
+}
+
+fn make_reopen() -> impl Reopen {
+    Location {
+        dir: tempfile::tempdir().unwrap(),
+    }
+}
+
+annal_testkit::reopen_tests!(make_reopen);

@@ -1,0 +1,259 @@
+// Goal: every fault on disk gets the documented behaviour and loses nothing acknowledged: a torn
+// last line or batch is reported and cut, a corrupt middle line refuses the open with file, line
+// and offset and leaves the file untouched, a truncated or missing index is rebuilt from the log,
+// a stale lock file does not block, and a foreign (seed) directory is refused untouched.
+// Method: write real stores, damage their files the way a crash or a bad disk would, reopen.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use annal_core::{ExpectedVersion, Store};
+use annal_ndjson::{IndexStatus, NdjsonStore, OpenError};
+
+use crate::support::{append_ids, event, everything, ids, stream};
+
+fn store_dir() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    (dir, path)
+}
+
+fn log(dir: &Path) -> PathBuf {
+    dir.join("events.ndjson")
+}
+
+/// A store holding `a1`, the batch `b1 b2 b3` and `c1`.
+async fn three_appends(dir: &Path) -> Vec<u8> {
+    let store = NdjsonStore::open(dir).unwrap();
+    append_ids(&store, "s-a", &["a1"]).await;
+    append_ids(&store, "s-b", &["b1", "b2", "b3"]).await;
+    append_ids(&store, "s-c", &["c1"]).await;
+    drop(store);
+    std::fs::read(log(dir)).unwrap()
+}
+
+fn append_bytes(path: &Path, bytes: &[u8]) {
+    let mut file = std::fs::OpenOptions::new().append(true).open(path).unwrap();
+    file.write_all(bytes).unwrap();
+}
+
+#[track_caller]
+fn check_torn(store: &NdjsonStore, offset: usize, bytes: usize) {
+    let torn = store
+        .recovery()
+        .torn_tail
+        .clone()
+        .expect("a torn tail is reported");
+    assert_eq!(torn.offset, offset as u64, "{torn:?}");
+    assert_eq!(torn.bytes, bytes as u64, "{torn:?}");
+    assert!(torn.cut);
+}
+
+#[tokio::test]
+async fn torn_last_line_is_reported_and_cut() {
+    let (_guard, dir) = store_dir();
+    let clean = three_appends(&dir).await;
+    append_bytes(&log(&dir), b"{\"id\":\"d1\",\"type\":\"agent:st");
+    let store = NdjsonStore::open(&dir).unwrap();
+    check_torn(&store, clean.len(), 27);
+    assert_eq!(
+        ids(&everything(&store).await),
+        ["a1", "b1", "b2", "b3", "c1"]
+    );
+    // The next append lands after the cut, not glued to the torn bytes (seed defect 21).
+    append_ids(&store, "s-d", &["d1"]).await;
+    drop(store);
+    let store = NdjsonStore::open(&dir).unwrap();
+    assert_eq!(store.recovery().torn_tail, None);
+    assert_eq!(
+        ids(&everything(&store).await),
+        ["a1", "b1", "b2", "b3", "c1", "d1"]
+    );
+}
+
+#[tokio::test]
+async fn unparsable_last_line_and_incomplete_batch_are_torn() {
+    let (_guard, dir) = store_dir();
+    let clean = three_appends(&dir).await;
+    append_bytes(&log(&dir), b"\0\0\0\0\n");
+    let store = NdjsonStore::open(&dir).unwrap();
+    check_torn(&store, clean.len(), 5);
+    drop(store);
+
+    // Cut the last line of the batch b1 b2 b3 and everything after it: the two lines left of
+    // the batch are whole lines, yet the batch is not, so it goes as a whole.
+    let text = String::from_utf8(clean).unwrap();
+    let b3 = text.find("{\"id\":\"b3\"").unwrap();
+    let b1 = text.find("{\"id\":\"b1\"").unwrap();
+    std::fs::write(log(&dir), &text[..b3]).unwrap();
+    let store = NdjsonStore::open(&dir).unwrap();
+    check_torn(&store, b1, b3 - b1);
+    assert_eq!(ids(&everything(&store).await), ["a1"]);
+    assert_eq!(
+        std::fs::read(log(&dir)).unwrap().len(),
+        b1,
+        "the file ends after a1"
+    );
+}
+
+#[tokio::test]
+async fn corrupt_middle_line_refuses_the_open_and_changes_nothing() {
+    let (_guard, dir) = store_dir();
+    let clean = three_appends(&dir).await;
+    let text = String::from_utf8(clean).unwrap();
+    let b2 = text.find("{\"id\":\"b2\"").unwrap();
+    let mut damaged = text.clone().into_bytes();
+    damaged[b2 + 3] = b'#';
+    std::fs::write(log(&dir), &damaged).unwrap();
+    for read_only in [false, true] {
+        let opened = if read_only {
+            NdjsonStore::open_read_only(&dir)
+        } else {
+            NdjsonStore::open(&dir)
+        };
+        let error = opened.unwrap_err();
+        match &error {
+            OpenError::Corrupted {
+                path, line, offset, ..
+            } => {
+                assert_eq!(path, &log(&dir));
+                assert_eq!(*line, 3);
+                assert_eq!(*offset, b2 as u64);
+            }
+            other => panic!("expected Corrupted, got {other:?}"),
+        }
+        let message = error.to_string();
+        assert!(
+            message.contains("events.ndjson") && message.contains("line 3"),
+            "{message}"
+        );
+        assert!(message.contains(&format!("byte offset {b2}")), "{message}");
+        assert_eq!(std::fs::read(log(&dir)).unwrap(), damaged, "untouched");
+    }
+}
+
+#[tokio::test]
+async fn truncated_or_missing_index_is_rebuilt_from_the_log() {
+    let (_guard, dir) = store_dir();
+    three_appends(&dir).await;
+    let index = dir.join("index.json");
+    let full = std::fs::read(&index).unwrap();
+    std::fs::write(&index, &full[..full.len() / 2]).unwrap();
+    let store = NdjsonStore::open(&dir).unwrap();
+    assert!(
+        matches!(store.recovery().index, IndexStatus::Damaged { .. }),
+        "{:?}",
+        store.recovery()
+    );
+    assert_eq!(everything(&store).await.len(), 5);
+    assert_eq!(store.stats(10).await.unwrap().total_events, 5);
+    drop(store);
+    assert_eq!(std::fs::read(&index).unwrap(), full, "rewritten whole");
+
+    std::fs::remove_file(&index).unwrap();
+    let store = NdjsonStore::open(&dir).unwrap();
+    assert_eq!(store.recovery().index, IndexStatus::Missing);
+    let result = store
+        .append(
+            &stream("s-b"),
+            ExpectedVersion::Exact(annal_core::Version(3)),
+            vec![event("b4")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(result.first_position.0, 6, "positions continue");
+    drop(store);
+    let store = NdjsonStore::open(&dir).unwrap();
+    assert_eq!(store.recovery().index, IndexStatus::Current);
+    assert_eq!(everything(&store).await.len(), 6);
+}
+
+#[tokio::test]
+async fn stale_lock_file_does_not_block_but_a_live_writer_does() {
+    let (_guard, dir) = store_dir();
+    three_appends(&dir).await;
+    // What the seed leaves behind, and what a killed annal writer leaves: a lock file nobody
+    // holds. Only the OS lock counts.
+    std::fs::write(
+        dir.join(".lock"),
+        r#"{"holder":"1b4e28ba-2fa1-11d2-883f-0016d3cca427","timestamp":1,"pid":999999}"#,
+    )
+    .unwrap();
+    let store = NdjsonStore::open(&dir).unwrap();
+    assert_eq!(everything(&store).await.len(), 5);
+    let error = NdjsonStore::open(&dir).unwrap_err();
+    assert!(matches!(error, OpenError::InUse { .. }), "{error:?}");
+    let message = error.to_string();
+    assert!(message.contains("in use"), "{message}");
+    assert!(
+        message.contains(&format!("pid {}", std::process::id())),
+        "{message}"
+    );
+    let reader = NdjsonStore::open_read_only(&dir).unwrap();
+    assert_eq!(everything(&reader).await.len(), 5);
+    drop(store);
+    NdjsonStore::open(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn seed_ledger_directory_is_refused_untouched() {
+    let (_guard, dir) = store_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    let line = r#"{"eventId":"e1","taskId":"t1","timestamp":1}"#;
+    std::fs::write(log(&dir), format!("{line}\n")).unwrap();
+    let index = "{\n  \"eventCount\": 1,\n  \"taskIds\": [\"t1\"]\n}";
+    std::fs::write(dir.join("index.json"), index).unwrap();
+    let error = NdjsonStore::open(&dir).unwrap_err();
+    assert!(matches!(error, OpenError::NotAnnalStore { .. }), "{error}");
+    std::fs::remove_file(dir.join("index.json")).unwrap();
+    let error = NdjsonStore::open(&dir).unwrap_err();
+    assert!(matches!(error, OpenError::NotAnnalStore { .. }), "{error}");
+    assert_eq!(
+        std::fs::read_to_string(log(&dir)).unwrap(),
+        format!("{line}\n")
+    );
+    assert!(!dir.join(".lock").exists(), "no lock file was created");
+}
+
+#[tokio::test]
+async fn read_only_open_ignores_a_torn_tail_without_cutting_it() {
+    let (_guard, dir) = store_dir();
+    three_appends(&dir).await;
+    append_bytes(&log(&dir), b"{\"id\":");
+    let before = std::fs::read(log(&dir)).unwrap();
+    let reader = NdjsonStore::open_read_only(&dir).unwrap();
+    let torn = reader.recovery().torn_tail.clone().unwrap();
+    assert!(!torn.cut);
+    assert_eq!(everything(&reader).await.len(), 5);
+    assert_eq!(std::fs::read(log(&dir)).unwrap(), before);
+}
+
+#[tokio::test]
+async fn compaction_keeps_framing_and_counters() {
+    let (_guard, dir) = store_dir();
+    three_appends(&dir).await;
+    let store = NdjsonStore::open(&dir).unwrap();
+    // Split the batch b1 b2 b3: the two kept lines must read as one whole batch of two.
+    let report = store
+        .truncate_before(&stream("s-b"), annal_core::Version(2), false)
+        .await
+        .unwrap();
+    assert_eq!(report.removed, 1);
+    store
+        .delete_stream(&stream("s-a"), ExpectedVersion::Any)
+        .await
+        .unwrap();
+    drop(store);
+    let text = std::fs::read_to_string(log(&dir)).unwrap();
+    assert_eq!(text.lines().count(), 3);
+    assert!(
+        text.lines()
+            .all(|l| !l.contains("\"id\":\"b") || l.ends_with("\"batchSize\":2}"))
+    );
+    let store = NdjsonStore::open(&dir).unwrap();
+    assert_eq!(ids(&everything(&store).await), ["b2", "b3", "c1"]);
+    assert_eq!(store.stream_version(&stream("s-a")).await.unwrap().0, 1);
+    assert_eq!(store.head().await.unwrap().0, 5);
+    let result = append_ids(&store, "s-a", &["a2"]).await;
+    assert_eq!((result.stream_version.0, result.first_position.0), (2, 6));
+}

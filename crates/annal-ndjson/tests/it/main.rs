@@ -1,0 +1,10 @@
+//! Integration tests of the NDJSON backend: the conformance suite, recovery from faults on disk
+//! (torn tails, corrupt lines, lost indexes, stale and live locks), real second processes, and a
+//! crash test that kills a writer process with SIGKILL.
+
+// Test code: a panic is how a check reports a failure, helpers included, and seeds are printed.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
+mod conformance;
+mod faults;
+mod support;
