@@ -6,5 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 mod conformance;
+mod crash;
 mod faults;
+mod processes;
 mod support;
