@@ -81,20 +81,53 @@ fn decode(path: &Path, entry: &Entry, text: &[u8]) -> Result<RecordedEvent, Read
     Ok(event)
 }
 
-/// Up to `page` events at or after `from`.
+/// Up to `page` events at or after `from` and before `until`.
 pub(crate) fn all_page(
     index: &SharedIndex,
     path: &Path,
     from: Position,
+    until: Option<Position>,
     page: usize,
 ) -> Result<Vec<RecordedEvent>, ReadError> {
     let (file, entries) = {
         let index = read_index(index)?;
         let at = index.first_at_or_after(from.0);
-        let end = (at + page).min(index.entries.len());
+        let end = match until {
+            Some(until) => index.first_at_or_after(until.0),
+            None => index.entries.len(),
+        };
+        let end = end.min(at + page).max(at);
         (Arc::clone(&index.file), index.entries[at..end].to_vec())
     };
     read_entries(&file, path, &entries)
+}
+
+/// The first positions of the `n_pages` pages of `page` events that start at `from`, and the
+/// position the page after them starts at (`None`: they reach the end of the log).
+pub(crate) fn page_starts(
+    index: &SharedIndex,
+    from: Position,
+    page: usize,
+    n_pages: usize,
+) -> Result<(Vec<Position>, Option<Position>), ReadError> {
+    let index = read_index(index)?;
+    let at = index.first_at_or_after(from.0);
+    let mut starts = Vec::with_capacity(n_pages);
+    for k in 0..=n_pages {
+        let Some(entry) = index.entries.get(at + k * page) else {
+            return Ok((starts, None));
+        };
+        if k == n_pages {
+            return Ok((starts, Some(Position(entry.position))));
+        }
+        // The first page starts at `from` itself, so events appended before it is read count.
+        starts.push(if k == 0 {
+            from
+        } else {
+            Position(entry.position)
+        });
+    }
+    Ok((starts, None))
 }
 
 /// Up to `page` events of `stream` after the version `after` (exclusive), or from the read's

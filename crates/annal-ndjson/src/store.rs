@@ -5,14 +5,15 @@
 //! cheap to clone; the last clone to go stops the writer (or follower) thread and releases the
 //! writer lock before its drop returns, so the same process can reopen the directory at once.
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use annal_core::{
     AppendError, AppendResult, CheckpointError, Clock, Direction, EventStream, ExpectedVersion,
     Filter, Limits, NewEvent, PAGE_EVENTS, Position, ProjectionName, ReadError, ReadStreamOptions,
-    RetentionError, RetentionPolicy, RetentionReport, SavedProjection, Snapshot, SnapshotError,
-    Stats, StorageError, Store, StreamId, Version, follow, paged, prepare_batch,
+    RecordedEvent, RetentionError, RetentionPolicy, RetentionReport, SavedProjection, Snapshot,
+    SnapshotError, Stats, StorageError, Store, StreamId, Version, follow, paged, prepare_batch,
 };
 use async_trait::async_trait;
 use futures::StreamExt;
@@ -210,6 +211,15 @@ impl NdjsonStore {
     }
 }
 
+/// How many pages a full read decodes ahead of its caller.
+const READ_AHEAD_PAGES: usize = 2;
+
+/// The pages of a full read being decoded ahead, and where the pages after them start.
+struct ReadAhead {
+    next: Option<Position>,
+    pages: VecDeque<tokio::task::JoinHandle<Result<Vec<RecordedEvent>, ReadError>>>,
+}
+
 /// Runs blocking file work on tokio's blocking threads.
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, ReadError> + Send + 'static,
@@ -300,19 +310,41 @@ impl Store for NdjsonStore {
     async fn read_all(&self, from: Position) -> Result<EventStream, ReadError> {
         let index = Arc::clone(&self.shared.index);
         let path = self.events_path();
-        Ok(paged(Some(from), move |from: Option<Position>| {
+        let start = ReadAhead {
+            next: Some(from),
+            pages: VecDeque::new(),
+        };
+        Ok(paged(start, move |mut ahead: ReadAhead| {
             let index = Arc::clone(&index);
             let path = Arc::clone(&path);
             async move {
-                let Some(from) = from else { return Ok(None) };
-                let page =
-                    blocking(move || read::all_page(&index, &path, from, PAGE_EVENTS)).await?;
-                let Some(last) = page.last() else {
+                // Decode the next pages on blocking threads while the caller consumes this
+                // one: decoding JSON is the cost of a full read, and it spreads over cores.
+                if ahead.pages.is_empty()
+                    && let Some(from) = ahead.next
+                {
+                    let (starts, after) =
+                        read::page_starts(&index, from, PAGE_EVENTS, READ_AHEAD_PAGES)?;
+                    let ends = starts.iter().skip(1).copied().map(Some).chain([after]);
+                    for (start, until) in starts.iter().copied().zip(ends) {
+                        let index = Arc::clone(&index);
+                        let path = Arc::clone(&path);
+                        ahead.pages.push_back(tokio::task::spawn_blocking(move || {
+                            read::all_page(&index, &path, start, until, PAGE_EVENTS)
+                        }));
+                    }
+                    ahead.next = after;
+                }
+                let Some(page) = ahead.pages.pop_front() else {
                     return Ok(None);
                 };
-                // A short page is the last one; ending here saves an empty round trip.
-                let next = (page.len() == PAGE_EVENTS).then(|| last.position.next());
-                Ok(Some((page, next)))
+                let page = page
+                    .await
+                    .map_err(|error| StorageError::backend("a read task failed", error))??;
+                if page.is_empty() && ahead.pages.is_empty() && ahead.next.is_none() {
+                    return Ok(None);
+                }
+                Ok(Some((page, ahead)))
             }
         }))
     }
