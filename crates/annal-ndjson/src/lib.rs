@@ -5,6 +5,7 @@
 //!   reference backend, plus durability; [`OpenOptions`] chooses writer or read-only,
 //!   [`Durability`], the lock wait and the limits; [`OpenError`] says why a directory could not
 //!   be opened; [`Recovery`] reports what opening found and repaired.
+//! - [`backup`] copies a store into a new directory while its writer keeps appending.
 //! - [`read_seed_ledger`] reads an existing seed ledger directory read-only, line by line, so
 //!   the CLI can import it.
 //!
@@ -50,6 +51,7 @@
 //! ```
 
 mod atomic;
+mod backup;
 mod build;
 mod error;
 mod ids;
@@ -68,6 +70,7 @@ mod sidecar;
 mod store;
 mod writer;
 
+pub use backup::{BackupError, BackupSummary, backup};
 pub use error::OpenError;
 pub use options::{Durability, OpenOptions};
 pub use recovery::{IndexStatus, Recovery, TornTail};

@@ -45,6 +45,20 @@ pub enum ConnectError {
         /// The newest version this build knows.
         supported: i32,
     },
+    /// A read-only connection found no annal store in the database.
+    #[error("the database holds no annal store; a writing connection creates one")]
+    NotFound,
+    /// A read-only connection found an older annal schema, which only a writer may migrate.
+    #[error(
+        "the database has annal schema version {found}, older than this build's {supported}; \
+         connect once for writing to upgrade it"
+    )]
+    OlderSchema {
+        /// The schema version found.
+        found: i32,
+        /// The version this build reads.
+        supported: i32,
+    },
     /// The database holds tables named like annal's without annal's migration record.
     #[error("the database is not an annal store: {reason}")]
     NotAnnalStore {

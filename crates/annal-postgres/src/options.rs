@@ -18,6 +18,10 @@ pub struct PostgresOptions {
     /// How often the head is read when no notification arrives: the backstop for a lost
     /// notification, never the normal path.
     pub poll_interval: Duration,
+    /// Read without ever writing: the schema must already exist at this build's version (it is
+    /// neither created nor migrated), no writer task runs, and every write fails with
+    /// [`StorageError::ReadOnly`](annal_core::StorageError::ReadOnly).
+    pub read_only: bool,
 }
 
 impl Default for PostgresOptions {
@@ -27,6 +31,7 @@ impl Default for PostgresOptions {
             limits: Limits::default(),
             clock: Arc::new(SystemClock),
             poll_interval: Duration::from_secs(1),
+            read_only: false,
         }
     }
 }
@@ -55,6 +60,12 @@ impl PostgresOptions {
         self
     }
 
+    /// Opens the store for reading only (see [`PostgresOptions::read_only`]).
+    pub fn read_only(mut self) -> Self {
+        self.read_only = true;
+        self
+    }
+
     /// Sets the fallback poll interval.
     pub fn poll_interval(mut self, poll_interval: Duration) -> Self {
         self.poll_interval = poll_interval;
@@ -68,6 +79,7 @@ impl std::fmt::Debug for PostgresOptions {
             .field("pool_size", &self.pool_size)
             .field("limits", &self.limits)
             .field("poll_interval", &self.poll_interval)
+            .field("read_only", &self.read_only)
             .finish_non_exhaustive()
     }
 }

@@ -88,6 +88,50 @@ JOIN types t ON t.id = e.type_id
 JOIN aggregate_types a ON a.id = e.aggregate_type_id;
 ";
 
+/// Checks, without changing anything, that the database holds annal's schema at exactly this
+/// build's version: what a read-only connection needs.
+pub(crate) async fn check(client: &Client) -> Result<(), ConnectError> {
+    let db = |context| move |source| ConnectError::Database { context, source };
+    let found = client
+        .query_one(
+            "SELECT to_regclass('schema_migrations') IS NOT NULL, \
+                    to_regclass('events') IS NOT NULL",
+            &[],
+        )
+        .await
+        .map_err(db("looking for annal's tables"))?;
+    let (has_migrations, has_events): (bool, bool) = (found.get(0), found.get(1));
+    match (has_migrations, has_events) {
+        (false, false) => return Err(ConnectError::NotFound),
+        (false, true) => {
+            return Err(ConnectError::NotAnnalStore {
+                reason: "it has an events table but no schema_migrations table".into(),
+            });
+        }
+        _ => {}
+    }
+    let current: i32 = client
+        .query_one(
+            "SELECT coalesce(max(version), 0) FROM schema_migrations",
+            &[],
+        )
+        .await
+        .map_err(db("reading the schema version"))?
+        .get(0);
+    match current {
+        0 => Err(ConnectError::NotFound),
+        found if found > SCHEMA_VERSION => Err(ConnectError::NewerSchema {
+            found,
+            supported: SCHEMA_VERSION,
+        }),
+        found if found < SCHEMA_VERSION => Err(ConnectError::OlderSchema {
+            found,
+            supported: SCHEMA_VERSION,
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Creates or upgrades the schema, in one transaction under the migration lock.
 pub(crate) async fn migrate(client: &mut Client) -> Result<(), ConnectError> {
     let db = |context| move |source| ConnectError::Database { context, source };

@@ -30,8 +30,8 @@ use crate::writer::{self, AppendRequest, Command, QUEUE_COMMANDS_MAX};
 #[derive(Clone)]
 pub struct PostgresStore {
     shared: Arc<Shared>,
-    /// The queue into the writer task; `None` in the read view that subscriptions hold, so a
-    /// subscription never keeps the writer task alive.
+    /// The queue into the writer task; `None` in a read-only store and in the read view that
+    /// subscriptions hold, so a subscription never keeps the writer task alive.
     writer: Option<mpsc::Sender<Command>>,
 }
 
@@ -87,7 +87,11 @@ impl PostgresStore {
             .get()
             .await
             .map_err(|source| ConnectError::NoConnection { source })?;
-        schema::migrate(&mut client).await?;
+        if options.read_only {
+            schema::check(&client).await?;
+        } else {
+            schema::migrate(&mut client).await?;
+        }
         drop(client);
         let start = read_with_retry(&pool, "reading the head", read::head)
             .await
@@ -96,8 +100,13 @@ impl PostgresStore {
             })?;
         let (sender, head) = watch::channel(start);
         let sender = Arc::new(sender);
-        let (queue, receiver) = mpsc::channel(QUEUE_COMMANDS_MAX);
-        tokio::spawn(writer::run(pool.clone(), Arc::clone(&sender), receiver));
+        let writer = if options.read_only {
+            None
+        } else {
+            let (queue, receiver) = mpsc::channel(QUEUE_COMMANDS_MAX);
+            tokio::spawn(writer::run(pool.clone(), Arc::clone(&sender), receiver));
+            Some(queue)
+        };
         tokio::spawn(crate::listen::run(
             config,
             pool.clone(),
@@ -112,7 +121,7 @@ impl PostgresStore {
         };
         Ok(Self {
             shared: Arc::new(shared),
-            writer: Some(queue),
+            writer,
         })
     }
 

@@ -8,4 +8,5 @@
 mod cluster;
 mod conformance;
 mod processes;
+mod read_only;
 mod reconnect;
