@@ -10,7 +10,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "annal", version, about)]
 pub struct Cli {
-    /// The store: a file path for the embedded store (created by writing commands).
+    /// The store: a file path for the embedded SQLite store, `ndjson:DIR` for an NDJSON
+    /// directory, or a `postgres://` URL. Writing commands create it.
     #[arg(long, global = true, env = "ANNAL_STORE", default_value = "annal.db")]
     pub store: String,
 
@@ -366,7 +367,8 @@ pub struct ExportArgs {
 /// `annal backup`.
 #[derive(Debug, Args)]
 pub struct BackupArgs {
-    /// Where to write the copy (must not exist).
+    /// Where to write the copy (must not exist): a SQLite file, an NDJSON store directory, or a
+    /// pg_dump file for a PostgreSQL store.
     pub dest: PathBuf,
 }
 

@@ -1,12 +1,17 @@
 //! Opening the store that `--store` names: the backend is chosen at run time, so every command
 //! works on an `Arc<dyn Store>`.
+//!
+//! `--store` takes a file path (the embedded SQLite store), `ndjson:DIR` (a human-readable
+//! directory) or a `postgres://` / `postgresql://` URL (a shared server database).
 
-use std::path::{Path, PathBuf};
+use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use annal_core::Store;
-use annal_sqlite::{OpenOptions, SqliteStore};
+use annal_postgres::{ConnectError, PostgresOptions, PostgresStore};
+use annal_sqlite::SqliteStore;
 use anyhow::{Context, bail};
 
 /// Whether the command writes.
@@ -19,33 +24,76 @@ pub(crate) enum Access {
 }
 
 /// Where a store lives, parsed from `--store`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub(crate) enum Location {
     /// The embedded SQLite file.
     Sqlite(PathBuf),
+    /// An NDJSON store directory.
+    Ndjson(PathBuf),
+    /// A PostgreSQL database, by connection URL.
+    Postgres(String),
 }
+
+const NDJSON_PREFIX: &str = "ndjson:";
 
 impl Location {
     pub(crate) fn parse(text: &str) -> anyhow::Result<Self> {
         if text.starts_with("postgres://") || text.starts_with("postgresql://") {
-            bail!("--store {text:?}: the PostgreSQL backend is not part of this build yet");
+            // Parsed now, so a malformed URL is reported before any command starts.
+            text.parse::<annal_postgres::Config>().map_err(|error| {
+                anyhow::anyhow!(
+                    "--store {}: not a valid PostgreSQL URL: {error}",
+                    redact(text)
+                )
+            })?;
+            return Ok(Location::Postgres(text.to_owned()));
         }
-        if let Some(dir) = text.strip_prefix("ndjson:") {
-            bail!(
-                "--store ndjson:{dir}: the NDJSON directory backend is not part of this build yet"
-            );
+        if let Some(dir) = text.strip_prefix(NDJSON_PREFIX) {
+            if dir.is_empty() {
+                bail!("--store ndjson: needs a directory, as in ndjson:./ledger");
+            }
+            return Ok(Location::Ndjson(PathBuf::from(dir)));
         }
         if text.is_empty() {
-            bail!("--store is empty; give a file path");
+            bail!("--store is empty; give a file path, ndjson:DIR or a postgres:// URL");
         }
         Ok(Location::Sqlite(PathBuf::from(text)))
     }
+}
 
-    /// The file of an embedded store.
-    pub(crate) fn sqlite_path(&self) -> &Path {
+impl fmt::Display for Location {
+    /// How messages name the store: the path, or the URL without its password.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Location::Sqlite(path) => path,
+            Location::Sqlite(path) => write!(f, "{}", path.display()),
+            Location::Ndjson(dir) => write!(f, "{NDJSON_PREFIX}{}", dir.display()),
+            Location::Postgres(url) => f.write_str(&redact(url)),
         }
+    }
+}
+
+impl fmt::Debug for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// `url` with the password of its user part replaced by `***`.
+fn redact(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    match (authority.rfind('@'), authority.find(':')) {
+        (Some(at), Some(colon)) if colon < at => format!(
+            "{}{}:***{}",
+            &url[..scheme_end + 3],
+            &authority[..colon],
+            &url[scheme_end + 3 + at..]
+        ),
+        _ => url.to_owned(),
     }
 }
 
@@ -55,18 +103,20 @@ pub(crate) async fn open(
     access: Access,
     lock_timeout: Duration,
 ) -> anyhow::Result<Arc<dyn Store>> {
-    match location {
+    let missing = |location: &Location| {
+        anyhow::anyhow!(
+            "no store at {location}: create one with `annal init` or point --store (or \
+             ANNAL_STORE) at an existing store"
+        )
+    };
+    match &location {
         Location::Sqlite(path) => {
             if access == Access::Read && !path.exists() && path.as_os_str() != ":memory:" {
-                bail!(
-                    "no store at {}: create one with `annal init` or point --store (or \
-                     ANNAL_STORE) at an existing store",
-                    path.display()
-                );
+                return Err(missing(&location));
             }
             let options = match access {
-                Access::Write => OpenOptions::new().lock_timeout(lock_timeout),
-                Access::Read => OpenOptions::new().read_only(),
+                Access::Write => annal_sqlite::OpenOptions::new().lock_timeout(lock_timeout),
+                Access::Read => annal_sqlite::OpenOptions::new().read_only(),
             };
             // Opening may wait for the writer lock, so it runs off the async threads.
             let path = path.clone();
@@ -77,5 +127,72 @@ pub(crate) async fn open(
             .await??;
             Ok(Arc::new(store))
         }
+        Location::Ndjson(dir) => {
+            if access == Access::Read && !dir.exists() {
+                return Err(missing(&location));
+            }
+            let options = match access {
+                Access::Write => annal_ndjson::OpenOptions::new().lock_timeout(lock_timeout),
+                Access::Read => annal_ndjson::OpenOptions::new().read_only(),
+            };
+            // Opening scans the log and may wait for the writer lock: off the async threads.
+            let path = dir.clone();
+            let store = tokio::task::spawn_blocking(move || {
+                annal_ndjson::NdjsonStore::open_with(&path, options)
+                    .with_context(|| format!("opening {NDJSON_PREFIX}{}", path.display()))
+            })
+            .await??;
+            Ok(Arc::new(store))
+        }
+        Location::Postgres(url) => {
+            let options = match access {
+                Access::Write => PostgresOptions::new(),
+                Access::Read => PostgresOptions::new().read_only(),
+            };
+            let config = url.parse().context("parsing the PostgreSQL URL")?;
+            match PostgresStore::connect_with(config, options).await {
+                Ok(store) => Ok(Arc::new(store)),
+                Err(ConnectError::NotFound) => Err(missing(&location)),
+                Err(error) => Err(anyhow::Error::new(error).context(format!("opening {location}"))),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_urls_choose_the_backend() {
+        assert_eq!(
+            Location::parse("a/b.db").unwrap(),
+            Location::Sqlite(PathBuf::from("a/b.db"))
+        );
+        assert_eq!(
+            Location::parse("ndjson:./ledger").unwrap(),
+            Location::Ndjson(PathBuf::from("./ledger"))
+        );
+        let url = "postgresql://user:secret@db.example/annal";
+        assert_eq!(
+            Location::parse(url).unwrap(),
+            Location::Postgres(url.to_owned())
+        );
+        assert!(Location::parse("ndjson:").is_err());
+        assert!(Location::parse("").is_err());
+        assert!(Location::parse("postgres://host:notaport/db").is_err());
+    }
+
+    #[test]
+    fn messages_never_show_a_password() {
+        let shown = Location::parse("postgres://user:secret@db.example:5432/annal?sslmode=disable")
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            shown,
+            "postgres://user:***@db.example:5432/annal?sslmode=disable"
+        );
+        let plain = "postgres://user@db.example/annal";
+        assert_eq!(Location::parse(plain).unwrap().to_string(), plain);
     }
 }

@@ -12,9 +12,6 @@
 // Benchmark code: a failed setup should stop the run loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../tests/it/cluster.rs"]
-mod cluster;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
@@ -70,7 +67,7 @@ fn concurrent_appends(c: &mut Criterion) {
     let runtime = runtime();
     let mut group = configure(c);
     for tasks in [1u64, 16, 64] {
-        let url = runtime.block_on(cluster::durable_cluster().fresh_database());
+        let url = runtime.block_on(annal_testkit::pg_cluster::durable_cluster().fresh_database());
         let store = runtime.block_on(store(&url));
         group.throughput(Throughput::Elements(tasks));
         group.bench_function(BenchmarkId::new("store_single_events", tasks), |b| {
@@ -105,7 +102,7 @@ fn concurrent_appends(c: &mut Criterion) {
 fn batches(c: &mut Criterion) {
     const BATCH: u64 = 1_000;
     let runtime = runtime();
-    let url = runtime.block_on(cluster::durable_cluster().fresh_database());
+    let url = runtime.block_on(annal_testkit::pg_cluster::durable_cluster().fresh_database());
     let store = runtime.block_on(store(&url));
     let mut group = configure(c);
     group.throughput(Throughput::Elements(BATCH));
@@ -191,7 +188,7 @@ async fn plain_insert(
 /// The ceiling: plain INSERTs of the same rows, with no locks, checks or group machinery.
 fn ceiling(c: &mut Criterion) {
     let runtime = runtime();
-    let url = runtime.block_on(cluster::durable_cluster().fresh_database());
+    let url = runtime.block_on(annal_testkit::pg_cluster::durable_cluster().fresh_database());
     let next = Arc::new(AtomicI64::new(1));
     runtime.block_on(async {
         // Creates annal's schema, then a copy of the events table with every index.

@@ -51,3 +51,5 @@ mod writer;
 pub use error::ConnectError;
 pub use options::PostgresOptions;
 pub use store::PostgresStore;
+/// The parsed connection settings that [`PostgresStore::connect_with`] takes.
+pub use tokio_postgres::Config;

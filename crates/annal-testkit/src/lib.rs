@@ -19,6 +19,8 @@
 pub mod fixtures;
 mod harness;
 pub mod model;
+#[cfg(feature = "postgres-cluster")]
+pub mod pg_cluster;
 pub mod rules;
 
 pub use harness::{Harness, Reopen};

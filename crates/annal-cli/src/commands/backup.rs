@@ -1,7 +1,16 @@
-//! `annal backup DEST`: a consistent copy of the embedded store while writers keep running.
+//! `annal backup DEST`: a consistent copy of the store while writers keep running, made with
+//! each backend's own tool for it.
 //!
-//! SQLite's online backup API copies the database under one read transaction, so the copy is the
-//! store as of one commit, and in WAL mode the writer is not blocked meanwhile.
+//! - Embedded SQLite: SQLite's online backup API copies the database under one read
+//!   transaction, so the copy is the store as of one commit, and in WAL mode the writer is not
+//!   blocked meanwhile. DEST is a new SQLite file.
+//! - NDJSON directory: `annal_ndjson::backup` copies the log, then the sidecar files, and drops
+//!   any sidecar newer than the copied log. DEST is a new store directory.
+//! - PostgreSQL: `pg_dump` in its custom format, which reads one snapshot of the database.
+//!   DEST is a dump file for `pg_restore`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use anyhow::{Context, bail};
 use rusqlite::{Connection, OpenFlags};
@@ -16,40 +25,123 @@ pub(crate) async fn run(
     args: BackupArgs,
     out: &mut Output,
 ) -> anyhow::Result<()> {
-    let source = location.sqlite_path().to_path_buf();
-    if !source.exists() {
-        bail!("no store at {}", source.display());
-    }
     if args.dest.exists() {
         bail!(
-            "{} already exists; a backup never overwrites a file",
+            "{} already exists; a backup never overwrites anything",
             args.dest.display()
         );
     }
     let dest = args.dest.clone();
-    let bytes = tokio::task::spawn_blocking(move || -> anyhow::Result<u64> {
-        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let from = Connection::open_with_flags(&source, flags)
-            .with_context(|| format!("opening {}", source.display()))?;
-        let mut to =
-            Connection::open(&dest).with_context(|| format!("creating {}", dest.display()))?;
-        let backup = rusqlite::backup::Backup::new(&from, &mut to)?;
-        // All pages in one step (-1): one read transaction, so the copy is one consistent state.
-        let step = backup.step(-1).context("copying the store")?;
-        anyhow::ensure!(
-            step == rusqlite::backup::StepResult::Done,
-            "the copy did not complete ({step:?}); retry"
-        );
-        drop(backup);
-        // The copy must be durable and self-contained before we say it exists.
-        to.execute_batch("PRAGMA journal_mode=DELETE;")?;
-        drop(to);
-        std::fs::File::open(&dest)?.sync_all()?;
-        Ok(std::fs::metadata(&dest)?.len())
-    })
-    .await??;
+    let (bytes, format) = match location {
+        Location::Sqlite(source) => {
+            if !source.exists() {
+                bail!("no store at {location}");
+            }
+            let source = source.clone();
+            let bytes = tokio::task::spawn_blocking(move || sqlite(&source, &dest)).await??;
+            (bytes, "sqlite")
+        }
+        Location::Ndjson(source) => {
+            if !source.exists() {
+                bail!("no store at {location}");
+            }
+            annal_ndjson::backup(source, &dest)
+                .await
+                .with_context(|| format!("backing up {location}"))?;
+            (directory_bytes(&dest)?, "ndjson")
+        }
+        Location::Postgres(url) => {
+            let url = url.clone();
+            let bytes = tokio::task::spawn_blocking(move || pg_dump(&url, &dest)).await??;
+            (bytes, "pg_dump custom format (restore with pg_restore)")
+        }
+    };
     out.value(
-        &json!({"backup": args.dest, "bytes": bytes}),
-        &format!("backed up to {} ({bytes} bytes)", args.dest.display()),
+        &json!({"backup": args.dest, "bytes": bytes, "format": format}),
+        &format!(
+            "backed up {location} to {} ({bytes} bytes, {format})",
+            args.dest.display()
+        ),
     )
+}
+
+fn sqlite(source: &Path, dest: &Path) -> anyhow::Result<u64> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let from = Connection::open_with_flags(source, flags)
+        .with_context(|| format!("opening {}", source.display()))?;
+    let mut to = Connection::open(dest).with_context(|| format!("creating {}", dest.display()))?;
+    let backup = rusqlite::backup::Backup::new(&from, &mut to)?;
+    // All pages in one step (-1): one read transaction, so the copy is one consistent state.
+    let step = backup.step(-1).context("copying the store")?;
+    anyhow::ensure!(
+        step == rusqlite::backup::StepResult::Done,
+        "the copy did not complete ({step:?}); retry"
+    );
+    drop(backup);
+    // The copy must be durable and self-contained before we say it exists.
+    to.execute_batch("PRAGMA journal_mode=DELETE;")?;
+    drop(to);
+    std::fs::File::open(dest)?.sync_all()?;
+    Ok(std::fs::metadata(dest)?.len())
+}
+
+/// Dumps the database with `pg_dump`, then makes the dump durable.
+fn pg_dump(url: &str, dest: &Path) -> anyhow::Result<u64> {
+    let program = pg_dump_program().context(
+        "backing up a PostgreSQL store needs pg_dump (Debian: apt-get install postgresql-client)",
+    )?;
+    let output = Command::new(&program)
+        .arg("--format=custom")
+        .arg("--no-owner")
+        .arg("--file")
+        .arg(dest)
+        .arg("--dbname")
+        .arg(url)
+        .output()
+        .with_context(|| format!("running {}", program.display()))?;
+    if !output.status.success() {
+        // pg_dump may leave a partial file; a failed backup leaves nothing behind.
+        let _ = std::fs::remove_file(dest);
+        bail!(
+            "pg_dump failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    std::fs::File::open(dest)?.sync_all()?;
+    Ok(std::fs::metadata(dest)?.len())
+}
+
+/// `pg_dump` from the newest server installation, else from `PATH`.
+fn pg_dump_program() -> Option<PathBuf> {
+    let mut installed: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .map(|entry| entry.path().join("bin/pg_dump"))
+        .filter(|path| path.exists())
+        .collect();
+    installed.sort();
+    installed.pop().or_else(|| {
+        std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|dir| dir.join("pg_dump"))
+                .find(|path| path.exists())
+        })
+    })
+}
+
+/// The total size of the files under `dir`.
+fn directory_bytes(dir: &Path) -> anyhow::Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
+        let entry = entry?;
+        let metadata = entry.metadata()?;
+        total += if metadata.is_dir() {
+            directory_bytes(&entry.path())?
+        } else {
+            metadata.len()
+        };
+    }
+    Ok(total)
 }

@@ -28,10 +28,10 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
     let result = match cli.command {
         Command::Init => {
             write(&location).await?;
-            let path = location.sqlite_path().display().to_string();
+            let shown = location.to_string();
             out.value(
-                &serde_json::json!({ "store": path }),
-                &format!("store ready at {path}"),
+                &serde_json::json!({ "store": shown }),
+                &format!("store ready at {shown}"),
             )
         }
         Command::Append(args) if args.stdin => {

@@ -1,6 +1,7 @@
 //! Integration tests of the `annal` binary: each drives the real executable against a store in a
 //! temporary directory and checks its output, its exit code and what the store holds afterwards.
 
+mod backends;
 mod basics;
 mod bench;
 mod demo;

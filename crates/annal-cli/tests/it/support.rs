@@ -10,13 +10,31 @@ use std::process::{Command, Output, Stdio};
 /// A temporary directory holding one store.
 pub(crate) struct Sandbox {
     pub(crate) dir: tempfile::TempDir,
+    /// `--store` for every command: the embedded file `annal.db` in `dir` unless set.
+    store_spec: Option<String>,
 }
 
 impl Sandbox {
     pub(crate) fn new() -> Self {
         Self {
             dir: tempfile::tempdir().unwrap(),
+            store_spec: None,
         }
+    }
+
+    /// A sandbox whose commands use the store `spec` (`ndjson:DIR`, a `postgres://` URL).
+    pub(crate) fn with_store(spec: impl Into<String>) -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+            store_spec: Some(spec.into()),
+        }
+    }
+
+    /// What `--store` says for this sandbox.
+    pub(crate) fn store_spec(&self) -> String {
+        self.store_spec
+            .clone()
+            .unwrap_or_else(|| self.store().to_string_lossy().into_owned())
     }
 
     pub(crate) fn store(&self) -> PathBuf {
@@ -32,7 +50,7 @@ impl Sandbox {
         let mut command = Command::new(env!("CARGO_BIN_EXE_annal"));
         command
             .args(args)
-            .env("ANNAL_STORE", self.store())
+            .env("ANNAL_STORE", self.store_spec())
             .current_dir(self.dir.path());
         command
     }

@@ -11,7 +11,7 @@ use annal_testkit::{Harness, Reopen};
 use futures::future::BoxFuture;
 use tokio::sync::OnceCell;
 
-use crate::cluster::cluster;
+use annal_testkit::pg_cluster::cluster;
 
 async fn make() -> Harness {
     let url = cluster().fresh_database().await;

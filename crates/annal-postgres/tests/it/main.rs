@@ -5,7 +5,6 @@
 // Test code: a panic is how a check reports a failure, helpers included.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
-mod cluster;
 mod conformance;
 mod processes;
 mod read_only;

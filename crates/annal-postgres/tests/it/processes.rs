@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use annal_postgres::PostgresStore;
 
-use crate::cluster::cluster;
+use annal_testkit::pg_cluster::cluster;
 
 const WRITERS: usize = 3;
 const TASKS_PER_WRITER: u64 = 16;

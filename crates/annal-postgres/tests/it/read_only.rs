@@ -5,7 +5,7 @@ use annal_core::{EventType, ExpectedVersion, NewEvent, Position, Store, StreamId
 use annal_postgres::{ConnectError, PostgresOptions, PostgresStore};
 use serde_json::json;
 
-use crate::cluster::cluster;
+use annal_testkit::pg_cluster::cluster;
 
 #[tokio::test]
 async fn read_only_needs_an_existing_store_and_creates_nothing() {

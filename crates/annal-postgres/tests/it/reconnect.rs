@@ -14,7 +14,7 @@ use annal_postgres::PostgresStore;
 use futures::StreamExt;
 use serde_json::json;
 
-use crate::cluster::{cluster, with_param};
+use annal_testkit::pg_cluster::{cluster, with_param};
 
 const EVENTS: u64 = 3_000;
 

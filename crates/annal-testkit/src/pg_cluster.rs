@@ -1,17 +1,18 @@
-// Test support: one throwaway PostgreSQL cluster per test binary, and a fresh database per test.
-//
-// The cluster comes from the Debian `postgresql` package (initdb and pg_ctl under
-// /usr/lib/postgresql/<version>/bin) and listens on a Unix socket in a temp dir only. Tests
-// run it with fsync off (speed; durability is the server's, not under test here); the
-// benchmarks, which share this file, with fsync on. As root it
-// runs as the `postgres` user (PostgreSQL refuses root) through `runuser`. `ANNAL_PG_URL`
-// points the tests at an existing server instead. A missing PostgreSQL is a failure, never a
-// skip.
-//
-// Stopping: a watchdog shell holds the read end of a pipe whose write end only this process
-// holds; when the process exits in any way (even SIGKILL), the pipe closes, and the watchdog
-// runs `pg_ctl stop -m immediate` and removes the directory. Rust never drops statics, so no
-// Drop could do this.
+//! A throwaway PostgreSQL cluster per test binary, and a fresh database per test: the fixture
+//! that the PostgreSQL backend's tests and benchmarks, and the CLI's tests, share.
+//!
+//! The cluster comes from the Debian `postgresql` package (initdb and pg_ctl under
+//! /usr/lib/postgresql/<version>/bin) and listens on a Unix socket in a temp dir only. Tests
+//! run it with fsync off (speed; durability is the server's, not under test here); the
+//! benchmarks, which share this file, with fsync on. As root it
+//! runs as the `postgres` user (PostgreSQL refuses root) through `runuser`. `ANNAL_PG_URL`
+//! points the tests at an existing server instead. A missing PostgreSQL is a failure, never a
+//! skip.
+//!
+//! Stopping: a watchdog shell holds the read end of a pipe whose write end only this process
+//! holds; when the process exits in any way (even SIGKILL), the pipe closes, and the watchdog
+//! runs `pg_ctl stop -m immediate` and removes the directory. Rust never drops statics, so no
+//! Drop could do this.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -19,9 +20,11 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The running cluster (or external server) of this test binary.
-pub(crate) struct Cluster {
+pub struct Cluster {
     /// Connection string of the maintenance database, in key=value or URL form.
     base: String,
+    /// The directory of the cluster's Unix socket, when this binary started the cluster.
+    socket_dir: Option<PathBuf>,
     /// Keeps the watchdog's pipe open for the life of the process.
     _watchdog: Option<(Child, ChildStdin)>,
 }
@@ -30,15 +33,13 @@ static CLUSTER: OnceLock<Cluster> = OnceLock::new();
 static NEXT_DATABASE: AtomicU64 = AtomicU64::new(1);
 
 /// The cluster of this test binary, started on first use with fsync off (test speed).
-#[allow(dead_code)] // the benchmarks, which share this file, use durable_cluster
-pub(crate) fn cluster() -> &'static Cluster {
+pub fn cluster() -> &'static Cluster {
     cluster_with(false)
 }
 
 /// The cluster of this binary, started on first use with fsync on: for benchmarks, whose
 /// commits should cost what they cost in production.
-#[allow(dead_code)] // the tests, which share this file, use cluster
-pub(crate) fn durable_cluster() -> &'static Cluster {
+pub fn durable_cluster() -> &'static Cluster {
     cluster_with(true)
 }
 
@@ -46,6 +47,7 @@ fn cluster_with(fsync: bool) -> &'static Cluster {
     CLUSTER.get_or_init(|| match std::env::var("ANNAL_PG_URL") {
         Ok(url) if !url.is_empty() => Cluster {
             base: url,
+            socket_dir: None,
             _watchdog: None,
         },
         _ => start(fsync),
@@ -54,7 +56,7 @@ fn cluster_with(fsync: bool) -> &'static Cluster {
 
 impl Cluster {
     /// Creates a fresh, empty database and returns its connection string.
-    pub(crate) async fn fresh_database(&self) -> String {
+    pub async fn fresh_database(&self) -> String {
         let n = NEXT_DATABASE.fetch_add(1, Ordering::Relaxed);
         let name = format!("t_{}_{n}", std::process::id());
         let (client, connection) = tokio_postgres::connect(&self.base, tokio_postgres::NoTls)
@@ -69,10 +71,24 @@ impl Cluster {
         let _ = driver.await;
         with_dbname(&self.base, &name)
     }
+
+    /// Creates a fresh, empty database and returns its `postgresql://` URL (the form the CLI's
+    /// `--store` takes).
+    pub async fn fresh_database_url(&self) -> String {
+        let connection = self.fresh_database().await;
+        match &self.socket_dir {
+            Some(dir) => {
+                let name = connection.rsplit("dbname=").next().unwrap_or_default();
+                format!("postgresql://postgres@/{name}?host={}", dir.display())
+            }
+            None if connection.contains("://") => connection,
+            None => panic!("ANNAL_PG_URL must be a postgresql:// URL for these tests"),
+        }
+    }
 }
 
 /// `url` with its database replaced by `name`, in either connection string form.
-pub(crate) fn with_dbname(url: &str, name: &str) -> String {
+pub fn with_dbname(url: &str, name: &str) -> String {
     let Some(scheme_end) = url.find("://") else {
         // key=value form: a later key wins.
         return format!("{url} dbname={name}");
@@ -203,13 +219,13 @@ fn start(fsync: bool) -> Cluster {
         .expect("the watchdog's stdin is piped");
     Cluster {
         base: format!("host={} user=postgres dbname=postgres", dir.display()),
+        socket_dir: Some(dir),
         _watchdog: Some((watchdog, pipe)),
     }
 }
 
 /// `url` with one more connection parameter, in either connection string form.
-#[allow(dead_code)] // used by the tests, not by the benchmarks that share this file
-pub(crate) fn with_param(url: &str, key: &str, value: &str) -> String {
+pub fn with_param(url: &str, key: &str, value: &str) -> String {
     if !url.contains("://") {
         return format!("{url} {key}={value}");
     }
