@@ -70,7 +70,11 @@ fn assert_same(left: &Transcript, right: &Transcript) {
     for (step, (a, b)) in left.iter().zip(right).enumerate() {
         assert_eq!(a, b, "step {step} of the script differs");
     }
-    assert_eq!(left.len(), right.len(), "the scripts ran different numbers of steps");
+    assert_eq!(
+        left.len(),
+        right.len(),
+        "the scripts ran different numbers of steps"
+    );
 }
 
 /// Runs every command against the sandbox's store and returns the transcript.
