@@ -110,3 +110,72 @@ fn store_locked_by_another_writer() {
     sandbox.ok(&["append", "b", "--type", "x:y", "--data", "{}"]);
     assert_eq!(lines(&sandbox.ok(&["replay", "--json"])).len(), 2);
 }
+
+/// Holds the store's writer lock with an `append --stdin` that has committed one line.
+fn hold_writer_lock(sandbox: &Sandbox) -> (std::process::Child, std::process::ChildStdin) {
+    let mut holder = sandbox
+        .command(&["append", "--stdin"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = holder.stdin.take().unwrap();
+    std::io::Write::write_all(
+        &mut stdin,
+        b"{\"aggregateId\":\"a\",\"type\":\"x:y\",\"payload\":{}}\n",
+    )
+    .unwrap();
+    let mut stdout = std::io::BufReader::new(holder.stdout.take().unwrap());
+    let mut ack = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut ack).unwrap();
+    assert!(ack.contains("\"position\":1"), "{ack}");
+    (holder, stdin)
+}
+
+#[test]
+fn a_writer_waits_for_the_lock_up_to_the_timeout_on_each_file_backend() {
+    let ndjson_dir = tempfile::tempdir().unwrap();
+    let ndjson = format!("ndjson:{}", ndjson_dir.path().join("store").display());
+    for sandbox in [Sandbox::new(), Sandbox::with_store(ndjson)] {
+        let (mut holder, stdin) = hold_writer_lock(&sandbox);
+        let refused = sandbox.run(&[
+            "--lock-timeout",
+            "100ms",
+            "append",
+            "b",
+            "--type",
+            "x:y",
+            "--data",
+            "{}",
+        ]);
+        assert_failure(&refused, 1, "in use");
+        // A writer with a long timeout started now gets the store once the holder exits.
+        let waiting = sandbox
+            .command(&[
+                "--lock-timeout",
+                "30s",
+                "append",
+                "b",
+                "--type",
+                "x:y",
+                "--data",
+                "{}",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        drop(stdin);
+        assert!(holder.wait().unwrap().success());
+        let output = waiting.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "{}: {}",
+            sandbox.store_spec(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(sandbox.json_lines(&["replay"]).len(), 2);
+    }
+}
