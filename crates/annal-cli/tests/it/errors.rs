@@ -1,6 +1,9 @@
 // Goal: bad input gets a clear error naming the problem, the right exit code, and changes nothing
 // stored. Method: run each failing command, check exit code and stderr, then read the store.
 
+// Test code: a failed set-up step should fail the test at once.
+#![allow(clippy::unwrap_used)]
+
 use crate::support::{Sandbox, assert_failure, lines};
 
 #[test]
