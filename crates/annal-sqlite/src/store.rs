@@ -211,15 +211,30 @@ impl Store for SqliteStore {
         if self.writer().is_none() {
             return Err(StorageError::ReadOnly.into());
         }
-        let batch = prepare_batch(events, &self.shared.limits, self.shared.clock.now_ms())?;
-        let stream = stream.clone();
-        self.send(|reply| Command::Append {
-            stream,
+        let Some(writer) = self.writer() else {
+            return Err(StorageError::ReadOnly.into());
+        };
+        let mut batch = prepare_batch(events, &self.shared.limits, self.shared.clock.now_ms())?;
+        // The writer stores only the JSON text. The parsed trees are freed here, on the caller's
+        // thread, while the writer inserts the rows, instead of after the commit on the writer's.
+        let trees: Vec<(serde_json::Value, serde_json::Value)> = batch
+            .iter_mut()
+            .map(|event| (event.payload.take(), event.metadata.take()))
+            .collect();
+        let (reply, answer) = oneshot::channel();
+        let command = Command::Append {
+            stream: stream.clone(),
             expected,
             batch,
             reply,
-        })
-        .await
+        };
+        writer
+            .sender()
+            .send(command)
+            .await
+            .map_err(|_| writer_gone())?;
+        drop(trees);
+        answer.await.map_err(|_| writer_gone())?
     }
 
     async fn stream_version(&self, stream: &StreamId) -> Result<Version, ReadError> {

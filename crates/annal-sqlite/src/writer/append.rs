@@ -6,8 +6,8 @@
 //! insert that fails afterwards is a database failure, which fails the whole group.
 
 use annal_core::{
-    AppendError, AppendResult, ExpectedVersion, Position, PreparedEvent, RetryCheck,
-    StoredEventRef, StreamId, Version, check_retry,
+    AggregateType, AppendError, AppendResult, EventType, ExpectedVersion, Position, PreparedEvent,
+    RetryCheck, StoredEventRef, StreamId, Version, check_retry,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -63,9 +63,26 @@ pub(crate) fn append(
          timestamp, id, source, payload, metadata, causation_id, correlation_id) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?;
+    // Batches are mostly one type and one aggregate type: look a name up only when it changes.
+    let mut last_type: Option<(&EventType, i64)> = None;
+    let mut last_aggregate_type: Option<(&AggregateType, i64)> = None;
     for (event_idx, event) in batch.iter().enumerate() {
-        let type_id = state.type_id(connection, &event.event_type)?;
-        let aggregate_type_id = state.aggregate_type_id(connection, &event.aggregate_type)?;
+        let type_id = match last_type {
+            Some((name, id)) if *name == event.event_type => id,
+            _ => {
+                let id = state.type_id(connection, &event.event_type)?;
+                last_type = Some((&event.event_type, id));
+                id
+            }
+        };
+        let aggregate_type_id = match last_aggregate_type {
+            Some((name, id)) if *name == event.aggregate_type => id,
+            _ => {
+                let id = state.aggregate_type_id(connection, &event.aggregate_type)?;
+                last_aggregate_type = Some((&event.aggregate_type, id));
+                id
+            }
+        };
         let offset = event_idx as u64;
         insert.execute(params![
             to_sql(first_position + offset),
