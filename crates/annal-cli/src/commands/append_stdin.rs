@@ -1,133 +1,210 @@
 //! `annal append --stdin`: NDJSON envelopes in, one acknowledgment line out per event, printed
 //! as soon as the event is durably committed.
 //!
-//! Throughput comes from pipelining: up to `IN_FLIGHT_MAX` appends wait for commit at once, so
-//! the store's group commit shares one fsync among them. Order is kept per stream: a line whose
-//! stream already has an append in flight waits for it, and runs of lines for one stream become
-//! one batch. Acknowledgments print in input order, and are flushed whenever the command would
-//! otherwise wait for input. On a bad line, every earlier line is committed and acknowledged
-//! first, then the error names the line.
+//! Throughput comes from batching per stream and pipelining. Lines are queued per stream; a
+//! stream has at most one append in flight, and while it is in flight the stream's later lines
+//! gather into its next batch. Queued batches are sent in sweeps: every `SWEEP_LINES` lines
+//! the idle streams whose batch reached `STREAM_BATCH_MIN` events go, and whenever nothing is in
+//! flight (or reading is paused) every queued batch goes. So the store's group commit receives
+//! many streams' batches at once and writes each stream's index tail once for many events.
+//!
+//! Acknowledgments print in input order, and are flushed whenever the command would otherwise
+//! wait for input. On a bad line nothing after it is read: every earlier line is committed and
+//! acknowledged first, then the error names the line.
+//!
+//! Invariant: per-stream order is input order (one append in flight per stream, batches
+//! dispatched oldest first), and a batch occupies consecutive positions and versions, from
+//! which each line's acknowledgment is derived.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-use annal_core::{AppendError, AppendResult, EventId, ExpectedVersion, NewEvent, Store, StreamId};
+use annal_core::{
+    AggregateType, AppendError, AppendResult, EventId, EventType, ExpectedVersion, NewEvent, Store,
+    StreamId, Version,
+};
 use anyhow::{Context, anyhow};
 use serde::Deserialize;
-use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::task::JoinHandle;
+use tokio::task::JoinSet;
 
 use crate::output::Output;
 
-/// Appends waiting for their commit at once.
-const IN_FLIGHT_MAX: usize = 2_048;
-/// Events merged into one batch from a run of lines for one stream.
+/// Lines read but not yet acknowledged; reading pauses at this many (bounds memory).
+const LINES_MAX: usize = 65_536;
+/// Lines read between two sweeps that send the idle streams' batches that are big enough.
+const SWEEP_LINES: usize = 1_024;
+/// Events a stream's batch gathers before a sweep sends it while other appends are in flight.
+/// Each commit rewrites the index page at the end of every stream it touches, so events per
+/// stream per commit is what sets the bytes written per event (wl1 over 1,000 streams: groups
+/// of about 9 events per stream ran at 57 k events/s, of 32 or more at the figure in
+/// `BENCHMARKS.md`).
+const STREAM_BATCH_MIN: usize = 32;
+/// Events in one batch of one stream.
 const BATCH_EVENTS_MAX: usize = 1_000;
+/// Input buffer: large, so that "the buffer is empty" means the writer of stdin is slower than
+/// us, not that 8 KiB went by.
+const INPUT_BUFFER_BYTES: usize = 1 << 20;
 
-/// One input line: an envelope plus the stream and an optional expectation.
+/// One input line: an envelope plus the stream and an optional expectation. The envelope's
+/// fields are spelled out rather than flattened from [`NewEvent`]: serde's `flatten` buffers
+/// every field through an intermediate tree, which was the largest cost of reading a line.
+/// Unknown fields (such as a `version` a reader printed) are ignored, as before.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Line {
     aggregate_id: StreamId,
     #[serde(default)]
     expected_version: Option<serde_json::Value>,
-    #[serde(flatten)]
-    event: NewEvent,
-}
-
-struct Batch {
-    stream: StreamId,
-    expected: ExpectedVersion,
-    events: Vec<NewEvent>,
-    first_line: usize,
-}
-
-struct Pending {
-    stream: StreamId,
-    ids: Vec<String>,
-    first_line: usize,
-    task: JoinHandle<Result<AppendResult, AppendError>>,
-}
-
-/// The appends in flight, oldest first, and which streams they hold.
-#[derive(Default)]
-struct Pipeline {
-    in_flight: VecDeque<Pending>,
-    busy: HashMap<StreamId, usize>,
-}
-
-pub(crate) async fn run(store: Arc<dyn Store>, out: &mut Output) -> anyhow::Result<()> {
-    let mut lines = BufReader::new(tokio::io::stdin()).lines();
-    let mut pipeline = Pipeline::default();
-    let mut batch: Option<Batch> = None;
-    let mut line_number = 0usize;
-    let failure = loop {
-        if lines.get_ref().buffer().is_empty() {
-            // About to wait for input: nothing more can join the batch soon, so send it, and let
-            // the reader see every acknowledgment so far.
-            if let Some(ready) = batch.take() {
-                pipeline.dispatch(&store, ready, out).await?;
-            }
-            out.flush()?;
-        }
-        let next = tokio::select! {
-            next = lines.next_line() => next,
-            result = pipeline.front(), if !pipeline.in_flight.is_empty() => {
-                pipeline.finish(result, out)?;
-                continue;
-            }
-        };
-        let text = match next {
-            Ok(Some(text)) => text,
-            Ok(None) => break None,
-            Err(error) => {
-                break Some(anyhow!(error).context(format!("reading line {}", line_number + 1)));
-            }
-        };
-        line_number += 1;
-        if text.trim().is_empty() {
-            continue;
-        }
-        let line = match parse(&text) {
-            Ok(line) => line,
-            Err(error) => {
-                break Some(error.context(format!("line {line_number} of standard input")));
-            }
-        };
-        if let Some(open) = batch.as_mut()
-            && open.stream == line.stream
-            && line.expected == ExpectedVersion::Any
-            && open.events.len() < BATCH_EVENTS_MAX
-        {
-            open.events.push(line.event);
-            continue;
-        }
-        if let Some(full) = batch.take() {
-            pipeline.dispatch(&store, full, out).await?;
-        }
-        batch = Some(Batch {
-            stream: line.stream,
-            expected: line.expected,
-            events: vec![line.event],
-            first_line: line_number,
-        });
-    };
-    if let Some(last) = batch.take() {
-        pipeline.dispatch(&store, last, out).await?;
-    }
-    while !pipeline.in_flight.is_empty() {
-        let result = pipeline.front().await;
-        pipeline.finish(result, out)?;
-    }
-    out.flush()?;
-    failure.map_or(Ok(()), Err)
+    #[serde(default)]
+    id: Option<EventId>,
+    #[serde(rename = "type")]
+    event_type: EventType,
+    #[serde(default)]
+    aggregate_type: Option<AggregateType>,
+    #[serde(default)]
+    timestamp: Option<i64>,
+    #[serde(default)]
+    source: String,
+    payload: serde_json::Value,
+    #[serde(default)]
+    metadata: Option<serde_json::Value>,
+    #[serde(default)]
+    causation_id: Option<String>,
+    #[serde(default)]
+    correlation_id: Option<String>,
 }
 
 struct Parsed {
     stream: StreamId,
     expected: ExpectedVersion,
     event: NewEvent,
+}
+
+/// A batch of one stream waiting for its turn.
+struct Queued {
+    ticket: u64,
+    expected: ExpectedVersion,
+    events: Vec<NewEvent>,
+    first_line: usize,
+}
+
+#[derive(Default)]
+struct StreamQueue {
+    batches: VecDeque<Queued>,
+    in_flight: bool,
+}
+
+/// One input line waiting for its acknowledgment.
+struct Slot {
+    ticket: u64,
+    id: String,
+}
+
+/// What a finished batch needs to acknowledge its lines.
+struct Done {
+    stream: StreamId,
+    result: Result<AppendResult, AppendError>,
+    first_line: usize,
+    n_events: u64,
+    /// Lines of the batch acknowledged so far.
+    acknowledged: u64,
+}
+
+type Finished = (u64, StreamId, usize, u64, Result<AppendResult, AppendError>);
+
+struct Pipeline {
+    store: Arc<dyn Store>,
+    streams: HashMap<StreamId, StreamQueue>,
+    in_flight: JoinSet<Finished>,
+    slots: VecDeque<Slot>,
+    done: HashMap<u64, Done>,
+    next_ticket: u64,
+}
+
+pub(crate) async fn run(store: Arc<dyn Store>, out: &mut Output) -> anyhow::Result<()> {
+    let mut lines = BufReader::with_capacity(INPUT_BUFFER_BYTES, tokio::io::stdin()).lines();
+    let mut pipeline = Pipeline {
+        store,
+        streams: HashMap::new(),
+        in_flight: JoinSet::new(),
+        slots: VecDeque::new(),
+        done: HashMap::new(),
+        next_ticket: 0,
+    };
+    let mut line_number = 0usize;
+    let mut since_sweep = 0usize;
+    let mut input_open = true;
+    let mut failure: Option<anyhow::Error> = None;
+    loop {
+        if pipeline.in_flight.is_empty() {
+            pipeline.sweep(1);
+        }
+        if input_open && lines.get_ref().buffer().is_empty() {
+            // About to wait for input: let the reader see every acknowledgment so far.
+            out.flush()?;
+        }
+        let reading = input_open && failure.is_none() && pipeline.slots.len() < LINES_MAX;
+        if !reading && pipeline.in_flight.is_empty() {
+            break;
+        }
+        tokio::select! {
+            next = lines.next_line(), if reading => {
+                let text = match next {
+                    Ok(Some(text)) => text,
+                    Ok(None) => {
+                        input_open = false;
+                        continue;
+                    }
+                    Err(error) => {
+                        let context = format!("reading line {}", line_number + 1);
+                        failure = Some(anyhow!(error).context(context));
+                        continue;
+                    }
+                };
+                line_number += 1;
+                if text.trim().is_empty() {
+                    continue;
+                }
+                match parse(&text) {
+                    Ok(line) => pipeline.queue(line, line_number),
+                    Err(error) => {
+                        failure = Some(error.context(format!("line {line_number} of standard input")));
+                        continue;
+                    }
+                }
+                since_sweep += 1;
+                if since_sweep >= SWEEP_LINES {
+                    since_sweep = 0;
+                    pipeline.sweep(STREAM_BATCH_MIN);
+                }
+            }
+            finished = pipeline.in_flight.join_next(), if !pipeline.in_flight.is_empty() => {
+                let Some(finished) = finished else { continue };
+                let finished = finished.map_err(|join| {
+                    anyhow!(join).context("an append task stopped")
+                })?;
+                pipeline.finish(finished);
+                if !reading {
+                    // Nothing new arrives to trigger a sweep: send what gathered meanwhile.
+                    pipeline.sweep(1);
+                }
+                if let Err(error) = pipeline.acknowledge(out) {
+                    // Lines after the failed one are not read; what is in flight still commits
+                    // and is waited for, but only lines before the failure are acknowledged.
+                    // This failure is earlier in the input than any unreadable line.
+                    failure = Some(error);
+                    pipeline.stop_after_failure();
+                }
+            }
+        }
+    }
+    pipeline.acknowledge(out).or_else(|error| match &failure {
+        Some(_) => Ok(()),
+        None => Err(error),
+    })?;
+    out.flush()?;
+    failure.map_or(Ok(()), Err)
 }
 
 fn parse(text: &str) -> anyhow::Result<Parsed> {
@@ -138,14 +215,20 @@ fn parse(text: &str) -> anyhow::Result<Parsed> {
             let version = n
                 .as_u64()
                 .context("expectedVersion must be a whole number")?;
-            ExpectedVersion::Exact(annal_core::Version(version))
+            ExpectedVersion::Exact(Version(version))
         }
         Some(serde_json::Value::String(s)) => crate::convert::expected_version(&s)?,
         Some(other) => anyhow::bail!("expectedVersion {other} is not a version"),
     };
-    let mut event = line.event;
+    let mut event = NewEvent::new(line.event_type, line.payload);
     // Ids are assigned here rather than in the store so every acknowledgment can name its event.
-    event.id.get_or_insert_with(EventId::generate);
+    event.id = Some(line.id.unwrap_or_else(EventId::generate));
+    event.aggregate_type = line.aggregate_type;
+    event.timestamp = line.timestamp;
+    event.source = line.source;
+    event.metadata = line.metadata;
+    event.causation_id = line.causation_id;
+    event.correlation_id = line.correlation_id;
     Ok(Parsed {
         stream: line.aggregate_id,
         expected,
@@ -153,88 +236,146 @@ fn parse(text: &str) -> anyhow::Result<Parsed> {
     })
 }
 
-type Finished = (Pending, Result<AppendResult, AppendError>);
-
 impl Pipeline {
-    /// Starts `batch`, first waiting for any append in flight on its stream (to keep the
-    /// stream's order) or for room in the pipeline.
-    async fn dispatch(
-        &mut self,
-        store: &Arc<dyn Store>,
-        batch: Batch,
-        out: &mut Output,
-    ) -> anyhow::Result<()> {
-        while self.busy.contains_key(&batch.stream) || self.in_flight.len() >= IN_FLIGHT_MAX {
-            let result = self.front().await;
-            self.finish(result, out)?;
+    /// Queues a line on its stream: into the stream's last queued batch when it can join it
+    /// (no expectation of its own, room left), else as a new batch.
+    fn queue(&mut self, line: Parsed, line_number: usize) {
+        let id = line
+            .event
+            .id
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        let queue = self.streams.entry(line.stream.clone()).or_default();
+        let joins = line.expected == ExpectedVersion::Any
+            && queue
+                .batches
+                .back()
+                .is_some_and(|last| last.events.len() < BATCH_EVENTS_MAX);
+        let ticket = match queue.batches.back_mut() {
+            Some(last) if joins => {
+                last.events.push(line.event);
+                last.ticket
+            }
+            _ => {
+                let ticket = self.next_ticket;
+                self.next_ticket += 1;
+                queue.batches.push_back(Queued {
+                    ticket,
+                    expected: line.expected,
+                    events: vec![line.event],
+                    first_line: line_number,
+                });
+                ticket
+            }
+        };
+        self.slots.push_back(Slot { ticket, id });
+    }
+
+    /// Sends the oldest queued batch of every stream that has none in flight, if the batch has
+    /// `events_min` events or can grow no more (a later batch of the stream is queued, or it is
+    /// full).
+    fn sweep(&mut self, events_min: usize) {
+        for (stream, queue) in &mut self.streams {
+            if queue.in_flight {
+                continue;
+            }
+            let ready = queue.batches.len() > 1
+                || queue
+                    .batches
+                    .front()
+                    .is_some_and(|front| front.events.len() >= events_min.min(BATCH_EVENTS_MAX));
+            if !ready {
+                continue;
+            }
+            let Some(batch) = queue.batches.pop_front() else {
+                continue;
+            };
+            queue.in_flight = true;
+            let stream = stream.clone();
+            let store = Arc::clone(&self.store);
+            let n_events = batch.events.len() as u64;
+            self.in_flight.spawn(async move {
+                let result = store.append(&stream, batch.expected, batch.events).await;
+                (batch.ticket, stream, batch.first_line, n_events, result)
+            });
         }
-        let ids = batch
-            .events
-            .iter()
-            .filter_map(|e| e.id.as_ref().map(ToString::to_string))
-            .collect();
-        *self.busy.entry(batch.stream.clone()).or_default() += 1;
-        let store = Arc::clone(store);
-        let stream = batch.stream.clone();
-        let task =
-            tokio::spawn(async move { store.append(&stream, batch.expected, batch.events).await });
-        self.in_flight.push_back(Pending {
-            stream: batch.stream,
-            ids,
-            first_line: batch.first_line,
-            task,
-        });
+    }
+
+    /// Records a finished batch and frees its stream for the next one.
+    fn finish(&mut self, (ticket, stream, first_line, n_events, result): Finished) {
+        if let Some(queue) = self.streams.get_mut(&stream) {
+            queue.in_flight = false;
+            if queue.batches.is_empty() {
+                self.streams.remove(&stream);
+            }
+        }
+        self.done.insert(
+            ticket,
+            Done {
+                stream,
+                result,
+                first_line,
+                n_events,
+                acknowledged: 0,
+            },
+        );
+    }
+
+    /// After a failure: sends nothing more (queued batches hold only later lines' events of
+    /// streams still in flight, or lines after the failed one).
+    fn stop_after_failure(&mut self) {
+        self.streams.clear();
+    }
+
+    /// Prints the acknowledgments that are next in input order and ready; a failed batch at the
+    /// front becomes the command's error.
+    fn acknowledge(&mut self, out: &mut Output) -> anyhow::Result<()> {
+        while let Some(slot) = self.slots.front() {
+            let Some(done) = self.done.get_mut(&slot.ticket) else {
+                return Ok(());
+            };
+            let result = match &done.result {
+                Ok(result) => *result,
+                Err(_) => {
+                    let ticket = slot.ticket;
+                    let Some(failed) = self.done.remove(&ticket) else {
+                        return Ok(());
+                    };
+                    self.slots.clear();
+                    out.flush()?;
+                    let context = format!("line {} of standard input", failed.first_line);
+                    let error = match failed.result {
+                        Err(error) => error,
+                        Ok(_) => return Ok(()),
+                    };
+                    return Err(crate::commands::append::describe(error).context(context));
+                }
+            };
+            // A batch occupies consecutive positions and versions (an invariant of every backend).
+            let index = done.acknowledged;
+            let version = result.stream_version.0 + 1 + index - done.n_events;
+            out.json_line(&Ack {
+                id: &slot.id,
+                stream: done.stream.as_str(),
+                position: result.first_position.0 + index,
+                version,
+            })?;
+            done.acknowledged += 1;
+            if done.acknowledged == done.n_events {
+                self.done.remove(&slot.ticket);
+            }
+            self.slots.pop_front();
+        }
         Ok(())
-    }
-
-    /// Waits for the oldest append in flight (callers check that there is one).
-    async fn front(&mut self) -> Option<Finished> {
-        let front = self.in_flight.front_mut()?;
-        let result = match (&mut front.task).await {
-            Ok(result) => result,
-            Err(join) => Err(AppendError::Storage(annal_core::StorageError::backend(
-                "the append task stopped",
-                join,
-            ))),
-        };
-        let pending = self.in_flight.pop_front()?;
-        Some((pending, result))
-    }
-
-    /// Prints a finished append's acknowledgments, or turns its failure into the command's error
-    /// after acknowledging whatever committed after it.
-    fn finish(&mut self, finished: Option<Finished>, out: &mut Output) -> anyhow::Result<()> {
-        let Some((pending, result)) = finished else {
-            return Ok(());
-        };
-        if let Some(count) = self.busy.get_mut(&pending.stream) {
-            *count -= 1;
-            if *count == 0 {
-                self.busy.remove(&pending.stream);
-            }
-        }
-        match result {
-            Ok(result) => print_acks(out, &pending, result),
-            Err(error) => {
-                out.flush()?;
-                let context = format!("line {} of standard input", pending.first_line);
-                Err(crate::commands::append::describe(error).context(context))
-            }
-        }
     }
 }
 
-fn print_acks(out: &mut Output, pending: &Pending, result: AppendResult) -> anyhow::Result<()> {
-    let count = pending.ids.len() as u64;
-    // A batch occupies consecutive positions and versions (an invariant of every backend).
-    for (index, id) in pending.ids.iter().enumerate() {
-        let index = index as u64;
-        out.json_line(&json!({
-            "id": id,
-            "stream": pending.stream,
-            "position": result.first_position.0 + index,
-            "version": result.stream_version.0 + 1 + index - count,
-        }))?;
-    }
-    Ok(())
+/// One acknowledgment line (keys in the order earlier releases printed them).
+#[derive(serde::Serialize)]
+struct Ack<'a> {
+    id: &'a str,
+    position: u64,
+    stream: &'a str,
+    version: u64,
 }
