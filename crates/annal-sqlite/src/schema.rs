@@ -18,10 +18,10 @@ use crate::error::OpenError;
 pub(crate) const APPLICATION_ID: i32 = 0x414E_4E4C;
 
 /// The schema version this build writes; `user_version` of an up-to-date store.
-pub(crate) const SCHEMA_VERSION: i64 = 1;
+pub(crate) const SCHEMA_VERSION: i64 = 2;
 
 /// `MIGRATIONS[v]` brings a store from schema version `v` to `v + 1`.
-const MIGRATIONS: [&str; 1] = [SCHEMA_V1];
+const MIGRATIONS: [&str; 2] = [SCHEMA_V1, SCHEMA_V2];
 const _: () = assert!(MIGRATIONS.len() as i64 == SCHEMA_VERSION);
 
 /// The first schema. Events live in a rowid table whose key is the global position, so appends
@@ -89,6 +89,23 @@ FROM events e
 JOIN streams s ON s.id = e.stream_id
 JOIN types t ON t.id = e.type_id
 JOIN aggregate_types a ON a.id = e.aggregate_type_id;
+";
+
+/// Version 2: the writer's id index moves older ids out of memory into a table keyed by the
+/// id's hash (`writer/ids.rs`), so the first write after an open scans only the ids after
+/// `ids_indexed_through` instead of every row. A store upgraded from version 1 starts with the
+/// mark at 0: its first write scans every id once and merges them into the table.
+const SCHEMA_V2: &str = "
+CREATE TABLE event_ids (
+    hash INTEGER PRIMARY KEY,
+    position INTEGER NOT NULL
+) STRICT;
+CREATE TABLE event_ids_more (
+    hash INTEGER NOT NULL,
+    position INTEGER NOT NULL,
+    PRIMARY KEY (hash, position)
+) STRICT, WITHOUT ROWID;
+INSERT INTO meta (key, value) VALUES ('ids_indexed_through', 0);
 ";
 
 /// What [`inspect`] found at a path.

@@ -33,7 +33,13 @@ pub(crate) fn append(
         .map(|event| id_hash(event.id.as_str()))
         .collect();
     let ids = state.ids(connection)?;
-    let maybe_stored = hashes.iter().any(|hash| ids.contains(*hash));
+    let mut maybe_stored = false;
+    for hash in &hashes {
+        if ids.contains(connection, *hash)? {
+            maybe_stored = true;
+            break;
+        }
+    }
     // The same order as the reference backend: a retry of a stored batch wins over the
     // expected-version check, which wins over everything else.
     if maybe_stored && let Some(outcome) = retry(connection, state, stream, expected, batch)? {
@@ -130,7 +136,14 @@ fn retry(
     )?;
     let mut failure = None;
     let verdict = check_retry(stream, expected, current, batch, |id| {
-        for position in ids.candidates(id_hash(id.as_str())) {
+        let candidates = match ids.candidates(connection, id_hash(id.as_str())) {
+            Ok(candidates) => candidates,
+            Err(error) => {
+                failure.get_or_insert(error);
+                return None;
+            }
+        };
+        for position in candidates {
             let row = row_at
                 .query_row([to_sql(position)], |row| {
                     Ok((

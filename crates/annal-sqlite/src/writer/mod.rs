@@ -160,6 +160,7 @@ impl Writer {
         }
         let result = result
             .and_then(|()| self.state.write_versions(&self.connection))
+            .and_then(|()| self.state.merge_ids(&self.connection))
             .and_then(|()| self.connection.execute_batch("COMMIT"))
             .map_err(|error| error.to_string())
             .and_then(|()| if flush { self.sync_wal() } else { Ok(()) });

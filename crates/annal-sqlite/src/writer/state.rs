@@ -82,7 +82,7 @@ pub(crate) struct WriterState {
     pub(crate) head_floor: u64,
     /// Streams whose version moved in the current group, with their new version.
     touched: HashMap<i64, u64>,
-    /// The stored ids, loaded by the first write that needs them.
+    /// The stored ids, loaded by the first write that needs them (a bounded scan).
     ids: Option<IdIndex>,
 }
 
@@ -226,6 +226,15 @@ impl WriterState {
         Ok(self.ids.get_or_insert_with(IdIndex::default))
     }
 
+    /// Writes the in-memory ids into `event_ids` once enough gathered (inside the group).
+    pub(crate) fn merge_ids(&mut self, connection: &Connection) -> rusqlite::Result<()> {
+        let last_position = self.last_position;
+        match self.ids.as_mut() {
+            Some(ids) => ids.merge_if_due(connection, last_position),
+            None => Ok(()),
+        }
+    }
+
     /// Before rows are deleted: drops their ids from the index. `condition` is the deleting
     /// statement's `WHERE` clause over `events`, with the same parameters.
     pub(crate) fn forget_ids(
@@ -234,10 +243,9 @@ impl WriterState {
         condition: &str,
         params: impl rusqlite::Params,
     ) -> rusqlite::Result<()> {
-        // Not loaded yet: the first write that needs it will scan what is left.
-        let Some(ids) = self.ids.as_mut() else {
-            return Ok(());
-        };
+        // Loaded even if no append needed it yet: older ids live in the tables, which must
+        // forget them too, and the index knows which part holds a position.
+        let ids = self.ids(connection)?;
         let mut statement = connection.prepare(&format!(
             "SELECT position, id FROM events WHERE {condition}"
         ))?;
@@ -245,7 +253,11 @@ impl WriterState {
         while let Some(row) = rows.next()? {
             let position: i64 = row.get(0)?;
             let id = row.get_ref(1)?.as_str()?;
-            ids.remove(id_hash(id), u64::try_from(position).unwrap_or(0));
+            ids.remove(
+                connection,
+                id_hash(id),
+                u64::try_from(position).unwrap_or(0),
+            )?;
         }
         Ok(())
     }

@@ -6,6 +6,7 @@
 
 mod conformance;
 mod crash;
+mod ids;
 mod open;
 mod poison;
 mod processes;

@@ -1,0 +1,159 @@
+// Goal: the writer's id index answers retries and duplicates the same way for ids still in memory
+// and for ids merged into the `event_ids` table, across a reopen, after removals, and on a store
+// upgraded from schema version 1 (which had no table).
+// Method: append more events than one merge holds (40,000 in batches of 1,000), reopen, and
+// replay early and late batches, reuse their ids elsewhere, truncate, and reuse again. For the
+// upgrade, turn a fresh store back into the version 1 layout by hand and open it.
+
+use annal_core::{AppendError, EventId, ExpectedVersion, NewEvent, Store, Version};
+use annal_sqlite::SqliteStore;
+
+use crate::support::{event, stream};
+
+const BATCHES: u64 = 40;
+const BATCH: u64 = 1_000;
+
+fn batch(first: u64) -> Vec<NewEvent> {
+    (first..first + BATCH)
+        .map(|n| event(n).with_id(EventId::new(format!("id-{n}")).unwrap()))
+        .collect()
+}
+
+fn indexed_through(path: &std::path::Path) -> i64 {
+    let connection = rusqlite::Connection::open(path).unwrap();
+    connection
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'ids_indexed_through'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap()
+}
+
+#[track_caller]
+fn assert_duplicate(result: Result<annal_core::AppendResult, AppendError>, id: &str) {
+    match result {
+        Err(AppendError::DuplicateEventId { id: found, .. }) => assert_eq!(found.as_str(), id),
+        other => panic!("expected a duplicate of {id}, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merged_and_recent_ids_answer_retries_and_duplicates_after_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ids.db");
+    let mut results = Vec::new();
+    {
+        let store = SqliteStore::open(&path).unwrap();
+        for b in 0..BATCHES {
+            let result = store
+                .append(
+                    &stream("s"),
+                    ExpectedVersion::Exact(Version(b * BATCH)),
+                    batch(b * BATCH),
+                )
+                .await
+                .unwrap();
+            results.push(result);
+        }
+    }
+    let merged = indexed_through(&path);
+    assert!(merged > 0, "a merge happened");
+    assert!(
+        merged < (BATCHES * BATCH) as i64,
+        "some ids are still only in memory"
+    );
+
+    let store = SqliteStore::open(&path).unwrap();
+    // A merged batch and a recent one: a retry returns the original result and writes nothing.
+    for b in [0, BATCHES - 1] {
+        let retried = store
+            .append(
+                &stream("s"),
+                ExpectedVersion::Exact(Version(b * BATCH)),
+                batch(b * BATCH),
+            )
+            .await
+            .unwrap();
+        assert_eq!(retried, results[b as usize]);
+    }
+    assert_eq!(store.head().await.unwrap().0, BATCHES * BATCH);
+    // Reusing a merged id or a recent id anywhere else is a duplicate.
+    for n in [5, BATCHES * BATCH - 5] {
+        let reused = vec![event(n).with_id(EventId::new(format!("id-{n}")).unwrap())];
+        assert_duplicate(
+            store
+                .append(&stream("other"), ExpectedVersion::Any, reused)
+                .await,
+            &format!("id-{n}"),
+        );
+    }
+    // Removed events' ids are forgotten, whichever part of the index held them.
+    store
+        .truncate_before(&stream("s"), Version(BATCHES * BATCH), true)
+        .await
+        .unwrap();
+    for n in [5, BATCHES * BATCH - 5] {
+        let reused = vec![event(n).with_id(EventId::new(format!("id-{n}")).unwrap())];
+        store
+            .append(&stream("other"), ExpectedVersion::Any, reused)
+            .await
+            .unwrap();
+    }
+    drop(store);
+    let store = SqliteStore::open(&path).unwrap();
+    let again = vec![event(5).with_id(EventId::new("id-5").unwrap())];
+    assert_duplicate(
+        store
+            .append(&stream("third"), ExpectedVersion::Any, again)
+            .await,
+        "id-5",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_1_store_is_upgraded_and_keeps_its_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v1.db");
+    {
+        let store = SqliteStore::open(&path).unwrap();
+        store
+            .append(&stream("s"), ExpectedVersion::Any, batch(0))
+            .await
+            .unwrap();
+    }
+    {
+        // The version 1 layout: no id tables, no mark.
+        let connection = rusqlite::Connection::open(&path).unwrap();
+        connection
+            .execute_batch(
+                "DROP TABLE event_ids; DROP TABLE event_ids_more;
+                 DELETE FROM meta WHERE key = 'ids_indexed_through';
+                 PRAGMA user_version = 1;",
+            )
+            .unwrap();
+    }
+    let read_only = SqliteStore::open_with(&path, annal_sqlite::OpenOptions::new().read_only());
+    let error = read_only.expect_err("a read-only open cannot upgrade");
+    assert!(error.to_string().contains("needs an upgrade"), "{error}");
+
+    let store = SqliteStore::open(&path).unwrap();
+    let reused = vec![event(7).with_id(EventId::new("id-7").unwrap())];
+    assert_duplicate(
+        store
+            .append(&stream("other"), ExpectedVersion::Any, reused)
+            .await,
+        "id-7",
+    );
+    drop(store);
+    let connection = rusqlite::Connection::open(&path).unwrap();
+    let version: i64 = connection
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(version, 2);
+    assert_eq!(
+        indexed_through(&path),
+        0,
+        "nothing merged yet: 1,000 ids fit in memory"
+    );
+}
