@@ -158,48 +158,66 @@ impl Writer {
                 }
             }
         }
-        let result = result
+        let committed = result
             .and_then(|()| self.state.write_versions(&self.connection))
             .and_then(|()| self.state.merge_ids(&self.connection))
             .and_then(|()| self.connection.execute_batch("COMMIT"))
-            .map_err(|error| error.to_string())
-            .and_then(|()| if flush { self.sync_wal() } else { Ok(()) });
-        match result {
-            Ok(()) => {
-                let head = Position(self.state.last_position);
-                self.head.send_if_modified(|current| {
-                    let moved = head > *current;
-                    if moved {
-                        *current = head;
-                    }
-                    moved
-                });
-                decided.into_iter().for_each(Decided::send);
-                if self.bytes_since_checkpoint >= CHECKPOINT_AFTER_BYTES {
-                    self.bytes_since_checkpoint = 0;
-                    if let Some(checkpointer) = &self.checkpointer {
-                        checkpointer.request();
-                    }
-                }
+            .map_err(|error| error.to_string());
+        if let Err(reason) = committed {
+            // The transaction may already be gone (SQLite rolls back on some errors).
+            let _ = self.connection.execute_batch("ROLLBACK");
+            let error = self.poison(reason);
+            decided
+                .into_iter()
+                .for_each(|done| done.undecided().fail(&error));
+            if let Some(waiting) = failed {
+                waiting.fail(&error);
             }
+            commands.for_each(|command| command.waiting().fail(&error));
+            return;
+        }
+        // Committed: every decided answer stands, whatever happens to the sync below, because
+        // the rows are in the database and a caller told "failed" would retry or give up on
+        // events that exist.
+        let synced = if flush { self.sync_wal() } else { Ok(()) };
+        let head = Position(self.state.last_position);
+        self.head.send_if_modified(|current| {
+            let moved = head > *current;
+            if moved {
+                *current = head;
+            }
+            moved
+        });
+        match synced {
+            Ok(()) => decided.into_iter().for_each(Decided::send),
             Err(reason) => {
-                // The transaction may already be gone (SQLite rolls back on some errors).
-                let _ = self.connection.execute_batch("ROLLBACK");
-                let context = format!(
-                    "writing to {} failed; the store is now poisoned",
-                    self.path.display()
-                );
-                let error = || StorageError::backend(context.clone(), reason.clone());
-                decided
-                    .into_iter()
-                    .for_each(|done| done.undecided().fail(error));
-                if let Some(waiting) = failed {
-                    waiting.fail(error);
+                // Only the flushes asked for the sync, so only they fail; the store is poisoned
+                // because a failed fsync may have lost pages the OS will never write again.
+                let error = self.poison(reason);
+                for done in decided {
+                    match done {
+                        Decided::Flush(reply) => Waiting::Flush(reply).fail(&error),
+                        other => other.send(),
+                    }
                 }
-                commands.for_each(|command| command.waiting().fail(error));
-                self.poisoned = Some(reason);
             }
         }
+        if self.bytes_since_checkpoint >= CHECKPOINT_AFTER_BYTES {
+            self.bytes_since_checkpoint = 0;
+            if let Some(checkpointer) = &self.checkpointer {
+                checkpointer.request();
+            }
+        }
+    }
+
+    /// Poisons the writer for `reason`; returns the error its callers get.
+    fn poison(&mut self, reason: String) -> impl Fn() -> StorageError + use<> {
+        let context = format!(
+            "writing to {} failed; the store is now poisoned",
+            self.path.display()
+        );
+        self.poisoned = Some(reason.clone());
+        move || StorageError::backend(context.clone(), reason.clone())
     }
 
     /// Decides one request inside the open transaction. On a database failure, returns the
@@ -276,6 +294,10 @@ impl Writer {
         }
         let mut wal = self.path.as_os_str().to_owned();
         wal.push("-wal");
+        #[cfg(test)]
+        if tests::fails_wal_sync(&self.path) {
+            return Err("fsync of the WAL: injected failure".into());
+        }
         match std::fs::File::open(&wal) {
             Ok(file) => file
                 .sync_all()
@@ -286,3 +308,6 @@ impl Writer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,87 @@
+//! Tests of the writer's group commit that need to reach inside it: a WAL sync that fails after
+//! `COMMIT` in relaxed mode.
+//!
+//! Goal: a failed sync fails only the flushes that asked for it and poisons the store, while the
+//! appends of the same group, whose rows are in the database, are answered with success.
+//! Method: build a writer on a real file, inject the sync failure for that file's path, and run
+//! one group holding an append and a flush.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use annal_core::{
+    EventType, ExpectedVersion, Limits, NewEvent, Position, StorageError, StreamId, prepare_batch,
+};
+use serde_json::json;
+use tokio::sync::{oneshot, watch};
+
+use super::{Command, Writer, WriterState};
+use crate::connection::open_writer;
+use crate::options::{Durability, OpenOptions};
+use crate::schema;
+
+/// Paths whose WAL sync fails (a list, so tests running in parallel do not disturb each other).
+static FAILING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// Whether the writer of `path` must fail its WAL sync.
+pub(super) fn fails_wal_sync(path: &Path) -> bool {
+    FAILING
+        .lock()
+        .map(|paths| paths.iter().any(|p| p == path))
+        .unwrap_or(false)
+}
+
+fn writer(path: &Path) -> Writer {
+    let options = OpenOptions::new().durability(Durability::Relaxed);
+    let mut connection = open_writer(path, &options).unwrap();
+    schema::migrate(&mut connection, path).unwrap();
+    let state = WriterState::load(&connection).unwrap();
+    let (head, _) = watch::channel(Position::START);
+    Writer {
+        connection,
+        state,
+        path: path.to_path_buf(),
+        durability: Durability::Relaxed,
+        head,
+        poisoned: None,
+        checkpointer: None,
+        bytes_since_checkpoint: 0,
+    }
+}
+
+#[test]
+fn a_failed_sync_after_commit_fails_only_the_flush() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("relaxed.db");
+    let mut writer = writer(&path);
+    FAILING.lock().unwrap().push(path.clone());
+
+    let event = NewEvent::new(EventType::new("agent:step").unwrap(), json!({"n": 1}));
+    let batch = prepare_batch(vec![event], &Limits::default(), 0).unwrap();
+    let (append_reply, append_answer) = oneshot::channel();
+    let (flush_reply, flush_answer) = oneshot::channel();
+    let mut group = vec![
+        Command::Append {
+            stream: StreamId::new("agent-1").unwrap(),
+            expected: ExpectedVersion::Any,
+            batch,
+            reply: append_reply,
+        },
+        Command::Flush { reply: flush_reply },
+    ];
+    writer.commit_group(&mut group);
+
+    let appended = append_answer.blocking_recv().unwrap();
+    assert_eq!(appended.unwrap().last_position, Position(1));
+    let flushed = flush_answer.blocking_recv().unwrap();
+    assert!(
+        matches!(&flushed, Err(StorageError::Backend { .. })),
+        "{flushed:?}"
+    );
+    assert!(writer.poisoned.is_some(), "a failed sync poisons the store");
+    let stored: i64 = writer
+        .connection
+        .query_row("SELECT count(*) FROM events", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(stored, 1, "the acknowledged append is in the database");
+}
