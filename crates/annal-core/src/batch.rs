@@ -112,7 +112,7 @@ fn prepare_event(
             found: json_kind(&metadata),
         });
     }
-    let payload_json = event.payload.to_string();
+    let payload_json = compact_json(&event.payload);
     if payload_json.len() > limits.payload_bytes_max {
         let max = limits.payload_bytes_max;
         return Err(InvalidEvent::PayloadTooLarge {
@@ -120,7 +120,7 @@ fn prepare_event(
             max,
         });
     }
-    let metadata_json = metadata.to_string();
+    let metadata_json = compact_json(&metadata);
     if metadata_json.len() > limits.metadata_bytes_max {
         let max = limits.metadata_bytes_max;
         return Err(InvalidEvent::MetadataTooLarge {
@@ -150,6 +150,21 @@ fn prepare_event(
         causation_id: event.causation_id,
         correlation_id: event.correlation_id,
     })
+}
+
+/// `value` as compact JSON (the same text as `Value::to_string`). Serializes straight into a
+/// byte buffer sized for a typical payload: going through `fmt::Display` and its formatter
+/// adapter made the boundary check of one event take twice as long (2.2 µs against 1.1 µs,
+/// `cargo bench -p annal-core --bench hot_paths`).
+fn compact_json(value: &Value) -> String {
+    let mut bytes = Vec::with_capacity(512);
+    match serde_json::to_writer(&mut bytes, value) {
+        // serde_json writes UTF-8 only, so the conversion cannot fail either.
+        Ok(()) => String::from_utf8(bytes).unwrap_or_else(|_| value.to_string()),
+        // A `Value` always serializes (its keys are strings, its numbers finite); should that
+        // ever change, the slower path gives the same text.
+        Err(_) => value.to_string(),
+    }
 }
 
 fn unreachable_domain(event_type: &EventType) -> AggregateType {
