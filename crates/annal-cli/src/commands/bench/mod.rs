@@ -17,6 +17,9 @@ use crate::output::Output;
 use measure::{Figure, peak_rss_bytes};
 use script::{Script, store_bytes};
 
+/// Durable batches of 1,000 into one stream: the absolute half of their target (events/s).
+const BATCH_TARGET: f64 = 150_000.0;
+
 pub(crate) async fn run(args: BenchArgs, out: &mut Output) -> anyhow::Result<()> {
     anyhow::ensure!(
         args.events >= 1_000,
@@ -82,7 +85,7 @@ pub(crate) async fn run(args: BenchArgs, out: &mut Output) -> anyhow::Result<()>
         figures.push(figure);
     }
     say("appending batches of 1,000");
-    let batches = script.batches().await?.target(150_000.0);
+    let batches = script.batches().await?;
 
     let rss_mib = peak_rss_bytes().map(|bytes| bytes as f64 / (1024.0 * 1024.0));
 
@@ -100,7 +103,9 @@ pub(crate) async fn run(args: BenchArgs, out: &mut Output) -> anyhow::Result<()>
         .collect();
     let ceiling = ceilings::rusqlite_insert(dir.path(), &rows, 1_000)?;
     drop(rows);
-    figures.push(batches.ceiling(ceiling));
+    // Two targets at once: at least 150,000 events/s and at least 0.7 of the ceiling; the
+    // printed target is whichever binds in this run.
+    figures.push(batches.ceiling(ceiling).target(BATCH_TARGET.max(0.7 * ceiling)));
 
     say("raw sequential read ceiling");
     let (read_bytes, read_time) = ceilings::sequential_read(&main.path)?;
