@@ -13,6 +13,7 @@ use crate::event::{NewEvent, RecordedEvent, Timestamp};
 use crate::ids::{AggregateType, EventId, EventType, StreamId};
 use crate::limits::Limits;
 use crate::position::{ExpectedVersion, Position, Version};
+use crate::raw_object::RawObject;
 use crate::store::AppendResult;
 
 /// An event that passed validation, with every default filled in, waiting for its version and
@@ -55,8 +56,8 @@ impl PreparedEvent {
             position,
             timestamp: self.timestamp,
             source: self.source.clone(),
-            payload: self.payload.clone(),
-            metadata: self.metadata.clone(),
+            payload: RawObject::from_serialized(self.payload_json.clone()),
+            metadata: RawObject::from_serialized(self.metadata_json.clone()),
             causation_id: self.causation_id.clone(),
             correlation_id: self.correlation_id.clone(),
         }

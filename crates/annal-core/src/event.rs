@@ -3,12 +3,19 @@
 //!
 //! Both serialize as JSON with camelCase field names (`type`, `aggregateId`, `causationId`, ...),
 //! the names the seeds used, so existing NDJSON and TypeScript callers read them unchanged.
+//!
+//! A recorded event carries its payload and metadata as [`RawObject`]s, the JSON text as stored,
+//! not as `Value` trees: reading pays one validity scan per object instead of a tree of
+//! allocations, and a consumer parses the text once, straight into the type it needs
+//! (`event.payload.decode::<T>()`). A new event still takes a `Value`, which the append
+//! boundary checks and turns into text once.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::ids::{AggregateType, EventId, EventType, StreamId};
 use crate::position::{Position, Version};
+use crate::raw_object::RawObject;
 
 /// Milliseconds since the Unix epoch.
 pub type Timestamp = i64;
@@ -129,10 +136,10 @@ pub struct RecordedEvent {
     pub timestamp: Timestamp,
     /// Who emitted it.
     pub source: String,
-    /// The event's data (a JSON object).
-    pub payload: Value,
-    /// Free-form context (a JSON object, `{}` when none was given).
-    pub metadata: Value,
+    /// The event's data: a JSON object, as stored.
+    pub payload: RawObject,
+    /// Free-form context: a JSON object as stored, `{}` when none was given.
+    pub metadata: RawObject,
     /// What caused this event, if known.
     pub causation_id: Option<String>,
     /// Which run or conversation this event belongs to, if known.
@@ -170,8 +177,8 @@ mod tests {
             position: Position(1),
             timestamp: 5,
             source: "swarm".into(),
-            payload: json!({}),
-            metadata: json!({}),
+            payload: RawObject::from_value(&json!({"taskId": "t-1"})).unwrap(),
+            metadata: RawObject::empty(),
             causation_id: None,
             correlation_id: None,
         };
@@ -179,7 +186,10 @@ mod tests {
         assert_eq!(value["aggregateId"], "agent-1");
         assert_eq!(value["type"], "agent:spawned");
         assert_eq!(value["causationId"], Value::Null);
-        let back: RecordedEvent = serde_json::from_value(value).unwrap();
+        assert_eq!(value["payload"]["taskId"], "t-1");
+        let text = serde_json::to_string(&event).unwrap();
+        assert!(text.contains(r#""payload":{"taskId":"t-1"},"metadata":{}"#));
+        let back: RecordedEvent = serde_json::from_str(&text).unwrap();
         assert_eq!(back, event);
     }
 }

@@ -120,7 +120,6 @@ impl Filter {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
 
     use super::*;
     use crate::ids::EventId;
@@ -136,8 +135,8 @@ mod tests {
             position: Position(1),
             timestamp,
             source: "swarm".into(),
-            payload: json!({}),
-            metadata: json!({}),
+            payload: crate::RawObject::empty(),
+            metadata: crate::RawObject::empty(),
             causation_id: Some("cause".into()),
             correlation_id: None,
         }

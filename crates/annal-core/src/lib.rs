@@ -26,7 +26,7 @@
 //! assert_eq!(result.stream_version.0, 1);
 //!
 //! let events = collect(store.read_stream(&task, ReadStreamOptions::forward()).await?).await?;
-//! assert_eq!(events[0].payload["title"], "Index docs");
+//! assert_eq!(events[0].payload.to_value()["title"], "Index docs");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! # }).unwrap();
 //! ```
@@ -43,6 +43,7 @@ mod memory;
 mod paging;
 mod position;
 mod projection;
+mod raw_object;
 mod snapshot;
 mod stats;
 mod store;
@@ -65,6 +66,7 @@ pub use memory::MemoryStore;
 pub use paging::{PAGE_EVENTS, Page, paged};
 pub use position::{ExpectedVersion, Position, Version};
 pub use projection::{Projection, ProjectionError, ProjectionRunner};
+pub use raw_object::{InvalidObject, RawObject};
 pub use snapshot::{LoadedAggregate, Snapshot};
 pub use stats::{Stats, StreamCount};
 pub use store::{

@@ -45,7 +45,7 @@
 //!
 //! let events = annal_core::collect(store.read_stream(&task, ReadStreamOptions::forward()).await?)
 //!     .await?;
-//! assert_eq!(events[0].payload["title"], "Index docs");
+//! assert_eq!(events[0].payload.to_value()["title"], "Index docs");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! # }).unwrap();
 //! ```

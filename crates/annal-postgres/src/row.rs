@@ -5,8 +5,8 @@
 //! its position, never a panic: the bytes came from the database, not from annal's own code.
 
 use annal_core::{
-    AggregateType, EventId, EventType, Position, ReadError, RecordedEvent, StorageError, StreamId,
-    Version,
+    AggregateType, EventId, EventType, Position, RawObject, ReadError, RecordedEvent, StorageError,
+    StreamId, Version,
 };
 use tokio_postgres::Row;
 
@@ -37,12 +37,12 @@ pub(crate) fn from_sql(value: i64, location: impl Fn() -> String) -> Result<u64,
 pub(crate) fn event(row: &Row) -> Result<RecordedEvent, ReadError> {
     let position: i64 = row.get(0);
     let location = || format!("events row at position {position}");
-    let json = |index: usize| -> Result<serde_json::Value, ReadError> {
+    let json = |index: usize| -> Result<RawObject, ReadError> {
         let text: &str = row.get(index);
-        serde_json::from_str(text).map_err(|error| {
+        RawObject::from_json(text.to_owned()).map_err(|error| {
             ReadError::Storage(StorageError::Corrupted {
                 location: location(),
-                reason: format!("column {index} is not JSON: {error}"),
+                reason: format!("column {index}: {error}"),
             })
         })
     };

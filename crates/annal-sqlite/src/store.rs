@@ -283,8 +283,8 @@ impl Store for SqliteStore {
                 let page = page as usize;
                 let bound = cursor.bound;
                 let events = readers
-                    .run(move |connection| {
-                        read::stream_page(connection, &stream, direction, bound, page)
+                    .run_with_names(move |connection, names| {
+                        read::stream_page(connection, names, &stream, direction, bound, page)
                     })
                     .await?;
                 let Some(last) = events.last() else {
@@ -308,43 +308,36 @@ impl Store for SqliteStore {
     }
 
     async fn read_all(&self, from: Position) -> Result<EventStream, ReadError> {
-        let readers = Arc::clone(&self.shared.readers);
-        Ok(paged(Some(from), move |from: Option<Position>| {
-            let readers = Arc::clone(&readers);
-            async move {
-                let Some(from) = from else { return Ok(None) };
-                let events = readers
-                    .run(move |connection| read::all_page(connection, from, PAGE_EVENTS))
-                    .await?;
-                let Some(last) = events.last() else {
-                    return Ok(None);
-                };
+        Ok(read::read_ahead(
+            &self.shared.readers,
+            from,
+            |connection, names, from| {
+                let events = read::all_page(connection, names, from, PAGE_EVENTS)?;
                 // A short page is the last one; ending here saves an empty round trip.
-                let next = (events.len() == PAGE_EVENTS).then(|| last.position.next());
-                Ok(Some((events, next)))
-            }
-        }))
+                let next = match events.last() {
+                    Some(last) if events.len() == PAGE_EVENTS => Some(last.position.next()),
+                    _ => None,
+                };
+                Ok((!events.is_empty()).then_some((events, next)))
+            },
+        ))
     }
 
     async fn query(&self, filter: &Filter) -> Result<EventStream, ReadError> {
         filter.validate()?;
-        let readers = Arc::clone(&self.shared.readers);
-        let filter = Arc::new(filter.clone());
+        let filter = filter.clone();
         let start = QueryCursor {
             after: None,
             remaining: filter.limit,
         };
-        Ok(paged(start, move |cursor: QueryCursor| {
-            let readers = Arc::clone(&readers);
-            let filter = Arc::clone(&filter);
-            async move {
-                readers
-                    .run(move |connection| {
-                        read::query_page(connection, &filter, cursor, PAGE_EVENTS)
-                    })
-                    .await
-            }
-        }))
+        Ok(read::read_ahead(
+            &self.shared.readers,
+            start,
+            move |connection, names, cursor| {
+                let page = read::query_page(connection, names, &filter, cursor, PAGE_EVENTS)?;
+                Ok(page.map(|(events, next)| (events, Some(next))))
+            },
+        ))
     }
 
     async fn subscribe(&self, from: Position, filter: Filter) -> Result<EventStream, ReadError> {

@@ -78,7 +78,7 @@ async fn killed_subscriber_connections_lose_nothing() {
                 Position(next),
                 "delivered out of order or twice"
             );
-            assert_eq!(event.payload["n"], next - 1);
+            assert_eq!(event.payload.to_value()["n"], next - 1);
             next += 1;
         }
     };

@@ -6,11 +6,13 @@
 use annal_core::{Direction, Position, ReadError, RecordedEvent, StreamId, Version};
 use rusqlite::{Connection, params};
 
+use super::Names;
 use crate::row::{EVENT_COLUMNS, EVENT_FROM, decode, read_failed, to_sql};
 
 /// Up to `page` events of `stream`: forward from `bound` (inclusive), or backward down from it.
 pub(crate) fn stream_page(
     connection: &Connection,
+    names: &mut Names,
     stream: &StreamId,
     direction: Direction,
     bound: Version,
@@ -36,7 +38,7 @@ pub(crate) fn stream_page(
         .map_err(failed)?;
     let mut events = Vec::with_capacity(page.min(64));
     while let Some(row) = rows.next().map_err(failed)? {
-        events.push(decode(row)?);
+        events.push(decode(row, connection, names)?);
     }
     Ok(events)
 }
@@ -44,6 +46,7 @@ pub(crate) fn stream_page(
 /// Up to `page` events at or after `from`, in position order.
 pub(crate) fn all_page(
     connection: &Connection,
+    names: &mut Names,
     from: Position,
     page: usize,
 ) -> Result<Vec<RecordedEvent>, ReadError> {
@@ -58,7 +61,7 @@ pub(crate) fn all_page(
         .map_err(failed)?;
     let mut events = Vec::with_capacity(page.min(64));
     while let Some(row) = rows.next().map_err(failed)? {
-        events.push(decode(row)?);
+        events.push(decode(row, connection, names)?);
     }
     Ok(events)
 }

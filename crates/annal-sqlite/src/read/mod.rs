@@ -2,10 +2,13 @@
 //!
 //! Readers never block the writer: each read is its own short WAL read transaction on its own
 //! connection. Long reads page through results ([`annal_core::paged`]) one blocking call per
-//! page, so memory stays bounded by a page however much is read.
+//! page, so memory stays bounded by a page however much is read. Each pooled connection keeps
+//! its own [`Names`], the dictionary names it has resolved, for the event reads.
 
+mod ahead;
 mod events;
 mod lookups;
+mod names;
 mod query;
 mod stats;
 
@@ -14,22 +17,32 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use annal_core::{ReadError, StorageError};
 use rusqlite::Connection;
+use tokio::task::JoinHandle;
 
 use crate::connection::open_reader;
 
+pub(crate) use ahead::read_ahead;
 pub(crate) use events::{all_page, stream_page};
 pub(crate) use lookups::{head, load_projection, load_snapshot, stream_version};
+pub(crate) use names::Names;
 pub(crate) use query::{QueryCursor, query_page};
 pub(crate) use stats::stats;
 
 /// Idle read connections kept for reuse; more can be open at once, the rest are closed.
 const IDLE_READERS_MAX: usize = 4;
 
+/// A pooled read-only connection and the names it has resolved.
+#[derive(Debug)]
+struct Reader {
+    connection: Connection,
+    names: Names,
+}
+
 /// The pool of read-only connections to one database file.
 #[derive(Debug)]
 pub(crate) struct Readers {
     path: PathBuf,
-    idle: Mutex<Vec<Connection>>,
+    idle: Mutex<Vec<Reader>>,
 }
 
 impl Readers {
@@ -52,43 +65,76 @@ impl Readers {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, ReadError> + Send + 'static,
     {
-        let readers = Arc::clone(self);
-        let task = tokio::task::spawn_blocking(move || {
-            let connection = readers.take()?;
-            let result = read(&connection);
-            readers.give_back(connection);
-            result
-        });
-        match task.await {
-            Ok(result) => result,
-            Err(join) => Err(ReadError::Storage(StorageError::backend(
-                "a read task failed",
-                join,
-            ))),
-        }
+        self.run_with_names(move |connection, _| read(connection))
+            .await
     }
 
-    fn take(&self) -> Result<Connection, ReadError> {
+    /// Runs `read` on a pooled connection and its [`Names`] on a blocking thread.
+    pub(crate) async fn run_with_names<T, F>(self: &Arc<Self>, read: F) -> Result<T, ReadError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &mut Names) -> Result<T, ReadError> + Send + 'static,
+    {
+        joined(self.start_with_names(read)).await
+    }
+
+    /// Starts `read` on a pooled connection and its [`Names`] on a blocking thread, and returns
+    /// at once; the read runs whether or not the handle is awaited.
+    pub(crate) fn start_with_names<T, F>(
+        self: &Arc<Self>,
+        read: F,
+    ) -> JoinHandle<Result<T, ReadError>>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &mut Names) -> Result<T, ReadError> + Send + 'static,
+    {
+        let readers = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let mut reader = readers.take()?;
+            let result = read(&reader.connection, &mut reader.names);
+            readers.give_back(reader);
+            result
+        })
+    }
+
+    fn take(&self) -> Result<Reader, ReadError> {
         let idle = self
             .idle
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .pop();
         match idle {
-            Some(connection) => Ok(connection),
-            None => open_reader(&self.path).map_err(|source| {
-                let context = format!("opening a reader on {}", self.path.display());
-                ReadError::Storage(StorageError::backend(context, source))
-            }),
+            Some(reader) => Ok(reader),
+            None => {
+                let connection = open_reader(&self.path).map_err(|source| {
+                    let context = format!("opening a reader on {}", self.path.display());
+                    ReadError::Storage(StorageError::backend(context, source))
+                })?;
+                Ok(Reader {
+                    connection,
+                    names: Names::new(),
+                })
+            }
         }
     }
 
-    fn give_back(&self, connection: Connection) {
+    fn give_back(&self, reader: Reader) {
         // The pool holds only plain connections between reads, so a panic elsewhere cannot have
         // left it inconsistent; the poison flag carries no information.
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         if idle.len() < IDLE_READERS_MAX {
-            idle.push(connection);
+            idle.push(reader);
         }
+    }
+}
+
+/// The result of a read started with [`Readers::start_with_names`].
+pub(crate) async fn joined<T>(task: JoinHandle<Result<T, ReadError>>) -> Result<T, ReadError> {
+    match task.await {
+        Ok(result) => result,
+        Err(join) => Err(ReadError::Storage(StorageError::backend(
+            "a read task failed",
+            join,
+        ))),
     }
 }

@@ -8,6 +8,7 @@ use annal_core::{Direction, Filter, ReadError, RecordedEvent};
 use rusqlite::Connection;
 use rusqlite::types::Value;
 
+use super::Names;
 use crate::row::{EVENT_COLUMNS, EVENT_FROM, decode, read_failed, to_sql};
 
 /// Where a query resumes.
@@ -22,6 +23,7 @@ pub(crate) struct QueryCursor {
 /// The next page of `filter`'s results and the cursor after it; `None` when the query is done.
 pub(crate) fn query_page(
     connection: &Connection,
+    names: &mut Names,
     filter: &Filter,
     cursor: QueryCursor,
     page: usize,
@@ -35,7 +37,7 @@ pub(crate) fn query_page(
     }
     let mut clauses: Vec<String> = Vec::new();
     let mut values: Vec<Value> = Vec::new();
-    let mut names = |clause: &str, list: Vec<String>, values: &mut Vec<Value>| {
+    let mut name_clause = |clause: &str, list: Vec<String>, values: &mut Vec<Value>| {
         if list.is_empty() {
             return;
         }
@@ -43,17 +45,17 @@ pub(crate) fn query_page(
         clauses.push(clause.replace("{}", &marks));
         values.extend(list.into_iter().map(Value::Text));
     };
-    names(
+    name_clause(
         "e.type_id IN (SELECT id FROM types WHERE name IN ({}))",
         filter.event_types.iter().map(|t| t.to_string()).collect(),
         &mut values,
     );
-    names(
+    name_clause(
         "e.stream_id IN (SELECT id FROM streams WHERE name IN ({}))",
         filter.aggregate_ids.iter().map(|s| s.to_string()).collect(),
         &mut values,
     );
-    names(
+    name_clause(
         "e.aggregate_type_id IN (SELECT id FROM aggregate_types WHERE name IN ({}))",
         filter
             .aggregate_types
@@ -121,7 +123,7 @@ pub(crate) fn query_page(
         .map_err(failed)?;
     let mut events = Vec::new();
     while let Some(row) = rows.next().map_err(failed)? {
-        events.push(decode(row)?);
+        events.push(decode(row, connection, names)?);
     }
     let Some(last) = events.last() else {
         return Ok(None);

@@ -4,7 +4,7 @@
 //! The list lives in one macro call, so the kind, the enum and the decoder cannot disagree about
 //! which types exist.
 
-use annal_core::{EventId, RecordedEvent};
+use annal_core::{EventId, RawObject, RecordedEvent};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -81,18 +81,37 @@ macro_rules! catalog {
         }
 
         impl DomainEvent {
-            /// Decodes the payload of a stored event by its type.
+            /// Decodes the payload of a stored event by its type, parsing the stored JSON text
+            /// straight into the typed payload (no `Value` is built for known types).
             ///
             /// Unknown types give [`DomainEvent::Unknown`]; a known type whose payload does not
             /// fit gives a [`DecodeError`].
             pub fn decode(event: &RecordedEvent) -> Result<DomainEvent, DecodeError> {
-                DomainEvent::decode_payload(event.event_type.as_str(), &event.payload).map_err(
+                DomainEvent::decode_raw(event.event_type.as_str(), &event.payload).map_err(
                     |source| DecodeError {
                         event_id: event.id.clone(),
                         event_type: event.event_type.to_string(),
                         source,
                     },
                 )
+            }
+
+            /// Decodes the stored payload text `payload` as an event of `event_type`.
+            pub fn decode_raw(
+                event_type: &str,
+                payload: &RawObject,
+            ) -> Result<DomainEvent, serde_json::Error> {
+                let Some(kind) = EventKind::from_event_type(event_type) else {
+                    return Ok(DomainEvent::Unknown {
+                        event_type: event_type.to_owned(),
+                        payload: payload.to_value(),
+                    });
+                };
+                match kind {
+                    $(EventKind::$variant => {
+                        payload.decode::<$payload>().map(DomainEvent::$variant)
+                    })*
+                }
             }
 
             /// Decodes `payload` as an event of `event_type`.
@@ -106,7 +125,7 @@ macro_rules! catalog {
                         payload: payload.clone(),
                     });
                 };
-                // Deserializing from `&Value` borrows the stored payload instead of cloning it.
+                // Deserializing from `&Value` borrows the payload instead of cloning it.
                 match kind {
                     $(EventKind::$variant => {
                         <$payload>::deserialize(payload).map(DomainEvent::$variant)

@@ -176,10 +176,13 @@ impl RunEvent {
             return None;
         }
         Some(
-            RunEvent::deserialize(&event.payload).map_err(|source| LedgerError::Decode {
-                event_id: event.id.clone(),
-                source,
-            }),
+            event
+                .payload
+                .decode::<RunEvent>()
+                .map_err(|source| LedgerError::Decode {
+                    event_id: event.id.clone(),
+                    source,
+                }),
         )
     }
 }

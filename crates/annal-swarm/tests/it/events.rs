@@ -92,8 +92,11 @@ async fn constructors_fill_the_envelope_and_let_the_caller_extend_it() {
     assert_eq!(events[0].causation_id.as_deref(), Some("cmd-1"));
     assert_eq!(events[0].correlation_id.as_deref(), Some("run-9"));
     assert_eq!(events[0].metadata, json!({"host": "a"}));
-    assert_eq!(events[0].payload["agentId"], "agent-1");
-    assert_eq!(events[0].payload["capabilities"], json!(["coding"]));
+    assert_eq!(events[0].payload.to_value()["agentId"], "agent-1");
+    assert_eq!(
+        events[0].payload.to_value()["capabilities"],
+        json!(["coding"])
+    );
 }
 
 #[tokio::test]

@@ -211,7 +211,7 @@ pub async fn query_finds_sparse_matches(store: Arc<dyn Store>) {
     let events = all(store.query(&filter).await.unwrap()).await;
     let ns: Vec<u64> = events
         .iter()
-        .map(|e| e.payload["n"].as_u64().unwrap())
+        .map(|e| e.payload.to_value()["n"].as_u64().unwrap())
         .collect();
     assert_eq!(ns, vec![999, 1_999, 2_999]);
     let backward = Filter {
@@ -220,5 +220,5 @@ pub async fn query_finds_sparse_matches(store: Arc<dyn Store>) {
     };
     let events = all(store.query(&backward).await.unwrap()).await;
     assert_eq!(events.len(), 3);
-    assert_eq!(events[0].payload["n"], 2_999);
+    assert_eq!(events[0].payload.to_value()["n"], 2_999);
 }

@@ -99,8 +99,8 @@ fn to_new(event: RecordedEvent) -> NewEvent {
         aggregate_type: Some(event.aggregate_type),
         timestamp: Some(event.timestamp),
         source: event.source,
-        payload: event.payload,
-        metadata: Some(event.metadata),
+        payload: event.payload.to_value(),
+        metadata: Some(event.metadata.to_value()),
         causation_id: event.causation_id,
         correlation_id: event.correlation_id,
     }
