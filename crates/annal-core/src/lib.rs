@@ -10,7 +10,8 @@
 //!   subscriptions that deliver history then live events, [`Snapshot`]s, retention, [`Stats`]
 //!   and projection checkpoints;
 //! - the [`Projection`] contract and its [`ProjectionRunner`], which catches up from a saved
-//!   checkpoint and then follows the store live;
+//!   checkpoint and then follows the store live, and [`ProjectionGroup`], which catches up
+//!   several projections in one read;
 //! - [`MemoryStore`], a backend with every rule but durability.
 //!
 //! ```
@@ -43,6 +44,7 @@ mod memory;
 mod paging;
 mod position;
 mod projection;
+mod projection_group;
 mod raw_object;
 mod snapshot;
 mod stats;
@@ -66,6 +68,7 @@ pub use memory::MemoryStore;
 pub use paging::{PAGE_EVENTS, Page, paged};
 pub use position::{ExpectedVersion, Position, Version};
 pub use projection::{Projection, ProjectionError, ProjectionRunner};
+pub use projection_group::ProjectionGroup;
 pub use raw_object::{InvalidObject, RawObject};
 pub use snapshot::{LoadedAggregate, Snapshot};
 pub use stats::{Stats, StreamCount};

@@ -63,6 +63,14 @@ pub enum ProjectionError {
     /// The projection's name is not a valid name.
     #[error("projection name is invalid")]
     Name(#[from] InvalidName),
+    /// Projections caught up together were loaded from different stores.
+    #[error("projection {name} reads another store than projection {first} of its group")]
+    StoresDiffer {
+        /// The projection whose store differs.
+        name: &'static str,
+        /// The group's first projection.
+        first: &'static str,
+    },
     /// The task following the store stopped unexpectedly.
     #[error("projection {name}: its follower task stopped: {reason}")]
     Stopped {
@@ -179,9 +187,14 @@ impl<P: Projection> ProjectionRunner<P> {
 
     /// Forgets the state and checkpoint and folds every event again.
     pub async fn rebuild(&mut self) -> Result<u64, ProjectionError> {
+        self.reset();
+        self.catch_up().await
+    }
+
+    /// Forgets the state and checkpoint in memory; the saved pair is replaced at the next save.
+    pub fn reset(&mut self) {
         *self.state_mut() = P::default();
         self.checkpoint = Position::START;
-        self.catch_up().await
     }
 
     /// Saves the state and checkpoint together.

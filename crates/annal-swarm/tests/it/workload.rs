@@ -11,7 +11,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use annal_core::{ExpectedVersion, MemoryStore, Projection, ProjectionRunner, Store};
+use annal_core::{
+    ExpectedVersion, MemoryStore, Projection, ProjectionGroup, ProjectionRunner, Store,
+};
 use annal_swarm::events::DomainEvent;
 use annal_swarm::projections::{
     AgentState, AgentStatus, MemoryIndex, MemoryStatus, TaskHistory, TaskStatus,
@@ -282,6 +284,49 @@ async fn build<P: Projection + Clone>(store: &Arc<dyn Store>) -> P {
     runner.state().clone()
 }
 
+/// The three projections caught up together in one read, each checked against its own
+/// catch-up: a group must leave every member exactly as a lone runner would.
+async fn build_together(store: &Arc<dyn Store>) -> (AgentState, TaskHistory, MemoryIndex) {
+    let mut agents = ProjectionRunner::<AgentState>::load(Arc::clone(store))
+        .await
+        .unwrap();
+    let mut tasks = ProjectionRunner::<TaskHistory>::load(Arc::clone(store))
+        .await
+        .unwrap();
+    let mut memories = ProjectionRunner::<MemoryIndex>::load(Arc::clone(store))
+        .await
+        .unwrap();
+    let read = ProjectionGroup::new()
+        .with(&mut agents)
+        .with(&mut tasks)
+        .with(&mut memories)
+        .catch_up()
+        .await
+        .unwrap();
+    assert_eq!(read, store.head().await.unwrap().0);
+    let together = (
+        agents.state().clone(),
+        tasks.state().clone(),
+        memories.state().clone(),
+    );
+    fn json<T: serde::Serialize>(state: &T) -> Result<String, serde_json::Error> {
+        serde_json::to_string(state)
+    }
+    assert_eq!(
+        json(&together.0).unwrap(),
+        json(&build::<AgentState>(store).await).unwrap()
+    );
+    assert_eq!(
+        json(&together.1).unwrap(),
+        json(&build::<TaskHistory>(store).await).unwrap()
+    );
+    assert_eq!(
+        json(&together.2).unwrap(),
+        json(&build::<MemoryIndex>(store).await).unwrap()
+    );
+    together
+}
+
 #[tokio::test]
 async fn projections_over_100000_wl1_events_match_a_plain_fold() {
     const N: u64 = 100_000;
@@ -298,7 +343,7 @@ async fn projections_over_100000_wl1_events_match_a_plain_fold() {
     }
     assert_eq!(store.head().await.unwrap().0, N);
 
-    let agents: AgentState = build(&store).await;
+    let (agents, tasks, memories) = build_together(&store).await;
     assert_eq!(agents.len(), 400);
     assert_eq!(agents.ignored_events(), 0);
     for status in AgentStatus::ALL {
@@ -337,7 +382,6 @@ async fn projections_over_100000_wl1_events_match_a_plain_fold() {
         assert_eq!(agent.failed_count() as u64, expected.failed, "{}", agent.id);
     }
 
-    let tasks: TaskHistory = build(&store).await;
     assert_eq!(tasks.len(), 400);
     assert_eq!(tasks.ignored_events(), 0);
     let statuses = [
@@ -380,7 +424,6 @@ async fn projections_over_100000_wl1_events_match_a_plain_fold() {
         .count();
     assert_eq!(tasks.by_agent("agent-7").len(), agent_7);
 
-    let memories: MemoryIndex = build(&store).await;
     assert_eq!(memories.all().len(), 150);
     assert_eq!(memories.ignored_events() as usize, {
         // Retrievals of removed entries are ignored by both; count them from the fold's view.

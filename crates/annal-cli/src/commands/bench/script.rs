@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use annal_core::{
-    EventType, ExpectedVersion, Filter, Position, ProjectionRunner, ReadStreamOptions, Store,
-    StreamId, Version, collect,
+    EventType, ExpectedVersion, Filter, Position, ProjectionGroup, ProjectionRunner,
+    ReadStreamOptions, Store, StreamId, Version, collect,
 };
 use annal_sqlite::{OpenOptions, SqliteStore};
 use annal_swarm::projections::{AgentState, MemoryIndex, TaskHistory};
@@ -279,13 +279,22 @@ impl Script {
         );
         figures.push(self.seeded(Figure::millis("stats", self.events, started.elapsed())));
 
+        // The three rebuild together, in one read of the log.
         let started = Instant::now();
         let mut agents = ProjectionRunner::<AgentState>::load(Arc::clone(&store)).await?;
-        agents.rebuild().await?;
         let mut tasks = ProjectionRunner::<TaskHistory>::load(Arc::clone(&store)).await?;
-        tasks.rebuild().await?;
         let mut memory = ProjectionRunner::<MemoryIndex>::load(Arc::clone(&store)).await?;
-        memory.rebuild().await?;
+        let read = ProjectionGroup::new()
+            .with(&mut agents)
+            .with(&mut tasks)
+            .with(&mut memory)
+            .rebuild()
+            .await?;
+        ensure!(
+            read == self.events,
+            "the projections read {read} of {} events",
+            self.events
+        );
         figures.push(self.seeded(Figure::millis(
             "build 3 projections",
             self.events,
