@@ -2,11 +2,15 @@
 //!
 //! Each is a string newtype that can only be built through validation, so every function that
 //! takes one can rely on it being non-empty, at most [`NAME_BYTES_MAX`] bytes and free of control
-//! characters. Deserialization runs the same validation.
+//! characters. Deserialization runs the same validation. The text is shared (`Arc<str>`): every
+//! event read carries four of these, and a clone is a counter increment, not an allocation.
 
 use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use serde::de::{self, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// The longest identifier, in UTF-8 bytes, that annal accepts for any of the newtypes here.
 pub const NAME_BYTES_MAX: usize = 256;
@@ -64,16 +68,15 @@ fn validate(kind: &'static str, value: &str) -> Result<(), InvalidName> {
 macro_rules! validated_name {
     ($(#[$doc:meta])* $name:ident, $kind:literal) => {
         $(#[$doc])*
-        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-        #[serde(try_from = "String", into = "String")]
-        pub struct $name(String);
+        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(Arc<str>);
 
         impl $name {
             /// Validates `value` and wraps it.
             pub fn new(value: impl Into<String>) -> Result<Self, InvalidName> {
                 let value = value.into();
                 validate($kind, &value)?;
-                Ok(Self(value))
+                Ok(Self(Arc::from(value)))
             }
 
             /// The identifier as a string slice.
@@ -92,13 +95,14 @@ macro_rules! validated_name {
         impl TryFrom<&str> for $name {
             type Error = InvalidName;
             fn try_from(value: &str) -> Result<Self, InvalidName> {
-                Self::new(value)
+                validate($kind, value)?;
+                Ok(Self(Arc::from(value)))
             }
         }
 
         impl From<$name> for String {
             fn from(value: $name) -> String {
-                value.0
+                value.0.as_ref().to_owned()
             }
         }
 
@@ -119,7 +123,50 @@ macro_rules! validated_name {
                 fmt::Debug::fmt(&self.0, f)
             }
         }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(&self.0)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                deserializer.deserialize_str(NameVisitor::<$name>::new($kind))
+            }
+        }
     };
+}
+
+/// Deserializes any of the newtypes from a string, borrowed when the input allows, so building
+/// one costs a single allocation, as it did when the newtypes held a `String`.
+struct NameVisitor<T> {
+    kind: &'static str,
+    name: PhantomData<fn() -> T>,
+}
+
+impl<T> NameVisitor<T> {
+    fn new(kind: &'static str) -> Self {
+        Self {
+            kind,
+            name: PhantomData,
+        }
+    }
+}
+
+impl<'de, T> Visitor<'de> for NameVisitor<T>
+where
+    T: for<'a> TryFrom<&'a str, Error = InvalidName>,
+{
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "a {} (a string)", self.kind)
+    }
+
+    fn visit_str<E: de::Error>(self, value: &str) -> Result<T, E> {
+        T::try_from(value).map_err(E::custom)
+    }
 }
 
 validated_name!(
@@ -157,16 +204,17 @@ impl EventId {
     ///
     /// Time order keeps a backend's id index appending at its right edge.
     pub fn generate() -> Self {
-        Self(uuid::Uuid::now_v7().to_string())
+        let mut text = uuid::Uuid::encode_buffer();
+        Self(Arc::from(
+            &*uuid::Uuid::now_v7().hyphenated().encode_lower(&mut text),
+        ))
     }
 }
 
 impl EventType {
     /// The part before the first `:` (`task` for `task:completed`), the default aggregate type.
     pub fn domain(&self) -> &str {
-        self.0
-            .split_once(':')
-            .map_or(self.0.as_str(), |(domain, _)| domain)
+        self.0.split_once(':').map_or(&self.0, |(domain, _)| domain)
     }
 }
 
