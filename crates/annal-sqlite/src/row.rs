@@ -63,11 +63,17 @@ pub(crate) fn decode(
         RawObject::from_json(text)
             .map_err(|error| ReadError::Storage(corrupted(position, format!("{field}: {error}"))))
     };
+    // Borrowed text, for the fields that copy it once into their own representation.
+    let text = |index: usize| -> Result<&str, ReadError> {
+        row.get_ref(index)
+            .and_then(|value| value.as_str().map_err(rusqlite::Error::from))
+            .map_err(column)
+    };
     Ok(RecordedEvent {
         position: Position(from_sql(position, "position", position)?),
         version: Version(from_sql(row.get(1).map_err(column)?, "version", position)?),
         timestamp: row.get(2).map_err(column)?,
-        id: EventId::new(row.get::<_, String>(3).map_err(column)?)
+        id: EventId::try_from(text(3)?)
             .map_err(|e| ReadError::Storage(corrupted(position, format!("id: {e}"))))?,
         source: row.get(4).map_err(column)?,
         payload: json(5, "payload")?,

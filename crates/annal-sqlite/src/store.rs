@@ -134,8 +134,10 @@ impl SqliteStore {
         handle: Handle,
     ) -> Self {
         let on_disk = handle.temp_dir.is_none();
+        let readers = Readers::new(path);
+        readers.warm();
         let shared = Shared {
-            readers: Arc::new(Readers::new(path)),
+            readers: Arc::new(readers),
             head,
             limits: options.limits,
             clock: options.clock,

@@ -54,6 +54,23 @@ impl Readers {
         }
     }
 
+    /// Opens one pooled connection now and has it load the schema, so the first read after
+    /// opening a store does not pay for either (they cost about as much as reading a 100-event
+    /// stream). A failure is left to that first read, which opens its own connection and
+    /// reports what went wrong.
+    pub(crate) fn warm(&self) {
+        if let Ok(reader) = self.take() {
+            // Preparing any statement on the events table parses the schema once per connection.
+            let loaded = reader
+                .connection
+                .prepare("SELECT 1 FROM events WHERE 0")
+                .is_ok();
+            if loaded {
+                self.give_back(reader);
+            }
+        }
+    }
+
     /// The database file this pool reads.
     pub(crate) fn path(&self) -> &Path {
         &self.path

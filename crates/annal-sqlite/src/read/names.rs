@@ -8,6 +8,7 @@
 //! capped and simply cleared when full, which bounds memory on stores with millions of streams.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use annal_core::{AggregateType, EventType, InvalidName, ReadError, StorageError, StreamId};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -17,18 +18,42 @@ use crate::row::read_failed;
 /// Names kept per map before it is cleared; at ~100 B an entry, about 6 MiB per connection.
 const NAMES_MAX: usize = 64 * 1024;
 
+/// Hashes dictionary ids with one multiply. The ids come from annal's own file, so SipHash's
+/// resistance to chosen keys buys nothing, and its cost showed in profiles of full reads; the
+/// multiply (by 2^64 / golden ratio) spreads dense ids over the high bits the table probes with.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(byte)).wrapping_mul(GOLDEN);
+        }
+    }
+
+    fn write_i64(&mut self, id: i64) {
+        self.0 = id.cast_unsigned().wrapping_mul(GOLDEN);
+    }
+}
+
+const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
+
 /// One dictionary table's names by id.
 #[derive(Debug)]
 struct Dictionary<T> {
     table: &'static str,
-    by_id: HashMap<i64, T>,
+    by_id: HashMap<i64, T, BuildHasherDefault<IdHasher>>,
 }
 
 impl<T: Clone> Dictionary<T> {
     fn new(table: &'static str) -> Self {
         Self {
             table,
-            by_id: HashMap::new(),
+            by_id: HashMap::default(),
         }
     }
 
