@@ -55,12 +55,12 @@ macro_rules! catalog {
 
             /// The kind of an event type string, if it is one of the 23.
             pub fn from_event_type(event_type: &str) -> Option<EventKind> {
-                $(
-                    if event_type == <$payload as Payload>::EVENT_TYPE {
-                        return Some(EventKind::$variant);
-                    }
-                )*
-                None
+                // One `match` lets the compiler dispatch on length before comparing bytes;
+                // projections ask this for every event they are offered.
+                match event_type {
+                    $(<$payload as Payload>::EVENT_TYPE => Some(EventKind::$variant),)*
+                    _ => None,
+                }
             }
         }
 
@@ -94,6 +94,24 @@ macro_rules! catalog {
                         source,
                     },
                 )
+            }
+
+            /// Decodes the payload of a stored event already known to be of `kind`, parsing the
+            /// stored text straight into that kind's payload struct.
+            pub fn decode_as(
+                kind: EventKind,
+                event: &RecordedEvent,
+            ) -> Result<DomainEvent, DecodeError> {
+                let decoded = match kind {
+                    $(EventKind::$variant => {
+                        event.payload.decode::<$payload>().map(DomainEvent::$variant)
+                    })*
+                };
+                decoded.map_err(|source| DecodeError {
+                    event_id: event.id.clone(),
+                    event_type: event.event_type.to_string(),
+                    source,
+                })
             }
 
             /// Decodes the stored payload text `payload` as an event of `event_type`.

@@ -181,16 +181,17 @@ impl Projection for AgentState {
     const NAME: &'static str = "swarm.agent-state";
 
     fn apply(&mut self, event: &RecordedEvent) {
-        let relevant = matches!(
-            EventKind::from_event_type(event.event_type.as_str()),
-            Some(kind) if kind.aggregate_type() == "agent"
-                || kind == EventKind::TaskStarted
-                || kind == EventKind::TaskFailed
-        );
-        if !relevant {
-            return;
-        }
-        match DomainEvent::decode(event) {
+        let kind = match EventKind::from_event_type(event.event_type.as_str()) {
+            Some(kind)
+                if kind.aggregate_type() == "agent"
+                    || kind == EventKind::TaskStarted
+                    || kind == EventKind::TaskFailed =>
+            {
+                kind
+            }
+            _ => return,
+        };
+        match DomainEvent::decode_as(kind, event) {
             Ok(decoded) => {
                 if !self.fold(&decoded, event.timestamp) {
                     self.ignored_events += 1;

@@ -154,14 +154,11 @@ impl Projection for MemoryIndex {
     const NAME: &'static str = "swarm.memory-index";
 
     fn apply(&mut self, event: &RecordedEvent) {
-        let relevant = matches!(
-            EventKind::from_event_type(event.event_type.as_str()),
-            Some(kind) if kind.aggregate_type() == "memory"
-        );
-        if !relevant {
-            return;
-        }
-        match DomainEvent::decode(event) {
+        let kind = match EventKind::from_event_type(event.event_type.as_str()) {
+            Some(kind) if kind.aggregate_type() == "memory" => kind,
+            _ => return,
+        };
+        match DomainEvent::decode_as(kind, event) {
             Ok(decoded) => {
                 if !self.fold(&decoded, event.timestamp) {
                     self.ignored_events += 1;

@@ -144,14 +144,11 @@ impl Projection for TaskHistory {
     const NAME: &'static str = "swarm.task-history";
 
     fn apply(&mut self, event: &RecordedEvent) {
-        let relevant = matches!(
-            EventKind::from_event_type(event.event_type.as_str()),
-            Some(kind) if kind.aggregate_type() == "task"
-        );
-        if !relevant {
-            return;
-        }
-        match DomainEvent::decode(event) {
+        let kind = match EventKind::from_event_type(event.event_type.as_str()) {
+            Some(kind) if kind.aggregate_type() == "task" => kind,
+            _ => return,
+        };
+        match DomainEvent::decode_as(kind, event) {
             Ok(decoded) => {
                 if !self.fold(&decoded, event.timestamp) {
                     self.ignored_events += 1;
