@@ -72,10 +72,10 @@ macro_rules! validated_name {
         pub struct $name(Arc<str>);
 
         impl $name {
-            /// Validates `value` and wraps it.
-            pub fn new(value: impl Into<String>) -> Result<Self, InvalidName> {
-                let value = value.into();
-                validate($kind, &value)?;
+            /// Validates `value` and wraps a copy of it (one allocation, whatever the input).
+            pub fn new(value: impl AsRef<str>) -> Result<Self, InvalidName> {
+                let value = value.as_ref();
+                validate($kind, value)?;
                 Ok(Self(Arc::from(value)))
             }
 
@@ -95,8 +95,7 @@ macro_rules! validated_name {
         impl TryFrom<&str> for $name {
             type Error = InvalidName;
             fn try_from(value: &str) -> Result<Self, InvalidName> {
-                validate($kind, value)?;
-                Ok(Self(Arc::from(value)))
+                Self::new(value)
             }
         }
 
