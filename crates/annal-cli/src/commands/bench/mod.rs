@@ -105,7 +105,11 @@ pub(crate) async fn run(args: BenchArgs, out: &mut Output) -> anyhow::Result<()>
     drop(rows);
     // Two targets at once: at least 150,000 events/s and at least 0.7 of the ceiling; the
     // printed target is whichever binds in this run.
-    figures.push(batches.ceiling(ceiling).target(BATCH_TARGET.max(0.7 * ceiling)));
+    figures.push(
+        batches
+            .ceiling(ceiling)
+            .target(BATCH_TARGET.max(0.7 * ceiling)),
+    );
 
     say("raw sequential read ceiling");
     let (read_bytes, read_time) = ceilings::sequential_read(&main.path)?;
