@@ -158,7 +158,11 @@ impl<'a> ProjectionGroup<'a> {
                 unsaved = 0;
             }
         }
-        self.save().await?;
+        // Like a lone runner: nothing to save when the last interval save already holds the
+        // final state; an empty read still saves, so a rebuild of an empty log persists its reset.
+        if unsaved > 0 || read == 0 {
+            self.save().await?;
+        }
         Ok(read)
     }
 
