@@ -38,6 +38,10 @@ pub(crate) const QUEUE_COMMANDS_MAX: usize = 16 * 1024;
 /// the head lock is held.
 const GROUP_EVENTS_MAX: usize = 20_000;
 
+/// Longest wait for the callers of the previous group to resubmit before the next group starts
+/// (see `run`): well under one commit's flush, which it saves.
+const GATHER_WINDOW: Duration = Duration::from_millis(1);
+
 /// Runs of one group before its callers get the failure.
 const GROUP_ATTEMPTS_MAX: u32 = 6;
 
@@ -60,6 +64,7 @@ pub(crate) async fn run(
 ) {
     let mut dictionaries = Dictionaries::default();
     let mut group: Vec<Command> = Vec::new();
+    let mut previous_group = 0usize;
     while let Some(first) = receiver.recv().await {
         let mut n_events = first.weight();
         group.push(first);
@@ -72,6 +77,23 @@ pub(crate) async fn run(
                 Err(_) => break,
             }
         }
+        // The callers of a large group resubmit one by one after their answers; starting the
+        // next transaction with the first few would commit them alone and leave the rest for
+        // the one after (groups alternate large and tiny, each paying a flush). So when fewer
+        // are queued than last time, wait a moment for the rest.
+        if previous_group > 1 && group.len() < previous_group {
+            let deadline = tokio::time::Instant::now() + GATHER_WINDOW;
+            while group.len() < previous_group && n_events < GROUP_EVENTS_MAX {
+                match tokio::time::timeout_at(deadline, receiver.recv()).await {
+                    Ok(Some(command)) => {
+                        n_events += command.weight();
+                        group.push(command);
+                    }
+                    Ok(None) | Err(_) => break,
+                }
+            }
+        }
+        previous_group = group.len();
         let mut appends: Vec<AppendRequest> = Vec::new();
         for command in group.drain(..) {
             match command {
