@@ -11,3 +11,4 @@ mod crash;
 mod faults;
 mod processes;
 mod support;
+mod swarm_events;

@@ -9,3 +9,4 @@ mod conformance;
 mod processes;
 mod read_only;
 mod reconnect;
+mod swarm_events;
