@@ -1,29 +1,30 @@
 //! [`backup`]: a consistent copy of a store directory, taken while its writer keeps appending.
 //!
-//! No lock is taken, so the writer is never paused. Consistency comes from the order of the
-//! copies and a check at the end:
+//! No lock is taken, so the writer is never paused. The copy is the store as it was at one
+//! moment, found optimistically:
 //!
-//! 1. The log is copied first, from one open handle, up to its length at that moment, cut at the
-//!    last complete line. A compaction that renames a new log into place meanwhile does not
-//!    matter: the handle keeps reading the old file, which is whole. A group still being written
-//!    leaves at most an incomplete last batch, which opening the copy cuts off as a torn tail.
-//! 2. `streams.json`, the snapshots and the projection files are copied after the log, so each
-//!    is at least as new as the log copy. The counters may then run ahead of the copied log,
-//!    which only means positions and versions that the copy never uses again (the same as
-//!    after a removal).
-//! 3. The copy is opened as a store (which cuts a torn tail and rebuilds the index), and a
-//!    snapshot newer than its stream in the copy, or a projection whose checkpoint is past the
-//!    copy's head, is removed: it describes events the copy does not hold. A snapshot is an
-//!    optimisation and a projection rebuilds from the log, so removing them loses nothing.
+//! 1. The sidecar files (`streams.json`, the snapshots, the projections) are read into memory,
+//!    and the identity (device and inode) of the log is noted.
+//! 2. The log is copied from one open handle up to its length at that moment, cut after the last
+//!    complete line. Appends only add bytes at the end; a group still being written leaves at
+//!    most an incomplete last batch, which opening the copy cuts off as a torn tail.
+//! 3. The sidecars are read again and the log's identity checked. Snapshot and projection saves
+//!    replace their files, and every removal rewrites `streams.json` and then renames a new log
+//!    into place, so if nothing changed, the sidecars read in step 1 describe exactly the log
+//!    copied in step 2 (plus, at most, later appends they do not mention). If anything changed,
+//!    the attempt is thrown away and the copy starts again, a few times, before giving up with
+//!    [`BackupError::Busy`].
 //!
-//! The index and the lock are not copied: the copy gets its own.
+//! The copy is built in `<dest>.partial`, opened once as a store (which cuts a torn tail and
+//! builds its index), then renamed to `dest` and made durable, so a failed backup never leaves
+//! something that looks like a finished one. `index.json` and `.lock` are never copied.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
-use annal_core::{Direction, Filter, Position, Store, StreamId, Version};
-use serde_json::Value;
+use annal_core::{Direction, Filter, Position, Store};
 
 use crate::atomic::sync_dir;
 use crate::error::OpenError;
@@ -38,13 +39,12 @@ pub struct BackupSummary {
     pub head: Position,
     /// Bytes of log copied (after cutting a torn tail).
     pub log_bytes: u64,
-    /// Snapshot and projection files left out because they were written after the log was
-    /// copied and describe events the copy does not hold.
-    pub dropped: Vec<PathBuf>,
+    /// How many tries it took to copy without a concurrent snapshot, projection save or
+    /// removal (1 when the store was quiet).
+    pub attempts: u32,
 }
 
-/// Why a backup failed. A failed backup may leave a partial destination directory behind; it is
-/// never mistaken for a finished one by this function, which refuses existing destinations.
+/// Why a backup failed. A failed backup may leave `<dest>.partial` behind, never `dest`.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum BackupError {
@@ -53,6 +53,15 @@ pub enum BackupError {
     DestinationExists {
         /// The destination.
         path: PathBuf,
+    },
+    /// Every try saw a snapshot, projection save or removal happen during the copy.
+    #[error(
+        "the store changed during each of {attempts} tries to copy it (snapshots, projection \
+         saves or removals while copying); try again when it is quieter"
+    )]
+    Busy {
+        /// How many tries were made.
+        attempts: u32,
     },
     /// The source is not a store, or the copy did not open.
     #[error(transparent)]
@@ -82,6 +91,9 @@ fn io(context: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Back
     }
 }
 
+/// Tries before [`BackupError::Busy`].
+const ATTEMPTS_MAX: u32 = 8;
+
 /// Copies the store in directory `source` into the new directory `dest` (see the module doc),
 /// and returns once the copy is durable.
 ///
@@ -92,6 +104,9 @@ pub async fn backup(
 ) -> Result<BackupSummary, BackupError> {
     let source = source.as_ref().to_path_buf();
     let dest = dest.as_ref().to_path_buf();
+    if dest.exists() {
+        return Err(BackupError::DestinationExists { path: dest });
+    }
     // Opening read-only checks that the source is an annal store before anything is created.
     let checked = source.clone();
     blocking(move || {
@@ -100,9 +115,10 @@ pub async fn backup(
             .map_err(Into::into)
     })
     .await?;
-    let copy_dest = dest.clone();
-    let log_bytes = blocking(move || copy_files(&source, &copy_dest)).await?;
-    let opened = dest.clone();
+    let partial = partial_path(&dest);
+    let (from, into) = (source.clone(), partial.clone());
+    let (log_bytes, attempts) = blocking(move || copy_consistently(&from, &into)).await?;
+    let opened = partial.clone();
     let copy = blocking(move || NdjsonStore::open(&opened).map_err(Into::into)).await?;
     let head = last_position(&copy).await?;
     let log_bytes = log_bytes
@@ -111,37 +127,35 @@ pub async fn backup(
             .torn_tail
             .as_ref()
             .map_or(0, |torn| torn.bytes);
-    let mut dropped = Vec::new();
-    for (path, stream, version) in sidecars(&dest.join(SNAPSHOTS_DIR), "aggregateId", "version")? {
-        let ahead = match StreamId::new(stream) {
-            Ok(stream) => copy.stream_version(&stream).await? < Version(version),
-            Err(_) => false,
-        };
-        if ahead {
-            dropped.push(path);
-        }
-    }
-    for (path, _, checkpoint) in sidecars(&dest.join(PROJECTIONS_DIR), "name", "checkpoint")? {
-        if checkpoint > head.0 {
-            dropped.push(path);
-        }
-    }
     drop(copy);
-    for path in &dropped {
-        std::fs::remove_file(path).map_err(io("removing", path))?;
-        if let Some(parent) = path.parent() {
-            sync_dir(parent).map_err(io("syncing", parent))?;
+    let (from, into) = (partial, dest);
+    blocking(move || {
+        if into.exists() {
+            return Err(BackupError::DestinationExists { path: into });
         }
-    }
+        std::fs::rename(&from, &into).map_err(io("renaming", &from))?;
+        let parent = match into.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        sync_dir(&parent).map_err(io("syncing", &parent))
+    })
+    .await?;
     Ok(BackupSummary {
         head,
         log_bytes,
-        dropped,
+        attempts,
     })
 }
 
-/// The position of the last event the copy holds (its head counter may be further on, see the
-/// module doc).
+fn partial_path(dest: &Path) -> PathBuf {
+    let mut name = dest.as_os_str().to_owned();
+    name.push(".partial");
+    PathBuf::from(name)
+}
+
+/// The position of the last event the copy holds (its head counter may be further on, as after
+/// any removal).
 async fn last_position(store: &NdjsonStore) -> Result<Position, BackupError> {
     let filter = Filter {
         limit: Some(1),
@@ -164,38 +178,138 @@ async fn blocking<T: Send + 'static>(
         })?
 }
 
-/// Copies the log, then the counters, snapshots and projections; returns the log bytes copied.
-fn copy_files(source: &Path, dest: &Path) -> Result<u64, BackupError> {
-    std::fs::create_dir(dest).map_err(|source| match source.kind() {
-        std::io::ErrorKind::AlreadyExists => BackupError::DestinationExists {
-            path: dest.to_path_buf(),
-        },
-        _ => BackupError::Io {
-            context: "creating",
-            path: dest.to_path_buf(),
-            source,
-        },
-    })?;
-    let log_bytes = copy_log(&source.join(EVENTS_FILE), &dest.join(EVENTS_FILE))?;
+/// The sidecar files of a store, by path relative to the store directory, with their bytes.
+type Sidecars = BTreeMap<PathBuf, Vec<u8>>;
+
+/// Copies log and sidecars into the new directory `into` until one try saw no sidecar change
+/// and no new log; returns the log bytes copied and the number of tries.
+fn copy_consistently(source: &Path, into: &Path) -> Result<(u64, u32), BackupError> {
+    for attempt in 1..=ATTEMPTS_MAX {
+        std::fs::create_dir(into).map_err(|error| match error.kind() {
+            std::io::ErrorKind::AlreadyExists => BackupError::DestinationExists {
+                path: into.to_path_buf(),
+            },
+            _ => BackupError::Io {
+                context: "creating",
+                path: into.to_path_buf(),
+                source: error,
+            },
+        })?;
+        let before = read_sidecars(source)?;
+        let log = source.join(EVENTS_FILE);
+        let log_bytes = copy_log(&log, &into.join(EVENTS_FILE))?;
+        let after = read_sidecars(source)?;
+        if before.sidecars == after.sidecars
+            && before.log_identity == after.log_identity
+            && before.log_identity == log_bytes.identity
+        {
+            write_sidecars(&before.sidecars, into)?;
+            sync_dir(into).map_err(io("syncing", into))?;
+            return Ok((log_bytes.bytes, attempt));
+        }
+        std::fs::remove_dir_all(into).map_err(io("removing", into))?;
+    }
+    Err(BackupError::Busy {
+        attempts: ATTEMPTS_MAX,
+    })
+}
+
+/// The sidecars and which file the log path names, read together.
+struct Observed {
+    sidecars: Sidecars,
+    log_identity: Option<(u64, u64)>,
+}
+
+fn read_sidecars(source: &Path) -> Result<Observed, BackupError> {
+    let mut sidecars = Sidecars::new();
     let counters = source.join(STREAMS_FILE);
-    if counters.exists() {
-        copy_file(&counters, &dest.join(STREAMS_FILE))?;
+    if let Some(bytes) = read_if_present(&counters)? {
+        sidecars.insert(PathBuf::from(STREAMS_FILE), bytes);
     }
     for sub in [SNAPSHOTS_DIR, PROJECTIONS_DIR] {
-        copy_dir(&source.join(sub), &dest.join(sub))?;
+        let dir = source.join(sub);
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(error) => return Err(io("listing", &dir)(error)),
+        };
+        for entry in entries {
+            let path = entry.map_err(io("listing", &dir))?.path();
+            let Some(name) = path.file_name() else {
+                continue;
+            };
+            // A temp file is a save in flight; the save's rename shows up as a change.
+            if name.to_string_lossy().ends_with(TEMP_SUFFIX) || !path.is_file() {
+                continue;
+            }
+            if let Some(bytes) = read_if_present(&path)? {
+                sidecars.insert(Path::new(sub).join(name), bytes);
+            }
+        }
     }
-    sync_dir(dest).map_err(io("syncing", dest))?;
-    Ok(log_bytes)
+    let log = source.join(EVENTS_FILE);
+    let log_identity = identity(&std::fs::metadata(&log).map_err(io("reading", &log))?);
+    Ok(Observed {
+        sidecars,
+        log_identity,
+    })
+}
+
+/// A file's bytes, or `None` if it was removed (a delete or an atomic replace in between).
+fn read_if_present(path: &Path) -> Result<Option<Vec<u8>>, BackupError> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(io("reading", path)(error)),
+    }
+}
+
+/// Which file a path names: a removal renames a new log into place, which changes it.
+#[cfg(unix)]
+fn identity(metadata: &std::fs::Metadata) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    Some((metadata.dev(), metadata.ino()))
+}
+
+/// Without inode numbers, a new log is not detectable this way; the sidecars still are, and
+/// every removal rewrites `streams.json` first.
+#[cfg(not(unix))]
+fn identity(_metadata: &std::fs::Metadata) -> Option<(u64, u64)> {
+    None
+}
+
+fn write_sidecars(sidecars: &Sidecars, into: &Path) -> Result<(), BackupError> {
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    for (relative, bytes) in sidecars {
+        let path = into.join(relative);
+        if let Some(parent) = path.parent()
+            && !parent.exists()
+        {
+            std::fs::create_dir(parent).map_err(io("creating", parent))?;
+            dirs.push(parent.to_path_buf());
+        }
+        let mut file = File::create(&path).map_err(io("creating", &path))?;
+        file.write_all(bytes).map_err(io("writing", &path))?;
+        file.sync_all().map_err(io("syncing", &path))?;
+    }
+    for dir in dirs {
+        sync_dir(&dir).map_err(io("syncing", &dir))?;
+    }
+    Ok(())
+}
+
+/// What [`copy_log`] copied, and from which file.
+struct CopiedLog {
+    bytes: u64,
+    identity: Option<(u64, u64)>,
 }
 
 /// Copies the log up to its current length, cut after the last complete line.
-fn copy_log(from: &Path, to: &Path) -> Result<u64, BackupError> {
+fn copy_log(from: &Path, to: &Path) -> Result<CopiedLog, BackupError> {
     let file = File::open(from).map_err(io("opening", from))?;
-    let length = file
-        .metadata()
-        .map_err(io("reading the size of", from))?
-        .len();
-    let mut reader = BufReader::with_capacity(1 << 20, file.take(length));
+    let metadata = file.metadata().map_err(io("reading the size of", from))?;
+    let identity = identity(&metadata);
+    let mut reader = BufReader::with_capacity(1 << 20, file.take(metadata.len()));
     let mut out =
         std::io::BufWriter::with_capacity(1 << 20, File::create(to).map_err(io("creating", to))?);
     let mut line = Vec::new();
@@ -217,72 +331,8 @@ fn copy_log(from: &Path, to: &Path) -> Result<u64, BackupError> {
         source: error.into_error(),
     })?;
     file.sync_all().map_err(io("syncing", to))?;
-    Ok(copied)
-}
-
-fn copy_file(from: &Path, to: &Path) -> Result<(), BackupError> {
-    std::fs::copy(from, to).map_err(io("copying", from))?;
-    File::open(to)
-        .and_then(|file| file.sync_all())
-        .map_err(io("syncing", to))
-}
-
-/// Copies the finished files of a sidecar directory (not the temp files of a write in flight).
-fn copy_dir(from: &Path, to: &Path) -> Result<(), BackupError> {
-    let entries = match std::fs::read_dir(from) {
-        Ok(entries) => entries,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(error) => return Err(io("listing", from)(error)),
-    };
-    std::fs::create_dir(to).map_err(io("creating", to))?;
-    for entry in entries {
-        let path = entry.map_err(io("listing", from))?.path();
-        let Some(name) = path.file_name() else {
-            continue;
-        };
-        if path.is_file() && !name.to_string_lossy().ends_with(TEMP_SUFFIX) {
-            match copy_file(&path, &to.join(name)) {
-                // Replaced or removed by the writer between listing and copying: a newer file
-                // would describe events past the log copy anyway.
-                Err(BackupError::Io { source, .. })
-                    if source.kind() == std::io::ErrorKind::NotFound => {}
-                other => other?,
-            }
-        }
-    }
-    sync_dir(to).map_err(io("syncing", to))
-}
-
-/// The files of a copied sidecar directory with the name and counter each one records.
-fn sidecars(
-    dir: &Path,
-    name_field: &str,
-    counter_field: &str,
-) -> Result<Vec<(PathBuf, String, u64)>, BackupError> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(error) => return Err(io("listing", dir)(error)),
-    };
-    let mut found = Vec::new();
-    for entry in entries {
-        let path = entry.map_err(io("listing", dir))?.path();
-        let text = std::fs::read_to_string(&path).map_err(io("reading", &path))?;
-        let corrupted = |reason: String| {
-            BackupError::Open(OpenError::Corrupted {
-                path: path.clone(),
-                line: 1,
-                offset: 0,
-                reason,
-            })
-        };
-        let value: Value = serde_json::from_str(&text).map_err(|e| corrupted(e.to_string()))?;
-        let name = value[name_field].as_str().map(str::to_owned);
-        let counter = value[counter_field].as_u64();
-        let (Some(name), Some(counter)) = (name, counter) else {
-            return Err(corrupted(format!("no {name_field} or {counter_field}")));
-        };
-        found.push((path, name, counter));
-    }
-    Ok(found)
+    Ok(CopiedLog {
+        bytes: copied,
+        identity,
+    })
 }

@@ -4,8 +4,8 @@
 //! - Embedded SQLite: SQLite's online backup API copies the database under one read
 //!   transaction, so the copy is the store as of one commit, and in WAL mode the writer is not
 //!   blocked meanwhile. DEST is a new SQLite file.
-//! - NDJSON directory: `annal_ndjson::backup` copies the log, then the sidecar files, and drops
-//!   any sidecar newer than the copied log. DEST is a new store directory.
+//! - NDJSON directory: `annal_ndjson::backup` copies the log between two reads of the sidecar
+//!   files and retries until nothing changed in between. DEST is a new store directory.
 //! - PostgreSQL: `pg_dump` in its custom format, which reads one snapshot of the database.
 //!   DEST is a dump file for `pg_restore`.
 
