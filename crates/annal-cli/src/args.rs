@@ -12,7 +12,14 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 pub struct Cli {
     /// The store: a file path for the embedded SQLite store, `ndjson:DIR` for an NDJSON
     /// directory, or a `postgres://` URL. Writing commands create it.
-    #[arg(long, global = true, env = "ANNAL_STORE", default_value = "annal.db")]
+    // The value may be a URL with a password: help must not print what the environment holds.
+    #[arg(
+        long,
+        global = true,
+        env = "ANNAL_STORE",
+        hide_env_values = true,
+        default_value = "annal.db"
+    )]
     pub store: String,
 
     /// Machine output: one JSON object, or NDJSON for event streams.

@@ -78,23 +78,56 @@ impl fmt::Debug for Location {
     }
 }
 
-/// `url` with the password of its user part replaced by `***`.
-fn redact(url: &str) -> String {
+/// `url` with its password, wherever it is written, replaced by `***`.
+pub(crate) fn redact(url: &str) -> String {
+    replace_password(url, Some("***"))
+}
+
+/// `url` with its password removed (for handing to another program, which gets the password
+/// through its environment instead of its command line, where any local user could read it).
+pub(crate) fn without_password(url: &str) -> String {
+    replace_password(url, None)
+}
+
+/// Rewrites the password of a `postgres://` URL the way libpq and tokio-postgres read it: the
+/// user part runs from `://` to the first `@` (so a password may hold `/` or `?`), and a
+/// `password=` query parameter counts too.
+fn replace_password(url: &str, replacement: Option<&str>) -> String {
     let Some(scheme_end) = url.find("://") else {
         return url.to_owned();
     };
-    let rest = &url[scheme_end + 3..];
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    match (authority.rfind('@'), authority.find(':')) {
-        (Some(at), Some(colon)) if colon < at => format!(
-            "{}{}:***{}",
-            &url[..scheme_end + 3],
-            &authority[..colon],
-            &url[scheme_end + 3 + at..]
-        ),
-        _ => url.to_owned(),
+    let (scheme, rest) = url.split_at(scheme_end + 3);
+    let mut out = scheme.to_owned();
+    let rest = match rest.find('@') {
+        Some(at) => {
+            let user = &rest[..at];
+            match (user.split_once(':'), replacement) {
+                (Some((name, _)), Some(mask)) => out.push_str(&format!("{name}:{mask}@")),
+                (Some((name, _)), None) => out.push_str(&format!("{name}@")),
+                (None, _) => out.push_str(&rest[..=at]),
+            }
+            &rest[at + 1..]
+        }
+        None => rest,
+    };
+    let Some((path, query)) = rest.split_once('?') else {
+        out.push_str(rest);
+        return out;
+    };
+    out.push_str(path);
+    let kept: Vec<String> = query
+        .split('&')
+        .filter_map(|pair| match (pair.starts_with("password="), replacement) {
+            (false, _) => Some(pair.to_owned()),
+            (true, Some(mask)) => Some(format!("password={mask}")),
+            (true, None) => None,
+        })
+        .collect();
+    if !kept.is_empty() {
+        out.push('?');
+        out.push_str(&kept.join("&"));
     }
+    out
 }
 
 /// Opens the store at `location`.
@@ -181,6 +214,26 @@ mod tests {
         assert!(Location::parse("ndjson:").is_err());
         assert!(Location::parse("").is_err());
         assert!(Location::parse("postgres://host:notaport/db").is_err());
+    }
+
+    #[test]
+    fn passwords_are_found_wherever_the_driver_reads_them() {
+        assert_eq!(
+            redact("postgres://user:s3/c?ret@db.example/annal"),
+            "postgres://user:***@db.example/annal"
+        );
+        assert_eq!(
+            redact("postgres://user@db.example/annal?sslmode=disable&password=s3cret"),
+            "postgres://user@db.example/annal?sslmode=disable&password=***"
+        );
+        assert_eq!(
+            without_password("postgres://user:pw@db.example/annal?password=x&sslmode=disable"),
+            "postgres://user@db.example/annal?sslmode=disable"
+        );
+        assert_eq!(
+            without_password("postgresql:///annal?host=/tmp/sock"),
+            "postgresql:///annal?host=/tmp/sock"
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use rusqlite::{Connection, OpenFlags};
@@ -18,7 +19,7 @@ use serde_json::json;
 
 use crate::args::BackupArgs;
 use crate::output::Output;
-use crate::store::Location;
+use crate::store::{Access, Location, open, without_password};
 
 pub(crate) async fn run(
     location: &Location,
@@ -51,6 +52,8 @@ pub(crate) async fn run(
             (directory_bytes(&dest)?, "ndjson")
         }
         Location::Postgres(url) => {
+            // Like the other backends: no store there is an error, not an empty dump.
+            drop(open(location.clone(), Access::Read, Duration::ZERO).await?);
             let url = url.clone();
             let bytes = tokio::task::spawn_blocking(move || pg_dump(&url, &dest)).await??;
             (bytes, "pg_dump custom format (restore with pg_restore)")
@@ -90,13 +93,20 @@ fn pg_dump(url: &str, dest: &Path) -> anyhow::Result<u64> {
     let program = pg_dump_program().context(
         "backing up a PostgreSQL store needs pg_dump (Debian: apt-get install postgresql-client)",
     )?;
-    let output = Command::new(&program)
+    // The password goes through the environment, never the command line (visible in `ps`).
+    let config: annal_postgres::Config = url.parse().context("parsing the PostgreSQL URL")?;
+    let mut command = Command::new(&program);
+    command
         .arg("--format=custom")
         .arg("--no-owner")
         .arg("--file")
         .arg(dest)
         .arg("--dbname")
-        .arg(url)
+        .arg(without_password(url));
+    if let Some(password) = config.get_password() {
+        command.env("PGPASSWORD", String::from_utf8_lossy(password).as_ref());
+    }
+    let output = command
         .output()
         .with_context(|| format!("running {}", program.display()))?;
     if !output.status.success() {
@@ -114,15 +124,26 @@ fn pg_dump(url: &str, dest: &Path) -> anyhow::Result<u64> {
 
 /// `pg_dump` from the newest server installation, else from `PATH`.
 fn pg_dump_program() -> Option<PathBuf> {
-    let mut installed: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+    // The newest major version: pg_dump refuses servers newer than itself. Sorted as numbers,
+    // so 16 comes after 9.6.
+    let mut installed: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
         .into_iter()
         .flatten()
         .filter_map(Result::ok)
-        .map(|entry| entry.path().join("bin/pg_dump"))
-        .filter(|path| path.exists())
+        .filter_map(|entry| {
+            let major = entry
+                .file_name()
+                .to_string_lossy()
+                .split('.')
+                .next()?
+                .parse()
+                .ok()?;
+            let program = entry.path().join("bin/pg_dump");
+            program.exists().then_some((major, program))
+        })
         .collect();
     installed.sort();
-    installed.pop().or_else(|| {
+    installed.pop().map(|(_, program)| program).or_else(|| {
         std::env::var_os("PATH").and_then(|paths| {
             std::env::split_paths(&paths)
                 .map(|dir| dir.join("pg_dump"))

@@ -294,7 +294,12 @@ fn reading_a_store_that_does_not_exist_names_it_on_every_backend() {
         1,
         "no store at postgres",
     );
-    // Still empty: the read did not create the schema.
+    // A backup of no store is refused like on the other backends, and leaves no dump behind.
+    let dump = sandbox.path("empty.dump");
+    let output = sandbox.run(&["backup", dump.to_str().unwrap(), "--store", &url]);
+    assert_failure(&output, 1, "no store at postgres");
+    assert!(!dump.exists());
+    // Still empty: neither the read nor the backup created the schema.
     assert_failure(
         &sandbox.run(&["stats", "--store", &url]),
         1,
@@ -303,14 +308,25 @@ fn reading_a_store_that_does_not_exist_names_it_on_every_backend() {
 }
 
 fn pg_restore() -> PathBuf {
-    let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+    // The newest major version, compared as a number (16 after 9.6).
+    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
         .unwrap()
         .filter_map(Result::ok)
-        .map(|entry| entry.path().join("bin/pg_restore"))
-        .filter(|path| path.exists())
+        .filter_map(|entry| {
+            let major = entry
+                .file_name()
+                .to_string_lossy()
+                .split('.')
+                .next()?
+                .parse()
+                .ok()?;
+            let program = entry.path().join("bin/pg_restore");
+            program.exists().then_some((major, program))
+        })
         .collect();
     found.sort();
     found
         .pop()
         .expect("pg_restore is installed with PostgreSQL")
+        .1
 }

@@ -182,3 +182,39 @@ fn a_writer_waits_for_the_lock_up_to_the_timeout_on_each_file_backend() {
         assert_eq!(sandbox.json_lines(&["replay"]).len(), 2);
     }
 }
+
+/// What the terminal shows for a run: both output streams.
+fn shown(output: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+#[test]
+fn a_postgres_password_never_reaches_the_terminal() {
+    // Nothing listens on port 1, so each run fails while connecting, naming the store.
+    for url in [
+        "postgres://user:s3cret@127.0.0.1:1/annal",
+        "postgres://user:s3/c?ret@127.0.0.1:1/annal",
+        "postgres://user@127.0.0.1:1/annal?password=s3cret",
+    ] {
+        let sandbox = Sandbox::with_store(url);
+        let failed = sandbox.run(&["stats"]);
+        assert_eq!(failed.status.code(), Some(1));
+        let text = shown(&failed);
+        assert!(text.contains("127.0.0.1:1"), "the store is named: {text}");
+        assert!(
+            !text.contains("s3cret") && !text.contains("s3/c?ret"),
+            "{text}"
+        );
+        // Help shows where --store comes from, but not what ANNAL_STORE holds.
+        let help = shown(&sandbox.run(&["--help"]));
+        assert!(help.contains("ANNAL_STORE"), "{help}");
+        assert!(
+            !help.contains("s3cret") && !help.contains("s3/c?ret"),
+            "{help}"
+        );
+    }
+}

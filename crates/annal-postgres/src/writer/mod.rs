@@ -81,9 +81,17 @@ pub(crate) async fn run(
         // next transaction with the first few would commit them alone and leave the rest for
         // the one after (groups alternate large and tiny, each paying a flush). So when fewer
         // are queued than last time, wait a moment for the rest.
-        if previous_group > 1 && group.len() < previous_group {
+        // Only appends are waited for and counted: maintenance runs alone and at once.
+        let appends_in = |group: &[Command]| {
+            group
+                .iter()
+                .filter(|command| matches!(command, Command::Append(_)))
+                .count()
+        };
+        let starts_with_append = matches!(group.first(), Some(Command::Append(_)));
+        if starts_with_append && previous_group > 1 && appends_in(&group) < previous_group {
             let deadline = tokio::time::Instant::now() + GATHER_WINDOW;
-            while group.len() < previous_group && n_events < GROUP_EVENTS_MAX {
+            while appends_in(&group) < previous_group && n_events < GROUP_EVENTS_MAX {
                 match tokio::time::timeout_at(deadline, receiver.recv()).await {
                     Ok(Some(command)) => {
                         n_events += command.weight();
@@ -93,7 +101,7 @@ pub(crate) async fn run(
                 }
             }
         }
-        previous_group = group.len();
+        previous_group = appends_in(&group);
         let mut appends: Vec<AppendRequest> = Vec::new();
         for command in group.drain(..) {
             match command {
