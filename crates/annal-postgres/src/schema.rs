@@ -9,7 +9,7 @@
 //! `meta` row `head`, the position counter whose row lock orders commits
 //! (`docs/postgres-ordering.md`).
 
-use tokio_postgres::Client;
+use tokio_postgres::{Client, GenericClient};
 
 use crate::error::ConnectError;
 
@@ -88,10 +88,9 @@ JOIN types t ON t.id = e.type_id
 JOIN aggregate_types a ON a.id = e.aggregate_type_id;
 ";
 
-/// Checks, without changing anything, that the database holds annal's schema at exactly this
-/// build's version: what a read-only connection needs.
-pub(crate) async fn check(client: &Client) -> Result<(), ConnectError> {
-    let db = |context| move |source| ConnectError::Database { context, source };
+/// Whether the database holds annal's tables (with their migration record); an events table
+/// without that record is someone else's, and refused.
+async fn has_annal_tables(client: &impl GenericClient) -> Result<bool, ConnectError> {
     let found = client
         .query_one(
             "SELECT to_regclass('schema_migrations') IS NOT NULL, \
@@ -99,16 +98,25 @@ pub(crate) async fn check(client: &Client) -> Result<(), ConnectError> {
             &[],
         )
         .await
-        .map_err(db("looking for annal's tables"))?;
+        .map_err(|source| ConnectError::Database {
+            context: "looking for annal's tables",
+            source,
+        })?;
     let (has_migrations, has_events): (bool, bool) = (found.get(0), found.get(1));
-    match (has_migrations, has_events) {
-        (false, false) => return Err(ConnectError::NotFound),
-        (false, true) => {
-            return Err(ConnectError::NotAnnalStore {
-                reason: "it has an events table but no schema_migrations table".into(),
-            });
-        }
-        _ => {}
+    if !has_migrations && has_events {
+        return Err(ConnectError::NotAnnalStore {
+            reason: "it has an events table but no schema_migrations table".into(),
+        });
+    }
+    Ok(has_migrations)
+}
+
+/// Checks, without changing anything, that the database holds annal's schema at exactly this
+/// build's version: what a read-only connection needs.
+pub(crate) async fn check(client: &Client) -> Result<(), ConnectError> {
+    let db = |context| move |source| ConnectError::Database { context, source };
+    if !has_annal_tables(client).await? {
+        return Err(ConnectError::NotFound);
     }
     let current: i32 = client
         .query_one(
@@ -143,20 +151,7 @@ pub(crate) async fn migrate(client: &mut Client) -> Result<(), ConnectError> {
         .execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .await
         .map_err(db("taking the migration lock"))?;
-    let found = transaction
-        .query_one(
-            "SELECT to_regclass('schema_migrations') IS NOT NULL, \
-                    to_regclass('events') IS NOT NULL",
-            &[],
-        )
-        .await
-        .map_err(db("looking for annal's tables"))?;
-    let (has_migrations, has_events): (bool, bool) = (found.get(0), found.get(1));
-    if !has_migrations && has_events {
-        return Err(ConnectError::NotAnnalStore {
-            reason: "it has an events table but no schema_migrations table".into(),
-        });
-    }
+    has_annal_tables(&transaction).await?;
     transaction
         .batch_execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -104,23 +104,40 @@ pub fn with_dbname(url: &str, name: &str) -> String {
     format!("{}/{name}{query}", &main[..path_start])
 }
 
-fn bin_dir() -> PathBuf {
-    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .map(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .map(|entry| entry.path().join("bin"))
-                .filter(|bin| bin.join("initdb").exists())
-                .collect()
+/// The newest installed PostgreSQL major version's `program` (`initdb`, `pg_restore`, ...),
+/// compared as numbers so that 16 comes after 9.6.
+pub fn program(program: &str) -> PathBuf {
+    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let major = entry
+                .file_name()
+                .to_string_lossy()
+                .split('.')
+                .next()?
+                .parse()
+                .ok()?;
+            let path = entry.path().join("bin").join(program);
+            path.exists().then_some((major, path))
         })
-        .unwrap_or_default();
-    versions.sort();
-    versions.pop().unwrap_or_else(|| {
-        panic!(
-            "PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb): run \
+        .collect();
+    found.sort();
+    match found.pop() {
+        Some((_, path)) => path,
+        None => panic!(
+            "PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/{program}): run \
              `apt-get install -y postgresql` (scripts/test does), or set ANNAL_PG_URL"
-        )
-    })
+        ),
+    }
+}
+
+fn bin_dir() -> PathBuf {
+    let initdb = program("initdb");
+    initdb
+        .parent()
+        .map_or_else(|| PathBuf::from("/usr/bin"), Path::to_path_buf)
 }
 
 fn is_root() -> bool {

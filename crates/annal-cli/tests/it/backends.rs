@@ -8,7 +8,6 @@
 // Test code: a failed step of the script should fail the test at once.
 #![allow(clippy::unwrap_used)]
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use serde_json::Value;
@@ -254,7 +253,7 @@ fn postgres_answers_every_command_like_sqlite() {
     let restored = tokio::runtime::Runtime::new()
         .unwrap()
         .block_on(annal_testkit::pg_cluster::cluster().fresh_database_url());
-    let output = Command::new(pg_restore())
+    let output = Command::new(annal_testkit::pg_cluster::program("pg_restore"))
         .arg("--no-owner")
         .arg("--dbname")
         .arg(&restored)
@@ -305,28 +304,4 @@ fn reading_a_store_that_does_not_exist_names_it_on_every_backend() {
         1,
         "no store at postgres",
     );
-}
-
-fn pg_restore() -> PathBuf {
-    // The newest major version, compared as a number (16 after 9.6).
-    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-        .unwrap()
-        .filter_map(Result::ok)
-        .filter_map(|entry| {
-            let major = entry
-                .file_name()
-                .to_string_lossy()
-                .split('.')
-                .next()?
-                .parse()
-                .ok()?;
-            let program = entry.path().join("bin/pg_restore");
-            program.exists().then_some((major, program))
-        })
-        .collect();
-    found.sort();
-    found
-        .pop()
-        .expect("pg_restore is installed with PostgreSQL")
-        .1
 }

@@ -76,25 +76,8 @@ fn usage_errors_exit_with_two() {
 fn store_locked_by_another_writer() {
     let sandbox = Sandbox::new();
     sandbox.ok(&["init"]);
-    // A tail that never ends holds no writer lock; a stdin append that waits for input does.
-    let mut holder = sandbox
-        .command(&["append", "--stdin"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Wait until the holder has opened the store: its first acknowledgment proves it.
-    let mut stdin = holder.stdin.take().unwrap();
-    std::io::Write::write_all(
-        &mut stdin,
-        b"{\"aggregateId\":\"a\",\"type\":\"x:y\",\"payload\":{}}\n",
-    )
-    .unwrap();
-    let mut stdout = std::io::BufReader::new(holder.stdout.take().unwrap());
-    let mut ack = String::new();
-    std::io::BufRead::read_line(&mut stdout, &mut ack).unwrap();
-    assert!(ack.contains("\"position\":1"), "{ack}");
+    // A stdin append that waits for more input holds the writer lock (a tail holds none).
+    let (mut holder, stdin) = hold_writer_lock(&sandbox);
     let output = sandbox.run(&[
         "--lock-timeout",
         "200ms",
