@@ -67,7 +67,7 @@ pub use live::LiveProjection;
 pub use memory::MemoryStore;
 pub use paging::{PAGE_EVENTS, Page, paged};
 pub use position::{ExpectedVersion, Position, Version};
-pub use projection::{Projection, ProjectionError, ProjectionRunner};
+pub use projection::{Projection, ProjectionError, ProjectionRunner, SAVE_EVERY_EVENTS};
 pub use projection_group::ProjectionGroup;
 pub use raw_object::{InvalidObject, RawObject};
 pub use snapshot::{LoadedAggregate, Snapshot};

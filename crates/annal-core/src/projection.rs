@@ -81,6 +81,12 @@ pub enum ProjectionError {
     },
 }
 
+/// How many events a catch-up applies between saves unless told otherwise. A save writes the
+/// whole state and its checkpoint durably, so it is kept to a few per second of catching up (a
+/// replay reads about a million events a second); a crash mid-rebuild loses at most this much
+/// work, and a catch-up always saves when it ends.
+pub const SAVE_EVERY_EVENTS: u64 = 500_000;
+
 /// Feeds one projection from a store, keeping its checkpoint.
 pub struct ProjectionRunner<P: Projection> {
     store: Arc<dyn Store>,
@@ -127,11 +133,12 @@ impl<P: Projection> ProjectionRunner<P> {
             name,
             state: Arc::new(RwLock::new(state)),
             checkpoint,
-            save_every_events: 50_000,
+            save_every_events: SAVE_EVERY_EVENTS,
         })
     }
 
-    /// Saves after at most this many applied events while catching up (default 50,000).
+    /// Saves after at most this many applied events while catching up (default
+    /// [`SAVE_EVERY_EVENTS`]).
     pub fn save_every(mut self, events: u64) -> Self {
         self.save_every_events = events.max(1);
         self

@@ -17,7 +17,7 @@ use futures::StreamExt;
 
 use crate::event::RecordedEvent;
 use crate::position::Position;
-use crate::projection::{Projection, ProjectionError, ProjectionRunner};
+use crate::projection::{Projection, ProjectionError, ProjectionRunner, SAVE_EVERY_EVENTS};
 use crate::store::Store;
 
 /// What a group needs from a member: one runner, whatever its projection's type.
@@ -86,7 +86,7 @@ impl<'a> ProjectionGroup<'a> {
     pub fn new() -> Self {
         Self {
             members: Vec::new(),
-            save_every_events: 50_000,
+            save_every_events: SAVE_EVERY_EVENTS,
         }
     }
 
@@ -98,7 +98,7 @@ impl<'a> ProjectionGroup<'a> {
     }
 
     /// Saves every member after at most this many events read while catching up (default
-    /// 50,000).
+    /// [`SAVE_EVERY_EVENTS`]).
     pub fn save_every(mut self, events: u64) -> Self {
         self.save_every_events = events.max(1);
         self

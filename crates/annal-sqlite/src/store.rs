@@ -310,18 +310,11 @@ impl Store for SqliteStore {
     }
 
     async fn read_all(&self, from: Position) -> Result<EventStream, ReadError> {
-        Ok(read::read_ahead(
+        Ok(read::read_ranges(
             &self.shared.readers,
             from,
-            |connection, names, from| {
-                let events = read::all_page(connection, names, from, PAGE_EVENTS)?;
-                // A short page is the last one; ending here saves an empty round trip.
-                let next = match events.last() {
-                    Some(last) if events.len() == PAGE_EVENTS => Some(last.position.next()),
-                    _ => None,
-                };
-                Ok((!events.is_empty()).then_some((events, next)))
-            },
+            PAGE_EVENTS as u64,
+            read::range_page,
         ))
     }
 

@@ -1,12 +1,14 @@
 //! Page reads of events: one stream by version, and the whole log by position.
 //!
 //! Stream reads use the `events_stream (stream_id, version)` index; log reads walk the rowid
-//! (position) order. Each page is one statement with a `LIMIT`.
+//! (position) order. A stream page is one statement with a `LIMIT`; a log page is a range of
+//! positions, so that several can be read at once ([`super::read_ranges`]).
 
 use annal_core::{Direction, Position, ReadError, RecordedEvent, StreamId, Version};
 use rusqlite::{Connection, params};
 
 use super::Names;
+use super::ranges::RangePage;
 use crate::row::{EVENT_COLUMNS, EVENT_FROM, decode, read_failed, to_sql};
 
 /// Up to `page` events of `stream`: forward from `bound` (inclusive), or backward down from it.
@@ -43,25 +45,44 @@ pub(crate) fn stream_page(
     Ok(events)
 }
 
-/// Up to `page` events at or after `from`, in position order.
-pub(crate) fn all_page(
+/// The events at positions `first..=last`, and where a read of the log goes on after them.
+/// The log's last position is read before the range: see [`super::read_ranges`] for why.
+pub(crate) fn range_page(
     connection: &Connection,
     names: &mut Names,
-    from: Position,
-    page: usize,
-) -> Result<Vec<RecordedEvent>, ReadError> {
-    let sql = format!(
-        "SELECT {EVENT_COLUMNS} FROM {EVENT_FROM} WHERE e.position >= ?1 \
-         ORDER BY e.position LIMIT ?2"
-    );
+    first: Position,
+    last: Position,
+) -> Result<RangePage, ReadError> {
     let failed = |source| read_failed("the log", source);
+    let log_end: i64 = connection
+        .prepare_cached("SELECT coalesce(max(position), 0) FROM events")
+        .and_then(|mut statement| statement.query_row([], |row| row.get(0)))
+        .map_err(failed)?;
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} FROM {EVENT_FROM} WHERE e.position BETWEEN ?1 AND ?2 \
+         ORDER BY e.position"
+    );
     let mut statement = connection.prepare_cached(&sql).map_err(failed)?;
     let mut rows = statement
-        .query(params![to_sql(from.0), to_sql(page as u64)])
+        .query(params![to_sql(first.0), to_sql(last.0)])
         .map_err(failed)?;
-    let mut events = Vec::with_capacity(page.min(64));
+    let mut events = Vec::new();
     while let Some(row) = rows.next().map_err(failed)? {
         events.push(decode(row, connection, names)?);
     }
-    Ok(events)
+    let next = if log_end <= to_sql(last.0) {
+        None
+    } else if events.is_empty() {
+        // Removed events: continue at the first stored position after the range.
+        let after: Option<i64> = connection
+            .prepare_cached("SELECT min(position) FROM events WHERE position > ?1")
+            .and_then(|mut statement| statement.query_row([to_sql(last.0)], |row| row.get(0)))
+            .map_err(failed)?;
+        after
+            .and_then(|position| u64::try_from(position).ok())
+            .map(Position)
+    } else {
+        Some(last.next())
+    };
+    Ok(RangePage { events, next })
 }

@@ -10,6 +10,7 @@ mod events;
 mod lookups;
 mod names;
 mod query;
+mod ranges;
 mod stats;
 
 use std::path::{Path, PathBuf};
@@ -22,10 +23,11 @@ use tokio::task::JoinHandle;
 use crate::connection::open_reader;
 
 pub(crate) use ahead::read_ahead;
-pub(crate) use events::{all_page, stream_page};
+pub(crate) use events::{range_page, stream_page};
 pub(crate) use lookups::{head, load_projection, load_snapshot, stream_version};
 pub(crate) use names::Names;
 pub(crate) use query::{QueryCursor, query_page};
+pub(crate) use ranges::read_ranges;
 pub(crate) use stats::stats;
 
 /// Idle read connections kept for reuse; more can be open at once, the rest are closed.

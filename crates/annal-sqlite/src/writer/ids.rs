@@ -9,7 +9,9 @@
 //! large sorted merge instead of a random page write per event. A write after open loads only
 //! the ids after `ids_indexed_through`, at most about `IDS_MERGE_EVENTS` rows, however large the
 //! store. A hash hit is confirmed by reading the row at that position, so collisions and stale
-//! entries cost a lookup, never a wrong answer.
+//! entries cost a lookup, never a wrong answer. An in-memory Bloom filter over the tables'
+//! hashes ([`HashFilter`]) spares that lookup for almost every new id; after an open it is built
+//! by a background reader, and until it is ready every check reads the table.
 //!
 //! Invariant: once loaded, the memory part holds exactly the positions above
 //! `ids_indexed_through` of the stored rows (including the open group's rows), and `event_ids`
@@ -17,10 +19,13 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::path::Path;
+use std::sync::mpsc;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::row::to_sql;
+use crate::writer::filter::HashFilter;
 
 /// The keys are already hashes: hashing them again (SipHash, the std default) showed as several
 /// per cent of the writer's time per batched event.
@@ -62,6 +67,95 @@ pub(crate) struct IdIndex {
     more: HashKeyed<Vec<u64>>,
     /// Entries in `first` and `more`.
     len: usize,
+    /// Which hashes the tables may hold.
+    tables: TableFilter,
+}
+
+/// The filter over the hashes in `event_ids`, and how far it is from ready.
+#[derive(Debug)]
+enum TableFilter {
+    /// A background reader is filling it from the tables. It reads a snapshot taken after it
+    /// started, so hashes merged since then are kept here and added when it is done.
+    Building {
+        built: mpsc::Receiver<Option<HashFilter>>,
+        merged_since: Vec<u64>,
+    },
+    /// Holds every hash the tables hold (and perhaps some removed since).
+    Ready(HashFilter),
+    /// The build failed: every check reads the table, which is slower but as correct.
+    Unavailable,
+}
+
+impl Default for TableFilter {
+    /// The filter of empty tables.
+    fn default() -> Self {
+        Self::Ready(HashFilter::with_capacity(0))
+    }
+}
+
+impl TableFilter {
+    /// Starts filling a filter from the tables of the store at `path` on a background thread.
+    /// `expected` is about how many hashes they hold.
+    fn build(path: &Path, expected: usize) -> Self {
+        let (sender, built) = mpsc::sync_channel(1);
+        let path = path.to_path_buf();
+        let spawned = std::thread::Builder::new()
+            .name("annal-sqlite-ids".into())
+            .spawn(move || {
+                // The writer may have stopped meanwhile; then nobody needs the filter.
+                let _ = sender.send(read_filter(&path, expected).ok());
+            });
+        match spawned {
+            Ok(_) => Self::Building {
+                built,
+                merged_since: Vec::new(),
+            },
+            Err(_) => Self::Unavailable,
+        }
+    }
+
+    /// Whether the tables may hold `hash`: `false` only when the filter is ready and says no.
+    fn may_contain(&mut self, hash: u64) -> bool {
+        if let Self::Building {
+            built,
+            merged_since,
+        } = self
+        {
+            match built.try_recv() {
+                Ok(Some(mut filter)) => {
+                    merged_since.iter().for_each(|hash| filter.insert(*hash));
+                    *self = Self::Ready(filter);
+                }
+                Ok(None) | Err(mpsc::TryRecvError::Disconnected) => *self = Self::Unavailable,
+                Err(mpsc::TryRecvError::Empty) => {}
+            }
+        }
+        match self {
+            Self::Ready(filter) => filter.may_contain(hash),
+            Self::Building { .. } | Self::Unavailable => true,
+        }
+    }
+
+    /// Records a hash just merged into the tables.
+    fn insert(&mut self, hash: u64) {
+        match self {
+            Self::Building { merged_since, .. } => merged_since.push(hash),
+            Self::Ready(filter) => filter.insert(hash),
+            Self::Unavailable => {}
+        }
+    }
+}
+
+/// Reads every hash of `event_ids` of the store at `path` into a new filter.
+fn read_filter(path: &Path, expected: usize) -> rusqlite::Result<HashFilter> {
+    let connection = crate::connection::open_reader(path)?;
+    let mut filter = HashFilter::with_capacity(expected);
+    let mut statement = connection.prepare("SELECT hash FROM event_ids")?;
+    let mut rows = statement.query([])?;
+    while let Some(row) = rows.next()? {
+        filter.insert(hash_of(row.get(0)?));
+    }
+    Ok(filter)
 }
 
 /// The key of an id in the index: 64-bit FNV-1a with a final avalanche (so the low bits the
@@ -88,6 +182,11 @@ fn key(hash: u64) -> i64 {
     i64::from_le_bytes(hash.to_le_bytes())
 }
 
+/// A hash as [`key`] stored it.
+fn hash_of(key: i64) -> u64 {
+    u64::from_le_bytes(key.to_le_bytes())
+}
+
 fn position_of(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
 }
@@ -100,13 +199,24 @@ impl IdIndex {
             [],
             |row| row.get(0),
         )?;
+        let indexed_through = position_of(indexed_through);
+        // The tables hold exactly the ids at or below the mark: none while it is 0.
+        let tables = match connection.path() {
+            Some(path) if indexed_through > 0 && !path.is_empty() => TableFilter::build(
+                Path::new(path),
+                usize::try_from(indexed_through).unwrap_or(0),
+            ),
+            Some(_) if indexed_through > 0 => TableFilter::Unavailable,
+            _ => TableFilter::default(),
+        };
         let mut index = Self {
-            indexed_through: position_of(indexed_through),
+            indexed_through,
+            tables,
             ..Self::default()
         };
         let mut statement =
             connection.prepare("SELECT position, id FROM events WHERE position > ?1")?;
-        let mut rows = statement.query([indexed_through])?;
+        let mut rows = statement.query([to_sql(indexed_through)])?;
         while let Some(row) = rows.next()? {
             let position: i64 = row.get(0)?;
             let id = row.get_ref(1)?.as_str()?;
@@ -116,9 +226,16 @@ impl IdIndex {
     }
 
     /// Whether some stored id may have this hash.
-    pub(crate) fn contains(&self, connection: &Connection, hash: u64) -> rusqlite::Result<bool> {
+    pub(crate) fn contains(
+        &mut self,
+        connection: &Connection,
+        hash: u64,
+    ) -> rusqlite::Result<bool> {
         if self.first.contains_key(&hash) {
             return Ok(true);
+        }
+        if !self.tables.may_contain(hash) {
+            return Ok(false);
         }
         connection
             .prepare_cached("SELECT 1 FROM event_ids WHERE hash = ?1")?
@@ -253,6 +370,7 @@ impl IdIndex {
         let mut overflow = connection
             .prepare_cached("INSERT INTO event_ids_more (hash, position) VALUES (?1, ?2)")?;
         for (hash, position) in entries {
+            self.tables.insert(hash);
             let pair = params![key(hash), to_sql(position)];
             if primary.execute(pair)? == 0 {
                 overflow.execute(pair)?;
@@ -282,7 +400,7 @@ mod tests {
     }
 
     #[track_caller]
-    fn check(index: &IdIndex, connection: &Connection, hash: u64, expected: &[u64]) {
+    fn check(index: &mut IdIndex, connection: &Connection, hash: u64, expected: &[u64]) {
         let mut found = index.candidates(connection, hash).unwrap();
         found.sort_unstable();
         assert_eq!(found, expected);
@@ -310,17 +428,99 @@ mod tests {
         index.merge(&connection, 3).unwrap();
         assert_eq!(index.len, 0);
         index.insert(7, 4);
-        check(&index, &connection, 7, &[1, 2, 4]);
-        check(&index, &connection, 9, &[3]);
-        check(&index, &connection, 8, &[]);
+        check(&mut index, &connection, 7, &[1, 2, 4]);
+        check(&mut index, &connection, 9, &[3]);
+        check(&mut index, &connection, 8, &[]);
         // Removing the primary entry promotes the overflow one.
         index.remove(&connection, 7, 1).unwrap();
-        check(&index, &connection, 7, &[2, 4]);
+        check(&mut index, &connection, 7, &[2, 4]);
         index.remove(&connection, 7, 4).unwrap();
         index.remove(&connection, 7, 2).unwrap();
-        check(&index, &connection, 7, &[]);
+        check(&mut index, &connection, 7, &[]);
         index.remove(&connection, 9, 3).unwrap();
-        check(&index, &connection, 9, &[]);
+        check(&mut index, &connection, 9, &[]);
+    }
+
+    #[test]
+    fn a_filter_being_built_keeps_the_hashes_merged_meanwhile() {
+        let (sender, built) = mpsc::sync_channel(1);
+        let mut tables = TableFilter::Building {
+            built,
+            merged_since: Vec::new(),
+        };
+        tables.insert(id_hash("merged-while-building"));
+        // Not ready yet: everything may be stored, so every check reads the table.
+        assert!(tables.may_contain(id_hash("anything")));
+        let mut from_tables = HashFilter::with_capacity(0);
+        from_tables.insert(id_hash("in-the-tables"));
+        sender.send(Some(from_tables)).unwrap();
+        assert!(tables.may_contain(id_hash("in-the-tables")));
+        assert!(matches!(tables, TableFilter::Ready(_)));
+        assert!(tables.may_contain(id_hash("merged-while-building")));
+        let others = (0..1_000)
+            .filter(|n| tables.may_contain(id_hash(&format!("other-{n}"))))
+            .count();
+        assert!(others < 20, "{others} of 1,000 unknown ids may be stored");
+    }
+
+    #[test]
+    fn a_failed_build_falls_back_to_reading_the_table() {
+        let (sender, built) = mpsc::sync_channel(1);
+        let mut tables = TableFilter::Building {
+            built,
+            merged_since: Vec::new(),
+        };
+        sender.send(None).unwrap();
+        assert!(tables.may_contain(id_hash("anything")));
+        assert!(matches!(tables, TableFilter::Unavailable));
+        let (sender, built) = mpsc::sync_channel(1);
+        let mut tables = TableFilter::Building {
+            built,
+            merged_since: Vec::new(),
+        };
+        drop(sender);
+        assert!(tables.may_contain(id_hash("anything")));
+        assert!(matches!(tables, TableFilter::Unavailable));
+    }
+
+    #[test]
+    fn after_an_open_the_filter_is_built_from_the_tables_in_the_background() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ids.db");
+        let mut connection = Connection::open(&path).unwrap();
+        crate::schema::migrate(&mut connection, &path).unwrap();
+        let stored: Vec<String> = (0..5_000).map(|n| format!("evt-{n}")).collect();
+        {
+            let transaction = connection.transaction().unwrap();
+            let mut index = IdIndex::default();
+            for (offset, id) in stored.iter().enumerate() {
+                index.insert(id_hash(id), offset as u64 + 1);
+            }
+            index.merge(&transaction, stored.len() as u64).unwrap();
+            transaction.commit().unwrap();
+        }
+        let mut index = IdIndex::load(&connection).unwrap();
+        assert!(matches!(index.tables, TableFilter::Building { .. }));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !matches!(index.tables, TableFilter::Ready(_)) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the filter was never built"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            index.contains(&connection, 0).unwrap();
+        }
+        for id in &stored {
+            assert!(index.contains(&connection, id_hash(id)).unwrap(), "{id}");
+        }
+        let unknown = (0..5_000)
+            .filter(|n| {
+                index
+                    .contains(&connection, id_hash(&format!("new-{n}")))
+                    .unwrap()
+            })
+            .count();
+        assert_eq!(unknown, 0, "hash hits are confirmed in the table");
     }
 
     #[test]
@@ -336,10 +536,10 @@ mod tests {
                  UPDATE meta SET value = 1 WHERE key = 'ids_indexed_through';",
             )
             .unwrap();
-        let index = IdIndex::load(&connection).unwrap();
+        let mut index = IdIndex::load(&connection).unwrap();
         assert_eq!(index.indexed_through, 1);
         assert_eq!(index.len, 1, "only the row after the mark is scanned");
-        check(&index, &connection, id_hash("b"), &[2]);
-        check(&index, &connection, 0, &[1]);
+        check(&mut index, &connection, id_hash("b"), &[2]);
+        check(&mut index, &connection, 0, &[1]);
     }
 }

@@ -15,6 +15,7 @@
 mod append;
 mod checkpoint;
 mod command;
+mod filter;
 mod ids;
 mod maintenance;
 mod state;

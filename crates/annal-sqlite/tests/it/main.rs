@@ -7,6 +7,7 @@
 mod conformance;
 mod crash;
 mod ids;
+mod log_reads;
 mod open;
 mod poison;
 mod processes;
