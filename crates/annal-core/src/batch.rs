@@ -1,7 +1,8 @@
 //! Checking an append at the boundary, the same way in every backend.
 //!
 //! [`prepare_batch`] validates a batch against the [`Limits`] and completes each event's
-//! defaults, so a backend only writes events that are already known to be valid.
+//! defaults, so a backend only writes events that are already known to be valid;
+//! [`BatchPreparer`] does the same one part of a batch at a time.
 //! [`check_retry`] decides whether a batch whose ids are already stored is a harmless retry.
 
 use std::collections::HashSet;
@@ -70,29 +71,60 @@ pub fn prepare_batch(
     limits: &Limits,
     now: Timestamp,
 ) -> Result<Vec<PreparedEvent>, AppendError> {
-    if events.is_empty() {
-        return Err(AppendError::EmptyBatch);
-    }
-    if events.len() > limits.batch_events_max {
-        return Err(AppendError::BatchTooLarge {
-            len: events.len(),
-            max: limits.batch_events_max,
-        });
-    }
-    let mut prepared: Vec<PreparedEvent> = Vec::with_capacity(events.len());
-    // A set, not a scan of the earlier events: a scan is quadratic, which at the default
-    // batch limit of 10,000 events costs 50 million id comparisons per append.
-    let mut seen: HashSet<EventId> = HashSet::with_capacity(events.len());
-    for (index, event) in events.into_iter().enumerate() {
-        let event = prepare_event(event, limits, now)
-            .map_err(|reason| AppendError::InvalidEvent { index, reason })?;
-        if !seen.insert(event.id.clone()) {
-            let reason = InvalidEvent::DuplicateInBatch { id: event.id };
-            return Err(AppendError::InvalidEvent { index, reason });
+    BatchPreparer::new(events.len(), limits, now)?.prepare(events)
+}
+
+/// [`prepare_batch`] one part at a time, for a backend that starts writing a large batch while
+/// its later events are still being checked. The parts, prepared in order, give exactly the
+/// events and errors (with their indexes in the whole batch) that `prepare_batch` gives the
+/// whole; ids are checked for duplicates across all parts.
+#[derive(Debug)]
+pub struct BatchPreparer<'a> {
+    limits: &'a Limits,
+    now: Timestamp,
+    /// A set, not a scan of the earlier events: a scan is quadratic, which at the default batch
+    /// limit of 10,000 events costs 50 million id comparisons per append.
+    seen: HashSet<EventId>,
+    /// Events prepared so far: the index of the next one in the whole batch.
+    prepared: usize,
+}
+
+impl<'a> BatchPreparer<'a> {
+    /// A preparer for a batch of `len` events; refuses an empty or too large batch at once.
+    pub fn new(len: usize, limits: &'a Limits, now: Timestamp) -> Result<Self, AppendError> {
+        if len == 0 {
+            return Err(AppendError::EmptyBatch);
         }
-        prepared.push(event);
+        if len > limits.batch_events_max {
+            return Err(AppendError::BatchTooLarge {
+                len,
+                max: limits.batch_events_max,
+            });
+        }
+        Ok(Self {
+            limits,
+            now,
+            seen: HashSet::with_capacity(len),
+            prepared: 0,
+        })
     }
-    Ok(prepared)
+
+    /// Validates the next part of the batch and fills its defaults.
+    pub fn prepare(&mut self, events: Vec<NewEvent>) -> Result<Vec<PreparedEvent>, AppendError> {
+        let mut prepared: Vec<PreparedEvent> = Vec::with_capacity(events.len());
+        for event in events {
+            let index = self.prepared;
+            let event = prepare_event(event, self.limits, self.now)
+                .map_err(|reason| AppendError::InvalidEvent { index, reason })?;
+            if !self.seen.insert(event.id.clone()) {
+                let reason = InvalidEvent::DuplicateInBatch { id: event.id };
+                return Err(AppendError::InvalidEvent { index, reason });
+            }
+            prepared.push(event);
+            self.prepared += 1;
+        }
+        Ok(prepared)
+    }
 }
 
 fn prepare_event(
@@ -282,6 +314,48 @@ mod tests {
         assert_eq!(batch[0].timestamp, 42);
         assert_eq!(batch[0].metadata, json!({}));
         assert_eq!(batch[0].payload_json, r#"{"n":1}"#);
+    }
+
+    #[test]
+    fn a_batch_prepared_in_parts_equals_the_batch_prepared_whole() {
+        let limits = Limits::default();
+        let ids: Vec<String> = (0..7).map(|n| format!("e{n}")).collect();
+        let whole = prepare_batch(ids.iter().map(|id| event(id)).collect(), &limits, 5).unwrap();
+        let mut preparer = BatchPreparer::new(ids.len(), &limits, 5).unwrap();
+        let mut parts = Vec::new();
+        for part in ids.chunks(3) {
+            parts.extend(
+                preparer
+                    .prepare(part.iter().map(|id| event(id)).collect())
+                    .unwrap(),
+            );
+        }
+        assert_eq!(parts, whole);
+    }
+
+    #[test]
+    fn errors_in_a_later_part_carry_their_index_in_the_whole_batch() {
+        let limits = Limits::default();
+        let mut preparer = BatchPreparer::new(5, &limits, 0).unwrap();
+        preparer.prepare(vec![event("a"), event("b")]).unwrap();
+        // "a" again, at index 3 of the whole batch: a duplicate across parts.
+        let error = preparer
+            .prepare(vec![event("c"), event("a"), event("d")])
+            .unwrap_err();
+        assert!(
+            matches!(
+                &error,
+                AppendError::InvalidEvent {
+                    index: 3,
+                    reason: InvalidEvent::DuplicateInBatch { id },
+                } if id.as_str() == "a"
+            ),
+            "{error:?}"
+        );
+        assert!(matches!(
+            BatchPreparer::new(0, &limits, 0),
+            Err(AppendError::EmptyBatch)
+        ));
     }
 
     #[test]

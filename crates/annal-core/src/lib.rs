@@ -51,7 +51,9 @@ mod stats;
 mod store;
 mod subscription;
 
-pub use batch::{PreparedEvent, RetryCheck, StoredEventRef, check_retry, prepare_batch};
+pub use batch::{
+    BatchPreparer, PreparedEvent, RetryCheck, StoredEventRef, check_retry, prepare_batch,
+};
 pub use clock::{Clock, SystemClock};
 pub use error::{
     AppendError, CheckpointError, Error, InvalidEvent, ReadError, RetentionError, SnapshotError,

@@ -9,10 +9,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use annal_core::{
-    AppendError, AppendResult, CheckpointError, Clock, Direction, EventStream, ExpectedVersion,
-    Filter, Limits, NewEvent, PAGE_EVENTS, Position, ProjectionName, ReadError, ReadStreamOptions,
-    RetentionError, RetentionPolicy, RetentionReport, SavedProjection, Snapshot, SnapshotError,
-    Stats, StorageError, Store, StreamId, Version, follow, paged, prepare_batch,
+    AppendError, AppendResult, BatchPreparer, CheckpointError, Clock, Direction, EventStream,
+    ExpectedVersion, Filter, Limits, NewEvent, PAGE_EVENTS, Position, PreparedEvent,
+    ProjectionName, ReadError, ReadStreamOptions, RetentionError, RetentionPolicy, RetentionReport,
+    SavedProjection, Snapshot, SnapshotError, Stats, StorageError, Store, StreamId, Version,
+    follow, paged, prepare_batch,
 };
 use async_trait::async_trait;
 use tokio::sync::{oneshot, watch};
@@ -22,7 +23,7 @@ use crate::lock::WriterLock;
 use crate::options::OpenOptions;
 use crate::poll::Poller;
 use crate::read::{self, QueryCursor, Readers};
-use crate::writer::{Command, WriterHandle};
+use crate::writer::{Command, MoreParts, WriterHandle};
 
 /// An annal store in one SQLite file. Cloning gives another handle to the same store.
 #[derive(Clone)]
@@ -188,6 +189,62 @@ impl SqliteStore {
         answer.await.map_err(|_| writer_gone())?
     }
 
+    /// Appends a batch of more than [`PART_EVENTS`] events in parts: the writer starts
+    /// inserting the first part while this thread checks the next ones (`writer/parts.rs`).
+    async fn append_in_parts(
+        &self,
+        writer: &WriterHandle,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendResult, AppendError> {
+        let total = events.len();
+        let limits = &self.shared.limits;
+        let mut preparer = BatchPreparer::new(total, limits, self.shared.clock.now_ms())?;
+        let mut events = events.into_iter();
+        let mut batch = preparer.prepare(events.by_ref().take(PART_EVENTS).collect())?;
+        let trees = take_trees(&mut batch);
+        let (sender, parts) = std::sync::mpsc::channel();
+        let (reply, answer) = oneshot::channel();
+        let command = Command::Append {
+            stream: stream.clone(),
+            expected,
+            batch,
+            more: Some(MoreParts { total, parts }),
+            reply,
+        };
+        writer
+            .sender()
+            .send(command)
+            .await
+            .map_err(|_| writer_gone())?;
+        drop(trees);
+        // No await from here to the last part: once the writer has the first part, the others
+        // always follow, and a refusal ends them.
+        loop {
+            let part: Vec<NewEvent> = events.by_ref().take(PART_EVENTS).collect();
+            if part.is_empty() {
+                break;
+            }
+            match preparer.prepare(part) {
+                Ok(mut part) => {
+                    let trees = take_trees(&mut part);
+                    if sender.send(Ok(part)).is_err() {
+                        // The writer decided without the rest (it stopped); its answer says why.
+                        break;
+                    }
+                    drop(trees);
+                }
+                Err(error) => {
+                    let _ = sender.send(Err(error));
+                    break;
+                }
+            }
+        }
+        drop(sender);
+        answer.await.map_err(|_| writer_gone())?
+    }
+
     fn bytes_on_disk(&self) -> Option<u64> {
         if !self.shared.on_disk {
             return None;
@@ -200,6 +257,19 @@ impl SqliteStore {
         };
         Some(size("") + size("-wal"))
     }
+}
+
+/// Batches larger than this are appended in parts of this many events (`writer/parts.rs`).
+const PART_EVENTS: usize = 128;
+
+/// Takes the parsed payload and metadata trees out of a prepared batch: the writer stores only
+/// their JSON text, so they are freed on the caller's thread, while the writer inserts, instead
+/// of after the commit on the writer's.
+fn take_trees(batch: &mut [PreparedEvent]) -> Vec<(serde_json::Value, serde_json::Value)> {
+    batch
+        .iter_mut()
+        .map(|event| (event.payload.take(), event.metadata.take()))
+        .collect()
 }
 
 #[async_trait]
@@ -216,18 +286,17 @@ impl Store for SqliteStore {
         let Some(writer) = self.writer() else {
             return Err(StorageError::ReadOnly.into());
         };
+        if events.len() > PART_EVENTS {
+            return self.append_in_parts(writer, stream, expected, events).await;
+        }
         let mut batch = prepare_batch(events, &self.shared.limits, self.shared.clock.now_ms())?;
-        // The writer stores only the JSON text. The parsed trees are freed here, on the caller's
-        // thread, while the writer inserts the rows, instead of after the commit on the writer's.
-        let trees: Vec<(serde_json::Value, serde_json::Value)> = batch
-            .iter_mut()
-            .map(|event| (event.payload.take(), event.metadata.take()))
-            .collect();
+        let trees = take_trees(&mut batch);
         let (reply, answer) = oneshot::channel();
         let command = Command::Append {
             stream: stream.clone(),
             expected,
             batch,
+            more: None,
             reply,
         };
         writer

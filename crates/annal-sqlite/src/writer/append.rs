@@ -28,18 +28,8 @@ pub(crate) fn append(
     batch: &[PreparedEvent],
 ) -> Outcome {
     let current = state.version(stream);
-    let hashes: Vec<u64> = batch
-        .iter()
-        .map(|event| id_hash(event.id.as_str()))
-        .collect();
-    let ids = state.ids(connection)?;
-    let mut maybe_stored = false;
-    for hash in &hashes {
-        if ids.contains(connection, *hash)? {
-            maybe_stored = true;
-            break;
-        }
-    }
+    let hashes = id_hashes(batch);
+    let maybe_stored = maybe_stored(connection, state, &hashes)?;
     // The same order as the reference backend: a retry of a stored batch wins over the
     // expected-version check, which wins over everything else.
     if maybe_stored && let Some(outcome) = retry(connection, state, stream, expected, batch)? {
@@ -53,17 +43,89 @@ pub(crate) fn append(
         }));
     }
     let n_events = batch.len() as u64;
-    // Counters are stored as SQLite integers, so a stream stops at i64::MAX.
-    if current
-        .checked_add(n_events)
-        .is_none_or(|last| last > i64::MAX as u64)
-    {
+    if overflows(current, n_events) {
         return Ok(Err(AppendError::VersionOverflow {
             stream: stream.clone(),
         }));
     }
     let stream_id = state.stream_id(connection, stream)?;
     let first_position = state.last_position + 1;
+    insert_rows(
+        connection,
+        state,
+        stream_id,
+        first_position,
+        current + 1,
+        batch,
+    )?;
+    record_appended(connection, state, stream, current, &hashes).map(Ok)
+}
+
+/// Records in the writer's state a batch just inserted after the last position: its ids (by
+/// `hashes`, in order), the new last position, and the stream's new version after `current`.
+pub(crate) fn record_appended(
+    connection: &Connection,
+    state: &mut WriterState,
+    stream: &StreamId,
+    current: u64,
+    hashes: &[u64],
+) -> rusqlite::Result<AppendResult> {
+    let first_position = state.last_position + 1;
+    let n_events = hashes.len() as u64;
+    let ids = state.ids(connection)?;
+    for (offset, hash) in hashes.iter().enumerate() {
+        ids.insert(*hash, first_position + offset as u64);
+    }
+    state.last_position += n_events;
+    state.set_version(stream, current + n_events);
+    Ok(AppendResult {
+        first_position: Position(first_position),
+        last_position: Position(state.last_position),
+        stream_version: Version(current + n_events),
+    })
+}
+
+/// The index keys of the batch's ids.
+pub(crate) fn id_hashes(batch: &[PreparedEvent]) -> Vec<u64> {
+    batch
+        .iter()
+        .map(|event| id_hash(event.id.as_str()))
+        .collect()
+}
+
+/// Whether some stored id may have one of these hashes (then the batch may be a retry).
+pub(crate) fn maybe_stored(
+    connection: &Connection,
+    state: &mut WriterState,
+    hashes: &[u64],
+) -> rusqlite::Result<bool> {
+    let ids = state.ids(connection)?;
+    for hash in hashes {
+        if ids.contains(connection, *hash)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Whether `n_events` more would take a stream at `current` past the largest version: counters
+/// are stored as SQLite integers, so a stream stops at `i64::MAX`.
+pub(crate) fn overflows(current: u64, n_events: u64) -> bool {
+    current
+        .checked_add(n_events)
+        .is_none_or(|last| last > i64::MAX as u64)
+}
+
+/// Inserts `batch` as the rows of stream `stream_id` from `first_position` and `first_version`
+/// on. Decides nothing: every check has passed.
+pub(crate) fn insert_rows(
+    connection: &Connection,
+    state: &mut WriterState,
+    stream_id: i64,
+    first_position: u64,
+    first_version: u64,
+    batch: &[PreparedEvent],
+) -> rusqlite::Result<()> {
     let mut insert = connection.prepare_cached(
         "INSERT INTO events (position, stream_id, version, type_id, aggregate_type_id, \
          timestamp, id, source, payload, metadata, causation_id, correlation_id) \
@@ -93,7 +155,7 @@ pub(crate) fn append(
         insert.execute(params![
             to_sql(first_position + offset),
             stream_id,
-            to_sql(current + 1 + offset),
+            to_sql(first_version + offset),
             type_id,
             aggregate_type_id,
             event.timestamp,
@@ -105,17 +167,7 @@ pub(crate) fn append(
             event.correlation_id,
         ])?;
     }
-    let ids = state.ids(connection)?;
-    for (offset, hash) in hashes.iter().enumerate() {
-        ids.insert(*hash, first_position + offset as u64);
-    }
-    state.last_position += n_events;
-    state.set_version(stream, current + n_events);
-    Ok(Ok(AppendResult {
-        first_position: Position(first_position),
-        last_position: Position(state.last_position),
-        stream_version: Version(current + n_events),
-    }))
+    Ok(())
 }
 
 /// Decides a batch some of whose ids may be stored: a retry of a stored batch answers with the

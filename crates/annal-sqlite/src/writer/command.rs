@@ -17,11 +17,12 @@ pub(crate) type Reply<T, E> = oneshot::Sender<Result<T, E>>;
 /// A request to the writer.
 #[derive(Debug)]
 pub(crate) enum Command {
-    /// Append a validated batch.
+    /// Append a validated batch: all of it, or its first part when `more` brings the rest.
     Append {
         stream: StreamId,
         expected: ExpectedVersion,
         batch: Vec<PreparedEvent>,
+        more: Option<MoreParts>,
         reply: Reply<AppendResult, AppendError>,
     },
     /// Save a snapshot (already checked for shape).
@@ -58,10 +59,23 @@ pub(crate) enum Command {
     Flush { reply: Reply<(), StorageError> },
 }
 
+/// The later parts of a batch whose caller is still checking them at the boundary: each part
+/// comes as soon as it passed. An `Err` is the check's verdict on the whole batch and ends the
+/// parts.
+#[derive(Debug)]
+pub(crate) struct MoreParts {
+    /// Events in the whole batch, the first part included.
+    pub(crate) total: usize,
+    pub(crate) parts: std::sync::mpsc::Receiver<Result<Vec<PreparedEvent>, AppendError>>,
+}
+
 impl Command {
     /// Rows this request writes, roughly: what bounds a group's size.
     pub(crate) fn weight(&self) -> usize {
         match self {
+            Command::Append {
+                more: Some(more), ..
+            } => more.total,
             Command::Append { batch, .. } => batch.len(),
             _ => 1,
         }

@@ -18,6 +18,7 @@ mod command;
 mod filter;
 mod ids;
 mod maintenance;
+mod parts;
 mod state;
 
 use std::path::PathBuf;
@@ -28,7 +29,7 @@ use rusqlite::Connection;
 use tokio::sync::{mpsc, watch};
 
 use checkpoint::{CHECKPOINT_AFTER_BYTES, Checkpointer};
-pub(crate) use command::Command;
+pub(crate) use command::{Command, MoreParts};
 use command::{Decided, Waiting};
 pub(crate) use state::WriterState;
 
@@ -231,11 +232,20 @@ impl Writer {
                 stream,
                 expected,
                 batch,
+                more,
                 reply,
-            } => match append::append(connection, state, &stream, expected, &batch) {
-                Ok(result) => Ok(Decided::Append(reply, result)),
-                Err(error) => Err((Waiting::Append(reply), error)),
-            },
+            } => {
+                let outcome = match more {
+                    None => append::append(connection, state, &stream, expected, &batch),
+                    Some(more) => {
+                        parts::append_in_parts(connection, state, &stream, expected, batch, more)
+                    }
+                };
+                match outcome {
+                    Ok(result) => Ok(Decided::Append(reply, result)),
+                    Err(error) => Err((Waiting::Append(reply), error)),
+                }
+            }
             Command::SaveSnapshot { snapshot, reply } => {
                 match maintenance::save_snapshot(connection, state, snapshot) {
                     Ok(result) => Ok(Decided::Snapshot(reply, result)),

@@ -84,6 +84,17 @@ pub(crate) struct WriterState {
     touched: HashMap<i64, u64>,
     /// The stored ids, loaded by the first write that needs them (a bounded scan).
     ids: Option<IdIndex>,
+    /// While an append runs inside a savepoint: the names it created, so that rolling it back
+    /// forgets them too (their rows go with the savepoint).
+    created: Option<Vec<Created>>,
+}
+
+/// A name the writer added to a dictionary.
+#[derive(Debug)]
+enum Created {
+    Stream(StreamId),
+    Type(EventType),
+    AggregateType(AggregateType),
 }
 
 impl WriterState {
@@ -128,6 +139,7 @@ impl WriterState {
             head_floor,
             touched: HashMap::new(),
             ids: None,
+            created: None,
         })
     }
 
@@ -157,7 +169,38 @@ impl WriterState {
         self.next_stream_id += 1;
         self.streams
             .insert(stream.clone(), StreamEntry { id, version: 0 });
+        self.note(|| Created::Stream(stream.clone()));
         Ok(id)
+    }
+
+    /// Starts noting the names created from now on (an append entered its savepoint).
+    pub(crate) fn begin_undo(&mut self) {
+        self.created = Some(Vec::new());
+    }
+
+    /// Stops noting created names. When the savepoint was rolled back (`kept` is false), forgets
+    /// them: their rows are gone, and a later write must create them again. Their ids stay
+    /// used, which only leaves a gap.
+    pub(crate) fn end_undo(&mut self, kept: bool) {
+        let Some(created) = self.created.take() else {
+            return;
+        };
+        if kept {
+            return;
+        }
+        for name in created {
+            match name {
+                Created::Stream(stream) => drop(self.streams.remove(&stream)),
+                Created::Type(name) => drop(self.types.ids.remove(&name)),
+                Created::AggregateType(name) => drop(self.aggregate_types.ids.remove(&name)),
+            }
+        }
+    }
+
+    fn note(&mut self, created: impl FnOnce() -> Created) {
+        if let Some(log) = &mut self.created {
+            log.push(created());
+        }
     }
 
     /// The event type's integer id, adding it to the dictionary when new.
@@ -166,7 +209,12 @@ impl WriterState {
         connection: &Connection,
         event_type: &EventType,
     ) -> rusqlite::Result<i64> {
-        self.types.id(connection, event_type)
+        let before = self.types.next_id;
+        let id = self.types.id(connection, event_type)?;
+        if self.types.next_id != before {
+            self.note(|| Created::Type(event_type.clone()));
+        }
+        Ok(id)
     }
 
     /// The aggregate type's integer id, adding it to the dictionary when new.
@@ -175,7 +223,12 @@ impl WriterState {
         connection: &Connection,
         aggregate_type: &AggregateType,
     ) -> rusqlite::Result<i64> {
-        self.aggregate_types.id(connection, aggregate_type)
+        let before = self.aggregate_types.next_id;
+        let id = self.aggregate_types.id(connection, aggregate_type)?;
+        if self.aggregate_types.next_id != before {
+            self.note(|| Created::AggregateType(aggregate_type.clone()));
+        }
+        Ok(id)
     }
 
     /// Records that `stream` now stands at `version`; persisted by [`Self::write_versions`].

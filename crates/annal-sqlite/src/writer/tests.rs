@@ -65,6 +65,7 @@ fn a_failed_sync_after_commit_fails_only_the_flush() {
             stream: StreamId::new("agent-1").unwrap(),
             expected: ExpectedVersion::Any,
             batch,
+            more: None,
             reply: append_reply,
         },
         Command::Flush { reply: flush_reply },

@@ -81,7 +81,10 @@ async fn a_log_read_during_appends_is_a_gap_free_prefix_with_everything_committe
         let head = store.head().await.unwrap().0;
         let positions = positions_from(store.as_ref(), 1).await;
         let expected: Vec<u64> = (1..=positions.len() as u64).collect();
-        assert_eq!(positions, expected, "a gap-free run from the first position");
+        assert_eq!(
+            positions, expected,
+            "a gap-free run from the first position"
+        );
         assert!(
             positions.len() as u64 >= head,
             "read {} events, {head} were committed before the read",

@@ -9,6 +9,7 @@ mod crash;
 mod ids;
 mod log_reads;
 mod open;
+mod parts;
 mod poison;
 mod processes;
 mod support;

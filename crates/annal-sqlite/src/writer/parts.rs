@@ -1,0 +1,171 @@
+//! A large batch appended part by part, while its caller is still checking the later parts at
+//! the boundary, so that the caller's checks and the writer's inserts run at the same time.
+//!
+//! Checking an event at the boundary (serializing its payload, the limits, duplicate ids) costs
+//! about as much as inserting it. Done in turn, a batch of 1,000 waited for both; done in parts,
+//! the writer inserts the first part while the caller checks the second.
+//!
+//! Invariant: the outcome is exactly that of [`append::append`] on the whole batch. Whatever
+//! can refuse the batch at its first part (a stored id, the expected version, an overflow)
+//! sends the whole batch down that path. The parts are inserted inside a savepoint; a later
+//! part that the caller's check refused, or whose ids may be stored, rolls the savepoint back
+//! (names created meanwhile are forgotten with it), and the batch is then decided whole.
+
+use std::sync::mpsc::Receiver;
+
+use annal_core::{AppendError, ExpectedVersion, PreparedEvent, StorageError, StreamId, Version};
+use rusqlite::Connection;
+
+use crate::writer::MoreParts;
+use crate::writer::append::{
+    self, Outcome, id_hashes, insert_rows, maybe_stored, overflows, record_appended,
+};
+use crate::writer::state::WriterState;
+
+/// How a write of the parts ended.
+enum Parts {
+    /// Every part is inserted.
+    Written { hashes: Vec<u64> },
+    /// A part stopped the write: the parts received so far, and why.
+    Stopped {
+        received: Vec<PreparedEvent>,
+        why: Stop,
+    },
+}
+
+enum Stop {
+    /// The caller's check refused the batch.
+    Refused(AppendError),
+    /// Only the whole batch can be decided (some id may be stored).
+    NeedsWhole,
+}
+
+/// Appends the batch whose first part is `first` and whose other parts come from `more`.
+pub(crate) fn append_in_parts(
+    connection: &Connection,
+    state: &mut WriterState,
+    stream: &StreamId,
+    expected: ExpectedVersion,
+    first: Vec<PreparedEvent>,
+    more: MoreParts,
+) -> Outcome {
+    let current = state.version(stream);
+    let first_hashes = id_hashes(&first);
+    let decided_whole = maybe_stored(connection, state, &first_hashes)?
+        || !expected.accepts(Version(current))
+        || overflows(current, more.total as u64);
+    if decided_whole {
+        return whole(connection, state, stream, expected, first, &more);
+    }
+    connection.execute_batch("SAVEPOINT append_parts")?;
+    state.begin_undo();
+    let written = write_parts(
+        connection,
+        state,
+        stream,
+        current,
+        first,
+        first_hashes,
+        &more,
+    );
+    match written {
+        Ok(Parts::Written { hashes }) => {
+            connection.execute_batch("RELEASE append_parts")?;
+            state.end_undo(true);
+            record_appended(connection, state, stream, current, &hashes).map(Ok)
+        }
+        Ok(Parts::Stopped { received, why }) => {
+            connection.execute_batch("ROLLBACK TO append_parts; RELEASE append_parts")?;
+            state.end_undo(false);
+            match why {
+                Stop::Refused(error) => Ok(Err(error)),
+                Stop::NeedsWhole => whole(connection, state, stream, expected, received, &more),
+            }
+        }
+        // A database failure poisons the writer and rolls the whole group back.
+        Err(error) => Err(error),
+    }
+}
+
+/// Inserts the parts one by one as they arrive, after the last position.
+fn write_parts(
+    connection: &Connection,
+    state: &mut WriterState,
+    stream: &StreamId,
+    current: u64,
+    first: Vec<PreparedEvent>,
+    first_hashes: Vec<u64>,
+    more: &MoreParts,
+) -> rusqlite::Result<Parts> {
+    let stream_id = state.stream_id(connection, stream)?;
+    let first_position = state.last_position + 1;
+    let mut received = first;
+    let mut hashes = first_hashes;
+    insert_rows(
+        connection,
+        state,
+        stream_id,
+        first_position,
+        current + 1,
+        &received,
+    )?;
+    while received.len() < more.total {
+        let part = match next_part(&more.parts) {
+            Ok(part) => part,
+            Err(error) => {
+                let why = Stop::Refused(error);
+                return Ok(Parts::Stopped { received, why });
+            }
+        };
+        let part_hashes = id_hashes(&part);
+        if maybe_stored(connection, state, &part_hashes)? {
+            received.extend(part);
+            let why = Stop::NeedsWhole;
+            return Ok(Parts::Stopped { received, why });
+        }
+        let offset = received.len() as u64;
+        insert_rows(
+            connection,
+            state,
+            stream_id,
+            first_position + offset,
+            current + 1 + offset,
+            &part,
+        )?;
+        received.extend(part);
+        hashes.extend(part_hashes);
+    }
+    Ok(Parts::Written { hashes })
+}
+
+/// Waits for the rest of the batch after `received`, then decides it whole.
+fn whole(
+    connection: &Connection,
+    state: &mut WriterState,
+    stream: &StreamId,
+    expected: ExpectedVersion,
+    mut received: Vec<PreparedEvent>,
+    more: &MoreParts,
+) -> Outcome {
+    while received.len() < more.total {
+        match next_part(&more.parts) {
+            Ok(part) => received.extend(part),
+            Err(error) => return Ok(Err(error)),
+        }
+    }
+    append::append(connection, state, stream, expected, &received)
+}
+
+/// The next part. A caller that stopped sending before the last part (its task ended) gets an
+/// error nobody will read, and nothing of its batch is written.
+fn next_part(
+    parts: &Receiver<Result<Vec<PreparedEvent>, AppendError>>,
+) -> Result<Vec<PreparedEvent>, AppendError> {
+    match parts.recv() {
+        Ok(part) => part,
+        Err(_) => Err(AppendError::Storage(StorageError::backend(
+            "appending a batch in parts",
+            std::io::Error::other("the caller stopped before sending every part"),
+        ))),
+    }
+}
