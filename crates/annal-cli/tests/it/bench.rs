@@ -29,14 +29,14 @@ fn bench_reports_every_step() {
         "append wl1 via `annal append --stdin`",
         "reopen",
         "query 2 types + time window",
-        "full replay",
-        "build 3 projections",
+        "full replay (median of 3)",
+        "build 3 projections (median of 3)",
         "append batches of 1,000, one stream",
         "bytes per event on disk",
     ] {
         assert!(step(name)["value"].as_f64().unwrap() > 0.0, "{name}");
     }
-    assert_eq!(step("full replay")["items"], 1000);
+    assert_eq!(step("full replay (median of 3)")["items"], 1000);
     assert_eq!(
         step("read one agent stream")["items"],
         1,

@@ -33,7 +33,11 @@ async fn a_large_batch_is_stored_whole_and_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
     let result = store
-        .append(&stream("big"), ExpectedVersion::NoStream, batch("a", "agent:step", 1_000))
+        .append(
+            &stream("big"),
+            ExpectedVersion::NoStream,
+            batch("a", "agent:step", 1_000),
+        )
         .await
         .unwrap();
     assert_eq!(result.first_position, Position(1));
@@ -53,7 +57,11 @@ async fn a_bad_event_in_a_late_part_writes_nothing_and_spares_the_neighbours() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
     store
-        .append(&stream("before"), ExpectedVersion::Any, batch("b", "agent:step", 3))
+        .append(
+            &stream("before"),
+            ExpectedVersion::Any,
+            batch("b", "agent:step", 3),
+        )
         .await
         .unwrap();
     // A new stream, a new event type and aggregate type in the early parts; event 900 is bad.
@@ -64,7 +72,11 @@ async fn a_bad_event_in_a_late_part_writes_nothing_and_spares_the_neighbours() {
         let store = Arc::clone(&store);
         tokio::spawn(async move {
             store
-                .append(&stream("neighbour"), ExpectedVersion::Any, batch("n", "agent:step", 200))
+                .append(
+                    &stream("neighbour"),
+                    ExpectedVersion::Any,
+                    batch("n", "agent:step", 200),
+                )
                 .await
         })
     };
@@ -97,7 +109,11 @@ async fn a_bad_event_in_a_late_part_writes_nothing_and_spares_the_neighbours() {
     // The names the refused batch created are forgotten with it: using them again works, and
     // the events read back with their names.
     store
-        .append(&stream("fresh"), ExpectedVersion::NoStream, batch("d", "brandnew:made", 300))
+        .append(
+            &stream("fresh"),
+            ExpectedVersion::NoStream,
+            batch("d", "brandnew:made", 300),
+        )
         .await
         .unwrap();
     let fresh = collect(
@@ -109,8 +125,12 @@ async fn a_bad_event_in_a_late_part_writes_nothing_and_spares_the_neighbours() {
     .await
     .unwrap();
     assert_eq!(fresh.len(), 300);
-    assert!(fresh.iter().all(|event| event.event_type.as_str() == "brandnew:made"
-        && event.aggregate_type.as_str() == "brandnew"));
+    assert!(
+        fresh
+            .iter()
+            .all(|event| event.event_type.as_str() == "brandnew:made"
+                && event.aggregate_type.as_str() == "brandnew")
+    );
     drop(store);
     // And after a reopen, where the names come from the tables.
     let store = open(&dir);
@@ -124,7 +144,11 @@ async fn duplicates_across_parts_and_stored_ids_in_late_parts_are_refused_whole(
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
     store
-        .append(&stream("first"), ExpectedVersion::Any, batch("old", "agent:step", 10))
+        .append(
+            &stream("first"),
+            ExpectedVersion::Any,
+            batch("old", "agent:step", 10),
+        )
         .await
         .unwrap();
     // Index 700 repeats index 5, in another part.
@@ -163,11 +187,19 @@ async fn a_retried_large_batch_returns_the_first_result_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
     let first = store
-        .append(&stream("big"), ExpectedVersion::NoStream, batch("r", "agent:step", 1_000))
+        .append(
+            &stream("big"),
+            ExpectedVersion::NoStream,
+            batch("r", "agent:step", 1_000),
+        )
         .await
         .unwrap();
     let again = store
-        .append(&stream("big"), ExpectedVersion::NoStream, batch("r", "agent:step", 1_000))
+        .append(
+            &stream("big"),
+            ExpectedVersion::NoStream,
+            batch("r", "agent:step", 1_000),
+        )
         .await
         .unwrap();
     assert_eq!(again, first);
@@ -185,7 +217,11 @@ async fn a_retried_large_batch_returns_the_first_result_and_writes_nothing() {
         "{error:?}"
     );
     let error = store
-        .append(&stream("big"), ExpectedVersion::Exact(Version(3)), batch("x", "agent:step", 500))
+        .append(
+            &stream("big"),
+            ExpectedVersion::Exact(Version(3)),
+            batch("x", "agent:step", 500),
+        )
         .await
         .unwrap_err();
     assert!(

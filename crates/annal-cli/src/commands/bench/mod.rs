@@ -10,6 +10,8 @@ mod report;
 mod script;
 mod seed;
 
+use std::collections::HashMap;
+
 use anyhow::Context;
 
 use crate::args::BenchArgs;
@@ -78,8 +80,8 @@ pub(crate) async fn run(args: BenchArgs, out: &mut Output) -> anyhow::Result<()>
             "reopen" => figure.target(50.0),
             "read one agent stream" if n >= 100_000 => figure.target(1.0),
             "query 2 types + time window" => figure.target(20.0),
-            "full replay" => figure.target(1_000_000.0),
-            "build 3 projections" => figure.target(150.0),
+            script::REPLAY => figure.target(1_000_000.0),
+            script::PROJECTIONS => figure.target(150.0),
             _ => figure,
         };
         figures.push(figure);
@@ -90,15 +92,26 @@ pub(crate) async fn run(args: BenchArgs, out: &mut Output) -> anyhow::Result<()>
     let rss_mib = peak_rss_bytes().map(|bytes| bytes as f64 / (1024.0 * 1024.0));
 
     say("raw rusqlite insert ceiling");
-    let rows: Vec<_> = annal_swarm::workload::domain_events(n)
+    // The rows the batch step stored (one stream, source "swarm", metadata {}), with names
+    // coded as integers the way the store codes them, built before the ceiling's clock starts.
+    let mut types: HashMap<&str, i64> = HashMap::new();
+    let mut aggregate_types: HashMap<&str, i64> = HashMap::new();
+    let rows: Vec<ceilings::EventRow> = annal_swarm::workload::domain_events(n)
         .map(|e| {
-            (
-                e.aggregate_id.clone(),
-                e.event_type.to_owned(),
-                e.timestamp,
-                format!("evt-{}", e.index),
-                e.payload_json.clone(),
-            )
+            let next = types.len() as i64 + 1;
+            let type_id = *types.entry(e.event_type).or_insert(next);
+            let next = aggregate_types.len() as i64 + 1;
+            let aggregate_type_id = *aggregate_types.entry(e.aggregate_type).or_insert(next);
+            ceilings::EventRow {
+                stream_id: 1,
+                type_id,
+                aggregate_type_id,
+                timestamp: e.timestamp,
+                id: format!("evt-{}", e.index),
+                source: "swarm".to_owned(),
+                payload: e.payload_json.clone(),
+                metadata: "{}".to_owned(),
+            }
         })
         .collect();
     let ceiling = ceilings::rusqlite_insert(dir.path(), &rows, 1_000)?;
@@ -114,7 +127,7 @@ pub(crate) async fn run(args: BenchArgs, out: &mut Output) -> anyhow::Result<()>
     say("raw sequential read ceiling");
     let (read_bytes, read_time) = ceilings::sequential_read(&main.path)?;
     let read_rate = read_bytes as f64 / read_time.as_secs_f64().max(1e-9) / bytes_per_event;
-    if let Some(replay) = figures.iter_mut().find(|f| f.step == "full replay") {
+    if let Some(replay) = figures.iter_mut().find(|f| f.step == script::REPLAY) {
         replay.ceiling = Some(read_rate);
     }
 
