@@ -3,7 +3,8 @@
 //! Differences from the seed, on purpose:
 //! - failed tasks are recorded: `agent:failed` moves the agent's current task to its failed
 //!   tasks, and `task:failed` does the same for the agent the task was assigned to (through
-//!   `agent:task-assigned` or `task:started`); each assignment fails at most once;
+//!   `agent:task-assigned` or `task:started`); each assignment fails at most once, and ends with
+//!   the task's `task:completed` or the agent's `agent:task-completed`;
 //! - a second `agent:spawned` updates role, domain and capabilities but keeps the history;
 //! - capabilities are kept, a duration of 0 counts as 0, and an unknown status in
 //!   `agent:status-changed` is ignored (and counted) instead of stored.
@@ -185,6 +186,7 @@ impl Projection for AgentState {
             Some(kind)
                 if kind.aggregate_type() == "agent"
                     || kind == EventKind::TaskStarted
+                    || kind == EventKind::TaskCompleted
                     || kind == EventKind::TaskFailed =>
             {
                 kind
@@ -348,6 +350,12 @@ impl AgentState {
                     self.assignments
                         .insert(started.task_id.clone(), started.agent_id.clone());
                 }
+                true
+            }
+            DomainEvent::TaskCompleted(completed) => {
+                // The assignment is over: without this, every task that ends by task:completed
+                // alone would stay assigned in the saved state forever.
+                self.assignments.remove(&completed.task_id);
                 true
             }
             DomainEvent::TaskFailed(failed) => {

@@ -172,6 +172,29 @@ async fn task_failed_is_charged_to_the_agent_that_started_it_once() {
 }
 
 #[tokio::test]
+async fn a_completed_task_ends_its_assignment() {
+    let (a1, t1) = (id("agent-1"), id("task-1"));
+    let agents: AgentState = given(vec![
+        agent::spawned(&a1, "coder", "core", vec![], t(0)),
+        task::created(&t1, "impl", "One", "", "high", vec![], t(1)),
+        task::started(&t1, &a1, t(2)),
+    ])
+    .await
+    .when(vec![
+        task::completed(&t1, json!({"ok": true}), 10, t(3)),
+        // A late failure report for a finished task is no failure of the agent.
+        task::failed(&t1, "late", None, 0, t(4)),
+    ])
+    .await
+    .then()
+    .await;
+    let agent = agents.get("agent-1").unwrap();
+    assert!(agent.failed_tasks.is_empty(), "{:?}", agent.failed_tasks);
+    let saved = serde_json::to_value(&agents).unwrap();
+    assert_eq!(saved["assignments"], json!({}), "nothing stays assigned");
+}
+
+#[tokio::test]
 async fn average_duration_counts_zero_durations() {
     let (a1, t1, t2) = (id("agent-1"), id("task-1"), id("task-2"));
     let agents: AgentState = given(vec![agent::spawned(&a1, "coder", "core", vec![], t(0))])

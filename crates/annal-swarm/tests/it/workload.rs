@@ -235,6 +235,8 @@ impl Fold {
                 self.tasks.get_mut(&e.task_id).unwrap().status = "blocked";
             }
             DomainEvent::TaskCompleted(e) => {
+                // The assignment ends with the task.
+                self.assignments.remove(&e.task_id);
                 let task = self.tasks.get_mut(&e.task_id).unwrap();
                 task.status = "completed";
                 task.duration = Some(e.duration);
