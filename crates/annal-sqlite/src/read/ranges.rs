@@ -59,6 +59,9 @@ impl<F> FetchRange for F where
 {
 }
 
+/// The largest position the log can hold.
+const POSITION_MAX: u64 = i64::MAX as u64;
+
 type Pending = JoinHandle<Result<RangePage, ReadError>>;
 
 /// The fetches under way, oldest first, and the next range to start.
@@ -76,6 +79,11 @@ impl<F: FetchRange> InFlight<F> {
     fn fill(&mut self) {
         while self.pending.len() < RANGES_IN_FLIGHT {
             let first = self.next_first;
+            // Positions are SQLite integers: a range above the largest one is empty, and not
+            // starting it keeps `last` and the range after it from overflowing.
+            if first.0 > POSITION_MAX {
+                break;
+            }
             let last = Position(first.0.saturating_add(self.span - 1));
             let fetch = Arc::clone(&self.fetch);
             let handle = self

@@ -100,3 +100,22 @@ async fn a_log_read_during_appends_is_a_gap_free_prefix_with_everything_committe
     let total: u64 = (0..300u64).map(|n| 1 + n % 97).sum();
     assert_eq!(positions_from(store.as_ref(), 1).await.len() as u64, total);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_read_from_beyond_every_storable_position_is_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("far.db")).unwrap();
+    append_batch(&store, "some", 3).await;
+    // Positions are SQLite integers, so none lies above i64::MAX; the ranges after a start near
+    // the top of u64 must neither wrap around to the start of the log nor overflow.
+    for from in [
+        i64::MAX as u64,
+        i64::MAX as u64 + 1,
+        u64::MAX - 1_000,
+        u64::MAX - 1,
+        u64::MAX,
+    ] {
+        assert!(positions_from(&store, from).await.is_empty(), "from {from}");
+    }
+    assert_eq!(positions_from(&store, 0).await, vec![1, 2, 3]);
+}
