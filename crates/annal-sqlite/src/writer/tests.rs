@@ -1,5 +1,6 @@
 //! Tests of the writer's group commit that need to reach inside it: a WAL sync that fails after
-//! `COMMIT` in relaxed mode.
+//! `COMMIT` in relaxed mode, and the bytes a batch appended in parts counts towards the next
+//! checkpoint.
 //!
 //! Goal: a failed sync fails only the flushes that asked for it and poisons the store, while the
 //! appends of the same group, whose rows are in the database, are answered with success.
@@ -15,7 +16,7 @@ use annal_core::{
 use serde_json::json;
 use tokio::sync::{oneshot, watch};
 
-use super::{Command, Writer, WriterState};
+use super::{Command, MoreParts, Writer, WriterState};
 use crate::connection::open_writer;
 use crate::options::{Durability, OpenOptions};
 use crate::schema;
@@ -85,4 +86,47 @@ fn a_failed_sync_after_commit_fails_only_the_flush() {
         .query_row("SELECT count(*) FROM events", [], |row| row.get(0))
         .unwrap();
     assert_eq!(stored, 1, "the acknowledged append is in the database");
+}
+
+#[test]
+fn a_batch_appended_in_parts_counts_every_part_towards_the_next_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("parts.db");
+    let mut writer = writer(&path);
+    let text = "x".repeat(1_000);
+    let events: Vec<NewEvent> = (0..1_000)
+        .map(|n| {
+            NewEvent::new(
+                EventType::new("agent:step").unwrap(),
+                json!({"n": n, "text": text}),
+            )
+        })
+        .collect();
+    let batch = prepare_batch(events, &Limits::default(), 0).unwrap();
+    let payload_bytes: usize = batch.iter().map(|event| event.payload_json.len()).sum();
+    let mut parts = batch.chunks(128).map(<[_]>::to_vec);
+    let first = parts.next().unwrap();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    parts.for_each(|part| sender.send(Ok(part)).unwrap());
+    drop(sender);
+    let (reply, answer) = oneshot::channel();
+    let mut group = vec![Command::Append {
+        stream: StreamId::new("agent-1").unwrap(),
+        expected: ExpectedVersion::Any,
+        batch: first,
+        more: Some(MoreParts {
+            total: 1_000,
+            parts: receiver,
+        }),
+        reply,
+    }];
+    writer.commit_group(&mut group);
+
+    let appended = answer.blocking_recv().unwrap().unwrap();
+    assert_eq!(appended.last_position, Position(1_000));
+    assert!(
+        writer.bytes_since_checkpoint >= payload_bytes as u64,
+        "{} bytes counted for {payload_bytes} bytes of payload",
+        writer.bytes_since_checkpoint
+    );
 }
