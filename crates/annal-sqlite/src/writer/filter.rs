@@ -101,7 +101,7 @@ impl HashFilter {
 
     /// Bytes of filter memory.
     #[cfg(test)]
-    fn bytes(&self) -> usize {
+    pub(crate) fn bytes(&self) -> usize {
         self.layers.iter().map(|layer| layer.words.len() * 8).sum()
     }
 }

@@ -95,15 +95,14 @@ impl Default for TableFilter {
 
 impl TableFilter {
     /// Starts filling a filter from the tables of the store at `path` on a background thread.
-    /// `expected` is about how many hashes they hold.
-    fn build(path: &Path, expected: usize) -> Self {
+    fn build(path: &Path) -> Self {
         let (sender, built) = mpsc::sync_channel(1);
         let path = path.to_path_buf();
         let spawned = std::thread::Builder::new()
             .name("annal-sqlite-ids".into())
             .spawn(move || {
                 // The writer may have stopped meanwhile; then nobody needs the filter.
-                let _ = sender.send(read_filter(&path, expected).ok());
+                let _ = sender.send(read_filter(&path).ok());
             });
         match spawned {
             Ok(_) => Self::Building {
@@ -147,9 +146,14 @@ impl TableFilter {
 }
 
 /// Reads every hash of `event_ids` of the store at `path` into a new filter.
-fn read_filter(path: &Path, expected: usize) -> rusqlite::Result<HashFilter> {
+fn read_filter(path: &Path) -> rusqlite::Result<HashFilter> {
     let connection = crate::connection::open_reader(path)?;
-    let mut filter = HashFilter::with_capacity(expected);
+    // Sized by the rows, not by the indexed mark: after retention removed most events the mark
+    // (a position) can be far above the number of ids left, and the filter takes 2 bytes per key
+    // of capacity. Counting costs one more pass over the table, on this thread.
+    let stored: i64 =
+        connection.query_row("SELECT count(*) FROM event_ids", [], |row| row.get(0))?;
+    let mut filter = HashFilter::with_capacity(usize::try_from(stored).unwrap_or(0));
     let mut statement = connection.prepare("SELECT hash FROM event_ids")?;
     let mut rows = statement.query([])?;
     while let Some(row) = rows.next()? {
@@ -202,10 +206,9 @@ impl IdIndex {
         let indexed_through = position_of(indexed_through);
         // The tables hold exactly the ids at or below the mark: none while it is 0.
         let tables = match connection.path() {
-            Some(path) if indexed_through > 0 && !path.is_empty() => TableFilter::build(
-                Path::new(path),
-                usize::try_from(indexed_through).unwrap_or(0),
-            ),
+            Some(path) if indexed_through > 0 && !path.is_empty() => {
+                TableFilter::build(Path::new(path))
+            }
             Some(_) if indexed_through > 0 => TableFilter::Unavailable,
             _ => TableFilter::default(),
         };
@@ -521,6 +524,45 @@ mod tests {
             })
             .count();
         assert_eq!(unknown, 0, "hash hits are confirmed in the table");
+    }
+
+    /// Loads the index over `connection` and waits until its table filter is built (or failed).
+    fn load_with_filter(connection: &Connection) -> IdIndex {
+        let mut index = IdIndex::load(connection).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while matches!(index.tables, TableFilter::Building { .. }) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the filter was never built"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            index.contains(connection, 0).unwrap();
+        }
+        index
+    }
+
+    #[test]
+    fn the_filter_is_sized_by_the_stored_ids_not_by_the_positions_ever_used() {
+        // Retention removed almost every event: 5,000 ids are left below a mark of 100 million.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("retained.db");
+        let mut connection = Connection::open(&path).unwrap();
+        crate::schema::migrate(&mut connection, &path).unwrap();
+        {
+            let transaction = connection.transaction().unwrap();
+            let mut index = IdIndex::default();
+            for n in 0..5_000u64 {
+                index.insert(id_hash(&format!("evt-{n}")), 99_995_001 + n);
+            }
+            index.merge(&transaction, 100_000_000).unwrap();
+            transaction.commit().unwrap();
+        }
+        let index = load_with_filter(&connection);
+        let TableFilter::Ready(filter) = &index.tables else {
+            panic!("the filter build failed: {:?}", index.tables);
+        };
+        // The smallest filter holds 65,536 keys at 2 bytes each; sized by the mark it took 256 MiB.
+        assert!(filter.bytes() <= 256 * 1024, "{} bytes", filter.bytes());
     }
 
     #[test]
