@@ -213,35 +213,31 @@ impl SqliteStore {
             more: Some(MoreParts { total, parts }),
             reply,
         };
-        writer
-            .sender()
-            .send(command)
-            .await
-            .map_err(|_| writer_gone())?;
+        let sent = writer.sender().send(command).await.is_ok();
         drop(trees);
         // No await from here to the last part: once the writer has the first part, the others
-        // always follow, and a refusal ends them.
+        // always follow, or the sender is dropped before the last one. Every part is checked
+        // even when the writer stopped listening (a failed or poisoned store): as for a batch
+        // checked whole, a bad event is the answer whatever the writer would have said.
+        let mut listening = sent;
         loop {
             let part: Vec<NewEvent> = events.by_ref().take(PART_EVENTS).collect();
             if part.is_empty() {
                 break;
             }
-            match preparer.prepare(part) {
-                Ok(mut part) => {
-                    let trees = take_trees(&mut part);
-                    if sender.send(Ok(part)).is_err() {
-                        // The writer decided without the rest (it stopped); its answer says why.
-                        break;
-                    }
-                    drop(trees);
-                }
-                Err(error) => {
-                    let _ = sender.send(Err(error));
-                    break;
-                }
+            // A refused part returns here and drops `sender` before the last part: the writer
+            // then writes nothing of the batch, and its answer goes unread.
+            let mut part = preparer.prepare(part)?;
+            if listening {
+                let trees = take_trees(&mut part);
+                listening = sender.send(part).is_ok();
+                drop(trees);
             }
         }
         drop(sender);
+        if !sent {
+            return Err(writer_gone().into());
+        }
         answer.await.map_err(|_| writer_gone())?
     }
 

@@ -60,13 +60,14 @@ pub(crate) enum Command {
 }
 
 /// The later parts of a batch whose caller is still checking them at the boundary: each part
-/// comes as soon as it passed. An `Err` is the check's verdict on the whole batch and ends the
-/// parts.
+/// comes as soon as it passed. A caller whose check refused a part drops the sender before the
+/// last part and answers the refusal itself: the batch is then refused, and nothing of it is
+/// written.
 #[derive(Debug)]
 pub(crate) struct MoreParts {
     /// Events in the whole batch, the first part included.
     pub(crate) total: usize,
-    pub(crate) parts: std::sync::mpsc::Receiver<Result<Vec<PreparedEvent>, AppendError>>,
+    pub(crate) parts: std::sync::mpsc::Receiver<Vec<PreparedEvent>>,
 }
 
 impl Command {

@@ -8,8 +8,11 @@
 //! Invariant: the outcome is exactly that of [`append::append`] on the whole batch. Whatever
 //! can refuse the batch at its first part (a stored id, the expected version, an overflow)
 //! sends the whole batch down that path. The parts are inserted inside a savepoint; a later
-//! part that the caller's check refused, or whose ids may be stored, rolls the savepoint back
-//! (names created meanwhile are forgotten with it), and the batch is then decided whole.
+//! part whose ids may be stored rolls the savepoint back (names created meanwhile are forgotten
+//! with it), and the batch is then decided whole. A part the caller's check refused is never
+//! sent: the caller stops sending and answers with the refusal itself (whatever the writer would
+//! say, a failed store included, as for a batch checked whole), and the writer, finding the
+//! parts ended early, rolls the savepoint back.
 
 use std::sync::mpsc::Receiver;
 
@@ -34,7 +37,7 @@ enum Parts {
 }
 
 enum Stop {
-    /// The caller's check refused the batch.
+    /// The caller stopped sending parts: its check refused the batch.
     Refused(AppendError),
     /// Only the whole batch can be decided (some id may be stored).
     NeedsWhole,
@@ -156,16 +159,13 @@ fn whole(
     append::append(connection, state, stream, expected, &received)
 }
 
-/// The next part. A caller that stopped sending before the last part (its task ended) gets an
-/// error nobody will read, and nothing of its batch is written.
-fn next_part(
-    parts: &Receiver<Result<Vec<PreparedEvent>, AppendError>>,
-) -> Result<Vec<PreparedEvent>, AppendError> {
-    match parts.recv() {
-        Ok(part) => part,
-        Err(_) => Err(AppendError::Storage(StorageError::backend(
+/// The next part. A caller that stopped sending before the last part (its check refused a part,
+/// or its thread panicked) gets an error nobody will read, and nothing of its batch is written.
+fn next_part(parts: &Receiver<Vec<PreparedEvent>>) -> Result<Vec<PreparedEvent>, AppendError> {
+    parts.recv().map_err(|_| {
+        AppendError::Storage(StorageError::backend(
             "appending a batch in parts",
             std::io::Error::other("the caller stopped before sending every part"),
-        ))),
-    }
+        ))
+    })
 }

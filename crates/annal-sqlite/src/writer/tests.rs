@@ -107,7 +107,7 @@ fn a_batch_appended_in_parts_counts_every_part_towards_the_next_checkpoint() {
     let mut parts = batch.chunks(128).map(<[_]>::to_vec);
     let first = parts.next().unwrap();
     let (sender, receiver) = std::sync::mpsc::channel();
-    parts.for_each(|part| sender.send(Ok(part)).unwrap());
+    parts.for_each(|part| sender.send(part).unwrap());
     drop(sender);
     let (reply, answer) = oneshot::channel();
     let mut group = vec![Command::Append {

@@ -229,3 +229,44 @@ async fn a_retried_large_batch_returns_the_first_result_and_writes_nothing() {
         "{error:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_late_event_is_reported_even_when_the_writer_refuses_everything() {
+    // A store poisoned by a failed write refuses every append that reaches its writer, but a
+    // batch with a bad event never reaches it whole: the caller gets the bad event, whichever
+    // part it is in.
+    let dir = tempfile::tempdir().unwrap();
+    let options = annal_sqlite::OpenOptions::new().max_size_bytes(256 * 1024);
+    let store = SqliteStore::open_with(dir.path().join("poisoned.db"), options).unwrap();
+    let big = "x".repeat(16 * 1024);
+    for n in 0.. {
+        assert!(n < 1_000, "the size cap never bit");
+        let event = NewEvent::new(
+            EventType::new("agent:step").unwrap(),
+            json!({ "blob": big }),
+        );
+        let appended = store
+            .append(&stream("filler"), ExpectedVersion::Any, vec![event])
+            .await;
+        if appended.is_err() {
+            break;
+        }
+    }
+    for len in [100, 1_000] {
+        let mut bad = batch("p", "agent:step", len);
+        let index = len as usize - 10;
+        bad[index] = NewEvent::new(EventType::new("agent:step").unwrap(), json!(null));
+        let error = store
+            .append(&stream("after"), ExpectedVersion::Any, bad)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                &error,
+                AppendError::InvalidEvent { index: i, reason: InvalidEvent::PayloadNotObject { .. } }
+                    if *i == index
+            ),
+            "a batch of {len}: {error:?}"
+        );
+    }
+}
