@@ -204,13 +204,14 @@ impl IdIndex {
             |row| row.get(0),
         )?;
         let indexed_through = position_of(indexed_through);
-        // The tables hold exactly the ids at or below the mark: none while it is 0.
+        // The tables hold exactly the ids at or below the mark: none while it is 0. Otherwise
+        // the filter is read from the file, whose path SQLite gives back only as UTF-8 text
+        // (`None` for any other path): without it every check reads the table, since an empty
+        // filter would call every merged id new and let a retried batch be written twice.
         let tables = match connection.path() {
-            Some(path) if indexed_through > 0 && !path.is_empty() => {
-                TableFilter::build(Path::new(path))
-            }
-            Some(_) if indexed_through > 0 => TableFilter::Unavailable,
-            _ => TableFilter::default(),
+            _ if indexed_through == 0 => TableFilter::default(),
+            Some(path) if !path.is_empty() => TableFilter::build(Path::new(path)),
+            _ => TableFilter::Unavailable,
         };
         let mut index = Self {
             indexed_through,

@@ -157,3 +157,46 @@ async fn a_version_1_store_is_upgraded_and_keeps_its_ids() {
         "nothing merged yet: 1,000 ids fit in memory"
     );
 }
+
+/// A store whose path is not UTF-8 (allowed on Unix) keeps finding its merged ids after a reopen:
+/// SQLite cannot hand such a path back as text, and the id filter must then read the table
+/// instead of taking the tables for empty.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_whose_path_is_not_utf8_finds_its_merged_ids_after_reopen() {
+    use std::os::unix::ffi::OsStrExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir
+        .path()
+        .join(std::ffi::OsStr::from_bytes(b"not-utf8-\xff"));
+    std::fs::create_dir(&folder).unwrap();
+    let path = folder.join("ids.db");
+    let first = {
+        let store = SqliteStore::open(&path).unwrap();
+        let mut first = None;
+        for b in 0..BATCHES {
+            let result = store
+                .append(&stream("s"), ExpectedVersion::Any, batch(b * BATCH))
+                .await
+                .unwrap();
+            first.get_or_insert(result);
+        }
+        first.unwrap()
+    };
+    assert!(indexed_through(&path) > 0, "a merge happened");
+    let store = SqliteStore::open(&path).unwrap();
+    let retried = store
+        .append(&stream("s"), ExpectedVersion::Any, batch(0))
+        .await
+        .unwrap();
+    assert_eq!(retried, first, "a retry of a merged batch writes nothing");
+    assert_eq!(store.head().await.unwrap().0, BATCHES * BATCH);
+    let reused = vec![event(5).with_id(EventId::new("id-5").unwrap())];
+    assert_duplicate(
+        store
+            .append(&stream("other"), ExpectedVersion::Any, reused)
+            .await,
+        "id-5",
+    );
+}
