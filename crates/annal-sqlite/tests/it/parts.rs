@@ -6,8 +6,8 @@
 use std::sync::Arc;
 
 use annal_core::{
-    AppendError, EventId, EventType, ExpectedVersion, InvalidEvent, NewEvent, Position, Store,
-    Version, collect,
+    AppendError, AppendResult, EventId, EventType, ExpectedVersion, InvalidEvent, NewEvent,
+    Position, Store, Version, collect,
 };
 use annal_sqlite::SqliteStore;
 use serde_json::json;
@@ -24,6 +24,16 @@ fn batch(prefix: &str, event_type: &str, len: u64) -> Vec<NewEvent> {
         .collect()
 }
 
+/// Appends `events` to the stream `name`.
+async fn append(
+    store: &SqliteStore,
+    name: &str,
+    expected: ExpectedVersion,
+    events: Vec<NewEvent>,
+) -> Result<AppendResult, AppendError> {
+    store.append(&stream(name), expected, events).await
+}
+
 fn open(dir: &tempfile::TempDir) -> Arc<SqliteStore> {
     Arc::new(SqliteStore::open(dir.path().join("parts.db")).unwrap())
 }
@@ -32,14 +42,14 @@ fn open(dir: &tempfile::TempDir) -> Arc<SqliteStore> {
 async fn a_large_batch_is_stored_whole_and_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
-    let result = store
-        .append(
-            &stream("big"),
-            ExpectedVersion::NoStream,
-            batch("a", "agent:step", 1_000),
-        )
-        .await
-        .unwrap();
+    let result = append(
+        &store,
+        "big",
+        ExpectedVersion::NoStream,
+        batch("a", "agent:step", 1_000),
+    )
+    .await
+    .unwrap();
     assert_eq!(result.first_position, Position(1));
     assert_eq!(result.last_position, Position(1_000));
     assert_eq!(result.stream_version, Version(1_000));
@@ -56,14 +66,14 @@ async fn a_large_batch_is_stored_whole_and_in_order() {
 async fn a_bad_event_in_a_late_part_writes_nothing_and_spares_the_neighbours() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
-    store
-        .append(
-            &stream("before"),
-            ExpectedVersion::Any,
-            batch("b", "agent:step", 3),
-        )
-        .await
-        .unwrap();
+    append(
+        &store,
+        "before",
+        ExpectedVersion::Any,
+        batch("b", "agent:step", 3),
+    )
+    .await
+    .unwrap();
     // A new stream, a new event type and aggregate type in the early parts; event 900 is bad.
     let mut bad = batch("c", "brandnew:made", 1_000);
     bad[900] = NewEvent::new(EventType::new("brandnew:made").unwrap(), json!([1, 2]))
@@ -71,17 +81,16 @@ async fn a_bad_event_in_a_late_part_writes_nothing_and_spares_the_neighbours() {
     let neighbour = {
         let store = Arc::clone(&store);
         tokio::spawn(async move {
-            store
-                .append(
-                    &stream("neighbour"),
-                    ExpectedVersion::Any,
-                    batch("n", "agent:step", 200),
-                )
-                .await
+            append(
+                &store,
+                "neighbour",
+                ExpectedVersion::Any,
+                batch("n", "agent:step", 200),
+            )
+            .await
         })
     };
-    let error = store
-        .append(&stream("fresh"), ExpectedVersion::NoStream, bad)
+    let error = append(&store, "fresh", ExpectedVersion::NoStream, bad)
         .await
         .unwrap_err();
     assert!(
@@ -108,14 +117,14 @@ async fn a_bad_event_in_a_late_part_writes_nothing_and_spares_the_neighbours() {
     assert!(!stats.events_by_type.contains_key("brandnew:made"));
     // The names the refused batch created are forgotten with it: using them again works, and
     // the events read back with their names.
-    store
-        .append(
-            &stream("fresh"),
-            ExpectedVersion::NoStream,
-            batch("d", "brandnew:made", 300),
-        )
-        .await
-        .unwrap();
+    append(
+        &store,
+        "fresh",
+        ExpectedVersion::NoStream,
+        batch("d", "brandnew:made", 300),
+    )
+    .await
+    .unwrap();
     let fresh = collect(
         store
             .read_stream(&stream("fresh"), Default::default())
@@ -143,19 +152,18 @@ async fn a_bad_event_in_a_late_part_writes_nothing_and_spares_the_neighbours() {
 async fn duplicates_across_parts_and_stored_ids_in_late_parts_are_refused_whole() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
-    store
-        .append(
-            &stream("first"),
-            ExpectedVersion::Any,
-            batch("old", "agent:step", 10),
-        )
-        .await
-        .unwrap();
+    append(
+        &store,
+        "first",
+        ExpectedVersion::Any,
+        batch("old", "agent:step", 10),
+    )
+    .await
+    .unwrap();
     // Index 700 repeats index 5, in another part.
     let mut twice = batch("t", "agent:step", 1_000);
     twice[700] = batch("t", "agent:step", 6).pop().unwrap();
-    let error = store
-        .append(&stream("second"), ExpectedVersion::Any, twice)
+    let error = append(&store, "second", ExpectedVersion::Any, twice)
         .await
         .unwrap_err();
     assert!(
@@ -171,8 +179,7 @@ async fn duplicates_across_parts_and_stored_ids_in_late_parts_are_refused_whole(
     // A stored id in a late part (the first part is new): refused like a whole batch would be.
     let mut reused = batch("u", "agent:step", 1_000);
     reused[800] = batch("old", "agent:step", 4).pop().unwrap();
-    let error = store
-        .append(&stream("second"), ExpectedVersion::Any, reused)
+    let error = append(&store, "second", ExpectedVersion::Any, reused)
         .await
         .unwrap_err();
     assert!(
@@ -186,44 +193,43 @@ async fn duplicates_across_parts_and_stored_ids_in_late_parts_are_refused_whole(
 async fn a_retried_large_batch_returns_the_first_result_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
-    let first = store
-        .append(
-            &stream("big"),
-            ExpectedVersion::NoStream,
-            batch("r", "agent:step", 1_000),
-        )
-        .await
-        .unwrap();
-    let again = store
-        .append(
-            &stream("big"),
-            ExpectedVersion::NoStream,
-            batch("r", "agent:step", 1_000),
-        )
-        .await
-        .unwrap();
+    let first = append(
+        &store,
+        "big",
+        ExpectedVersion::NoStream,
+        batch("r", "agent:step", 1_000),
+    )
+    .await
+    .unwrap();
+    let again = append(
+        &store,
+        "big",
+        ExpectedVersion::NoStream,
+        batch("r", "agent:step", 1_000),
+    )
+    .await
+    .unwrap();
     assert_eq!(again, first);
     assert_eq!(everything(store.as_ref()).await.len(), 1_000);
     // A wrong expected version with a bad late event: the bad event is reported, as for any batch.
     let mut bad = batch("w", "agent:step", 500);
     bad[400] = NewEvent::new(EventType::new("agent:step").unwrap(), json!("text"))
         .with_id(EventId::new("w-400").unwrap());
-    let error = store
-        .append(&stream("big"), ExpectedVersion::Exact(Version(3)), bad)
+    let error = append(&store, "big", ExpectedVersion::Exact(Version(3)), bad)
         .await
         .unwrap_err();
     assert!(
         matches!(error, AppendError::InvalidEvent { index: 400, .. }),
         "{error:?}"
     );
-    let error = store
-        .append(
-            &stream("big"),
-            ExpectedVersion::Exact(Version(3)),
-            batch("x", "agent:step", 500),
-        )
-        .await
-        .unwrap_err();
+    let error = append(
+        &store,
+        "big",
+        ExpectedVersion::Exact(Version(3)),
+        batch("x", "agent:step", 500),
+    )
+    .await
+    .unwrap_err();
     assert!(
         matches!(error, AppendError::WrongExpectedVersion { .. }),
         "{error:?}"
@@ -245,9 +251,7 @@ async fn a_bad_late_event_is_reported_even_when_the_writer_refuses_everything() 
             EventType::new("agent:step").unwrap(),
             json!({ "blob": big }),
         );
-        let appended = store
-            .append(&stream("filler"), ExpectedVersion::Any, vec![event])
-            .await;
+        let appended = append(&store, "filler", ExpectedVersion::Any, vec![event]).await;
         if appended.is_err() {
             break;
         }
@@ -256,8 +260,7 @@ async fn a_bad_late_event_is_reported_even_when_the_writer_refuses_everything() 
         let mut bad = batch("p", "agent:step", len);
         let index = len as usize - 10;
         bad[index] = NewEvent::new(EventType::new("agent:step").unwrap(), json!(null));
-        let error = store
-            .append(&stream("after"), ExpectedVersion::Any, bad)
+        let error = append(&store, "after", ExpectedVersion::Any, bad)
             .await
             .unwrap_err();
         assert!(
