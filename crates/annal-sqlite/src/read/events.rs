@@ -5,6 +5,7 @@
 //! positions, so that several can be read at once ([`super::read_ranges`]).
 
 use annal_core::{Direction, Position, ReadError, RecordedEvent, StreamId, Version};
+use rusqlite::types::Value;
 use rusqlite::{Connection, params};
 
 use super::Names;
@@ -53,18 +54,35 @@ pub(crate) fn range_page(
     first: Position,
     last: Position,
 ) -> Result<RangePage, ReadError> {
+    range_page_where(connection, names, first, last, "1", &[])
+}
+
+/// The events at positions `first..=last` that meet `condition` (SQL over `events e`, with
+/// `values` as its parameters), and where a read of the log goes on after the range.
+pub(crate) fn range_page_where(
+    connection: &Connection,
+    names: &mut Names,
+    first: Position,
+    last: Position,
+    condition: &str,
+    values: &[Value],
+) -> Result<RangePage, ReadError> {
     let failed = |source| read_failed("the log", source);
     let log_end: i64 = connection
         .prepare_cached("SELECT coalesce(max(position), 0) FROM events")
         .and_then(|mut statement| statement.query_row([], |row| row.get(0)))
         .map_err(failed)?;
     let sql = format!(
-        "SELECT {EVENT_COLUMNS} FROM {EVENT_FROM} WHERE e.position BETWEEN ?1 AND ?2 \
-         ORDER BY e.position"
+        "SELECT {EVENT_COLUMNS} FROM {EVENT_FROM} WHERE e.position BETWEEN ? AND ? \
+         AND ({condition}) ORDER BY e.position"
     );
     let mut statement = connection.prepare_cached(&sql).map_err(failed)?;
+    let bounds = [
+        Value::Integer(to_sql(first.0)),
+        Value::Integer(to_sql(last.0)),
+    ];
     let mut rows = statement
-        .query(params![to_sql(first.0), to_sql(last.0)])
+        .query(rusqlite::params_from_iter(bounds.iter().chain(values)))
         .map_err(failed)?;
     let mut events = Vec::new();
     while let Some(row) = rows.next().map_err(failed)? {
@@ -73,7 +91,8 @@ pub(crate) fn range_page(
     let next = if log_end <= to_sql(last.0) {
         None
     } else if events.is_empty() {
-        // Removed events: continue at the first stored position after the range.
+        // Removed events, or none that meet the condition: continue at the first stored
+        // position after the range.
         let after: Option<i64> = connection
             .prepare_cached("SELECT min(position) FROM events WHERE position > ?1")
             .and_then(|mut statement| statement.query_row([to_sql(last.0)], |row| row.get(0)))

@@ -23,10 +23,10 @@ use tokio::task::JoinHandle;
 use crate::connection::open_reader;
 
 pub(crate) use ahead::read_ahead;
-pub(crate) use events::{range_page, stream_page};
+pub(crate) use events::{range_page, range_page_where, stream_page};
 pub(crate) use lookups::{head, load_projection, load_snapshot, stream_version};
 pub(crate) use names::Names;
-pub(crate) use query::{QueryCursor, query_page};
+pub(crate) use query::{QueryCursor, query_page, scan_condition};
 pub(crate) use ranges::read_ranges;
 pub(crate) use stats::stats;
 

@@ -2,7 +2,9 @@
 //!
 //! Names in the filter are matched through the dictionary tables, so the event rows are
 //! compared as integers. Results are ordered by position; a page resumes after the last
-//! position returned, and the filter's `offset` is applied once, on the first page.
+//! position returned, and the filter's `offset` is applied once, on the first page. A query
+//! that scans the log forward without counting is read in ranges of positions instead, several
+//! at once ([`scan_condition`]).
 
 use annal_core::{Direction, Filter, ReadError, RecordedEvent};
 use rusqlite::Connection;
@@ -20,21 +22,8 @@ pub(crate) struct QueryCursor {
     pub(crate) remaining: Option<u64>,
 }
 
-/// The next page of `filter`'s results and the cursor after it; `None` when the query is done.
-pub(crate) fn query_page(
-    connection: &Connection,
-    names: &mut Names,
-    filter: &Filter,
-    cursor: QueryCursor,
-    page: usize,
-) -> Result<Option<(Vec<RecordedEvent>, QueryCursor)>, ReadError> {
-    let mut page_len = page as u64;
-    if let Some(remaining) = cursor.remaining {
-        if remaining == 0 {
-            return Ok(None);
-        }
-        page_len = page_len.min(remaining);
-    }
+/// The filter's conditions on `events e` as SQL clauses, with their parameters in order.
+fn conditions(filter: &Filter) -> (Vec<String>, Vec<Value>) {
     let mut clauses: Vec<String> = Vec::new();
     let mut values: Vec<Value> = Vec::new();
     let mut name_clause = |clause: &str, list: Vec<String>, values: &mut Vec<Value>| {
@@ -84,6 +73,52 @@ pub(crate) fn query_page(
         filter.timestamp_from.map(Value::Integer),
     );
     equal("e.timestamp < ?", filter.timestamp_to.map(Value::Integer));
+    (clauses, values)
+}
+
+/// The condition of a query that scans the log in position order anyway, as one SQL expression
+/// and its parameters, for a read in ranges ([`super::read_ranges`]); `None` for a query that an
+/// index serves better (by stream, correlation or causation), that runs backward, or that counts
+/// (a limit or an offset), whose pages must come in turn.
+pub(crate) fn scan_condition(filter: &Filter) -> Option<(String, Vec<Value>)> {
+    let indexed = !filter.aggregate_ids.is_empty()
+        || filter.correlation_id.is_some()
+        || filter.causation_id.is_some();
+    let counted = filter.limit.is_some() || filter.offset > 0;
+    if indexed || counted || filter.direction != Direction::Forward {
+        return None;
+    }
+    let (clauses, values) = conditions(filter);
+    let condition = if clauses.is_empty() {
+        "1".to_owned()
+    } else {
+        clauses.join(" AND ")
+    };
+    Some((condition, values))
+}
+
+/// The next page of `filter`'s results and the cursor after it; `None` when the query is done.
+pub(crate) fn query_page(
+    connection: &Connection,
+    names: &mut Names,
+    filter: &Filter,
+    cursor: QueryCursor,
+    page: usize,
+) -> Result<Option<(Vec<RecordedEvent>, QueryCursor)>, ReadError> {
+    let mut page_len = page as u64;
+    if let Some(remaining) = cursor.remaining {
+        if remaining == 0 {
+            return Ok(None);
+        }
+        page_len = page_len.min(remaining);
+    }
+    let (mut clauses, mut values) = conditions(filter);
+    let mut equal = |clause: &str, value: Option<Value>| {
+        if let Some(value) = value {
+            clauses.push(clause.to_owned());
+            values.push(value);
+        }
+    };
     let order = match filter.direction {
         Direction::Forward => {
             equal(
