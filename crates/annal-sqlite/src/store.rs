@@ -398,7 +398,14 @@ impl Store for SqliteStore {
                 Position::START,
                 SCAN_RANGE_POSITIONS,
                 move |connection, names, first, last| {
-                    read::range_page_where(connection, names, first, last, &condition, &values)
+                    read::range_page_where(
+                        connection,
+                        names,
+                        first,
+                        last,
+                        Some(&condition),
+                        &values,
+                    )
                 },
             ));
         }

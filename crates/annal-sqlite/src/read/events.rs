@@ -54,17 +54,18 @@ pub(crate) fn range_page(
     first: Position,
     last: Position,
 ) -> Result<RangePage, ReadError> {
-    range_page_where(connection, names, first, last, "1", &[])
+    range_page_where(connection, names, first, last, None, &[])
 }
 
 /// The events at positions `first..=last` that meet `condition` (SQL over `events e`, with
-/// `values` as its parameters), and where a read of the log goes on after the range.
+/// `values` as its parameters; all of them without one), and where a read of the log goes on
+/// after the range.
 pub(crate) fn range_page_where(
     connection: &Connection,
     names: &mut Names,
     first: Position,
     last: Position,
-    condition: &str,
+    condition: Option<&str>,
     values: &[Value],
 ) -> Result<RangePage, ReadError> {
     let failed = |source| read_failed("the log", source);
@@ -72,9 +73,10 @@ pub(crate) fn range_page_where(
         .prepare_cached("SELECT coalesce(max(position), 0) FROM events")
         .and_then(|mut statement| statement.query_row([], |row| row.get(0)))
         .map_err(failed)?;
+    let also = condition.map_or(String::new(), |condition| format!("AND ({condition})"));
     let sql = format!(
-        "SELECT {EVENT_COLUMNS} FROM {EVENT_FROM} WHERE e.position BETWEEN ? AND ? \
-         AND ({condition}) ORDER BY e.position"
+        "SELECT {EVENT_COLUMNS} FROM {EVENT_FROM} WHERE e.position BETWEEN ? AND ? {also} \
+         ORDER BY e.position"
     );
     let mut statement = connection.prepare_cached(&sql).map_err(failed)?;
     let bounds = [
