@@ -233,6 +233,22 @@ impl<P: Projection> ProjectionRunner<P> {
         self.checkpoint = event.position;
     }
 
+    /// Folds `events` (in position order) under one lock of the state, skipping those at or
+    /// below the checkpoint.
+    pub(crate) fn apply_all(&mut self, events: &[RecordedEvent]) {
+        let checkpoint = self.checkpoint;
+        let Some(last) = events.last().filter(|last| last.position > checkpoint) else {
+            return;
+        };
+        let last = last.position;
+        let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
+        for event in events.iter().filter(|event| event.position > checkpoint) {
+            state.apply(event);
+        }
+        drop(state);
+        self.checkpoint = last;
+    }
+
     pub(crate) fn shared_state(&self) -> Arc<RwLock<P>> {
         Arc::clone(&self.state)
     }

@@ -20,13 +20,16 @@ use crate::position::Position;
 use crate::projection::{Projection, ProjectionError, ProjectionRunner, SAVE_EVERY_EVENTS};
 use crate::store::Store;
 
+/// Most events folded under one lock of each member's state.
+const FOLD_CHUNK_EVENTS: usize = 512;
+
 /// What a group needs from a member: one runner, whatever its projection's type.
 #[async_trait]
 trait Member: Send {
     fn name(&self) -> &'static str;
     fn checkpoint(&self) -> Position;
     fn store(&self) -> &Arc<dyn Store>;
-    fn fold(&mut self, event: &RecordedEvent);
+    fn fold(&mut self, events: &[RecordedEvent]);
     fn reset(&mut self);
     async fn save(&self) -> Result<(), ProjectionError>;
 }
@@ -45,8 +48,8 @@ impl<P: Projection> Member for ProjectionRunner<P> {
         ProjectionRunner::store(self)
     }
 
-    fn fold(&mut self, event: &RecordedEvent) {
-        self.apply_live(event);
+    fn fold(&mut self, events: &[RecordedEvent]) {
+        self.apply_all(events);
     }
 
     fn reset(&mut self) {
@@ -140,22 +143,45 @@ impl<'a> ProjectionGroup<'a> {
             .min()
             .unwrap_or(Position::START);
         let head = store.head().await.map_err(read_error)?;
-        let mut events = store.read_all(from.next()).await.map_err(read_error)?;
+        let events = store.read_all(from.next()).await.map_err(read_error)?;
+        // Whatever has arrived is folded together: one lock of each member's state per chunk
+        // instead of per event.
+        let mut chunks = events.ready_chunks(FOLD_CHUNK_EVENTS);
         let mut read = 0u64;
         let mut unsaved = 0u64;
-        while let Some(event) = events.next().await {
-            let event = event.map_err(read_error)?;
-            if event.position > head {
-                break;
+        let mut chunk: Vec<RecordedEvent> = Vec::with_capacity(FOLD_CHUNK_EVENTS);
+        while let Some(arrived) = chunks.next().await {
+            chunk.clear();
+            let mut failed = None;
+            let mut past_head = false;
+            for event in arrived {
+                match event {
+                    Ok(event) if event.position > head => {
+                        past_head = true;
+                        break;
+                    }
+                    Ok(event) => chunk.push(event),
+                    Err(error) => {
+                        failed = Some(error);
+                        break;
+                    }
+                }
             }
             for member in &mut self.members {
-                member.fold(&event);
+                member.fold(&chunk);
             }
-            read += 1;
-            unsaved += 1;
+            read += chunk.len() as u64;
+            unsaved += chunk.len() as u64;
+            if let Some(error) = failed {
+                return Err(read_error(error));
+            }
             if unsaved >= self.save_every_events {
                 self.save().await?;
                 unsaved = 0;
+            }
+            // Everything up to the head is folded: what comes later is for the next catch-up.
+            if past_head || chunk.last().is_some_and(|event| event.position >= head) {
+                break;
             }
         }
         // Like a lone runner: nothing to save when the last interval save already holds the

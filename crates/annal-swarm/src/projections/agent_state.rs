@@ -193,6 +193,16 @@ impl Projection for AgentState {
             }
             _ => return,
         };
+        if kind == EventKind::TaskCompleted {
+            // The assignment is over: without this, every task that ends by task:completed alone
+            // would stay assigned in the saved state forever. Only the task id matters here; the
+            // whole payload would also build its result.
+            match event.payload.decode::<TaskRef>() {
+                Ok(task) => drop(self.assignments.remove(&task.task_id)),
+                Err(_) => self.ignored_events += 1,
+            }
+            return;
+        }
         match DomainEvent::decode_as(kind, event) {
             Ok(decoded) => {
                 if !self.fold(&decoded, event.timestamp) {
@@ -202,6 +212,13 @@ impl Projection for AgentState {
             Err(_) => self.ignored_events += 1,
         }
     }
+}
+
+/// The one field of a task event that ends an assignment.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TaskRef {
+    task_id: String,
 }
 
 impl AgentState {
@@ -350,12 +367,6 @@ impl AgentState {
                     self.assignments
                         .insert(started.task_id.clone(), started.agent_id.clone());
                 }
-                true
-            }
-            DomainEvent::TaskCompleted(completed) => {
-                // The assignment is over: without this, every task that ends by task:completed
-                // alone would stay assigned in the saved state forever.
-                self.assignments.remove(&completed.task_id);
                 true
             }
             DomainEvent::TaskFailed(failed) => {
