@@ -167,17 +167,25 @@ impl<'a> ProjectionGroup<'a> {
                     }
                 }
             }
-            for member in &mut self.members {
-                member.fold(&chunk);
+            // Folded in slices that end at each save point, so a save still comes after at most
+            // `save_every_events` events.
+            let mut rest = chunk.as_slice();
+            while !rest.is_empty() {
+                let room = self.save_every_events.saturating_sub(unsaved).max(1);
+                let (now, later) = rest.split_at(rest.len().min(room as usize));
+                for member in &mut self.members {
+                    member.fold(now);
+                }
+                read += now.len() as u64;
+                unsaved += now.len() as u64;
+                if unsaved >= self.save_every_events {
+                    self.save().await?;
+                    unsaved = 0;
+                }
+                rest = later;
             }
-            read += chunk.len() as u64;
-            unsaved += chunk.len() as u64;
             if let Some(error) = failed {
                 return Err(read_error(error));
-            }
-            if unsaved >= self.save_every_events {
-                self.save().await?;
-                unsaved = 0;
             }
             // Everything up to the head is folded: what comes later is for the next catch-up.
             if past_head || chunk.last().is_some_and(|event| event.position >= head) {
@@ -252,6 +260,50 @@ mod tests {
             .append(&stream, ExpectedVersion::Any, events)
             .await
             .unwrap();
+    }
+
+    /// Counts the saves of its state (each save serializes it once).
+    static SAVES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+    #[derive(Default, Deserialize)]
+    struct SaveCounter {
+        applied: u64,
+    }
+
+    impl Serialize for SaveCounter {
+        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            SAVES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            serializer.serialize_u64(self.applied)
+        }
+    }
+
+    impl Projection for SaveCounter {
+        const NAME: &'static str = "test.save-counter";
+        fn apply(&mut self, _event: &RecordedEvent) {
+            self.applied += 1;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_group_saves_after_every_interval_even_inside_one_chunk_of_events() {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        // 50 events in one append: they arrive together, as one chunk.
+        append(&store, 50).await;
+        let mut counter = ProjectionRunner::<SaveCounter>::load(Arc::clone(&store))
+            .await
+            .unwrap();
+        let before = SAVES.load(std::sync::atomic::Ordering::SeqCst);
+        let read = ProjectionGroup::new()
+            .with(&mut counter)
+            .save_every(7)
+            .catch_up()
+            .await
+            .unwrap();
+        assert_eq!(read, 50);
+        assert_eq!(counter.state().applied, 50);
+        // After events 7, 14, ..., 49, and once more at the end for event 50.
+        let saves = SAVES.load(std::sync::atomic::Ordering::SeqCst) - before;
+        assert_eq!(saves, 8);
     }
 
     #[tokio::test]
