@@ -76,6 +76,15 @@ fn conditions(filter: &Filter) -> (Vec<String>, Vec<Value>) {
     (clauses, values)
 }
 
+/// `clauses` joined by AND; true when there are none.
+fn all_of(clauses: &[String]) -> String {
+    if clauses.is_empty() {
+        "1".to_owned()
+    } else {
+        clauses.join(" AND ")
+    }
+}
+
 /// The condition of a query that scans the log in position order anyway, as one SQL expression
 /// and its parameters, for a read in ranges ([`super::read_ranges`]); `None` for a query that an
 /// index serves better (by stream, correlation or causation), that runs backward, or that counts
@@ -89,12 +98,7 @@ pub(crate) fn scan_condition(filter: &Filter) -> Option<(String, Vec<Value>)> {
         return None;
     }
     let (clauses, values) = conditions(filter);
-    let condition = if clauses.is_empty() {
-        "1".to_owned()
-    } else {
-        clauses.join(" AND ")
-    };
-    Some((condition, values))
+    Some((all_of(&clauses), values))
 }
 
 /// The next page of `filter`'s results and the cursor after it; `None` when the query is done.
@@ -140,11 +144,7 @@ pub(crate) fn query_page(
     } else {
         0
     };
-    let condition = if clauses.is_empty() {
-        "1".to_owned()
-    } else {
-        clauses.join(" AND ")
-    };
+    let condition = all_of(&clauses);
     let sql = format!(
         "SELECT {EVENT_COLUMNS} FROM {EVENT_FROM} WHERE {condition} \
          ORDER BY e.position {order} LIMIT {} OFFSET {}",

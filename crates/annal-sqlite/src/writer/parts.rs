@@ -102,30 +102,10 @@ fn write_parts(
 ) -> rusqlite::Result<Parts> {
     let stream_id = state.stream_id(connection, stream)?;
     let first_position = state.last_position + 1;
-    let mut received = first;
-    let mut hashes = first_hashes;
-    insert_rows(
-        connection,
-        state,
-        stream_id,
-        first_position,
-        current + 1,
-        &received,
-    )?;
-    while received.len() < more.total {
-        let part = match next_part(&more.parts) {
-            Ok(part) => part,
-            Err(error) => {
-                let why = Stop::Refused(error);
-                return Ok(Parts::Stopped { received, why });
-            }
-        };
-        let part_hashes = id_hashes(&part);
-        if maybe_stored(connection, state, &part_hashes)? {
-            received.extend(part);
-            let why = Stop::NeedsWhole;
-            return Ok(Parts::Stopped { received, why });
-        }
+    let mut received: Vec<PreparedEvent> = Vec::with_capacity(more.total);
+    let mut hashes: Vec<u64> = Vec::with_capacity(more.total);
+    let (mut part, mut part_hashes) = (first, first_hashes);
+    loop {
         let offset = received.len() as u64;
         insert_rows(
             connection,
@@ -137,6 +117,22 @@ fn write_parts(
         )?;
         received.extend(part);
         hashes.extend(part_hashes);
+        if received.len() >= more.total {
+            break;
+        }
+        part = match next_part(&more.parts) {
+            Ok(part) => part,
+            Err(error) => {
+                let why = Stop::Refused(error);
+                return Ok(Parts::Stopped { received, why });
+            }
+        };
+        part_hashes = id_hashes(&part);
+        if maybe_stored(connection, state, &part_hashes)? {
+            received.extend(part);
+            let why = Stop::NeedsWhole;
+            return Ok(Parts::Stopped { received, why });
+        }
     }
     Ok(Parts::Written { hashes })
 }
