@@ -28,7 +28,7 @@ use annal_core::{Position, StorageError};
 use rusqlite::Connection;
 use tokio::sync::{mpsc, watch};
 
-use checkpoint::{CHECKPOINT_AFTER_BYTES, Checkpointer};
+use checkpoint::{CHECKPOINT_AFTER_BYTES, Checkpointer, finish_checkpoint};
 pub(crate) use command::{Command, MoreParts};
 use command::{Decided, Waiting};
 pub(crate) use state::WriterState;
@@ -71,6 +71,7 @@ impl WriterHandle {
             poisoned: None,
             checkpointer: Some(checkpointer),
             bytes_since_checkpoint: 0,
+            checkpoint_after_bytes: CHECKPOINT_AFTER_BYTES,
         };
         let thread = std::thread::Builder::new()
             .name("annal-sqlite-writer".into())
@@ -102,6 +103,9 @@ struct Writer {
     checkpointer: Option<Checkpointer>,
     /// Payload bytes committed since the last checkpoint request.
     bytes_since_checkpoint: u64,
+    /// Payload bytes after which the writer asks for a checkpoint ([`CHECKPOINT_AFTER_BYTES`];
+    /// tests make it smaller).
+    checkpoint_after_bytes: u64,
 }
 
 impl Writer {
@@ -211,9 +215,14 @@ impl Writer {
                 }
             }
         }
-        if self.bytes_since_checkpoint >= CHECKPOINT_AFTER_BYTES {
-            self.bytes_since_checkpoint = 0;
-            if let Some(checkpointer) = &self.checkpointer {
+        if let Some(checkpointer) = &self.checkpointer {
+            if checkpointer.take_ended() {
+                // After the answers, so no caller waits for it. A checkpoint that fails or
+                // stays partial loses nothing: the WAL just keeps growing until the next one.
+                let _ = finish_checkpoint(&self.connection);
+            }
+            if self.bytes_since_checkpoint >= self.checkpoint_after_bytes {
+                self.bytes_since_checkpoint = 0;
                 checkpointer.request();
             }
         }

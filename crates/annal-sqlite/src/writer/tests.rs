@@ -1,6 +1,6 @@
 //! Tests of the writer's group commit that need to reach inside it: a WAL sync that fails after
-//! `COMMIT` in relaxed mode, and the bytes a batch appended in parts counts towards the next
-//! checkpoint.
+//! `COMMIT` in relaxed mode, the bytes a batch appended in parts counts towards the next
+//! checkpoint, and a WAL that starts over under steady appends.
 //!
 //! Goal: a failed sync fails only the flushes that asked for it and poisons the store, while the
 //! appends of the same group, whose rows are in the database, are answered with success.
@@ -16,7 +16,7 @@ use annal_core::{
 use serde_json::json;
 use tokio::sync::{oneshot, watch};
 
-use super::{Command, MoreParts, Writer, WriterState};
+use super::{Checkpointer, Command, MoreParts, Writer, WriterState};
 use crate::connection::open_writer;
 use crate::options::{Durability, OpenOptions};
 use crate::schema;
@@ -33,7 +33,11 @@ pub(super) fn fails_wal_sync(path: &Path) -> bool {
 }
 
 fn writer(path: &Path) -> Writer {
-    let options = OpenOptions::new().durability(Durability::Relaxed);
+    writer_with(path, Durability::Relaxed)
+}
+
+fn writer_with(path: &Path, durability: Durability) -> Writer {
+    let options = OpenOptions::new().durability(durability);
     let mut connection = open_writer(path, &options).unwrap();
     schema::migrate(&mut connection, path).unwrap();
     let state = WriterState::load(&connection).unwrap();
@@ -42,11 +46,12 @@ fn writer(path: &Path) -> Writer {
         connection,
         state,
         path: path.to_path_buf(),
-        durability: Durability::Relaxed,
+        durability,
         head,
         poisoned: None,
         checkpointer: None,
         bytes_since_checkpoint: 0,
+        checkpoint_after_bytes: super::CHECKPOINT_AFTER_BYTES,
     }
 }
 
@@ -129,4 +134,57 @@ fn a_batch_appended_in_parts_counts_every_part_towards_the_next_checkpoint() {
         "{} bytes counted for {payload_bytes} bytes of payload",
         writer.bytes_since_checkpoint
     );
+}
+
+#[test]
+fn under_steady_appends_the_wal_starts_over_instead_of_growing() {
+    // Groups arrive back to back, as under load, so the checkpointer never finds the WAL idle:
+    // only the writer's own finishing copy lets it start over.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("steady.db");
+    let mut writer = writer_with(&path, Durability::Durable);
+    writer.checkpointer = Some(Checkpointer::start(&path, Durability::Durable).unwrap());
+    writer.checkpoint_after_bytes = 256 * 1024;
+    let text = "x".repeat(1_000);
+    let groups: Vec<_> = (0..60)
+        .map(|group| {
+            let events: Vec<NewEvent> = (0..200)
+                .map(|n| {
+                    NewEvent::new(
+                        EventType::new("agent:step").unwrap(),
+                        json!({"group": group, "n": n, "text": text}),
+                    )
+                })
+                .collect();
+            prepare_batch(events, &Limits::default(), 0).unwrap()
+        })
+        .collect();
+    let mut appended_bytes = 0u64;
+    let mut answers = Vec::new();
+    for batch in groups {
+        appended_bytes += batch
+            .iter()
+            .map(|e| e.payload_json.len() as u64)
+            .sum::<u64>();
+        let (reply, answer) = oneshot::channel();
+        writer.commit_group(&mut vec![Command::Append {
+            stream: StreamId::new("agent-1").unwrap(),
+            expected: ExpectedVersion::Any,
+            batch,
+            more: None,
+            reply,
+        }]);
+        answers.push(answer);
+    }
+    for answer in answers {
+        answer.blocking_recv().unwrap().unwrap();
+    }
+    let wal_bytes = std::fs::metadata(dir.path().join("steady.db-wal"))
+        .unwrap()
+        .len();
+    assert!(
+        wal_bytes < appended_bytes / 3,
+        "the WAL holds {wal_bytes} bytes after {appended_bytes} bytes of payload were appended"
+    );
+    writer.checkpointer.take().unwrap().stop();
 }
