@@ -9,7 +9,9 @@ use annal_core::{
     AggregateType, AppendError, AppendResult, EventType, ExpectedVersion, Position, PreparedEvent,
     RetryCheck, StoredEventRef, StreamId, Version, check_retry,
 };
-use rusqlite::{Connection, OptionalExtension, params};
+use std::sync::LazyLock;
+
+use rusqlite::{Connection, OptionalExtension};
 
 use crate::row::to_sql;
 use crate::writer::ids::id_hash;
@@ -116,6 +118,39 @@ pub(crate) fn overflows(current: u64, n_events: u64) -> bool {
         .is_none_or(|last| last > i64::MAX as u64)
 }
 
+/// Rows per `INSERT` statement. One statement of many rows spares the per-statement work
+/// (reset, bind bookkeeping, halt) for all but one of them: a plain insert loop of `annal bench`'s
+/// rows took 0.70-0.87 µs per row with 25 rows per statement against 0.90-0.95 with one.
+const ROWS_PER_INSERT: usize = 32;
+
+/// Columns of an `events` row, in the order [`insert_rows`] binds them.
+const INSERT_COLUMNS: usize = 12;
+
+/// The `INSERT` of `rows` event rows, numbered parameters in [`INSERT_COLUMNS`] per row.
+fn insert_sql(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO events (position, stream_id, version, type_id, aggregate_type_id, \
+         timestamp, id, source, payload, metadata, causation_id, correlation_id) VALUES ",
+    );
+    for row in 0..rows {
+        if row > 0 {
+            sql.push(',');
+        }
+        sql.push('(');
+        for column in 0..INSERT_COLUMNS {
+            if column > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&format!("?{}", row * INSERT_COLUMNS + column + 1));
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+static INSERT_ONE: LazyLock<String> = LazyLock::new(|| insert_sql(1));
+static INSERT_MANY: LazyLock<String> = LazyLock::new(|| insert_sql(ROWS_PER_INSERT));
+
 /// Inserts `batch` as the rows of stream `stream_id` from `first_position` and `first_version`
 /// on. Decides nothing: every check has passed.
 pub(crate) fn insert_rows(
@@ -126,46 +161,55 @@ pub(crate) fn insert_rows(
     first_version: u64,
     batch: &[PreparedEvent],
 ) -> rusqlite::Result<()> {
-    let mut insert = connection.prepare_cached(
-        "INSERT INTO events (position, stream_id, version, type_id, aggregate_type_id, \
-         timestamp, id, source, payload, metadata, causation_id, correlation_id) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-    )?;
+    let mut one = connection.prepare_cached(&INSERT_ONE)?;
+    let mut many = connection.prepare_cached(&INSERT_MANY)?;
     // Batches are mostly one type and one aggregate type: look a name up only when it changes.
     let mut last_type: Option<(&EventType, i64)> = None;
     let mut last_aggregate_type: Option<(&AggregateType, i64)> = None;
-    for (event_idx, event) in batch.iter().enumerate() {
-        let type_id = match last_type {
-            Some((name, id)) if *name == event.event_type => id,
-            _ => {
-                let id = state.type_id(connection, &event.event_type)?;
-                last_type = Some((&event.event_type, id));
-                id
-            }
+    let mut offset = 0u64;
+    let mut rest = batch;
+    while !rest.is_empty() {
+        // Full statements while there are enough rows, then one row at a time.
+        let (rows, statement) = if rest.len() >= ROWS_PER_INSERT {
+            (ROWS_PER_INSERT, &mut many)
+        } else {
+            (1, &mut one)
         };
-        let aggregate_type_id = match last_aggregate_type {
-            Some((name, id)) if *name == event.aggregate_type => id,
-            _ => {
-                let id = state.aggregate_type_id(connection, &event.aggregate_type)?;
-                last_aggregate_type = Some((&event.aggregate_type, id));
-                id
-            }
-        };
-        let offset = event_idx as u64;
-        insert.execute(params![
-            to_sql(first_position + offset),
-            stream_id,
-            to_sql(first_version + offset),
-            type_id,
-            aggregate_type_id,
-            event.timestamp,
-            event.id.as_str(),
-            event.source,
-            event.payload_json,
-            event.metadata_json,
-            event.causation_id,
-            event.correlation_id,
-        ])?;
+        let (events, tail) = rest.split_at(rows);
+        for (row_idx, event) in events.iter().enumerate() {
+            let type_id = match last_type {
+                Some((name, id)) if *name == event.event_type => id,
+                _ => {
+                    let id = state.type_id(connection, &event.event_type)?;
+                    last_type = Some((&event.event_type, id));
+                    id
+                }
+            };
+            let aggregate_type_id = match last_aggregate_type {
+                Some((name, id)) if *name == event.aggregate_type => id,
+                _ => {
+                    let id = state.aggregate_type_id(connection, &event.aggregate_type)?;
+                    last_aggregate_type = Some((&event.aggregate_type, id));
+                    id
+                }
+            };
+            let base = row_idx * INSERT_COLUMNS;
+            statement.raw_bind_parameter(base + 1, to_sql(first_position + offset))?;
+            statement.raw_bind_parameter(base + 2, stream_id)?;
+            statement.raw_bind_parameter(base + 3, to_sql(first_version + offset))?;
+            statement.raw_bind_parameter(base + 4, type_id)?;
+            statement.raw_bind_parameter(base + 5, aggregate_type_id)?;
+            statement.raw_bind_parameter(base + 6, event.timestamp)?;
+            statement.raw_bind_parameter(base + 7, event.id.as_str())?;
+            statement.raw_bind_parameter(base + 8, &event.source)?;
+            statement.raw_bind_parameter(base + 9, &event.payload_json)?;
+            statement.raw_bind_parameter(base + 10, &event.metadata_json)?;
+            statement.raw_bind_parameter(base + 11, &event.causation_id)?;
+            statement.raw_bind_parameter(base + 12, &event.correlation_id)?;
+            offset += 1;
+        }
+        statement.raw_execute()?;
+        rest = tail;
     }
     Ok(())
 }

@@ -28,10 +28,13 @@ use crate::writer::state::WriterState;
 /// How a write of the parts ended.
 enum Parts {
     /// Every part is inserted.
-    Written { hashes: Vec<u64> },
+    Written {
+        hashes: Vec<u64>,
+        received: Vec<Vec<PreparedEvent>>,
+    },
     /// A part stopped the write: the parts received so far, and why.
     Stopped {
-        received: Vec<PreparedEvent>,
+        received: Vec<Vec<PreparedEvent>>,
         why: Stop,
     },
 }
@@ -43,7 +46,8 @@ enum Stop {
     NeedsWhole,
 }
 
-/// Appends the batch whose first part is `first` and whose other parts come from `more`.
+/// Appends the batch whose first part is `first` and whose other parts come from `more`. The
+/// parts go to `spent` once inserted, to be freed after the answers.
 pub(crate) fn append_in_parts(
     connection: &Connection,
     state: &mut WriterState,
@@ -51,6 +55,7 @@ pub(crate) fn append_in_parts(
     expected: ExpectedVersion,
     first: Vec<PreparedEvent>,
     more: MoreParts,
+    spent: &mut Vec<Vec<PreparedEvent>>,
 ) -> Outcome {
     let current = state.version(stream);
     let first_hashes = id_hashes(&first);
@@ -72,7 +77,8 @@ pub(crate) fn append_in_parts(
         &more,
     );
     match written {
-        Ok(Parts::Written { hashes }) => {
+        Ok(Parts::Written { hashes, received }) => {
+            spent.extend(received);
             connection.execute_batch("RELEASE append_parts")?;
             state.end_undo(true);
             record_appended(connection, state, stream, current, &hashes).map(Ok)
@@ -82,7 +88,10 @@ pub(crate) fn append_in_parts(
             state.end_undo(false);
             match why {
                 Stop::Refused(error) => Ok(Err(error)),
-                Stop::NeedsWhole => whole(connection, state, stream, expected, received, &more),
+                Stop::NeedsWhole => {
+                    let received = received.into_iter().flatten().collect();
+                    whole(connection, state, stream, expected, received, &more)
+                }
             }
         }
         // A database failure poisons the writer and rolls the whole group back.
@@ -102,11 +111,12 @@ fn write_parts(
 ) -> rusqlite::Result<Parts> {
     let stream_id = state.stream_id(connection, stream)?;
     let first_position = state.last_position + 1;
-    let mut received: Vec<PreparedEvent> = Vec::with_capacity(more.total);
+    let mut received: Vec<Vec<PreparedEvent>> = Vec::new();
+    let mut n_received = 0;
     let mut hashes: Vec<u64> = Vec::with_capacity(more.total);
     let (mut part, mut part_hashes) = (first, first_hashes);
     loop {
-        let offset = received.len() as u64;
+        let offset = n_received as u64;
         insert_rows(
             connection,
             state,
@@ -115,9 +125,10 @@ fn write_parts(
             current + 1 + offset,
             &part,
         )?;
-        received.extend(part);
+        n_received += part.len();
+        received.push(part);
         hashes.extend(part_hashes);
-        if received.len() >= more.total {
+        if n_received >= more.total {
             break;
         }
         part = match next_part(&more.parts) {
@@ -129,12 +140,12 @@ fn write_parts(
         };
         part_hashes = id_hashes(&part);
         if maybe_stored(connection, state, &part_hashes)? {
-            received.extend(part);
+            received.push(part);
             let why = Stop::NeedsWhole;
             return Ok(Parts::Stopped { received, why });
         }
     }
-    Ok(Parts::Written { hashes })
+    Ok(Parts::Written { hashes, received })
 }
 
 /// Waits for the rest of the batch after `received`, then decides it whole.

@@ -52,6 +52,7 @@ fn writer_with(path: &Path, durability: Durability) -> Writer {
         checkpointer: None,
         bytes_since_checkpoint: 0,
         checkpoint_after_bytes: super::CHECKPOINT_AFTER_BYTES,
+        spent: Vec::new(),
     }
 }
 
