@@ -18,10 +18,10 @@ use crate::error::OpenError;
 pub(crate) const APPLICATION_ID: i32 = 0x414E_4E4C;
 
 /// The schema version this build writes; `user_version` of an up-to-date store.
-pub(crate) const SCHEMA_VERSION: i64 = 2;
+pub(crate) const SCHEMA_VERSION: i64 = 3;
 
 /// `MIGRATIONS[v]` brings a store from schema version `v` to `v + 1`.
-const MIGRATIONS: [&str; 2] = [SCHEMA_V1, SCHEMA_V2];
+const MIGRATIONS: [&str; 3] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3];
 const _: () = assert!(MIGRATIONS.len() as i64 == SCHEMA_VERSION);
 
 /// The first schema. Events live in a rowid table whose key is the global position, so appends
@@ -106,6 +106,27 @@ CREATE TABLE event_ids_more (
     PRIMARY KEY (hash, position)
 ) STRICT, WITHOUT ROWID;
 INSERT INTO meta (key, value) VALUES ('ids_indexed_through', 0);
+";
+
+/// Version 3: the merged ids move from one `event_ids` row per id to sorted runs packed into
+/// blobs (`writer/runs.rs`), so a merge writes a few hundred rows in order instead of 32,768 rows
+/// all over a B-tree. The old tables are dropped and the mark goes back to 0: the first write
+/// after the upgrade reads every id once and stores them as the first run.
+const SCHEMA_V3: &str = "
+DROP TABLE event_ids;
+DROP TABLE event_ids_more;
+CREATE TABLE id_runs (
+    run INTEGER PRIMARY KEY,
+    level INTEGER NOT NULL,
+    ids INTEGER NOT NULL
+) STRICT;
+CREATE TABLE id_run_chunks (
+    run INTEGER NOT NULL,
+    first_key INTEGER NOT NULL,
+    entries BLOB NOT NULL,
+    PRIMARY KEY (run, first_key)
+) STRICT;
+UPDATE meta SET value = 0 WHERE key = 'ids_indexed_through';
 ";
 
 /// What [`inspect`] found at a path.

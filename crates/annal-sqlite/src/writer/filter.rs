@@ -1,11 +1,11 @@
-//! [`HashFilter`]: an in-memory Bloom filter over the id hashes stored in `event_ids`, so that
-//! checking a new id for a duplicate almost never reads the table.
+//! [`HashFilter`]: an in-memory Bloom filter over the id hashes stored in the id runs, so that
+//! checking a new id for a duplicate almost never reads them.
 //!
-//! Without it every appended id cost one B-tree lookup in `event_ids` (a random page, about a
+//! Without it every appended id cost one B-tree lookup in the stored ids (a random page, about a
 //! fifth of the writer's time for batched appends). The filter answers "certainly not stored"
-//! for all but a few per cent of new ids; a "maybe" still goes to the table, so a false positive
-//! costs a lookup, never a wrong answer. Removing an id from the table leaves its bits set, which
-//! only makes a later "maybe" a little likelier.
+//! for all but a few per cent of new ids; a "maybe" still reads the runs, so a false positive
+//! costs a lookup, never a wrong answer. A removed event's id keeps its bits set, which only
+//! makes a later "maybe" a little likelier.
 //!
 //! The keys are already uniform 64-bit hashes ([`super::ids::id_hash`]), so the filter takes its
 //! bit positions straight from the key's bits instead of hashing again: the high half picks one

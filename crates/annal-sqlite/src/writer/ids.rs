@@ -4,28 +4,30 @@
 //! commit dirtied one random index page per event), and no read looks events up by id: only the
 //! writer needs it. So the index has two parts. Recent ids live in memory, as a map from a 64-bit
 //! hash of the id to its position. Once `IDS_MERGE_EVENTS` of them have gathered, the whole map is
-//! written, sorted by hash, into the `event_ids` table (hash as rowid) in the same transaction
-//! as the group that filled it, and `meta.ids_indexed_through` moves to the last position: one
-//! large sorted merge instead of a random page write per event. A write after open loads only
-//! the ids after `ids_indexed_through`, at most about `IDS_MERGE_EVENTS` rows, however large the
-//! store. A hash hit is confirmed by reading the row at that position, so collisions and stale
-//! entries cost a lookup, never a wrong answer. An in-memory Bloom filter over the tables'
-//! hashes ([`HashFilter`]) spares that lookup for almost every new id; after an open it is built
-//! by a background reader, and until it is ready every check reads the table.
+//! written, sorted by hash, as a new run of the stored part ([`Runs`], `writer/runs.rs`) in the
+//! same transaction as the group that filled it, and `meta.ids_indexed_through` moves to the last
+//! position. A write after open loads only the ids after `ids_indexed_through`, at most about
+//! `IDS_MERGE_EVENTS` rows, however large the store. A hash hit is confirmed by reading the row
+//! at that position, so collisions and stale entries cost a lookup, never a wrong answer. An
+//! in-memory Bloom filter over the stored hashes ([`HashFilter`]) spares that lookup for almost
+//! every new id; after an open it is built by a background reader, and until it is ready every
+//! check reads the runs.
 //!
 //! Invariant: once loaded, the memory part holds exactly the positions above
-//! `ids_indexed_through` of the stored rows (including the open group's rows), and `event_ids`
-//! plus `event_ids_more` hold exactly the stored rows at or below it, all keyed by [`id_hash`].
+//! `ids_indexed_through` of the stored rows (including the open group's rows), and the runs hold
+//! every stored row at or below it (and perhaps entries of rows removed since), all keyed by
+//! [`id_hash`].
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::path::Path;
 use std::sync::mpsc;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::Connection;
 
 use crate::row::to_sql;
 use crate::writer::filter::HashFilter;
+use crate::writer::runs::{self, Entry, Runs};
 
 /// The keys are already hashes: hashing them again (SipHash, the std default) showed as several
 /// per cent of the writer's time per batched event.
@@ -52,26 +54,27 @@ impl Hasher for HashKeyHasher {
     }
 }
 
-/// Ids in memory before they are merged into `event_ids`. The bound keeps the scan after an
-/// open short (about a millisecond per thousand rows) and the merge large enough to write each
-/// page of `event_ids` for many ids.
+/// Ids in memory before they are merged into a run. The bound keeps the scan after an open short
+/// (about a millisecond per thousand rows) and the runs few.
 pub(crate) const IDS_MERGE_EVENTS: usize = 32 * 1024;
 
-/// The stored ids: recent ones in memory, older ones in `event_ids`.
+/// The stored ids: recent ones in memory, older ones in runs.
 #[derive(Debug, Default)]
 pub(crate) struct IdIndex {
-    /// Ids at positions above this are in memory; the others are in the tables.
+    /// Ids at positions above this are in memory; the others are in the runs.
     indexed_through: u64,
     first: HashKeyed<u64>,
     /// Further positions for hashes that more than one recent id shares (rare).
     more: HashKeyed<Vec<u64>>,
     /// Entries in `first` and `more`.
     len: usize,
-    /// Which hashes the tables may hold.
+    /// The stored runs.
+    runs: Runs,
+    /// Which hashes the runs may hold.
     tables: TableFilter,
 }
 
-/// The filter over the hashes in `event_ids`, and how far it is from ready.
+/// The filter over the hashes in the runs, and how far it is from ready.
 #[derive(Debug)]
 enum TableFilter {
     /// A background reader is filling it from the tables. It reads a snapshot taken after it
@@ -82,7 +85,7 @@ enum TableFilter {
     },
     /// Holds every hash the tables hold (and perhaps some removed since).
     Ready(HashFilter),
-    /// The build failed: every check reads the table, which is slower but as correct.
+    /// The build failed: every check reads the runs, which is slower but as correct.
     Unavailable,
 }
 
@@ -145,26 +148,21 @@ impl TableFilter {
     }
 }
 
-/// Reads every hash of `event_ids` of the store at `path` into a new filter.
+/// Reads every stored hash of the store at `path` into a new filter.
 fn read_filter(path: &Path) -> rusqlite::Result<HashFilter> {
     let connection = crate::connection::open_reader(path)?;
-    // Sized by the rows, not by the indexed mark: after retention removed most events the mark
-    // (a position) can be far above the number of ids left, and the filter takes 2 bytes per key
-    // of capacity. Counting costs one more pass over the table, on this thread.
-    let stored: i64 =
-        connection.query_row("SELECT count(*) FROM event_ids", [], |row| row.get(0))?;
+    // Sized by the entries, not by the indexed mark: after retention removed most events the
+    // mark (a position) can be far above the number of ids, and the filter takes 2 bytes per key
+    // of capacity.
+    let stored = runs::stored_entries(&connection)?;
     let mut filter = HashFilter::with_capacity(usize::try_from(stored).unwrap_or(0));
-    let mut statement = connection.prepare("SELECT hash FROM event_ids")?;
-    let mut rows = statement.query([])?;
-    while let Some(row) = rows.next()? {
-        filter.insert(hash_of(row.get(0)?));
-    }
+    runs::each_hash(&connection, |hash| filter.insert(hash))?;
     Ok(filter)
 }
 
 /// The key of an id in the index: 64-bit FNV-1a with a final avalanche (so the low bits the
 /// hash table uses depend on every byte). The value depends only on the id's bytes and is
-/// stored in `event_ids`, so it must never change (a test pins it).
+/// stored in the id runs, so it must never change (a test pins it).
 pub(crate) fn id_hash(id: &str) -> u64 {
     const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
     const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
@@ -181,22 +179,12 @@ pub(crate) fn id_hash(id: &str) -> u64 {
     hash ^ (hash >> 33)
 }
 
-/// A hash as SQLite stores it (the same 64 bits, as a signed integer).
-fn key(hash: u64) -> i64 {
-    i64::from_le_bytes(hash.to_le_bytes())
-}
-
-/// A hash as [`key`] stored it.
-fn hash_of(key: i64) -> u64 {
-    u64::from_le_bytes(key.to_le_bytes())
-}
-
 fn position_of(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
 }
 
 impl IdIndex {
-    /// Loads the ids that are not yet in `event_ids`.
+    /// Loads the ids that are not yet in a run.
     pub(crate) fn load(connection: &Connection) -> rusqlite::Result<Self> {
         let indexed_through: i64 = connection.query_row(
             "SELECT coalesce((SELECT value FROM meta WHERE key = 'ids_indexed_through'), 0)",
@@ -204,17 +192,19 @@ impl IdIndex {
             |row| row.get(0),
         )?;
         let indexed_through = position_of(indexed_through);
-        // The tables hold exactly the ids at or below the mark: none while it is 0. Otherwise
-        // the filter is read from the file, whose path SQLite gives back only as UTF-8 text
-        // (`None` for any other path): without it every check reads the table, since an empty
-        // filter would call every merged id new and let a retried batch be written twice.
+        let runs = Runs::load(connection)?;
+        // With no run there is no stored hash. Otherwise the filter is read from the file, whose
+        // path SQLite gives back only as UTF-8 text (`None` for any other path): without it every
+        // check reads the runs, since an empty filter would call every merged id new and let a
+        // retried batch be written twice.
         let tables = match connection.path() {
-            _ if indexed_through == 0 => TableFilter::default(),
+            _ if runs.is_empty() => TableFilter::default(),
             Some(path) if !path.is_empty() => TableFilter::build(Path::new(path)),
             _ => TableFilter::Unavailable,
         };
         let mut index = Self {
             indexed_through,
+            runs,
             tables,
             ..Self::default()
         };
@@ -241,9 +231,7 @@ impl IdIndex {
         if !self.tables.may_contain(hash) {
             return Ok(false);
         }
-        connection
-            .prepare_cached("SELECT 1 FROM event_ids WHERE hash = ?1")?
-            .exists([key(hash)])
+        self.runs.contains(connection, hash)
     }
 
     /// The positions of the stored ids with this hash.
@@ -254,19 +242,7 @@ impl IdIndex {
     ) -> rusqlite::Result<Vec<u64>> {
         let mut found: Vec<u64> = self.first.get(&hash).copied().into_iter().collect();
         found.extend(self.more.get(&hash).into_iter().flatten().copied());
-        let stored: Option<i64> = connection
-            .prepare_cached("SELECT position FROM event_ids WHERE hash = ?1")?
-            .query_row([key(hash)], |row| row.get(0))
-            .optional()?;
-        if let Some(position) = stored {
-            found.push(position_of(position));
-            let mut more =
-                connection.prepare_cached("SELECT position FROM event_ids_more WHERE hash = ?1")?;
-            let rows = more.query_map([key(hash)], |row| row.get::<_, i64>(0))?;
-            for position in rows {
-                found.push(position_of(position?));
-            }
-        }
+        found.extend(self.runs.positions(connection, hash)?);
         Ok(found)
     }
 
@@ -284,41 +260,17 @@ impl IdIndex {
         }
     }
 
-    /// Forgets a removed id, in memory or in the tables.
-    pub(crate) fn remove(
-        &mut self,
-        connection: &Connection,
-        hash: u64,
-        position: u64,
-    ) -> rusqlite::Result<()> {
+    /// The last position whose id is in the runs rather than in memory.
+    pub(crate) fn indexed_through(&self) -> u64 {
+        self.indexed_through
+    }
+
+    /// Forgets a removed id. An id in memory leaves it; an id in the runs keeps its entry, which
+    /// from now on points at a missing row and so never confirms a hit (`writer/runs.rs`).
+    pub(crate) fn remove(&mut self, hash: u64, position: u64) {
         if position > self.indexed_through {
             self.remove_recent(hash, position);
-            return Ok(());
         }
-        let pair = params![key(hash), to_sql(position)];
-        let removed = connection
-            .prepare_cached("DELETE FROM event_ids WHERE hash = ?1 AND position = ?2")?
-            .execute(pair)?;
-        if removed == 0 {
-            connection
-                .prepare_cached("DELETE FROM event_ids_more WHERE hash = ?1 AND position = ?2")?
-                .execute(pair)?;
-            return Ok(());
-        }
-        // The primary slot is free: promote an overflow entry, if the hash has one.
-        let promoted: Option<i64> = connection
-            .prepare_cached("SELECT position FROM event_ids_more WHERE hash = ?1 LIMIT 1")?
-            .query_row([key(hash)], |row| row.get(0))
-            .optional()?;
-        if let Some(promoted) = promoted {
-            connection
-                .prepare_cached("DELETE FROM event_ids_more WHERE hash = ?1 AND position = ?2")?
-                .execute(params![key(hash), promoted])?;
-            connection
-                .prepare_cached("INSERT INTO event_ids (hash, position) VALUES (?1, ?2)")?
-                .execute(params![key(hash), promoted])?;
-        }
-        Ok(())
     }
 
     fn remove_recent(&mut self, hash: u64, position: u64) {
@@ -348,9 +300,9 @@ impl IdIndex {
         }
     }
 
-    /// Once enough ids gathered in memory, writes them into `event_ids` in hash order and
-    /// marks every position up to `last_position` as indexed; inside the group's transaction,
-    /// so the tables and the mark commit with the rows they describe.
+    /// Once enough ids gathered in memory, writes them as a new run in hash order and marks
+    /// every position up to `last_position` as indexed; inside the group's transaction, so the
+    /// run and the mark commit with the rows they describe.
     pub(crate) fn merge_if_due(
         &mut self,
         connection: &Connection,
@@ -363,23 +315,15 @@ impl IdIndex {
     }
 
     fn merge(&mut self, connection: &Connection, last_position: u64) -> rusqlite::Result<()> {
-        let mut entries: Vec<(u64, u64)> = self.first.iter().map(|(h, p)| (*h, *p)).collect();
+        let mut entries: Vec<Entry> = self.first.iter().map(|(h, p)| (*h, *p)).collect();
         for (hash, positions) in &self.more {
             entries.extend(positions.iter().map(|position| (*hash, *position)));
         }
         entries.sort_unstable();
-        let mut primary = connection.prepare_cached(
-            "INSERT INTO event_ids (hash, position) VALUES (?1, ?2) ON CONFLICT (hash) DO NOTHING",
-        )?;
-        let mut overflow = connection
-            .prepare_cached("INSERT INTO event_ids_more (hash, position) VALUES (?1, ?2)")?;
-        for (hash, position) in entries {
-            self.tables.insert(hash);
-            let pair = params![key(hash), to_sql(position)];
-            if primary.execute(pair)? == 0 {
-                overflow.execute(pair)?;
-            }
-        }
+        self.runs.write(connection, &entries)?;
+        entries
+            .iter()
+            .for_each(|(hash, _)| self.tables.insert(*hash));
         connection
             .prepare_cached("UPDATE meta SET value = ?1 WHERE key = 'ids_indexed_through'")?
             .execute([to_sql(last_position)])?;
@@ -416,14 +360,14 @@ mod tests {
 
     #[test]
     fn id_hash_is_pinned() {
-        // Stored in event_ids: a change would make existing stores miss their ids. The value was
+        // Stored in the runs: a change would make existing stores miss their ids. The value was
         // computed independently of this code (FNV-1a 64 and the MurmurHash3 finaliser).
         assert_eq!(id_hash("evt-1"), 0xfb2b_e2d1_a757_c1b1);
         assert_ne!(id_hash("evt-1"), id_hash("evt-2"));
     }
 
     #[test]
-    fn colliding_hashes_keep_every_position_in_memory_and_in_the_tables() {
+    fn colliding_hashes_keep_every_position_in_memory_and_in_the_runs() {
         let connection = store();
         let mut index = IdIndex::default();
         index.insert(7, 1);
@@ -432,17 +376,18 @@ mod tests {
         index.merge(&connection, 3).unwrap();
         assert_eq!(index.len, 0);
         index.insert(7, 4);
-        check(&mut index, &connection, 7, &[1, 2, 4]);
+        index.insert(7, 5);
+        check(&mut index, &connection, 7, &[1, 2, 4, 5]);
         check(&mut index, &connection, 9, &[3]);
         check(&mut index, &connection, 8, &[]);
-        // Removing the primary entry promotes the overflow one.
-        index.remove(&connection, 7, 1).unwrap();
-        check(&mut index, &connection, 7, &[2, 4]);
-        index.remove(&connection, 7, 4).unwrap();
-        index.remove(&connection, 7, 2).unwrap();
-        check(&mut index, &connection, 7, &[]);
-        index.remove(&connection, 9, 3).unwrap();
-        check(&mut index, &connection, 9, &[]);
+        // Removing a recent entry forgets it, whichever slot holds it.
+        index.remove(7, 4);
+        check(&mut index, &connection, 7, &[1, 2, 5]);
+        index.remove(7, 5);
+        check(&mut index, &connection, 7, &[1, 2]);
+        // A merged entry stays: it points at a removed row, which can no longer confirm a hit.
+        index.remove(7, 1);
+        check(&mut index, &connection, 7, &[1, 2]);
     }
 
     #[test]
@@ -488,7 +433,7 @@ mod tests {
     }
 
     #[test]
-    fn after_an_open_the_filter_is_built_from_the_tables_in_the_background() {
+    fn after_an_open_the_filter_is_built_from_the_runs_in_the_background() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ids.db");
         let mut connection = Connection::open(&path).unwrap();
@@ -524,7 +469,7 @@ mod tests {
                     .unwrap()
             })
             .count();
-        assert_eq!(unknown, 0, "hash hits are confirmed in the table");
+        assert_eq!(unknown, 0, "hash hits are confirmed in the runs");
     }
 
     /// Loads the index over `connection` and waits until its table filter is built (or failed).
@@ -574,10 +519,14 @@ mod tests {
                 "INSERT INTO events (position, stream_id, version, type_id, aggregate_type_id,
                      timestamp, id, source, payload, metadata)
                  VALUES (1, 1, 1, 1, 1, 0, 'a', '', '{}', '{}'),
-                        (2, 1, 2, 1, 1, 0, 'b', '', '{}', '{}');
-                 INSERT INTO event_ids (hash, position) VALUES (0, 1);
-                 UPDATE meta SET value = 1 WHERE key = 'ids_indexed_through';",
+                        (2, 1, 2, 1, 1, 0, 'b', '', '{}', '{}');",
             )
+            .unwrap();
+        // The row at position 1 merged under hash 0; the mark moves past it.
+        let mut runs = Runs::default();
+        runs.write(&connection, &[(0, 1)]).unwrap();
+        connection
+            .execute_batch("UPDATE meta SET value = 1 WHERE key = 'ids_indexed_through';")
             .unwrap();
         let mut index = IdIndex::load(&connection).unwrap();
         assert_eq!(index.indexed_through, 1);

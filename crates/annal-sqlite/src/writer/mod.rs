@@ -19,6 +19,7 @@ mod filter;
 mod ids;
 mod maintenance;
 mod parts;
+mod runs;
 mod state;
 
 use std::path::PathBuf;

@@ -279,7 +279,7 @@ impl WriterState {
         Ok(self.ids.get_or_insert_with(IdIndex::default))
     }
 
-    /// Writes the in-memory ids into `event_ids` once enough gathered (inside the group).
+    /// Writes the in-memory ids as a new id run once enough gathered (inside the group).
     pub(crate) fn merge_ids(&mut self, connection: &Connection) -> rusqlite::Result<()> {
         let last_position = self.last_position;
         match self.ids.as_mut() {
@@ -296,21 +296,20 @@ impl WriterState {
         condition: &str,
         params: impl rusqlite::Params,
     ) -> rusqlite::Result<()> {
-        // Loaded even if no append needed it yet: older ids live in the tables, which must
-        // forget them too, and the index knows which part holds a position.
-        let ids = self.ids(connection)?;
+        // Only the ids in memory need forgetting: merged ones keep entries that can no longer
+        // confirm a hit, and an index not loaded yet will read only the rows that remain.
+        let Some(ids) = self.ids.as_mut() else {
+            return Ok(());
+        };
         let mut statement = connection.prepare(&format!(
-            "SELECT position, id FROM events WHERE {condition}"
+            "SELECT position, id FROM events WHERE ({condition}) AND position > {}",
+            ids.indexed_through()
         ))?;
         let mut rows = statement.query(params)?;
         while let Some(row) = rows.next()? {
             let position: i64 = row.get(0)?;
             let id = row.get_ref(1)?.as_str()?;
-            ids.remove(
-                connection,
-                id_hash(id),
-                u64::try_from(position).unwrap_or(0),
-            )?;
+            ids.remove(id_hash(id), u64::try_from(position).unwrap_or(0));
         }
         Ok(())
     }

@@ -1,0 +1,397 @@
+//! The stored part of the writer's id index: sorted runs of (id hash, position) entries, packed
+//! into blobs, written whole and never updated in place.
+//!
+//! Version 2 kept one `event_ids` row per merged id. Hashes are random, so each merge of 32,768
+//! ids inserted rows all over the table's B-tree: about 0.45 µs per id at 100,000 stored events,
+//! a tenth of the writer's time for batches of 1,000, and more as the table outgrew a merge.
+//! Here a merge writes one new run: its entries sorted by hash, cut into chunks of
+//! [`CHUNK_ENTRIES`] stored as one row each (`id_run_chunks`, keyed by run and the chunk's first
+//! hash), so it costs a sort and about one row per 240 ids. Lookups are rare (the writer's Bloom
+//! filter answers almost every new id) and cost one indexed read per run, so runs are kept few:
+//! once [`FANOUT`] runs share a level they are merged into one run of the next level, up to
+//! [`MAX_LEVEL`], whose runs of about two million ids stay as they are.
+//!
+//! Removed events keep their entries. A stale entry points at a position whose row is gone, and
+//! every hit is confirmed against the row at its position (positions are never reused), so it
+//! costs a lookup on a rare hit and never a wrong answer; rewriting runs for every removal would
+//! cost far more than that.
+//!
+//! Invariant: within a run, entries are sorted by hash (as unsigned integers), no chunk is empty,
+//! and no hash is split across two chunks, so the one chunk whose first hash is the greatest at or
+//! below a hash holds every entry of that hash in the run. `id_runs.ids` counts a run's entries.
+
+use rusqlite::types::Type;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::row::to_sql;
+
+/// Entries per chunk row: a chunk of 240 entries (3,840 bytes) fits in one 4 KiB page.
+const CHUNK_ENTRIES: usize = 240;
+
+/// Bytes of one entry: the hash and the position, little-endian.
+const ENTRY_BYTES: usize = 16;
+
+/// Runs of one level merged into one of the next.
+const FANOUT: usize = 8;
+
+/// The highest level compaction writes; its runs are never merged again.
+const MAX_LEVEL: i64 = 2;
+
+/// About as many ids as a level 0 run holds (one merge of the in-memory ids).
+const LEVEL_0_IDS: u64 = super::ids::IDS_MERGE_EVENTS as u64;
+
+/// One (id hash, position) pair.
+pub(crate) type Entry = (u64, u64);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Run {
+    id: i64,
+    level: i64,
+}
+
+/// The runs of the store, oldest first.
+#[derive(Debug, Default)]
+pub(crate) struct Runs {
+    runs: Vec<Run>,
+}
+
+impl Runs {
+    /// Reads the list of runs (not their entries).
+    pub(crate) fn load(connection: &Connection) -> rusqlite::Result<Self> {
+        let mut statement = connection.prepare("SELECT run, level FROM id_runs ORDER BY run")?;
+        let runs = statement
+            .query_map([], |row| {
+                Ok(Run {
+                    id: row.get(0)?,
+                    level: row.get(1)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<Run>>>()?;
+        Ok(Self { runs })
+    }
+
+    /// Whether no run is stored.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.runs.is_empty()
+    }
+
+    /// The stored positions of entries with this hash, in every run.
+    pub(crate) fn positions(
+        &self,
+        connection: &Connection,
+        hash: u64,
+    ) -> rusqlite::Result<Vec<u64>> {
+        let mut found = Vec::new();
+        for run in &self.runs {
+            if let Some(entries) = chunk_for(connection, run.id, hash)? {
+                found.extend(matching(&entries, hash).map(|(_, position)| position));
+            }
+        }
+        Ok(found)
+    }
+
+    /// Whether some run holds an entry with this hash.
+    pub(crate) fn contains(&self, connection: &Connection, hash: u64) -> rusqlite::Result<bool> {
+        for run in &self.runs {
+            if let Some(entries) = chunk_for(connection, run.id, hash)?
+                && matching(&entries, hash).next().is_some()
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Stores `entries` (sorted by hash, then position) as a new run, then merges runs while a
+    /// level below [`MAX_LEVEL`] holds [`FANOUT`] of them.
+    pub(crate) fn write(
+        &mut self,
+        connection: &Connection,
+        entries: &[Entry],
+    ) -> rusqlite::Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let run = write_run(connection, entries, level_for(entries.len() as u64))?;
+        self.runs.push(run);
+        while let Some(level) = self.full_level() {
+            self.compact(connection, level)?;
+        }
+        Ok(())
+    }
+
+    /// The lowest level below [`MAX_LEVEL`] with [`FANOUT`] runs or more.
+    fn full_level(&self) -> Option<i64> {
+        (0..MAX_LEVEL)
+            .find(|level| self.runs.iter().filter(|run| run.level == *level).count() >= FANOUT)
+    }
+
+    /// Merges every run of `level` into one run of a higher level.
+    fn compact(&mut self, connection: &Connection, level: i64) -> rusqlite::Result<()> {
+        let (merged, kept): (Vec<Run>, Vec<Run>) =
+            self.runs.iter().partition(|run| run.level == level);
+        let mut entries: Vec<Entry> = Vec::new();
+        let mut read = connection.prepare_cached(
+            "SELECT entries FROM id_run_chunks WHERE run = ?1 ORDER BY first_key",
+        )?;
+        for run in &merged {
+            let mut rows = read.query([run.id])?;
+            while let Some(row) = rows.next()? {
+                entries.extend(decode(row.get_ref(0)?.as_blob()?)?);
+            }
+        }
+        // Each run is sorted: the sort only interleaves them.
+        entries.sort_unstable();
+        for run in &merged {
+            connection
+                .prepare_cached("DELETE FROM id_run_chunks WHERE run = ?1")?
+                .execute([run.id])?;
+            connection
+                .prepare_cached("DELETE FROM id_runs WHERE run = ?1")?
+                .execute([run.id])?;
+        }
+        let level = (level + 1).max(level_for(entries.len() as u64));
+        let written = write_run(connection, &entries, level)?;
+        self.runs = kept;
+        self.runs.push(written);
+        self.runs.sort_by_key(|run| run.id);
+        Ok(())
+    }
+}
+
+/// The level a run of `ids` entries belongs to: the first whose runs hold at least that many
+/// (with room for the ids a merge takes beyond its threshold), at most [`MAX_LEVEL`].
+fn level_for(ids: u64) -> i64 {
+    let mut level = 0;
+    let mut holds = 2 * LEVEL_0_IDS;
+    while level < MAX_LEVEL && ids > holds {
+        level += 1;
+        holds = holds.saturating_mul(FANOUT as u64);
+    }
+    level
+}
+
+/// Writes `entries` (sorted) as a new run of `level`.
+fn write_run(connection: &Connection, entries: &[Entry], level: i64) -> rusqlite::Result<Run> {
+    connection
+        .prepare_cached("INSERT INTO id_runs (level, ids) VALUES (?1, ?2)")?
+        .execute(params![level, to_sql(entries.len() as u64)])?;
+    let run = Run {
+        id: connection.last_insert_rowid(),
+        level,
+    };
+    let mut insert = connection.prepare_cached(
+        "INSERT INTO id_run_chunks (run, first_key, entries) VALUES (?1, ?2, ?3)",
+    )?;
+    let mut blob = Vec::with_capacity(CHUNK_ENTRIES * ENTRY_BYTES);
+    let mut rest = entries;
+    while let Some((first, _)) = rest.first() {
+        let mut end = CHUNK_ENTRIES.min(rest.len());
+        // Never split a hash: the chunk takes every further entry with its last hash.
+        while end < rest.len() && rest[end].0 == rest[end - 1].0 {
+            end += 1;
+        }
+        let (chunk, tail) = rest.split_at(end);
+        blob.clear();
+        for (hash, position) in chunk {
+            blob.extend_from_slice(&hash.to_le_bytes());
+            blob.extend_from_slice(&position.to_le_bytes());
+        }
+        insert.execute(params![run.id, ordered_key(*first), blob])?;
+        rest = tail;
+    }
+    Ok(run)
+}
+
+/// The entries of the chunk of `run` that may hold `hash`.
+fn chunk_for(connection: &Connection, run: i64, hash: u64) -> rusqlite::Result<Option<Vec<Entry>>> {
+    let blob: Option<Vec<u8>> = connection
+        .prepare_cached(
+            "SELECT entries FROM id_run_chunks WHERE run = ?1 AND first_key <= ?2 \
+             ORDER BY first_key DESC LIMIT 1",
+        )?
+        .query_row(params![run, ordered_key(hash)], |row| row.get(0))
+        .optional()?;
+    blob.map(|blob| decode(&blob)).transpose()
+}
+
+/// The entries of `entries` (sorted) with this hash.
+fn matching(entries: &[Entry], hash: u64) -> impl Iterator<Item = Entry> + '_ {
+    let start = entries.partition_point(|(h, _)| *h < hash);
+    entries[start..]
+        .iter()
+        .copied()
+        .take_while(move |(h, _)| *h == hash)
+}
+
+/// A chunk's entries; a blob of the wrong length means the file was damaged.
+fn decode(blob: &[u8]) -> rusqlite::Result<Vec<Entry>> {
+    if !blob.len().is_multiple_of(ENTRY_BYTES) {
+        return Err(rusqlite::Error::FromSqlConversionFailure(
+            2,
+            Type::Blob,
+            format!(
+                "an id_run_chunks row holds {} bytes, not a whole number of {ENTRY_BYTES}-byte entries",
+                blob.len()
+            )
+            .into(),
+        ));
+    }
+    Ok(blob
+        .chunks_exact(ENTRY_BYTES)
+        .map(|entry| {
+            let (hash, position) = entry.split_at(8);
+            (u64_le(hash), u64_le(position))
+        })
+        .collect())
+}
+
+fn u64_le(bytes: &[u8]) -> u64 {
+    let mut array = [0u8; 8];
+    array.copy_from_slice(bytes);
+    u64::from_le_bytes(array)
+}
+
+/// A hash as a key that sorts like the unsigned hash under SQLite's signed integer order.
+fn ordered_key(hash: u64) -> i64 {
+    i64::from_le_bytes((hash ^ (1 << 63)).to_le_bytes())
+}
+
+/// Calls `each` with every stored hash (for the writer's Bloom filter).
+pub(crate) fn each_hash(
+    connection: &Connection,
+    mut each: impl FnMut(u64),
+) -> rusqlite::Result<()> {
+    let mut statement = connection.prepare("SELECT entries FROM id_run_chunks")?;
+    let mut rows = statement.query([])?;
+    while let Some(row) = rows.next()? {
+        let blob = row.get_ref(0)?.as_blob()?;
+        decode(blob)?.into_iter().for_each(|(hash, _)| each(hash));
+    }
+    Ok(())
+}
+
+/// The number of stored entries.
+pub(crate) fn stored_entries(connection: &Connection) -> rusqlite::Result<u64> {
+    let stored: i64 =
+        connection.query_row("SELECT coalesce(sum(ids), 0) FROM id_runs", [], |row| {
+            row.get(0)
+        })?;
+    Ok(u64::try_from(stored).unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn store() -> Connection {
+        let mut connection = Connection::open_in_memory().unwrap();
+        crate::schema::migrate(&mut connection, Path::new(":memory:")).unwrap();
+        connection
+    }
+
+    fn run_count(connection: &Connection) -> i64 {
+        connection
+            .query_row("SELECT count(*) FROM id_runs", [], |row| row.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn ordered_keys_sort_like_unsigned_hashes() {
+        let hashes = [0, 1, (1 << 63) - 1, 1 << 63, u64::MAX - 1, u64::MAX];
+        for pair in hashes.windows(2) {
+            assert!(ordered_key(pair[0]) < ordered_key(pair[1]), "{pair:?}");
+        }
+    }
+
+    #[test]
+    fn every_entry_is_found_in_its_chunk_and_no_other_hash_is() {
+        let connection = store();
+        let mut runs = Runs::default();
+        // Spread over the whole range, including both ends, with a hash shared by entries that
+        // straddle a chunk boundary.
+        let mut entries: Vec<Entry> = (0..1_000u64)
+            .map(|n| (n.wrapping_mul(0x9E37_79B9_7F4A_7C15), n + 1))
+            .collect();
+        entries.extend([(0, 5_000), (u64::MAX, 5_001)]);
+        let shared = entries[CHUNK_ENTRIES].0;
+        entries.extend((0..5).map(|n| (shared, 6_000 + n)));
+        entries.sort_unstable();
+        runs.write(&connection, &entries).unwrap();
+
+        for (hash, _) in &entries {
+            let mut expected: Vec<u64> = entries
+                .iter()
+                .filter(|(h, _)| h == hash)
+                .map(|(_, p)| *p)
+                .collect();
+            let mut found = runs.positions(&connection, *hash).unwrap();
+            expected.sort_unstable();
+            found.sort_unstable();
+            assert_eq!(found, expected, "hash {hash:#x}");
+            assert!(runs.contains(&connection, *hash).unwrap());
+        }
+        for absent in [2u64, 1 << 40, u64::MAX - 7] {
+            assert!(!runs.contains(&connection, absent).unwrap(), "{absent:#x}");
+            assert!(runs.positions(&connection, absent).unwrap().is_empty());
+        }
+        let reloaded = Runs::load(&connection).unwrap();
+        assert_eq!(reloaded.runs, runs.runs);
+        assert_eq!(stored_entries(&connection).unwrap(), entries.len() as u64);
+        let mut hashes = Vec::new();
+        each_hash(&connection, |hash| hashes.push(hash)).unwrap();
+        assert_eq!(hashes.len(), entries.len());
+    }
+
+    #[test]
+    fn a_full_level_is_merged_into_one_run_of_the_next_that_keeps_every_entry() {
+        let connection = store();
+        let mut runs = Runs::default();
+        let mut all = Vec::new();
+        for run in 0..FANOUT as u64 {
+            let mut entries: Vec<Entry> = (0..500u64)
+                .map(|n| {
+                    let position = run * 500 + n + 1;
+                    (position.wrapping_mul(0xD6E8_FEB8_6659_FD93), position)
+                })
+                .collect();
+            entries.sort_unstable();
+            all.extend(entries.iter().copied());
+            runs.write(&connection, &entries).unwrap();
+            let expected_runs = if run + 1 == FANOUT as u64 {
+                1
+            } else {
+                run as i64 + 1
+            };
+            assert_eq!(run_count(&connection), expected_runs, "after run {run}");
+        }
+        assert_eq!(runs.runs.len(), 1);
+        assert_eq!(runs.runs[0].level, 1);
+        assert_eq!(stored_entries(&connection).unwrap(), all.len() as u64);
+        for (hash, position) in all {
+            assert_eq!(runs.positions(&connection, hash).unwrap(), vec![position]);
+        }
+    }
+
+    #[test]
+    fn a_damaged_chunk_is_an_error_not_a_wrong_answer() {
+        let connection = store();
+        let mut runs = Runs::default();
+        runs.write(&connection, &[(7, 1), (9, 2)]).unwrap();
+        connection
+            .execute("UPDATE id_run_chunks SET entries = x'0102'", [])
+            .unwrap();
+        let error = runs.contains(&connection, 7).unwrap_err();
+        assert!(error.to_string().contains("whole number"), "{error}");
+    }
+
+    #[test]
+    fn levels_follow_the_size_of_a_run() {
+        assert_eq!(level_for(1), 0);
+        assert_eq!(level_for(LEVEL_0_IDS + 500), 0);
+        assert_eq!(level_for(FANOUT as u64 * LEVEL_0_IDS), 1);
+        assert_eq!(level_for(u64::MAX), MAX_LEVEL);
+    }
+}
