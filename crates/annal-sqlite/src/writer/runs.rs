@@ -21,7 +21,7 @@
 //! below a hash holds every entry of that hash in the run. `id_runs.ids` counts a run's entries.
 
 use rusqlite::types::Type;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 
 use crate::row::to_sql;
 
@@ -83,19 +83,24 @@ impl Runs {
     ) -> rusqlite::Result<Vec<u64>> {
         let mut found = Vec::new();
         for run in &self.runs {
-            if let Some(entries) = chunk_for(connection, run.id, hash)? {
-                found.extend(matching(&entries, hash).map(|(_, position)| position));
-            }
+            positions_in_run(connection, run.id, hash, |position| {
+                found.push(position);
+                true
+            })?;
         }
         Ok(found)
     }
 
     /// Whether some run holds an entry with this hash.
     pub(crate) fn contains(&self, connection: &Connection, hash: u64) -> rusqlite::Result<bool> {
-        for run in &self.runs {
-            if let Some(entries) = chunk_for(connection, run.id, hash)?
-                && matching(&entries, hash).next().is_some()
-            {
+        let mut seen = false;
+        // Newest first: a retry is most likely of a recent batch.
+        for run in self.runs.iter().rev() {
+            positions_in_run(connection, run.id, hash, |_| {
+                seen = true;
+                false
+            })?;
+            if seen {
                 return Ok(true);
             }
         }
@@ -203,40 +208,65 @@ fn write_run(connection: &Connection, entries: &[Entry], level: i64) -> rusqlite
     Ok(run)
 }
 
-/// The entries of the chunk of `run` that may hold `hash`.
-fn chunk_for(connection: &Connection, run: i64, hash: u64) -> rusqlite::Result<Option<Vec<Entry>>> {
-    let blob: Option<Vec<u8>> = connection
-        .prepare_cached(
-            "SELECT entries FROM id_run_chunks WHERE run = ?1 AND first_key <= ?2 \
-             ORDER BY first_key DESC LIMIT 1",
-        )?
-        .query_row(params![run, ordered_key(hash)], |row| row.get(0))
-        .optional()?;
-    blob.map(|blob| decode(&blob)).transpose()
+/// Calls `each` with the position of every entry of `run` with this hash, while it returns
+/// `true`. Searches the chunk's bytes in place: a lookup decodes nothing else.
+fn positions_in_run(
+    connection: &Connection,
+    run: i64,
+    hash: u64,
+    mut each: impl FnMut(u64) -> bool,
+) -> rusqlite::Result<()> {
+    let mut statement = connection.prepare_cached(
+        "SELECT entries FROM id_run_chunks WHERE run = ?1 AND first_key <= ?2 \
+         ORDER BY first_key DESC LIMIT 1",
+    )?;
+    let mut rows = statement.query(params![run, ordered_key(hash)])?;
+    let Some(row) = rows.next()? else {
+        return Ok(());
+    };
+    let blob = row.get_ref(0)?.as_blob()?;
+    check_length(blob)?;
+    let entries = blob.len() / ENTRY_BYTES;
+    let hash_at = |index: usize| u64_le(&blob[index * ENTRY_BYTES..index * ENTRY_BYTES + 8]);
+    let position_at =
+        |index: usize| u64_le(&blob[index * ENTRY_BYTES + 8..(index + 1) * ENTRY_BYTES]);
+    // The first entry whose hash is not below `hash`, by bisection over the sorted entries.
+    let (mut low, mut high) = (0, entries);
+    while low < high {
+        let middle = low + (high - low) / 2;
+        if hash_at(middle) < hash {
+            low = middle + 1;
+        } else {
+            high = middle;
+        }
+    }
+    for index in low..entries {
+        if hash_at(index) != hash || !each(position_at(index)) {
+            break;
+        }
+    }
+    Ok(())
 }
 
-/// The entries of `entries` (sorted) with this hash.
-fn matching(entries: &[Entry], hash: u64) -> impl Iterator<Item = Entry> + '_ {
-    let start = entries.partition_point(|(h, _)| *h < hash);
-    entries[start..]
-        .iter()
-        .copied()
-        .take_while(move |(h, _)| *h == hash)
+/// Refuses a chunk whose length is not a whole number of entries: the file was damaged.
+fn check_length(blob: &[u8]) -> rusqlite::Result<()> {
+    if blob.len().is_multiple_of(ENTRY_BYTES) {
+        return Ok(());
+    }
+    Err(rusqlite::Error::FromSqlConversionFailure(
+        2,
+        Type::Blob,
+        format!(
+            "an id_run_chunks row holds {} bytes, not a whole number of {ENTRY_BYTES}-byte entries",
+            blob.len()
+        )
+        .into(),
+    ))
 }
 
 /// A chunk's entries; a blob of the wrong length means the file was damaged.
 fn decode(blob: &[u8]) -> rusqlite::Result<Vec<Entry>> {
-    if !blob.len().is_multiple_of(ENTRY_BYTES) {
-        return Err(rusqlite::Error::FromSqlConversionFailure(
-            2,
-            Type::Blob,
-            format!(
-                "an id_run_chunks row holds {} bytes, not a whole number of {ENTRY_BYTES}-byte entries",
-                blob.len()
-            )
-            .into(),
-        ));
-    }
+    check_length(blob)?;
     Ok(blob
         .chunks_exact(ENTRY_BYTES)
         .map(|entry| {
