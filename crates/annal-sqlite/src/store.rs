@@ -238,7 +238,7 @@ impl SqliteStore {
         if !sent {
             return Err(writer_gone().into());
         }
-        answer.await.map_err(|_| writer_gone())?
+        answer.await.map_err(|_| writer_gone())?.into_result()
     }
 
     fn bytes_on_disk(&self) -> Option<u64> {
@@ -308,7 +308,7 @@ impl Store for SqliteStore {
             .await
             .map_err(|_| writer_gone())?;
         drop(trees);
-        answer.await.map_err(|_| writer_gone())?
+        answer.await.map_err(|_| writer_gone())?.into_result()
     }
 
     async fn stream_version(&self, stream: &StreamId) -> Result<Version, ReadError> {

@@ -25,12 +25,12 @@ mod state;
 use std::path::PathBuf;
 use std::thread::JoinHandle;
 
-use annal_core::{Position, PreparedEvent, StorageError};
+use annal_core::{Position, StorageError};
 use rusqlite::Connection;
 use tokio::sync::{mpsc, watch};
 
 use checkpoint::{CHECKPOINT_AFTER_BYTES, Checkpointer, finish_checkpoint};
-pub(crate) use command::{Command, MoreParts};
+pub(crate) use command::{AppendAnswer, Command, MoreParts};
 use command::{Decided, Waiting};
 pub(crate) use state::WriterState;
 
@@ -73,7 +73,6 @@ impl WriterHandle {
             checkpointer: Some(checkpointer),
             bytes_since_checkpoint: 0,
             checkpoint_after_bytes: CHECKPOINT_AFTER_BYTES,
-            spent: Vec::new(),
         };
         let thread = std::thread::Builder::new()
             .name("annal-sqlite-writer".into())
@@ -105,9 +104,6 @@ struct Writer {
     checkpointer: Option<Checkpointer>,
     /// Payload bytes committed since the last checkpoint request.
     bytes_since_checkpoint: u64,
-    /// The events of the group's appends, kept until the answers are out: freeing a thousand
-    /// events' strings took 5 % of the writer's time in batches, and the caller waited for it.
-    spent: Vec<Vec<PreparedEvent>>,
     /// Payload bytes after which the writer asks for a checkpoint ([`CHECKPOINT_AFTER_BYTES`];
     /// tests make it smaller).
     checkpoint_after_bytes: u64,
@@ -192,7 +188,6 @@ impl Writer {
                 waiting.fail(&error);
             }
             commands.for_each(|command| command.waiting().fail(&error));
-            self.spent.clear();
             return;
         }
         // Committed: every decided answer stands, whatever happens to the sync below, because
@@ -221,7 +216,6 @@ impl Writer {
                 }
             }
         }
-        self.spent.clear();
         if let Some(checkpointer) = &self.checkpointer {
             if checkpointer.take_ended() {
                 // After the answers, so no caller waits for it. A checkpoint that fails or
@@ -258,10 +252,11 @@ impl Writer {
                 more,
                 reply,
             } => {
+                let mut events = Vec::new();
                 let outcome = match more {
                     None => {
                         let outcome = append::append(connection, state, &stream, expected, &batch);
-                        self.spent.push(batch);
+                        events.push(batch);
                         outcome
                     }
                     Some(more) => parts::append_in_parts(
@@ -271,11 +266,11 @@ impl Writer {
                         expected,
                         batch,
                         more,
-                        &mut self.spent,
+                        &mut events,
                     ),
                 };
                 match outcome {
-                    Ok(result) => Ok(Decided::Append(reply, result)),
+                    Ok(result) => Ok(Decided::Append(reply, AppendAnswer { result, events })),
                     Err(error) => Err((Waiting::Append(reply), error)),
                 }
             }

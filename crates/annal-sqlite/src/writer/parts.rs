@@ -47,7 +47,7 @@ enum Stop {
 }
 
 /// Appends the batch whose first part is `first` and whose other parts come from `more`. The
-/// parts go to `spent` once inserted, to be freed after the answers.
+/// parts go to `spent` once inserted, to be handed back to the caller with the answer.
 pub(crate) fn append_in_parts(
     connection: &Connection,
     state: &mut WriterState,
