@@ -61,6 +61,7 @@ mod poll;
 mod read;
 mod row;
 mod schema;
+mod spent;
 mod store;
 mod writer;
 

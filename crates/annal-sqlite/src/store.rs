@@ -23,7 +23,8 @@ use crate::lock::WriterLock;
 use crate::options::OpenOptions;
 use crate::poll::Poller;
 use crate::read::{self, QueryCursor, Readers};
-use crate::writer::{Command, MoreParts, WriterHandle};
+use crate::spent::SpentEvents;
+use crate::writer::{AppendAnswer, Command, MoreParts, WriterHandle};
 
 /// An annal store in one SQLite file. Cloning gives another handle to the same store.
 #[derive(Clone)]
@@ -41,6 +42,8 @@ struct Shared {
     clock: Arc<dyn Clock>,
     /// Whether `bytes_on_disk` means anything to the caller (`false` for `:memory:`).
     on_disk: bool,
+    /// The last answered append's events, freed by the next append while it waits.
+    spent: SpentEvents,
 }
 
 /// What a store handle owns besides its readers; dropping it stops the threads and releases
@@ -143,6 +146,7 @@ impl SqliteStore {
             limits: options.limits,
             clock: options.clock,
             on_disk,
+            spent: SpentEvents::default(),
         };
         Self {
             shared: Arc::new(shared),
@@ -238,7 +242,19 @@ impl SqliteStore {
         if !sent {
             return Err(writer_gone().into());
         }
-        answer.await.map_err(|_| writer_gone())?.into_result()
+        self.answer(answer).await
+    }
+
+    /// Waits for the writer's answer to an append that is sent whole, freeing the previous
+    /// append's events meanwhile (`spent.rs`).
+    async fn answer(
+        &self,
+        answer: oneshot::Receiver<AppendAnswer>,
+    ) -> Result<AppendResult, AppendError> {
+        self.shared.spent.free();
+        let answer = answer.await.map_err(|_| writer_gone())?;
+        self.shared.spent.keep(answer.events);
+        answer.result
     }
 
     fn bytes_on_disk(&self) -> Option<u64> {
@@ -308,7 +324,7 @@ impl Store for SqliteStore {
             .await
             .map_err(|_| writer_gone())?;
         drop(trees);
-        answer.await.map_err(|_| writer_gone())?.into_result()
+        self.answer(answer).await
     }
 
     async fn stream_version(&self, stream: &StreamId) -> Result<Version, ReadError> {

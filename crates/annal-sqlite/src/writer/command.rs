@@ -17,22 +17,13 @@ pub(crate) type Reply<T, E> = oneshot::Sender<Result<T, E>>;
 /// Where an append's answer goes.
 pub(crate) type AppendReply = oneshot::Sender<AppendAnswer>;
 
-/// The answer to an append, with the batch's events handed back: the caller's thread allocated
-/// them, and freeing them there is fast, while the writer freeing them contended with the caller
-/// for the allocator's locks (a microsecond per event, and thousands of context switches per
-/// 100,000 events).
+/// The answer to an append, with the batch's events handed back for the caller's side to free
+/// (`spent.rs`): the writer freeing them contended with the callers for the allocator's locks (a
+/// microsecond per event, and thousands of context switches per 100,000 events).
 #[derive(Debug)]
 pub(crate) struct AppendAnswer {
     pub(crate) result: Result<AppendResult, AppendError>,
     pub(crate) events: Vec<Vec<PreparedEvent>>,
-}
-
-impl AppendAnswer {
-    /// The outcome; the events are freed here, on the caller's thread.
-    pub(crate) fn into_result(self) -> Result<AppendResult, AppendError> {
-        drop(self.events);
-        self.result
-    }
 }
 
 /// A request to the writer.

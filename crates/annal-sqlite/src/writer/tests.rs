@@ -79,7 +79,7 @@ fn a_failed_sync_after_commit_fails_only_the_flush() {
     writer.commit_group(&mut group);
 
     let appended = append_answer.blocking_recv().unwrap();
-    assert_eq!(appended.into_result().unwrap().last_position, Position(1));
+    assert_eq!(appended.result.unwrap().last_position, Position(1));
     let flushed = flush_answer.blocking_recv().unwrap();
     assert!(
         matches!(&flushed, Err(StorageError::Backend { .. })),
@@ -127,7 +127,7 @@ fn a_batch_appended_in_parts_counts_every_part_towards_the_next_checkpoint() {
     }];
     writer.commit_group(&mut group);
 
-    let appended = answer.blocking_recv().unwrap().into_result().unwrap();
+    let appended = answer.blocking_recv().unwrap().result.unwrap();
     assert_eq!(appended.last_position, Position(1_000));
     assert!(
         writer.bytes_since_checkpoint >= payload_bytes as u64,
@@ -177,7 +177,7 @@ fn under_steady_appends_the_wal_starts_over_instead_of_growing() {
         answers.push(answer);
     }
     for answer in answers {
-        answer.blocking_recv().unwrap().into_result().unwrap();
+        answer.blocking_recv().unwrap().result.unwrap();
     }
     let wal_bytes = std::fs::metadata(dir.path().join("steady.db-wal"))
         .unwrap()
