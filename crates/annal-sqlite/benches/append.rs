@@ -181,7 +181,7 @@ fn ceiling(c: &mut Criterion) {
     let connection = rusqlite::Connection::open(&path).unwrap();
     connection
         .execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA cache_size = -65536;
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA cache_size = -16384;
              PRAGMA wal_autocheckpoint = 8192;
              INSERT INTO streams (id, name, version) VALUES (1, 'agent-0', 0);
              INSERT INTO types (id, name) VALUES (1, 'agent:step');

@@ -44,8 +44,8 @@ pub(crate) struct EventRow {
 
 /// A plain rusqlite insert loop of `rows`, with every column annal stores, into a table with
 /// annal's columns and no secondary index, `per_transaction` rows per durable commit, with the
-/// settings annal's writer uses (WAL, synchronous=FULL, its cache and checkpoint sizes): what
-/// SQLite alone needs to make these rows durable. Returns rows/s.
+/// settings annal's writer uses (WAL, synchronous=FULL, its 16 MiB cache, its automatic checkpoint
+/// size): what SQLite alone needs to make these rows durable. Returns rows/s.
 pub(crate) fn rusqlite_insert(
     dir: &Path,
     rows: &[EventRow],
@@ -54,7 +54,7 @@ pub(crate) fn rusqlite_insert(
     let path = dir.join("rusqlite-ceiling.db");
     let mut connection = Connection::open(&path)?;
     connection.execute_batch(
-        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-65536;
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-16384;
          PRAGMA wal_autocheckpoint=65536;
          CREATE TABLE events(position INTEGER PRIMARY KEY, stream_id INTEGER NOT NULL,
              version INTEGER NOT NULL, type_id INTEGER NOT NULL,
