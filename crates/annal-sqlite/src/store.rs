@@ -207,7 +207,9 @@ impl SqliteStore {
         let mut preparer = BatchPreparer::new(total, limits, self.shared.clock.now_ms())?;
         let mut events = events.into_iter();
         let mut batch = preparer.prepare(events.by_ref().take(FIRST_PART_EVENTS).collect())?;
-        let trees = take_trees(&mut batch);
+        // The JSON trees are freed while the writer commits, not between parts, where the
+        // writer may be waiting for the next part.
+        let mut trees = take_trees(&mut batch);
         let (sender, parts) = std::sync::mpsc::channel();
         let (reply, answer) = oneshot::channel();
         let command = Command::Append {
@@ -218,7 +220,6 @@ impl SqliteStore {
             reply,
         };
         let sent = writer.sender().send(command).await.is_ok();
-        drop(trees);
         // No await from here to the last part: once the writer has the first part, the others
         // always follow, or the sender is dropped before the last one. Every part is checked
         // even when the writer stopped listening (a failed or poisoned store): as for a batch
@@ -233,24 +234,25 @@ impl SqliteStore {
             // then writes nothing of the batch, and its answer goes unread.
             let mut part = preparer.prepare(part)?;
             if listening {
-                let trees = take_trees(&mut part);
+                trees.extend(take_trees(&mut part));
                 listening = sender.send(part).is_ok();
-                drop(trees);
             }
         }
         drop(sender);
         if !sent {
             return Err(writer_gone().into());
         }
-        self.answer(answer).await
+        self.answer(answer, trees).await
     }
 
-    /// Waits for the writer's answer to an append that is sent whole, freeing the previous
-    /// append's events meanwhile (`spent.rs`).
+    /// Waits for the writer's answer to an append, freeing the append's JSON
+    /// trees and the previous append's events meanwhile (`spent.rs`).
     async fn answer(
         &self,
         answer: oneshot::Receiver<AppendAnswer>,
+        trees: Vec<(serde_json::Value, serde_json::Value)>,
     ) -> Result<AppendResult, AppendError> {
+        drop(trees);
         self.shared.spent.free();
         let answer = answer.await.map_err(|_| writer_gone())?;
         self.shared.spent.keep(answer.events);
@@ -328,8 +330,7 @@ impl Store for SqliteStore {
             .send(command)
             .await
             .map_err(|_| writer_gone())?;
-        drop(trees);
-        self.answer(answer).await
+        self.answer(answer, trees).await
     }
 
     async fn stream_version(&self, stream: &StreamId) -> Result<Version, ReadError> {
