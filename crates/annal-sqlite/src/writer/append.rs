@@ -151,6 +151,35 @@ fn insert_sql(rows: usize) -> String {
 static INSERT_ONE: LazyLock<String> = LazyLock::new(|| insert_sql(1));
 static INSERT_MANY: LazyLock<String> = LazyLock::new(|| insert_sql(ROWS_PER_INSERT));
 
+/// Names seen so far in one batch, with their dictionary ids; at most [`SeenNames::MAX`].
+struct SeenNames<'a, N> {
+    seen: Vec<(&'a N, i64)>,
+}
+
+impl<N> Default for SeenNames<'_, N> {
+    fn default() -> Self {
+        Self { seen: Vec::new() }
+    }
+}
+
+impl<'a, N: PartialEq> SeenNames<'a, N> {
+    /// Beyond this many, a name's id comes from the dictionary each time.
+    const MAX: usize = 16;
+
+    fn find(&self, name: &N) -> Option<i64> {
+        self.seen
+            .iter()
+            .find(|(seen, _)| *seen == name)
+            .map(|(_, id)| *id)
+    }
+
+    fn remember(&mut self, name: &'a N, id: i64) {
+        if self.seen.len() < Self::MAX {
+            self.seen.push((name, id));
+        }
+    }
+}
+
 /// Inserts `batch` as the rows of stream `stream_id` from `first_position` and `first_version`
 /// on. Decides nothing: every check has passed.
 pub(crate) fn insert_rows(
@@ -163,9 +192,10 @@ pub(crate) fn insert_rows(
 ) -> rusqlite::Result<()> {
     let mut one = connection.prepare_cached(&INSERT_ONE)?;
     let mut many = connection.prepare_cached(&INSERT_MANY)?;
-    // Batches are mostly one type and one aggregate type: look a name up only when it changes.
-    let mut last_type: Option<(&EventType, i64)> = None;
-    let mut last_aggregate_type: Option<(&AggregateType, i64)> = None;
+    // A batch holds few distinct names: a short list of those seen spares hashing each event's
+    // names into the writer's dictionaries.
+    let mut types: SeenNames<'_, EventType> = SeenNames::default();
+    let mut aggregate_types: SeenNames<'_, AggregateType> = SeenNames::default();
     let mut offset = 0u64;
     let mut rest = batch;
     while !rest.is_empty() {
@@ -177,19 +207,19 @@ pub(crate) fn insert_rows(
         };
         let (events, tail) = rest.split_at(rows);
         for (row_idx, event) in events.iter().enumerate() {
-            let type_id = match last_type {
-                Some((name, id)) if *name == event.event_type => id,
-                _ => {
+            let type_id = match types.find(&event.event_type) {
+                Some(id) => id,
+                None => {
                     let id = state.type_id(connection, &event.event_type)?;
-                    last_type = Some((&event.event_type, id));
+                    types.remember(&event.event_type, id);
                     id
                 }
             };
-            let aggregate_type_id = match last_aggregate_type {
-                Some((name, id)) if *name == event.aggregate_type => id,
-                _ => {
+            let aggregate_type_id = match aggregate_types.find(&event.aggregate_type) {
+                Some(id) => id,
+                None => {
                     let id = state.aggregate_type_id(connection, &event.aggregate_type)?;
-                    last_aggregate_type = Some((&event.aggregate_type, id));
+                    aggregate_types.remember(&event.aggregate_type, id);
                     id
                 }
             };
