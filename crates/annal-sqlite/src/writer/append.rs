@@ -190,8 +190,10 @@ pub(crate) fn insert_rows(
     first_version: u64,
     batch: &[PreparedEvent],
 ) -> rusqlite::Result<()> {
-    let mut one = connection.prepare_cached(&INSERT_ONE)?;
-    let mut many = connection.prepare_cached(&INSERT_MANY)?;
+    // Looking a statement up in the cache hashes its text (2 KiB for the many-row one), so a
+    // batch looks up only those it uses.
+    let mut one = None;
+    let mut many = None;
     // A batch holds few distinct names: a short list of those seen spares hashing each event's
     // names into the writer's dictionaries.
     let mut types: SeenNames<'_, EventType> = SeenNames::default();
@@ -201,9 +203,17 @@ pub(crate) fn insert_rows(
     while !rest.is_empty() {
         // Full statements while there are enough rows, then one row at a time.
         let (rows, statement) = if rest.len() >= ROWS_PER_INSERT {
-            (ROWS_PER_INSERT, &mut many)
+            let many = match &mut many {
+                Some(statement) => statement,
+                None => many.insert(connection.prepare_cached(&INSERT_MANY)?),
+            };
+            (ROWS_PER_INSERT, many)
         } else {
-            (1, &mut one)
+            let one = match &mut one {
+                Some(statement) => statement,
+                None => one.insert(connection.prepare_cached(&INSERT_ONE)?),
+            };
+            (1, one)
         };
         let (events, tail) = rest.split_at(rows);
         for (row_idx, event) in events.iter().enumerate() {
