@@ -152,7 +152,7 @@ impl TableFilter {
 fn read_filter(path: &Path) -> rusqlite::Result<HashFilter> {
     let connection = crate::connection::open_reader(path)?;
     // Sized by the entries, not by the indexed mark: after retention removed most events the
-    // mark (a position) can be far above the number of ids, and the filter takes 2 bytes per key
+    // mark (a position) can be far above the number of ids, and the filter takes 4 bytes per key
     // of capacity.
     let stored = runs::stored_entries(&connection)?;
     let mut filter = HashFilter::with_capacity(usize::try_from(stored).unwrap_or(0));
@@ -507,7 +507,7 @@ mod tests {
         let TableFilter::Ready(filter) = &index.tables else {
             panic!("the filter build failed: {:?}", index.tables);
         };
-        // The smallest filter holds 65,536 keys at 2 bytes each; sized by the mark it took 256 MiB.
+        // The smallest filter holds 65,536 keys at 4 bytes each; sized by the mark it took 512 MiB.
         assert!(filter.bytes() <= 256 * 1024, "{} bytes", filter.bytes());
     }
 
