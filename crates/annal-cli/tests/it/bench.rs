@@ -47,6 +47,15 @@ fn bench_reports_every_step() {
         step("append one at a time")["ceiling"].as_f64().unwrap() > 0.0,
         "fsync ceiling"
     );
+    // The batches are shown against two plain insert loops: into annal's schema (the target's
+    // ceiling) and into a bare table, the same batches in both rows.
+    let batches = step("append batches of 1,000, one stream");
+    let against_bare = step("same batches, ceiling without indexes");
+    assert!(batches["ceiling"].as_f64().unwrap() > 0.0);
+    assert!(against_bare["ceiling"].as_f64().unwrap() > 0.0);
+    assert_eq!(batches["value"], against_bare["value"]);
+    assert!(batches["target"].as_f64().unwrap() >= 150_000.0);
+    assert!(against_bare["target"].is_null(), "{against_bare}");
     let leftovers = std::fs::read_dir(sandbox.dir.path()).unwrap().count();
     assert_eq!(leftovers, 0, "the bench removes its stores");
 }
