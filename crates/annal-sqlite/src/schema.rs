@@ -282,6 +282,19 @@ pub(crate) fn migrate(connection: &mut Connection, path: &Path) -> Result<(), Op
         .map_err(sqlite("committing the schema of"))
 }
 
+/// A new in-memory database with the current schema, for unit tests.
+#[cfg(test)]
+pub(crate) fn migrated_in_memory() -> Connection {
+    let mut connection = match Connection::open_in_memory() {
+        Ok(connection) => connection,
+        Err(error) => panic!("opening an in-memory database: {error}"),
+    };
+    if let Err(error) = migrate(&mut connection, Path::new(":memory:")) {
+        panic!("creating the schema in memory: {error}");
+    }
+    connection
+}
+
 fn not_annal(path: &Path, reason: &str) -> OpenError {
     OpenError::NotAnnalStore {
         path: path.to_path_buf(),

@@ -337,14 +337,10 @@ impl IdIndex {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use super::*;
 
     fn store() -> Connection {
-        let mut connection = Connection::open_in_memory().unwrap();
-        crate::schema::migrate(&mut connection, Path::new(":memory:")).unwrap();
-        connection
+        crate::schema::migrated_in_memory()
     }
 
     #[track_caller]

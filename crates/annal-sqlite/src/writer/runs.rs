@@ -312,14 +312,10 @@ pub(crate) fn stored_entries(connection: &Connection) -> rusqlite::Result<u64> {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use super::*;
 
     fn store() -> Connection {
-        let mut connection = Connection::open_in_memory().unwrap();
-        crate::schema::migrate(&mut connection, Path::new(":memory:")).unwrap();
-        connection
+        crate::schema::migrated_in_memory()
     }
 
     fn run_count(connection: &Connection) -> i64 {
