@@ -20,8 +20,27 @@ pub(crate) const APPLICATION_ID: i32 = 0x414E_4E4C;
 /// The schema version this build writes; `user_version` of an up-to-date store.
 pub(crate) const SCHEMA_VERSION: i64 = 3;
 
+/// One step of the schema: statements, then perhaps a conversion written in Rust.
+struct Migration {
+    sql: &'static str,
+    then: Option<fn(&Connection) -> rusqlite::Result<()>>,
+}
+
 /// `MIGRATIONS[v]` brings a store from schema version `v` to `v + 1`.
-const MIGRATIONS: [&str; 3] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3];
+const MIGRATIONS: [Migration; 3] = [
+    Migration {
+        sql: SCHEMA_V1,
+        then: None,
+    },
+    Migration {
+        sql: SCHEMA_V2,
+        then: None,
+    },
+    Migration {
+        sql: SCHEMA_V3,
+        then: Some(ids_into_runs),
+    },
+];
 const _: () = assert!(MIGRATIONS.len() as i64 == SCHEMA_VERSION);
 
 /// The first schema. Events live in a rowid table whose key is the global position, so appends
@@ -110,11 +129,10 @@ INSERT INTO meta (key, value) VALUES ('ids_indexed_through', 0);
 
 /// Version 3: the merged ids move from one `event_ids` row per id to sorted runs packed into
 /// blobs (`writer/runs.rs`), so a merge writes a few hundred rows in order instead of 32,768 rows
-/// all over a B-tree. The old tables are dropped and the mark goes back to 0: the first write
-/// after the upgrade reads every id once and stores them as the first run.
+/// all over a B-tree. [`ids_into_runs`] then moves the stored ids into one run, reading them in
+/// hash order (memory stays at one chunk), and drops the old tables; the mark stays, so the
+/// first write after the upgrade loads only the ids after it, as after any open.
 const SCHEMA_V3: &str = "
-DROP TABLE event_ids;
-DROP TABLE event_ids_more;
 CREATE TABLE id_runs (
     run INTEGER PRIMARY KEY,
     level INTEGER NOT NULL,
@@ -126,8 +144,13 @@ CREATE TABLE id_run_chunks (
     entries BLOB NOT NULL,
     PRIMARY KEY (run, first_key)
 ) STRICT;
-UPDATE meta SET value = 0 WHERE key = 'ids_indexed_through';
 ";
+
+/// The conversion of version 3: version 2's id tables become one run, then go.
+fn ids_into_runs(connection: &Connection) -> rusqlite::Result<()> {
+    crate::writer::convert_version_2_ids(connection)?;
+    connection.execute_batch("DROP TABLE event_ids; DROP TABLE event_ids_more;")
+}
 
 /// What [`inspect`] found at a path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -266,9 +289,13 @@ pub(crate) fn migrate(connection: &mut Connection, path: &Path) -> Result<(), Op
     }
     while version < SCHEMA_VERSION {
         let step = usize::try_from(version).map_err(|_| not_annal(path, "negative version"))?;
+        let migration = &MIGRATIONS[step];
         transaction
-            .execute_batch(MIGRATIONS[step])
+            .execute_batch(migration.sql)
             .map_err(sqlite("creating the schema in"))?;
+        if let Some(convert) = migration.then {
+            convert(&transaction).map_err(sqlite("converting the stored ids of"))?;
+        }
         version += 1;
     }
     let markers = format!(

@@ -5,11 +5,17 @@
 //! JSON texts). Done on the writer it contended with the callers for the allocator; done by the
 //! caller right after the answer it delayed every return from `append`. An append that has sent
 //! its batch has nothing to do until the writer answers, so it frees the previous batch's events
-//! then. At most one answer's events wait here.
+//! then. At most one answer's events wait here, and only up to [`KEPT_BYTES_MAX`] of JSON text:
+//! a larger batch is freed at once, so that a store that took one huge batch and then only reads
+//! does not hold it.
 
 use std::sync::Mutex;
 
 use annal_core::PreparedEvent;
+
+/// Bytes of JSON text (payloads and metadata) that may wait here; beyond it, events are freed
+/// when their answer arrives.
+const KEPT_BYTES_MAX: usize = 4 * 1024 * 1024;
 
 /// The events of the last answered append, waiting to be freed.
 #[derive(Debug, Default)]
@@ -24,8 +30,18 @@ impl SpentEvents {
         drop(spent);
     }
 
-    /// Keeps `events` for the next append to free; events still waiting are freed now.
+    /// Keeps `events` for the next append to free; events still waiting are freed now, and so
+    /// are `events` themselves when they hold more than [`KEPT_BYTES_MAX`] of JSON text.
     pub(crate) fn keep(&self, events: Vec<Vec<PreparedEvent>>) {
+        let bytes: usize = events
+            .iter()
+            .flatten()
+            .map(|event| event.payload_json.len() + event.metadata_json.len())
+            .sum();
+        if bytes > KEPT_BYTES_MAX {
+            drop(events);
+            return;
+        }
         let displaced = std::mem::replace(&mut *self.lock(), events);
         drop(displaced);
     }
@@ -54,6 +70,23 @@ mod tests {
 
     fn waiting(spent: &SpentEvents) -> usize {
         spent.lock().iter().map(Vec::len).sum()
+    }
+
+    #[test]
+    fn a_batch_of_more_json_than_the_bound_is_freed_at_once() {
+        let spent = SpentEvents::default();
+        spent.keep(vec![batch(2)]);
+        let text = "x".repeat(KEPT_BYTES_MAX / 8);
+        let events = (0..9)
+            .map(|_| NewEvent::new(EventType::new("agent:step").unwrap(), json!({ "t": text })))
+            .collect();
+        let large = prepare_batch(events, &Limits::default(), 0).unwrap();
+        spent.keep(vec![large]);
+        assert_eq!(
+            waiting(&spent),
+            2,
+            "the large batch did not displace the small one"
+        );
     }
 
     #[test]

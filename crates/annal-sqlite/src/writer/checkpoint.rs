@@ -57,8 +57,9 @@ impl Checkpointer {
             .name("annal-sqlite-checkpointer".into())
             .spawn(move || {
                 while woken.recv().is_ok() {
-                    copy_most_of_the_wal(&connection);
-                    ended_by_thread.store(true, Ordering::Release);
+                    if copy_most_of_the_wal(&connection) {
+                        ended_by_thread.store(true, Ordering::Release);
+                    }
                 }
             })?;
         Ok(Self {
@@ -92,38 +93,54 @@ impl Checkpointer {
 /// Checkpoints in rounds until a round finds few frames added since the previous one began:
 /// each round copies what the writer appended during the last, so the rounds shrink (a round of
 /// 16 MiB took 30 ms here, while the writer added 3 MiB), and the writer's own finishing copy is
-/// left with about one short round's worth.
-fn copy_most_of_the_wal(connection: &Connection) {
+/// left with about one short round's worth. Returns whether it got there: not when a round
+/// failed, was kept from copying everything (a reader's snapshot), or the rounds ran out. Then
+/// the writer is not asked to finish, since it would copy all the rest on its own thread; the
+/// next request tries again.
+fn copy_most_of_the_wal(connection: &Connection) -> bool {
     let mut last_log: Option<i64> = None;
     for _ in 0..ROUNDS_PER_REQUEST {
         // A failed or partial checkpoint loses nothing: the pages stay in the WAL, and the next
         // request, or the writer's backstop, copies them.
-        let Ok((log, _)) = checkpoint(connection) else {
-            return;
+        let Ok(Some(copied)) = checkpoint(connection) else {
+            return false;
         };
-        // A log that shrank started over: everything before is copied.
-        let added = last_log.map_or(log, |last| (log - last).max(0));
-        if added <= FRAMES_LEFT_FOR_WRITER {
-            return;
+        if copied.copied < copied.log {
+            return false;
         }
-        last_log = Some(log);
+        // A log that shrank started over: everything before is copied.
+        let added = last_log.map_or(copied.log, |last| (copied.log - last).max(0));
+        if added <= FRAMES_LEFT_FOR_WRITER {
+            return true;
+        }
+        last_log = Some(copied.log);
     }
+    false
 }
 
-/// Runs a passive checkpoint on `connection`; returns the frames in the WAL when it began and
-/// the frames it could not copy.
-fn checkpoint(connection: &Connection) -> rusqlite::Result<(i64, i64)> {
-    // The row is (busy, frames in the WAL, frames copied); -1 for both counts outside WAL mode.
-    let (log, copied): (i64, i64) =
+/// What a passive checkpoint did.
+struct Copied {
+    /// Frames in the WAL when it began.
+    log: i64,
+    /// Frames of those now in the database file.
+    copied: i64,
+}
+
+/// Runs a passive checkpoint on `connection`; `None` if it could not run (another checkpoint
+/// held the lock).
+fn checkpoint(connection: &Connection) -> rusqlite::Result<Option<Copied>> {
+    // The row is (busy, frames in the WAL, frames copied); busy is 1 and both counts -1 when the
+    // checkpoint could not run.
+    let (busy, log, copied): (i64, i64, i64) =
         connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
-            Ok((row.get(1)?, row.get(2)?))
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
         })?;
-    Ok((log, (log - copied).max(0)))
+    Ok((busy == 0 && log >= 0).then_some(Copied { log, copied }))
 }
 
 /// Copies the WAL frames the checkpointer left, on the writer's own connection between two
-/// groups: with no commit running alongside, the copy completes, and the writer's next commit
-/// writes the WAL from its start. Returns the frames left (0 unless a reader holds some back).
-pub(crate) fn finish_checkpoint(connection: &Connection) -> rusqlite::Result<i64> {
-    checkpoint(connection).map(|(_, left)| left)
+/// groups: with no commit running alongside, the copy completes unless a reader's snapshot still
+/// needs some frames, and then the writer's next commit writes the WAL from its start.
+pub(crate) fn finish_checkpoint(connection: &Connection) -> rusqlite::Result<()> {
+    checkpoint(connection).map(|_| ())
 }

@@ -7,7 +7,8 @@
 //! written, sorted by hash, as a new run of the stored part ([`Runs`], `writer/runs.rs`) in the
 //! same transaction as the group that filled it, and `meta.ids_indexed_through` moves to the last
 //! position. A write after open loads only the ids after `ids_indexed_through`, at most about
-//! `IDS_MERGE_EVENTS` rows, however large the store. A hash hit is confirmed by reading the row
+//! `IDS_MERGE_EVENTS` rows, however large the store (only a store upgraded from version 1, which
+//! stored no ids, loads all of them once). A hash hit is confirmed by reading the row
 //! at that position, so collisions and stale entries cost a lookup, never a wrong answer. An
 //! in-memory Bloom filter over the stored hashes ([`HashFilter`]) spares that lookup for almost
 //! every new id; after an open it is built by a background reader, and until it is ready every

@@ -32,6 +32,7 @@ use tokio::sync::{mpsc, watch};
 use checkpoint::{CHECKPOINT_AFTER_BYTES, Checkpointer, finish_checkpoint};
 pub(crate) use command::{AppendAnswer, Command, MoreParts};
 use command::{Decided, Waiting};
+pub(crate) use runs::convert_version_2_ids;
 pub(crate) use state::WriterState;
 
 use crate::options::Durability;
@@ -217,7 +218,8 @@ impl Writer {
             }
         }
         if let Some(checkpointer) = &self.checkpointer {
-            if checkpointer.take_ended() {
+            // A poisoned writer writes nothing more, checkpoints included.
+            if checkpointer.take_ended() && self.poisoned.is_none() {
                 // After the answers, so no caller waits for it. A checkpoint that fails or
                 // stays partial loses nothing: the WAL just keeps growing until the next one.
                 let _ = finish_checkpoint(&self.connection);

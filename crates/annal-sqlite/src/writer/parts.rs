@@ -47,7 +47,8 @@ enum Stop {
 }
 
 /// Appends the batch whose first part is `first` and whose other parts come from `more`. The
-/// parts go to `spent` once inserted, to be handed back to the caller with the answer.
+/// parts go to `spent` when they are all written, to be handed back to the caller with the
+/// answer; on the other paths the writer frees them.
 pub(crate) fn append_in_parts(
     connection: &Connection,
     state: &mut WriterState,

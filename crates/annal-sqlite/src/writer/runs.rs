@@ -178,34 +178,139 @@ fn level_for(ids: u64) -> i64 {
 
 /// Writes `entries` (sorted) as a new run of `level`.
 fn write_run(connection: &Connection, entries: &[Entry], level: i64) -> rusqlite::Result<Run> {
-    connection
-        .prepare_cached("INSERT INTO id_runs (level, ids) VALUES (?1, ?2)")?
-        .execute(params![level, to_sql(entries.len() as u64)])?;
-    let run = Run {
-        id: connection.last_insert_rowid(),
-        level,
-    };
-    let mut insert = connection.prepare_cached(
-        "INSERT INTO id_run_chunks (run, first_key, entries) VALUES (?1, ?2, ?3)",
-    )?;
-    let mut blob = Vec::with_capacity(CHUNK_ENTRIES * ENTRY_BYTES);
-    let mut rest = entries;
-    while let Some((first, _)) = rest.first() {
-        let mut end = CHUNK_ENTRIES.min(rest.len());
-        // Never split a hash: the chunk takes every further entry with its last hash.
-        while end < rest.len() && rest[end].0 == rest[end - 1].0 {
-            end += 1;
-        }
-        let (chunk, tail) = rest.split_at(end);
-        blob.clear();
-        for (hash, position) in chunk {
-            blob.extend_from_slice(&hash.to_le_bytes());
-            blob.extend_from_slice(&position.to_le_bytes());
-        }
-        insert.execute(params![run.id, ordered_key(*first), blob])?;
-        rest = tail;
+    let mut writer = RunWriter::start(connection)?;
+    for entry in entries {
+        writer.push(*entry)?;
     }
-    Ok(run)
+    writer.finish(level)
+}
+
+/// A run being written chunk by chunk from entries that arrive in order, so that a run of any
+/// size takes one chunk of memory.
+struct RunWriter<'c> {
+    connection: &'c Connection,
+    run: i64,
+    chunk: Vec<Entry>,
+    blob: Vec<u8>,
+    ids: u64,
+}
+
+impl<'c> RunWriter<'c> {
+    /// Starts a new run (its level and size are set by [`RunWriter::finish`]).
+    fn start(connection: &'c Connection) -> rusqlite::Result<Self> {
+        connection
+            .prepare_cached("INSERT INTO id_runs (level, ids) VALUES (0, 0)")?
+            .execute([])?;
+        Ok(Self {
+            connection,
+            run: connection.last_insert_rowid(),
+            chunk: Vec::with_capacity(CHUNK_ENTRIES),
+            blob: Vec::with_capacity(CHUNK_ENTRIES * ENTRY_BYTES),
+            ids: 0,
+        })
+    }
+
+    /// Adds the next entry (never below the last one).
+    fn push(&mut self, entry: Entry) -> rusqlite::Result<()> {
+        // Never split a hash: a full chunk takes every further entry with its last hash.
+        if self.chunk.len() >= CHUNK_ENTRIES
+            && self.chunk.last().is_some_and(|(last, _)| *last != entry.0)
+        {
+            self.flush()?;
+        }
+        self.chunk.push(entry);
+        self.ids += 1;
+        Ok(())
+    }
+
+    fn flush(&mut self) -> rusqlite::Result<()> {
+        let Some((first, _)) = self.chunk.first() else {
+            return Ok(());
+        };
+        let first_key = ordered_key(*first);
+        self.blob.clear();
+        for (hash, position) in &self.chunk {
+            self.blob.extend_from_slice(&hash.to_le_bytes());
+            self.blob.extend_from_slice(&position.to_le_bytes());
+        }
+        self.connection
+            .prepare_cached(
+                "INSERT INTO id_run_chunks (run, first_key, entries) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![self.run, first_key, self.blob])?;
+        self.chunk.clear();
+        Ok(())
+    }
+
+    /// Writes the last chunk and records the run's level and size.
+    fn finish(mut self, level: i64) -> rusqlite::Result<Run> {
+        self.flush()?;
+        self.connection
+            .prepare_cached("UPDATE id_runs SET level = ?1, ids = ?2 WHERE run = ?3")?
+            .execute(params![level, to_sql(self.ids), self.run])?;
+        Ok(Run {
+            id: self.run,
+            level,
+        })
+    }
+}
+
+/// Moves the ids of a version 2 store (one row per id in `event_ids`, further positions of a
+/// shared hash in `event_ids_more`) into one run, as the upgrade to version 3 does: the mark
+/// stays where it was, so the first write after the upgrade loads only the ids after it. The
+/// rows are read in hash order and written as they come, so memory stays at one chunk however
+/// large the store.
+pub(crate) fn convert_version_2_ids(connection: &Connection) -> rusqlite::Result<()> {
+    let mut writer = RunWriter::start(connection)?;
+    // SQLite orders the keys as signed integers, which puts hashes of 2^63 and more first;
+    // the non-negative keys and then the negative ones are the unsigned order.
+    for half in ["hash >= 0", "hash < 0"] {
+        let mut primary = connection.prepare(&format!(
+            "SELECT hash, position FROM event_ids WHERE {half} ORDER BY hash"
+        ))?;
+        let mut more = connection.prepare(&format!(
+            "SELECT hash, position FROM event_ids_more WHERE {half} ORDER BY hash, position"
+        ))?;
+        let mut primary = primary.query_map([], entry_of_row)?.peekable();
+        let mut more = more.query_map([], entry_of_row)?.peekable();
+        loop {
+            // Merge the two sorted streams; an error ends the loop by being returned.
+            let take_primary = match (primary.peek(), more.peek()) {
+                (None, None) => break,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (Some(Ok(a)), Some(Ok(b))) => a <= b,
+                (Some(Err(_)), _) => true,
+                (_, Some(Err(_))) => false,
+            };
+            let next = if take_primary {
+                primary.next()
+            } else {
+                more.next()
+            };
+            if let Some(entry) = next {
+                writer.push(entry?)?;
+            }
+        }
+    }
+    let level = level_for(writer.ids);
+    if writer.ids == 0 {
+        connection
+            .prepare_cached("DELETE FROM id_runs WHERE run = ?1")?
+            .execute([writer.run])?;
+        return Ok(());
+    }
+    writer.finish(level).map(|_| ())
+}
+
+/// A (hash, position) row of version 2's id tables.
+fn entry_of_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
+    let hash: i64 = row.get(0)?;
+    let position: i64 = row.get(1)?;
+    Ok((
+        u64::from_le_bytes(hash.to_le_bytes()),
+        u64::try_from(position).unwrap_or(0),
+    ))
 }
 
 /// Calls `each` with the position of every entry of `run` with this hash, while it returns
@@ -411,6 +516,92 @@ mod tests {
             .unwrap();
         let error = runs.contains(&connection, 7).unwrap_err();
         assert!(error.to_string().contains("whole number"), "{error}");
+    }
+
+    #[test]
+    fn version_2_ids_become_one_run_in_unsigned_hash_order() {
+        let connection = store();
+        connection
+            .execute_batch(
+                "CREATE TABLE event_ids (hash INTEGER PRIMARY KEY, position INTEGER NOT NULL);
+                 CREATE TABLE event_ids_more (hash INTEGER NOT NULL, position INTEGER NOT NULL,
+                     PRIMARY KEY (hash, position)) WITHOUT ROWID;",
+            )
+            .unwrap();
+        // Hashes on both sides of 2^63 (negative keys), a shared hash with further positions,
+        // and enough rows for several chunks.
+        let mut stored: Vec<Entry> = (0..1_000u64)
+            .map(|n| (n.wrapping_mul(0x9E37_79B9_7F4A_7C15), n + 1))
+            .collect();
+        stored.extend([(0, 2_000), (u64::MAX, 2_001), (1 << 63, 2_002)]);
+        let shared = stored[10].0;
+        stored.extend([(shared, 3_000), (shared, 3_001)]);
+        let mut seen = std::collections::HashSet::new();
+        for (hash, position) in &stored {
+            let key = i64::from_le_bytes(hash.to_le_bytes());
+            let table = if seen.insert(*hash) {
+                "event_ids"
+            } else {
+                "event_ids_more"
+            };
+            connection
+                .execute(
+                    &format!("INSERT INTO {table} (hash, position) VALUES (?1, ?2)"),
+                    params![key, *position as i64],
+                )
+                .unwrap();
+        }
+
+        convert_version_2_ids(&connection).unwrap();
+
+        let runs = Runs::load(&connection).unwrap();
+        assert_eq!(runs.runs.len(), 1);
+        assert_eq!(stored_entries(&connection).unwrap(), stored.len() as u64);
+        for (hash, _) in &stored {
+            let mut expected: Vec<u64> = stored
+                .iter()
+                .filter(|(h, _)| h == hash)
+                .map(|(_, p)| *p)
+                .collect();
+            let mut found = runs.positions(&connection, *hash).unwrap();
+            expected.sort_unstable();
+            found.sort_unstable();
+            assert_eq!(found, expected, "hash {hash:#x}");
+        }
+        // The chunks are in unsigned order: each chunk's first hash is above the last chunk's.
+        let mut firsts: Vec<u64> = Vec::new();
+        each_chunk_first_hash(&connection, |hash| firsts.push(hash));
+        assert!(firsts.len() > 1, "{} chunks", firsts.len());
+        assert!(
+            firsts.windows(2).all(|pair| pair[0] < pair[1]),
+            "{firsts:x?}"
+        );
+    }
+
+    #[test]
+    fn an_empty_version_2_index_leaves_no_run() {
+        let connection = store();
+        connection
+            .execute_batch(
+                "CREATE TABLE event_ids (hash INTEGER PRIMARY KEY, position INTEGER NOT NULL);
+                 CREATE TABLE event_ids_more (hash INTEGER NOT NULL, position INTEGER NOT NULL,
+                     PRIMARY KEY (hash, position)) WITHOUT ROWID;",
+            )
+            .unwrap();
+        convert_version_2_ids(&connection).unwrap();
+        assert_eq!(run_count(&connection), 0);
+    }
+
+    /// The first hash of every chunk, in the order the chunks were written.
+    fn each_chunk_first_hash(connection: &Connection, mut each: impl FnMut(u64)) {
+        let mut statement = connection
+            .prepare("SELECT entries FROM id_run_chunks ORDER BY rowid")
+            .unwrap();
+        let mut rows = statement.query([]).unwrap();
+        while let Some(row) = rows.next().unwrap() {
+            let entries = decode(row.get_ref(0).unwrap().as_blob().unwrap()).unwrap();
+            each(entries[0].0);
+        }
     }
 
     #[test]

@@ -1,9 +1,9 @@
 // Goal: the writer's id index answers retries and duplicates the same way for ids still in memory
-// and for ids merged into the `event_ids` table, across a reopen, after removals, and on a store
-// upgraded from schema version 1 (which had no table).
+// and for ids merged into the id runs, across a reopen, after removals, and on stores upgraded
+// from schema version 1 (which had no stored ids) and version 2 (one row per id).
 // Method: append more events than one merge holds (40,000 in batches of 1,000), reopen, and
 // replay early and late batches, reuse their ids elsewhere, truncate, and reuse again. For the
-// upgrade, turn a fresh store back into the version 1 layout by hand and open it.
+// upgrades, turn a store back into the version 1 or version 2 layout by hand and open it.
 
 use annal_core::{AppendError, EventId, ExpectedVersion, NewEvent, Store, Version};
 use annal_sqlite::SqliteStore;
@@ -158,6 +158,50 @@ async fn a_version_1_store_is_upgraded_and_keeps_its_ids() {
     );
 }
 
+/// Turns the id runs of a closed version 3 store back into version 2's tables (one row per id,
+/// further positions of a shared hash in `event_ids_more`), keeping the mark.
+fn downgrade_ids_to_version_2(path: &std::path::Path) {
+    let connection = rusqlite::Connection::open(path).unwrap();
+    connection
+        .execute_batch(
+            "CREATE TABLE event_ids (hash INTEGER PRIMARY KEY, position INTEGER NOT NULL) STRICT;
+             CREATE TABLE event_ids_more (hash INTEGER NOT NULL, position INTEGER NOT NULL,
+                 PRIMARY KEY (hash, position)) STRICT, WITHOUT ROWID;",
+        )
+        .unwrap();
+    let blobs: Vec<Vec<u8>> = connection
+        .prepare("SELECT entries FROM id_run_chunks")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    for blob in blobs {
+        for entry in blob.chunks_exact(16) {
+            let hash = i64::from_le_bytes(entry[..8].try_into().unwrap());
+            let position = i64::from_le_bytes(entry[8..].try_into().unwrap());
+            let inserted = connection
+                .execute(
+                    "INSERT INTO event_ids (hash, position) VALUES (?1, ?2) \
+                     ON CONFLICT (hash) DO NOTHING",
+                    [hash, position],
+                )
+                .unwrap();
+            if inserted == 0 {
+                connection
+                    .execute(
+                        "INSERT INTO event_ids_more (hash, position) VALUES (?1, ?2)",
+                        [hash, position],
+                    )
+                    .unwrap();
+            }
+        }
+    }
+    connection
+        .execute_batch("DROP TABLE id_runs; DROP TABLE id_run_chunks; PRAGMA user_version = 2;")
+        .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_version_2_store_with_merged_ids_is_upgraded_and_keeps_them() {
     let dir = tempfile::tempdir().unwrap();
@@ -171,22 +215,10 @@ async fn a_version_2_store_with_merged_ids_is_upgraded_and_keeps_them() {
                 .unwrap();
         }
     }
-    assert!(indexed_through(&path) > 0, "the ids were merged");
-    {
-        // The version 2 layout: one row per merged id (left empty here: the upgrade reads every
-        // id from the events again) and the mark where the merge left it.
-        let connection = rusqlite::Connection::open(&path).unwrap();
-        connection
-            .execute_batch(
-                "DROP TABLE id_runs; DROP TABLE id_run_chunks;
-                 CREATE TABLE event_ids (hash INTEGER PRIMARY KEY, position INTEGER NOT NULL)
-                     STRICT;
-                 CREATE TABLE event_ids_more (hash INTEGER NOT NULL, position INTEGER NOT NULL,
-                     PRIMARY KEY (hash, position)) STRICT, WITHOUT ROWID;
-                 PRAGMA user_version = 2;",
-            )
-            .unwrap();
-    }
+    let mark = indexed_through(&path);
+    assert!(mark > 0, "the ids were merged");
+    downgrade_ids_to_version_2(&path);
+
     let store = SqliteStore::open(&path).unwrap();
     // A retry of the first batch, merged before the upgrade, is still recognised.
     let retried = store
@@ -201,12 +233,29 @@ async fn a_version_2_store_with_merged_ids_is_upgraded_and_keeps_them() {
             .await,
         "id-3",
     );
+    // And so is an id after the mark, still read from the events at the first write.
+    let late = BATCHES * BATCH - 1;
+    let reused = vec![event(late).with_id(EventId::new(format!("id-{late}")).unwrap())];
+    assert_duplicate(
+        store
+            .append(&stream("other"), ExpectedVersion::Any, reused)
+            .await,
+        &format!("id-{late}"),
+    );
     drop(store);
     let connection = rusqlite::Connection::open(&path).unwrap();
-    let runs: i64 = connection
-        .query_row("SELECT count(*) FROM id_runs", [], |row| row.get(0))
+    let (runs, ids): (i64, i64) = connection
+        .query_row("SELECT count(*), sum(ids) FROM id_runs", [], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
         .unwrap();
-    assert_eq!(runs, 1, "the upgrade stored every id as one run");
+    assert_eq!(runs, 1, "the upgrade stored the merged ids as one run");
+    assert_eq!(ids, mark, "every merged id, and only those");
+    assert_eq!(
+        indexed_through(&path),
+        mark,
+        "the mark stays: the first write loads only the ids after it"
+    );
 }
 
 /// A store whose path is not UTF-8 (allowed on Unix) keeps finding its merged ids after a reopen:
