@@ -452,16 +452,8 @@ mod tests {
         entries.sort_unstable();
         runs.write(&connection, &entries).unwrap();
 
+        assert_every_entry_found(&runs, &connection, &entries);
         for (hash, _) in &entries {
-            let mut expected: Vec<u64> = entries
-                .iter()
-                .filter(|(h, _)| h == hash)
-                .map(|(_, p)| *p)
-                .collect();
-            let mut found = runs.positions(&connection, *hash).unwrap();
-            expected.sort_unstable();
-            found.sort_unstable();
-            assert_eq!(found, expected, "hash {hash:#x}");
             assert!(runs.contains(&connection, *hash).unwrap());
         }
         for absent in [2u64, 1 << 40, u64::MAX - 7] {
@@ -521,13 +513,7 @@ mod tests {
     #[test]
     fn version_2_ids_become_one_run_in_unsigned_hash_order() {
         let connection = store();
-        connection
-            .execute_batch(
-                "CREATE TABLE event_ids (hash INTEGER PRIMARY KEY, position INTEGER NOT NULL);
-                 CREATE TABLE event_ids_more (hash INTEGER NOT NULL, position INTEGER NOT NULL,
-                     PRIMARY KEY (hash, position)) WITHOUT ROWID;",
-            )
-            .unwrap();
+        create_version_2_tables(&connection);
         // Hashes on both sides of 2^63 (negative keys), a shared hash with further positions,
         // and enough rows for several chunks.
         let mut stored: Vec<Entry> = (0..1_000u64)
@@ -557,17 +543,7 @@ mod tests {
         let runs = Runs::load(&connection).unwrap();
         assert_eq!(runs.runs.len(), 1);
         assert_eq!(stored_entries(&connection).unwrap(), stored.len() as u64);
-        for (hash, _) in &stored {
-            let mut expected: Vec<u64> = stored
-                .iter()
-                .filter(|(h, _)| h == hash)
-                .map(|(_, p)| *p)
-                .collect();
-            let mut found = runs.positions(&connection, *hash).unwrap();
-            expected.sort_unstable();
-            found.sort_unstable();
-            assert_eq!(found, expected, "hash {hash:#x}");
-        }
+        assert_every_entry_found(&runs, &connection, &stored);
         // The chunks are in unsigned order: each chunk's first hash is above the last chunk's.
         let mut firsts: Vec<u64> = Vec::new();
         each_chunk_first_hash(&connection, |hash| firsts.push(hash));
@@ -581,6 +557,29 @@ mod tests {
     #[test]
     fn an_empty_version_2_index_leaves_no_run() {
         let connection = store();
+        create_version_2_tables(&connection);
+        convert_version_2_ids(&connection).unwrap();
+        assert_eq!(run_count(&connection), 0);
+    }
+
+    /// Checks that the runs give, for every hash of `entries`, exactly its positions there.
+    #[track_caller]
+    fn assert_every_entry_found(runs: &Runs, connection: &Connection, entries: &[Entry]) {
+        for (hash, _) in entries {
+            let mut expected: Vec<u64> = entries
+                .iter()
+                .filter(|(h, _)| h == hash)
+                .map(|(_, p)| *p)
+                .collect();
+            let mut found = runs.positions(connection, *hash).unwrap();
+            expected.sort_unstable();
+            found.sort_unstable();
+            assert_eq!(found, expected, "hash {hash:#x}");
+        }
+    }
+
+    /// Version 2's id tables, as its schema created them.
+    fn create_version_2_tables(connection: &Connection) {
         connection
             .execute_batch(
                 "CREATE TABLE event_ids (hash INTEGER PRIMARY KEY, position INTEGER NOT NULL);
@@ -588,8 +587,6 @@ mod tests {
                      PRIMARY KEY (hash, position)) WITHOUT ROWID;",
             )
             .unwrap();
-        convert_version_2_ids(&connection).unwrap();
-        assert_eq!(run_count(&connection), 0);
     }
 
     /// The first hash of every chunk, in the order the chunks were written.
