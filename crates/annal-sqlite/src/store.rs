@@ -289,8 +289,8 @@ const PART_EVENTS: usize = 128;
 const FIRST_PART_EVENTS: usize = 32;
 
 /// Takes the parsed payload and metadata trees out of a prepared batch: the writer stores only
-/// their JSON text, so they are freed on the caller's thread, while the writer inserts, instead
-/// of after the commit on the writer's.
+/// their JSON text, so they are freed on the caller's thread while it waits for the writer
+/// ([`SqliteStore::answer`]), instead of after the commit on the writer's.
 fn take_trees(batch: &mut [PreparedEvent]) -> Vec<(serde_json::Value, serde_json::Value)> {
     batch
         .iter_mut()

@@ -5,12 +5,12 @@
 //! unaffected. Everything that can refuse an append is decided before its first insert; an
 //! insert that fails afterwards is a database failure, which fails the whole group.
 
+use std::sync::LazyLock;
+
 use annal_core::{
     AggregateType, AppendError, AppendResult, EventType, ExpectedVersion, Position, PreparedEvent,
     RetryCheck, StoredEventRef, StreamId, Version, check_retry,
 };
-use std::sync::LazyLock;
-
 use rusqlite::{Connection, OptionalExtension};
 
 use crate::row::to_sql;
