@@ -9,6 +9,7 @@ mod backup;
 mod conformance;
 mod crash;
 mod faults;
+mod foreign_files;
 mod processes;
 mod support;
 mod swarm_events;
