@@ -9,6 +9,8 @@ mod backup;
 mod conformance;
 mod crash;
 mod faults;
+mod io_faults;
+mod power_loss;
 mod processes;
 mod support;
 mod swarm_events;
