@@ -52,6 +52,8 @@
 //! # }).unwrap();
 //! ```
 
+mod check;
+mod clean_close;
 mod connection;
 mod error;
 mod lock;
@@ -63,6 +65,7 @@ mod row;
 mod schema;
 mod spent;
 mod store;
+mod wal_marker;
 mod writer;
 
 pub use error::OpenError;
