@@ -52,6 +52,7 @@
 //! # }).unwrap();
 //! ```
 
+mod backup;
 mod check;
 mod clean_close;
 mod connection;
@@ -68,6 +69,7 @@ mod store;
 mod wal_marker;
 mod writer;
 
+pub use backup::{BackupError, backup};
 pub use error::OpenError;
 pub use open::MEMORY_PATH;
 pub use options::{Durability, OpenOptions};
