@@ -40,7 +40,7 @@ impl Location {
     pub(crate) fn parse(text: &str) -> anyhow::Result<Self> {
         if text.starts_with("postgres://") || text.starts_with("postgresql://") {
             // Parsed now, so a malformed URL is reported before any command starts.
-            text.parse::<annal_postgres::Config>().map_err(|error| {
+            annal_postgres::parse_connection_string(text).map_err(|error| {
                 anyhow::anyhow!(
                     "--store {}: not a valid PostgreSQL URL: {error}",
                     redact(text)
@@ -182,8 +182,9 @@ pub(crate) async fn open(
                 Access::Write => PostgresOptions::new(),
                 Access::Read => PostgresOptions::new().read_only(),
             };
-            let config = url.parse().context("parsing the PostgreSQL URL")?;
-            match PostgresStore::connect_with(config, options).await {
+            let (config, tls) = annal_postgres::parse_connection_string(url)
+                .context("parsing the PostgreSQL URL")?;
+            match PostgresStore::connect_with(config, options.tls(tls)).await {
                 Ok(store) => Ok(Arc::new(store)),
                 Err(ConnectError::NotFound) => Err(missing(&location)),
                 Err(error) => Err(anyhow::Error::new(error).context(format!("opening {location}"))),

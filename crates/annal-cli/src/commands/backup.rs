@@ -76,7 +76,8 @@ fn pg_dump(url: &str, dest: &Path) -> anyhow::Result<u64> {
         "backing up a PostgreSQL store needs pg_dump (Debian: apt-get install postgresql-client)",
     )?;
     // The password goes through the environment, never the command line (visible in `ps`).
-    let config: annal_postgres::Config = url.parse().context("parsing the PostgreSQL URL")?;
+    let (config, _) =
+        annal_postgres::parse_connection_string(url).context("parsing the PostgreSQL URL")?;
     let mut command = Command::new(&program);
     command
         .arg("--format=custom")
