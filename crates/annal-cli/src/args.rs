@@ -64,7 +64,7 @@ pub enum Command {
     /// Store-wide retention: keep the newest events, or drop old ones.
     Retain(RetainArgs),
     /// Check the whole store: contiguous versions, increasing positions, parsable payloads.
-    Verify,
+    Verify(VerifyArgs),
     /// Import events: annal NDJSON, a seed SQLite database or a seed run ledger directory.
     Import(ImportArgs),
     /// Export events as NDJSON, or the run events as a seed ledger directory.
@@ -377,6 +377,15 @@ pub struct BackupArgs {
     /// Where to write the copy (must not exist): a SQLite file, an NDJSON store directory, or a
     /// pg_dump file for a PostgreSQL store.
     pub dest: PathBuf,
+}
+
+/// `annal verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Also check the file itself: SQLite's full integrity_check (every page, every index
+    /// entry against its row). Takes about as long as reading the whole file.
+    #[arg(long)]
+    pub deep: bool,
 }
 
 /// `annal demo`.
