@@ -175,6 +175,13 @@ pub(crate) async fn open(
                     .with_context(|| format!("opening {NDJSON_PREFIX}{}", path.display()))
             })
             .await??;
+            // What recovery found (a torn append cut off, files removed) is said, never absorbed.
+            for warning in store.recovery().warnings() {
+                eprintln!(
+                    "annal: warning: {NDJSON_PREFIX}{}: {warning}",
+                    dir.display()
+                );
+            }
             Ok(Arc::new(store))
         }
         Location::Postgres(url) => {

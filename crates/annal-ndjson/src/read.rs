@@ -64,10 +64,13 @@ fn read_entries(
 }
 
 fn decode(path: &Path, entry: &Entry, text: &[u8]) -> Result<RecordedEvent, ReadError> {
-    let event = line::event(text).map_err(|reason| StorageError::Corrupted {
+    let corrupted = |reason: String| StorageError::Corrupted {
         location: format!("{} at byte {}", path.display(), entry.offset),
         reason,
-    })?;
+    };
+    // Checked again on every read, not only at open: bytes can go bad on disk after the scan.
+    line::check_sum(text).map_err(corrupted)?;
+    let event = line::event(text).map_err(corrupted)?;
     if event.position.0 != entry.position {
         return Err(StorageError::Corrupted {
             location: format!("{} at byte {}", path.display(), entry.offset),
