@@ -160,3 +160,36 @@ async fn issue_21_readers_see_an_append_only_once_it_is_synced() {
     }
     assert_eq!(ids(&everything(&follower).await), ["e1", "e2"]);
 }
+
+/// Every cut of the synced log, and every garbage tail after it: a cut inside acknowledged bytes
+/// is always refused, a tail after them is always cut, and no open ever returns fewer events.
+#[tokio::test]
+async fn issue_21_no_cut_of_synced_bytes_opens_silently() {
+    let (_guard, dir) = store_dir();
+    let clean = acknowledged(&dir).await;
+    let step = (clean.len() / 40).max(1);
+    for cut in (0..clean.len()).step_by(step) {
+        std::fs::write(log(&dir), &clean[..cut]).unwrap();
+        for read_only in [false, true] {
+            let opened = if read_only {
+                NdjsonStore::open_read_only(&dir)
+            } else {
+                NdjsonStore::open(&dir)
+            };
+            match opened {
+                Err(OpenError::Corrupted { .. }) => {}
+                other => panic!("a cut at byte {cut} opened as {other:?}"),
+            }
+        }
+    }
+    for (extra, garbage) in [(1, b'{'), (7, 0u8), (300, b'x')] {
+        let mut torn = clean.clone();
+        torn.extend(std::iter::repeat_n(garbage, extra));
+        std::fs::write(log(&dir), &torn).unwrap();
+        let store = NdjsonStore::open(&dir).unwrap();
+        assert_eq!(everything(&store).await.len(), 5, "a tail of {extra} bytes");
+        assert!(store.recovery().torn_tail.is_some());
+        drop(store);
+        assert_eq!(std::fs::read(log(&dir)).unwrap(), clean);
+    }
+}
