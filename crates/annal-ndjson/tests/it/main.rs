@@ -14,3 +14,4 @@ mod foreign_files;
 mod processes;
 mod support;
 mod swarm_events;
+mod upgrade;
