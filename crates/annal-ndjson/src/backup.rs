@@ -316,7 +316,7 @@ fn copy_log(from: &Path, head_path: &Path, to: &Path) -> Result<CopiedLog, Backu
     let file = File::open(from).map_err(io("opening", from))?;
     let metadata = file.metadata().map_err(io("reading the size of", from))?;
     let identity = identity(&metadata);
-    let head = head::read(head_path).map_err(io("reading", head_path))?;
+    let head = head::read_settled(head_path).map_err(io("reading", head_path))?;
     let inode = inode_of(&file).map_err(io("reading", from))?;
     let length = head
         .synced_in(inode)

@@ -107,6 +107,24 @@ pub(crate) fn read(path: &Path) -> std::io::Result<HeadFile> {
     read_from(&file)
 }
 
+/// Reads `head.json` like [`read`], trying again a few times while it does not decode: a
+/// read can meet the writer's overwrite half done. A head still damaged after that was damaged
+/// on disk (a write cut by power loss), and no writer is rewriting it.
+pub(crate) fn read_settled(path: &Path) -> std::io::Result<HeadFile> {
+    let mut found = read(path)?;
+    for _ in 0..READ_TRIES {
+        if !matches!(found, HeadFile::Damaged(_)) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+        found = read(path)?;
+    }
+    Ok(found)
+}
+
+/// How many times [`read_settled`] reads a damaged head again.
+const READ_TRIES: usize = 5;
+
 /// Reads the head from an open `head.json`.
 pub(crate) fn read_from(file: &File) -> std::io::Result<HeadFile> {
     let mut bytes = vec![0; HEAD_BYTES];

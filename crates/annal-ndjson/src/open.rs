@@ -72,7 +72,7 @@ fn open_writer(layout: Layout, options: OpenOptions) -> Result<NdjsonStore, Open
     raise_to_head(&mut built.index, &head_file);
     let upgraded_from = upgrade(&layout, &counters, &mut built.index)?;
     let (snapshots, renamed_files) = sidecar_dirs(&layout)?;
-    let head_writer = start_head(&layout, log_inode, &built.index)?;
+    let head_writer = start_head(&layout, &log, log_inode, &built.index)?;
     let status = index_status(&index_file, &Summary::of(&built.index));
     if status != IndexStatus::Current || torn_tail.is_some() {
         let path = layout.file(INDEX_FILE);
@@ -126,7 +126,7 @@ fn open_log(layout: &Layout) -> Result<(File, File), OpenError> {
 
 fn read_head(layout: &Layout) -> Result<HeadFile, OpenError> {
     let path = layout.file(HEAD_FILE);
-    head::read(&path).map_err(OpenError::io("reading", &path))
+    head::read_settled(&path).map_err(OpenError::io("reading", &path))
 }
 
 /// What the scan of a log with inode `log_inode` may trust: the synced length `head.json`
@@ -213,8 +213,16 @@ fn upgrade(
     Ok((index.next.offset > 0 || counters.last_position > 0).then_some(1))
 }
 
-/// Opens `head.json` and makes it durable describing the recovered log.
-fn start_head(layout: &Layout, log_inode: u64, index: &Index) -> Result<HeadWriter, OpenError> {
+/// Opens `head.json` and makes it durable describing the recovered log, which is synced first:
+/// a relaxed writer that was killed may have left bytes only in the page cache.
+fn start_head(
+    layout: &Layout,
+    log: &File,
+    log_inode: u64,
+    index: &Index,
+) -> Result<HeadWriter, OpenError> {
+    log.sync_data()
+        .map_err(OpenError::io("syncing", layout.events()))?;
     let path = layout.file(HEAD_FILE);
     let created = !path.exists();
     let mut writer = HeadWriter::open(&path).map_err(OpenError::io("opening", &path))?;

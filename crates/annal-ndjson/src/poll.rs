@@ -116,15 +116,19 @@ impl Seen {
 
     /// What a scan of the log file `log` may read: up to the synced length `head.json` gives
     /// it, or, if it names another file (or none: no writer of this format is appending), all
-    /// whole batches.
-    fn rules(&self, log: Option<Identity>, unchecked_through: u64) -> Rules {
+    /// whole batches. `None` while `head.json` does not decode: this read may have met the
+    /// writer's overwrite half done, and the next poll reads it again.
+    fn rules(&self, log: Option<Identity>, unchecked_through: u64) -> Option<Rules> {
+        if matches!(self.head, HeadFile::Damaged(_)) {
+            return None;
+        }
         let synced = log.and_then(|(_, inode)| self.head.synced_in(inode));
         let synced = synced.map(|head| head.synced_bytes);
-        Rules {
+        Some(Rules {
             unchecked_through,
             synced: synced.unwrap_or(0),
             limit: synced,
-        }
+        })
     }
 }
 
@@ -186,7 +190,9 @@ impl Follower {
                 return false;
             }
         }
-        let rules = now.rules(self.indexed, index.unchecked_through);
+        let Some(rules) = now.rules(self.indexed, index.unchecked_through) else {
+            return false;
+        };
         match extend(&mut index, rules) {
             Ok(end) => {
                 self.stalled = matches!(end.problem, Some(Problem::Corrupt { .. }));
@@ -209,7 +215,9 @@ impl Follower {
         let Ok(metadata) = file.metadata() else {
             return false;
         };
-        let rules = now.rules(Some(identity(&metadata)), counters.unchecked_through());
+        let Some(rules) = now.rules(Some(identity(&metadata)), counters.unchecked_through()) else {
+            return false;
+        };
         let Ok(built) = build(Arc::new(file), &counters, rules, false) else {
             return false;
         };
