@@ -7,8 +7,8 @@
 //! or the new one.
 
 use annal_core::{
-    CheckpointError, ExpectedVersion, RetentionError, RetentionPolicy, RetentionReport, Snapshot,
-    SnapshotError, StorageError, StreamId, Version,
+    CheckpointError, ExpectedVersion, RetentionError, RetentionPass, RetentionPolicy,
+    RetentionReport, RetentionVerdict, Snapshot, SnapshotError, StorageError, StreamId, Version,
 };
 
 use super::compact::Verdict;
@@ -249,29 +249,23 @@ impl Writer {
         Ok(report)
     }
 
+    /// Removes what `policy` selects, decided line by line in log order by
+    /// `annal_core::RetentionPass`, so every stream keeps a contiguous suffix of its versions.
     fn retain(&mut self, policy: RetentionPolicy) -> Result<RetentionReport, RetentionError> {
         let total = read_index(&self.index)?.entries.len() as u64;
-        let over_count = policy.max_events.map_or(0, |max| total.saturating_sub(max));
-        if over_count == 0 && policy.before_timestamp.is_none() {
+        let mut pass = RetentionPass::new(policy, total);
+        if !pass.selects_any() {
             return Ok(RetentionReport::default());
         }
         let snapshots = self.state.snapshots.clone();
         let compacted = self
-            .compact(|event_idx, line| {
-                let too_many = event_idx < over_count;
-                let too_old = policy
-                    .before_timestamp
-                    .is_some_and(|cutoff| line.timestamp < cutoff);
-                if !(too_many || too_old) {
-                    return Verdict::Keep;
-                }
-                let covered = snapshots
-                    .get(&line.stream)
-                    .is_none_or(|snapshot| line.version <= *snapshot);
-                if covered || policy.force {
-                    Verdict::Remove
-                } else {
-                    Verdict::Protected
+            .compact(|_, line| {
+                let snapshot = snapshots.get(&line.stream).copied().map(Version);
+                let version = Version(line.version);
+                match pass.decide(&line.stream, version, line.timestamp, snapshot) {
+                    RetentionVerdict::Keep => Verdict::Keep,
+                    RetentionVerdict::Remove => Verdict::Remove,
+                    RetentionVerdict::Protected => Verdict::Protected,
                 }
             })
             .map_err(|reason| self.poison(reason).error())?;

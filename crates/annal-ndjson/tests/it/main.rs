@@ -11,6 +11,8 @@ mod conformance;
 mod crash;
 mod faults;
 mod foreign_files;
+mod io_faults;
+mod power_loss;
 mod processes;
 mod support;
 mod swarm_events;
