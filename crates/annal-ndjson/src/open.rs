@@ -2,10 +2,12 @@
 //! index, and start the writer thread (or, read-only, the follower).
 //!
 //! Invariants: nothing is written to a directory before it is recognised as an annal store (or
-//! is new) and the writer lock is held; a read-only open writes nothing at all. The log is the
-//! truth: `index.json` is only compared with what the scan found and rewritten when it differs.
-//! Recovery cuts a torn tail (an unfinished, unacknowledged append) and refuses, with the file,
-//! line and byte offset, a damaged line that good lines follow.
+//! is new and empty) and the writer lock is held; a read-only open writes nothing at all. The
+//! log is the truth: `index.json` is only compared with what the scan found and rewritten when
+//! it differs. Recovery cuts a torn tail (an unfinished, unacknowledged append after the synced
+//! length `head.json` gives) and refuses, with the file, line and byte offset, a damaged line
+//! before that length or with good lines after it. A writer open upgrades a format version 1
+//! store before it appends, and leaves `head.json` durable and describing the recovered log.
 
 use std::collections::BTreeMap;
 use std::fs::File;

@@ -1,8 +1,9 @@
 //! Reads: pages of events located through the index and read from the log with `pread`.
 //!
 //! Each page holds the index's read lock only to copy out the entries it needs (offsets and
-//! lengths, plus the file handle of the log generation they refer to), then reads and decodes
-//! the lines outside the lock, on a blocking thread. Memory stays bounded by one page.
+//! lengths, plus the file handle of the log generation they refer to), then reads, checks (the
+//! line's checksum, its position) and decodes the lines outside the lock, on a blocking thread.
+//! Memory stays bounded by one page.
 //!
 //! The page rules, cursors included, are those of the reference backend (`MemoryStore`), so
 //! every backend pages, limits and skips the same way.

@@ -175,34 +175,14 @@ fn scan_lines(
             next.last_position,
             read.offset,
         )
-        .and_then(|(info, size)| {
+        .and_then(|checked| {
             let text = &lines.buf[..lines.buf.len() - 1];
-            match check_sum(text)? {
-                Sum::Valid => Ok((info, size)),
-                Sum::Absent if info.position <= rules.unchecked_through => Ok((info, size)),
-                Sum::Absent => Err(format!(
-                    "the line has no checksum, which every line after position {} carries",
-                    rules.unchecked_through
-                )),
-            }
+            check_line_sum(text, checked.0.position, rules)?;
+            Ok(checked)
         });
         let info = match checked {
             Ok(info) => info,
-            Err(reason) => {
-                if good_line_follows(&mut reader, &mut lines)? {
-                    let problem = Problem::Corrupt {
-                        line: read.line,
-                        offset: read.offset,
-                        reason,
-                    };
-                    return Ok(End {
-                        next,
-                        problem: Some(problem),
-                    });
-                }
-                let reason = format!("the last line does not decode: {reason}");
-                return Ok(torn(next, lines.offset, &reason));
-            }
+            Err(reason) => return bad_line(&mut reader, &mut lines, next, &read, reason),
         };
         if batch.is_empty() {
             batch_size = info.1;
@@ -236,6 +216,29 @@ fn scan_lines(
         });
     }
     Ok(torn(next, lines.offset, "the last batch is incomplete"))
+}
+
+/// Where a scan stops at a bad line: corruption if a good line follows it, else a torn tail.
+fn bad_line(
+    reader: &mut impl BufRead,
+    lines: &mut Lines,
+    next: Start,
+    read: &Read1,
+    reason: String,
+) -> std::io::Result<End> {
+    if good_line_follows(reader, lines)? {
+        let problem = Problem::Corrupt {
+            line: read.line,
+            offset: read.offset,
+            reason,
+        };
+        return Ok(End {
+            next,
+            problem: Some(problem),
+        });
+    }
+    let reason = format!("the last line does not decode: {reason}");
+    Ok(torn(next, lines.offset, &reason))
 }
 
 /// A torn tail from the end of the last whole batch: the unfinished batch's earlier lines
@@ -297,6 +300,18 @@ fn check_line(
         len,
     };
     Ok((info, header.batch_size))
+}
+
+/// Checks a line's checksum, or that it may lack one (format version 1 wrote it).
+fn check_line_sum(text: &[u8], position: u64, rules: Rules) -> Result<(), String> {
+    match check_sum(text)? {
+        Sum::Valid => Ok(()),
+        Sum::Absent if position <= rules.unchecked_through => Ok(()),
+        Sum::Absent => Err(format!(
+            "the line has no checksum, which every line after position {} carries",
+            rules.unchecked_through
+        )),
+    }
 }
 
 /// Whether any complete line after the current one decodes (reads to the end of the file).

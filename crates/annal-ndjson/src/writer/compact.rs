@@ -7,8 +7,9 @@
 //! 2. the kept lines are copied, in order, to `events.ndjson.compact`; a batch that loses some of
 //!    its events has its remaining lines' `batchSize` rewritten, so framing stays exact;
 //! 3. the copy is fsynced, renamed over `events.ndjson`, and the directory fsynced;
-//! 4. the index is rebuilt from the new log and swapped in; readers holding the old file keep
-//!    reading the old inode until their next page.
+//! 4. the index is rebuilt from the new log and swapped in, and `head.json` is rewritten and
+//!    fsynced to name the new file, all of it synced; readers holding the old file keep reading
+//!    the old inode until their next page.
 //!
 //! A crash before step 3's rename leaves the old log (the removal was never acknowledged) and a
 //! stale `.compact` file, which the next writer open deletes; after it, the new log.

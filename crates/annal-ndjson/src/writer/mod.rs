@@ -3,8 +3,8 @@
 //! It drains the queue of pending requests into a group (group commit): every append of the
 //! group is decided in memory (expected version, idempotent retry), encoded into one buffer,
 //! and the buffer is written with one `write` and made durable with one `fdatasync`. Only then
-//! is the index extended, the new head published on the watch channel, and every caller
-//! answered, so a caller that sees its append acknowledged finds it in every read and
+//! is the synced length published in `head.json` (for readers in other processes), the index
+//! extended, the new head published on the watch channel, and every caller answered, so a caller that sees its append acknowledged finds it in every read and
 //! subscription. Snapshots, projections and removals are barriers: the appends before them are
 //! committed first, then they run alone.
 //!

@@ -303,3 +303,26 @@ async fn issue_21_an_event_over_the_line_cap_is_refused_whatever_the_payload_lim
     assert_eq!(store.recovery().torn_tail, None);
     assert_eq!(ids(&everything(&store).await), ["small", "after"]);
 }
+
+#[tokio::test]
+async fn issue_21_a_position_counter_at_its_end_refuses_appends_instead_of_overflowing() {
+    let (_guard, dir) = store_dir();
+    three_appends(&dir).await;
+    let counters = format!(
+        "{{\"formatVersion\":2,\"lastPosition\":{},\"streams\":{{}},\"uncheckedThrough\":0}}",
+        u64::MAX
+    );
+    std::fs::write(dir.join("streams.json"), counters).unwrap();
+    let store = NdjsonStore::open(&dir).unwrap();
+    let error = store
+        .append(&stream("s-a"), ExpectedVersion::Any, vec![event("a2")])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, annal_core::AppendError::PositionOverflow),
+        "{error:?}"
+    );
+    // The writer lives on: other requests are still answered.
+    assert_eq!(everything(&store).await.len(), 5);
+    store.flush().await.unwrap();
+}
