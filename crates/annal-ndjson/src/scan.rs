@@ -274,9 +274,10 @@ fn check_line(
         }
         None => {}
         Some(previous) => {
+            // Checked: the previous line's numbers came from disk and may be at their end.
             let continues = header.aggregate_id == previous.stream.as_str()
-                && header.position == previous.position + 1
-                && header.version == previous.version + 1
+                && previous.position.checked_add(1) == Some(header.position)
+                && previous.version.checked_add(1) == Some(header.version)
                 && header.batch_size == batch_size;
             if !continues {
                 return Err(format!(

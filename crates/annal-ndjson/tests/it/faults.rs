@@ -326,3 +326,28 @@ async fn issue_21_a_position_counter_at_its_end_refuses_appends_instead_of_overf
     assert_eq!(everything(&store).await.len(), 5);
     store.flush().await.unwrap();
 }
+
+#[tokio::test]
+async fn issue_21_a_line_at_the_last_position_is_damage_not_a_panic() {
+    let (_guard, dir) = store_dir();
+    three_appends(&dir).await;
+    // A batch of two whose first line claims the last position there is: its second line
+    // cannot follow it. Written without checksums, as format version 1 did, and without
+    // head.json, so only the framing can refuse it.
+    let max = u64::MAX;
+    let line = |position: u64| {
+        format!(
+            "{{\"id\":\"z{position}\",\"type\":\"agent:step\",\"aggregateId\":\"s-z\",\
+             \"aggregateType\":\"agent\",\"version\":1,\"position\":{position},\"timestamp\":1,\
+             \"source\":\"\",\"payload\":{{}},\"metadata\":{{}},\"causationId\":null,\
+             \"correlationId\":null,\"batchSize\":2}}\n"
+        )
+    };
+    let log_path = log(&dir);
+    append_bytes(&log_path, format!("{}{}", line(max), line(max)).as_bytes());
+    std::fs::remove_file(dir.join("head.json")).unwrap();
+    std::fs::remove_file(dir.join("streams.json")).unwrap();
+    let store = NdjsonStore::open_read_only(&dir).unwrap();
+    let torn = store.recovery().torn_tail.clone().unwrap();
+    assert!(torn.reason.contains("does not continue"), "{torn:?}");
+}
