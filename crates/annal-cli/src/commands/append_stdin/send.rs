@@ -12,7 +12,8 @@
 //!   is answered with the stored position and version; a line whose id is stored in another
 //!   stream is the failure;
 //! - a retry answered for events first appended apart (their positions are not consecutive):
-//!   the halves again, so each line learns its own position.
+//!   the stream is read back at the versions the retry answered, so each line learns its own
+//!   position (the halves again if what is read back is not exactly those ids).
 //!
 //! Invariant: parts are sent one at a time in input order, the first with the batch's
 //! expectation and the later ones with none (only a batch's first line carries one), and after
@@ -23,8 +24,8 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use annal_core::{
-    AppendError, AppendResult, EventId, ExpectedVersion, NewEvent, Position, Store, StreamId,
-    Version,
+    AppendError, AppendResult, EventId, ExpectedVersion, NewEvent, Position, ReadStreamOptions,
+    Store, StreamId, Version, collect,
 };
 
 use super::input::parse;
@@ -119,9 +120,15 @@ pub(super) async fn send(store: Arc<dyn Store>, stream: StreamId, batch: Batch) 
         let answer = store.append(&outcome.stream, expected, events).await;
         match answer {
             Ok(result) if is_consecutive(&result, len) => acknowledge(&mut outcome, &result, len),
-            Ok(_) => {
-                parts.push_front((mid..range.end, ExpectedVersion::Any));
-                parts.push_front((range.start..mid, expected));
+            Ok(result) => {
+                let lines = &outcome.lines[range.clone()];
+                match read_back(&store, &outcome.stream, &result, lines).await {
+                    Some(stored) => outcome.committed.extend(stored),
+                    None => {
+                        parts.push_front((mid..range.end, ExpectedVersion::Any));
+                        parts.push_front((range.start..mid, expected));
+                    }
+                }
             }
             Err(error) => match resend(&error, len) {
                 Resend::Before(index) => {
@@ -166,6 +173,36 @@ fn acknowledge(outcome: &mut Outcome, result: &AppendResult, len: usize) {
     }
 }
 
+/// The position and version of each line of a retried part whose events were first appended
+/// apart, read back from the stream: one read instead of halving the part down to single
+/// lines. `None` (send the halves) unless the stream holds exactly these ids at the versions
+/// the retry answered (retention may have removed some since).
+async fn read_back(
+    store: &Arc<dyn Store>,
+    stream: &StreamId,
+    result: &AppendResult,
+    lines: &[BatchLine],
+) -> Option<Vec<(Position, Version)>> {
+    let len = lines.len() as u64;
+    let first = result.stream_version.0.checked_sub(len.checked_sub(1)?)?;
+    let options = ReadStreamOptions::forward().from(Version(first)).limit(len);
+    let events = collect(store.read_stream(stream, options).await.ok()?)
+        .await
+        .ok()?;
+    if events.len() != lines.len() {
+        return None;
+    }
+    events
+        .iter()
+        .zip(lines)
+        .zip(first..)
+        .map(|((event, line), version)| {
+            (event.id == line.id && event.version.0 == version)
+                .then_some((event.position, event.version))
+        })
+        .collect()
+}
+
 /// The events of `lines` again, with their first ids; a line that no longer parses (it did
 /// once) is reported as the failure.
 fn reparse(lines: &[BatchLine]) -> Result<Vec<NewEvent>, (usize, AppendError)> {
@@ -188,7 +225,7 @@ fn reparse(lines: &[BatchLine]) -> Result<Vec<NewEvent>, (usize, AppendError)> {
 
 #[cfg(test)]
 mod tests {
-    use annal_core::{Limits, MemoryStore, SystemClock, collect};
+    use annal_core::{Limits, MemoryStore, SystemClock};
 
     use super::*;
 
