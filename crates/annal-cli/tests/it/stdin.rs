@@ -352,3 +352,53 @@ fn many_streams_with_one_refused_line() {
         assert_eq!(versions, (1..=ns.len() as u64).collect::<Vec<_>>());
     }
 }
+
+/// A line repeating an earlier line's id in the same stream is a retry of it, answered with the
+/// stored event, whether or not both land in one batch; the same id in another stream is
+/// refused by line.
+#[test]
+fn a_repeated_id_is_a_retry_in_its_stream_and_refused_in_another() {
+    let sandbox = Sandbox::new();
+    let input = format!(
+        "{}{}{}{}",
+        line("a", 1),
+        line("a", 2),
+        line("a", 1),
+        line("b", 2)
+    );
+    let output = sandbox.run_with_input(&["append", "--stdin"], &input);
+    assert_failure(&output, 1, "line 4 of standard input");
+    // Named by the store ("already stored in stream a") once line 2 is acknowledged, by the
+    // command while it is not ("already used by line 2 in stream a").
+    assert!(String::from_utf8_lossy(&output.stderr).contains("in stream a"));
+    let acks = acks(&output);
+    assert_eq!(acks.len(), 3);
+    assert_eq!(
+        acks[2], acks[0],
+        "the repeated line is answered with the stored event"
+    );
+    assert_eq!(stored_ns(&sandbox, "a"), vec![1, 2]);
+    assert!(stored_ns(&sandbox, "b").is_empty());
+}
+
+/// The largest expected version a line can name is refused by line, on a new event and on a
+/// retry alike, never an overflow.
+#[test]
+fn the_largest_expected_version_is_refused_by_line() {
+    let sandbox = Sandbox::new();
+    let max = u64::MAX;
+    let with_max = |n: u64| {
+        format!(
+            "{{\"aggregateId\":\"a\",\"type\":\"note:added\",\"payload\":{{\"n\":{n}}},\"id\":\"e-{n}\",\"expectedVersion\":{max}}}\n"
+        )
+    };
+    for (input, refused) in [
+        (format!("{}{}", line("a", 1), with_max(1)), 2),
+        (with_max(7), 1),
+    ] {
+        let output = sandbox.run_with_input(&["append", "--stdin"], &input);
+        assert_failure(&output, 1, &format!("line {refused} of standard input"));
+        assert!(String::from_utf8_lossy(&output.stderr).contains("wrong expected version"));
+    }
+    assert_eq!(stored_ns(&sandbox, "a"), vec![1]);
+}

@@ -24,7 +24,8 @@
 //! forms depend on timing, so a batch the store refuses for stored ids is sent again in parts
 //! down to single lines (`send`); a line whose id is stored in its stream is acknowledged with
 //! the stored position and version, so is a line repeating an earlier line's id in the same
-//! stream. A line without an id gets a fresh one each run and is appended again.
+//! stream. An id used in two streams refuses the later line, even while the earlier one is
+//! still in flight. A line without an id gets a fresh one each run and is appended again.
 //!
 //! A closed standard output (`annal append --stdin < events | head -1`) does not stop the
 //! command: acknowledgments stop printing, every line is still read and appended, and the exit
@@ -41,7 +42,7 @@ mod send;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-use annal_core::{AppendError, Limits, Position, Store, StreamId, Version};
+use annal_core::{AppendError, EventId, Limits, Position, Store, StreamId, Version};
 use anyhow::anyhow;
 use tokio::io::BufReader;
 use tokio::task::JoinSet;
@@ -79,7 +80,7 @@ struct StreamQueue {
 struct Slot {
     number: usize,
     stream: StreamId,
-    id: String,
+    id: EventId,
     /// Its position and version, once committed.
     ack: Option<(Position, Version)>,
 }
@@ -102,6 +103,9 @@ struct Pipeline {
     slots: VecDeque<Slot>,
     first_seq: u64,
     held_bytes: usize,
+    /// The ids of the lines waiting for their acknowledgment, with their stream and line (the
+    /// first) and how many lines carry each (a repeat in the same stream is a retry).
+    pending_ids: HashMap<EventId, (StreamId, usize, u32)>,
     /// Lines read so far (blank ones included).
     lines_read: usize,
     failure: Option<Failure>,
@@ -197,6 +201,7 @@ impl Pipeline {
             slots: VecDeque::new(),
             first_seq: 0,
             held_bytes: 0,
+            pending_ids: HashMap::new(),
             lines_read: 0,
             failure: None,
             output_closed: false,
@@ -220,11 +225,24 @@ impl Pipeline {
             self.fail(number, anyhow!("the line's event has no id"));
             return;
         };
+        if let Some((other, first, _)) = self.pending_ids.get(&id)
+            && *other != stream
+        {
+            // Decided here, not by the store: streams are sent concurrently, so the store
+            // would refuse whichever of the two lines commits second.
+            let error = anyhow!("event id {id} is already used by line {first} in stream {other}");
+            self.fail(number, error.context("append refused"));
+            return;
+        }
+        self.pending_ids
+            .entry(id.clone())
+            .or_insert_with(|| (stream.clone(), number, 0))
+            .2 += 1;
         let seq = self.first_seq + self.slots.len() as u64;
         self.slots.push_back(Slot {
             number,
             stream: stream.clone(),
-            id: id.to_string(),
+            id: id.clone(),
             ack: None,
         });
         let bytes = text.len();
@@ -345,7 +363,7 @@ impl Pipeline {
             };
             if !self.output_closed {
                 let ack = Ack {
-                    id: &slot.id,
+                    id: slot.id.as_str(),
                     position: position.0,
                     stream: slot.stream.as_str(),
                     version: version.0,
@@ -354,7 +372,14 @@ impl Pipeline {
                     self.output_failed(error);
                 }
             }
-            self.slots.pop_front();
+            if let Some(slot) = self.slots.pop_front()
+                && let Some(entry) = self.pending_ids.get_mut(&slot.id)
+            {
+                entry.2 -= 1;
+                if entry.2 == 0 {
+                    self.pending_ids.remove(&slot.id);
+                }
+            }
             self.first_seq += 1;
         }
     }
