@@ -16,6 +16,8 @@
 // This crate is test code: a panic is how a rule reports a broken backend.
 #![allow(clippy::unwrap_used)]
 
+#[cfg(unix)]
+pub mod faults;
 pub mod fixtures;
 mod harness;
 pub mod model;
