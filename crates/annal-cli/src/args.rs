@@ -115,7 +115,11 @@ pub struct AppendArgs {
     #[arg(long)]
     pub metadata: Option<String>,
     /// Read NDJSON events (envelopes with `aggregateId`) from standard input; print one line
-    /// per event as soon as it is durably committed.
+    /// per event as soon as it is durably committed. A bad or refused line stops the command
+    /// after every earlier line is committed, and the error names it. Sending the same input
+    /// again is an idempotent retry for lines with an `id` (stored ones are answered with
+    /// their stored position). A closed standard output (`| head`) stops the printing, not the
+    /// appending.
     #[arg(long, conflicts_with_all = ["stream", "event_type", "data"])]
     pub stdin: bool,
 }
@@ -318,7 +322,8 @@ pub struct RetainArgs {
     /// Keep at most this many events (the newest).
     #[arg(long, group = "policy")]
     pub max_events: Option<u64>,
-    /// Remove events older than this, e.g. `7d`, `12h`.
+    /// Remove events older than this, e.g. `7d`, `12h`: each stream's oldest events up to its
+    /// first younger one (timestamps are the writer's, so a stream never loses a middle part).
     #[arg(long, group = "policy", value_parser = parse_duration)]
     pub max_age: Option<Duration>,
     /// Also remove events newer than their stream's snapshot.
