@@ -6,7 +6,8 @@
 //! - `write <dir> <run> <tasks> <batch>`: opens `<dir>` for writing, prints `ready`, then runs
 //!   `<tasks>` concurrent tasks, each appending batches of `<batch>` events to its own stream
 //!   with an exact expected version, and prints `ack <stream> <version> <id>...` (flushed)
-//!   after each acknowledged batch, until killed.
+//!   after each acknowledged batch, until killed. `ANNAL_PROBE_DURABILITY=relaxed` opens the
+//!   store with relaxed durability.
 //! - `faults <dir> <run> <tasks> <batch> <batches>`: like `write`, but each task stops after
 //!   `<batches>` batches (`done <stream>`), and an open or append that fails is reported
 //!   instead of ending the process: `open-error <message>`, or `error <stream> <kind>
@@ -72,7 +73,7 @@ fn say(line: &str) -> Result<()> {
 }
 
 async fn write(dir: &str, run: u64, tasks: u64, batch: u64) -> Result<()> {
-    let store = NdjsonStore::open(dir)?;
+    let store = NdjsonStore::open_with(dir, write_options())?;
     say("ready")?;
     let mut workers = Vec::new();
     for task in 0..tasks {
@@ -85,6 +86,17 @@ async fn write(dir: &str, run: u64, tasks: u64, batch: u64) -> Result<()> {
         worker.await??;
     }
     Ok(())
+}
+
+/// The writer's options: `ANNAL_PROBE_DURABILITY=relaxed` asks for the relaxed mode, which
+/// the power-loss test uses to show that it catches acknowledgments made before an fsync.
+fn write_options() -> annal_ndjson::OpenOptions {
+    let relaxed = std::env::var("ANNAL_PROBE_DURABILITY").is_ok_and(|value| value == "relaxed");
+    annal_ndjson::OpenOptions::new().durability(if relaxed {
+        annal_ndjson::Durability::Relaxed
+    } else {
+        annal_ndjson::Durability::Durable
+    })
 }
 
 async fn append_forever(store: NdjsonStore, run: u64, task: u64, batch: u64) -> Result<()> {

@@ -34,7 +34,11 @@ async fn io_faults_lose_nothing_acknowledged_and_poison_the_writer() {
         dir: root.clone(),
         store: root.clone(),
         open: &open,
+        probe_env: &[],
         volatile: &|_: &Path| false,
     };
-    io_faults(&target, seed, RUNS).await;
+    match io_faults(&target, seed, RUNS).await {
+        Ok(summary) => println!("{summary}"),
+        Err(failure) => panic!("{failure}"),
+    }
 }

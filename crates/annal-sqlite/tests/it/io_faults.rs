@@ -35,7 +35,11 @@ async fn io_faults_lose_nothing_acknowledged_and_poison_the_writer() {
         dir: root.clone(),
         store: path.clone(),
         open: &open,
+        probe_env: &[],
         volatile: &|path: &Path| path.to_string_lossy().ends_with("-shm"),
     };
-    io_faults(&target, seed, RUNS).await;
+    match io_faults(&target, seed, RUNS).await {
+        Ok(summary) => println!("{summary}"),
+        Err(failure) => panic!("{failure}"),
+    }
 }

@@ -83,23 +83,34 @@ fn path_of(bytes: &[u8]) -> PathBuf {
     PathBuf::from(std::ffi::OsStr::from_bytes(bytes))
 }
 
+/// Encodes one record as the shim does (for the tests of this module and of the power model).
+#[cfg(test)]
+pub(crate) fn encode(
+    kind: u8,
+    file: FileKey,
+    arg: u64,
+    path: &str,
+    path2: &str,
+    data: &[u8],
+) -> Vec<u8> {
+    let mut bytes = vec![kind];
+    for value in [file.0, file.1, arg] {
+        bytes.extend_from_slice(&value.to_le_bytes());
+    }
+    bytes.extend_from_slice(&(path.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(&(path2.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(&(data.len() as u64).to_le_bytes());
+    bytes.extend_from_slice(path.as_bytes());
+    bytes.extend_from_slice(path2.as_bytes());
+    bytes.extend_from_slice(data);
+    bytes
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn record(kind: u8, file: FileKey, arg: u64, path: &str, path2: &str, data: &[u8]) -> Vec<u8> {
-        let mut bytes = vec![kind];
-        for value in [file.0, file.1, arg] {
-            bytes.extend_from_slice(&value.to_le_bytes());
-        }
-        bytes.extend_from_slice(&(path.len() as u32).to_le_bytes());
-        bytes.extend_from_slice(&(path2.len() as u32).to_le_bytes());
-        bytes.extend_from_slice(&(data.len() as u64).to_le_bytes());
-        bytes.extend_from_slice(path.as_bytes());
-        bytes.extend_from_slice(path2.as_bytes());
-        bytes.extend_from_slice(data);
-        bytes
-    }
+    use encode as record;
 
     #[test]
     fn decodes_records_and_drops_a_cut_last_one() {

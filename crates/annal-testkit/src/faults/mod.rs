@@ -26,7 +26,7 @@ mod journal;
 pub mod power;
 mod runs;
 
-pub use runs::{Open, Target, io_faults, power_loss};
+pub use runs::{Open, Target, Verdict, io_faults, power_loss};
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -327,3 +327,124 @@ impl PowerLoss {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::faults::journal::encode;
+
+    /// Resets `root` to `a` = "old" and `c` = "one" (new files: the image replaced them).
+    fn reset(root: &Path) {
+        let _ = std::fs::remove_dir_all(root);
+        std::fs::create_dir_all(root).unwrap();
+        std::fs::write(root.join("a"), "old").unwrap();
+        std::fs::write(root.join("c"), "one").unwrap();
+    }
+
+    fn key(path: &Path) -> FileKey {
+        let metadata = std::fs::metadata(path).unwrap();
+        (metadata.dev(), metadata.ino())
+    }
+
+    fn text(path: &Path) -> String {
+        path.to_string_lossy().into_owned()
+    }
+
+    /// Resets `root`, crashes it with the journal `journal(root)` under `seed`, and returns
+    /// the content of `a`, `b` and `c`.
+    fn crash(root: &Path, journal: &dyn Fn(&Path) -> Vec<u8>, seed: u64) -> [Option<String>; 3] {
+        reset(root);
+        let journal_path = root.with_extension("journal");
+        std::fs::write(&journal_path, journal(root)).unwrap();
+        let state = PowerLoss::start(root).unwrap();
+        state
+            .crash(&journal_path, &mut Random::new(seed), &|_| false)
+            .unwrap();
+        std::fs::remove_file(&journal_path).unwrap();
+        ["a", "b", "c"].map(|name| std::fs::read_to_string(root.join(name)).ok())
+    }
+
+    fn root(name: &str) -> PathBuf {
+        std::env::temp_dir().join(format!("annal-power-{name}-{}", std::process::id()))
+    }
+
+    /// `a` gets "111" then an fsync then "222"; a new file `b` gets "bbb" and an fsync, and
+    /// with `dir_sync` its directory is fsynced too.
+    fn writes(root: &Path, dir_sync: bool) -> Vec<u8> {
+        let (a, b) = (key(&root.join("a")), (u64::MAX, 1));
+        let mut journal = encode(b'W', a, 3, "", "", b"111");
+        journal.extend(encode(b'S', a, 0, "", "", b""));
+        journal.extend(encode(b'W', a, 6, "", "", b"222"));
+        journal.extend(encode(b'C', b, 0, &text(&root.join("b")), "", b""));
+        journal.extend(encode(b'W', b, 0, "", "", b"bbb"));
+        journal.extend(encode(b'S', b, 0, "", "", b""));
+        if dir_sync {
+            journal.extend(encode(b'D', (0, 0), 0, &text(root), "", b""));
+        }
+        journal
+    }
+
+    #[test]
+    fn unsynced_writes_and_entries_survive_only_as_prefixes() {
+        let root = root("writes");
+        let (mut a_variants, mut b_variants) = (BTreeSet::new(), BTreeSet::new());
+        for seed in 1..64 {
+            let [a_text, b_text, _] = crash(&root, &|root| writes(root, false), seed);
+            let a_text = a_text.unwrap();
+            assert!(
+                "old111222".starts_with(&a_text) && a_text.starts_with("old111"),
+                "{a_text}"
+            );
+            assert!(
+                matches!(b_text.as_deref(), None | Some("bbb")),
+                "{b_text:?}"
+            );
+            a_variants.insert(a_text);
+            b_variants.insert(b_text);
+        }
+        assert!(a_variants.len() >= 3, "{a_variants:?}");
+        assert_eq!(b_variants.len(), 2, "an unsynced name may go or stay");
+        for seed in 1..16 {
+            let [_, b_text, _] = crash(&root, &|root| writes(root, true), seed);
+            assert_eq!(b_text.as_deref(), Some("bbb"), "a synced name stays");
+        }
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    /// A new `c.tmp` = "two", fsynced and renamed over `c`, then maybe a directory fsync.
+    fn rename(root: &Path, dir_sync: bool) -> Vec<u8> {
+        let temp = (u64::MAX, 2);
+        let temp_path = text(&root.join("c.tmp"));
+        let mut journal = encode(b'C', temp, 0, &temp_path, "", b"");
+        journal.extend(encode(b'W', temp, 0, "", "", b"two"));
+        journal.extend(encode(b'S', temp, 0, "", "", b""));
+        journal.extend(encode(
+            b'R',
+            (0, 0),
+            0,
+            &temp_path,
+            &text(&root.join("c")),
+            b"",
+        ));
+        if dir_sync {
+            journal.extend(encode(b'D', (0, 0), 0, &text(root), "", b""));
+        }
+        journal
+    }
+
+    #[test]
+    fn a_rename_shows_the_old_or_the_new_file_never_a_mix() {
+        let root = root("rename");
+        let mut seen = BTreeSet::new();
+        for seed in 1..64 {
+            let c_text = crash(&root, &|root| rename(root, false), seed)[2].clone();
+            let c_text = c_text.unwrap();
+            assert!(c_text == "one" || c_text == "two", "{c_text}");
+            seen.insert(c_text);
+        }
+        assert_eq!(seen.len(), 2, "{seen:?}");
+        let c_text = crash(&root, &|root| rename(root, true), 7)[2].clone();
+        assert_eq!(c_text.as_deref(), Some("two"));
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+}

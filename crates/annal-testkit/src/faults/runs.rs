@@ -1,7 +1,7 @@
 //! The two test drivers a disk backend calls: [`io_faults`] and [`power_loss`], each a bounded
 //! series of probe runs against one store, checked after every run by reopening it.
 //!
-//! Invariant: a driver panics with the seed, the run and what was injected as soon as one
+//! Invariant: a driver stops with the seed, the run and what was injected as soon as one
 //! promise is broken (an acknowledged event lost, a store that does not open, a panic or hang
 //! in the probe, a wrong error, a write accepted after a failure, a partial batch), so the
 //! message is a reproducer.
@@ -47,6 +47,8 @@ pub struct Target<'a> {
     pub open: Open<'a>,
     /// Files written through `mmap`, which the power-loss image leaves out.
     pub volatile: &'a dyn Fn(&Path) -> bool,
+    /// Extra environment for the probe (how a deliberately broken configuration is asked for).
+    pub probe_env: &'a [(&'a str, &'a str)],
 }
 
 impl std::fmt::Debug for Target<'_> {
@@ -58,9 +60,13 @@ impl std::fmt::Debug for Target<'_> {
     }
 }
 
+/// What a driver concluded: a summary of the runs, or the first broken promise with its
+/// reproducer (seed, run, what was injected).
+pub type Verdict = Result<String, String>;
+
 /// Runs the probe in `faults` mode `runs` times, each with a random [`FaultPlan`], and checks
 /// the probe's answers and the reopened store after each run.
-pub async fn io_faults(target: &Target<'_>, seed: u64, runs: u64) {
+pub async fn io_faults(target: &Target<'_>, seed: u64, runs: u64) -> Verdict {
     let mut random = Random::new(seed);
     let mut acknowledged: Vec<Acked> = Vec::new();
     let (mut fired, mut open_errors) = (0, 0);
@@ -71,66 +77,83 @@ pub async fn io_faults(target: &Target<'_>, seed: u64, runs: u64) {
         command.arg(BATCHES.to_string());
         preload(&mut command, &target.shim, &target.dir);
         plan.apply(&mut command);
-        let (stdout, stderr) = run_to_end(command, &context);
+        let (stdout, stderr) = run_to_end(command, &context)?;
         fired += usize::from(stderr.contains("annal-fault-shim:"));
         let outcome = Outcome::parse(&stdout, BATCH);
         open_errors += usize::from(outcome.open_error.is_some());
         let problems = outcome.problems(TASKS);
-        assert!(
-            problems.is_empty(),
-            "{context}: {}\nstderr:\n{stderr}",
-            problems.join("\n")
-        );
+        if !problems.is_empty() {
+            return Err(format!(
+                "{context}: {}\nstderr:\n{stderr}",
+                problems.join("\n")
+            ));
+        }
         acknowledged.extend(outcome.acked);
-        reopen_and_check(target, &mut acknowledged, run, &context).await;
+        reopen_and_check(target, &mut acknowledged, run, &context).await?;
     }
-    report(&format!(
+    assert!(fired * 3 >= runs as usize, "too few runs met their fault");
+    Ok(format!(
         "{runs} fault runs: a fault struck in {fired}, {open_errors} during the open; \
          {} batches acknowledged",
         acknowledged.len()
-    ));
-    assert!(fired * 3 >= runs as usize, "too few runs met their fault");
+    ))
 }
 
 /// Runs the probe in `write` mode `runs` times, kills it after a random delay, replaces the
 /// store's files with what a power loss at that moment leaves ([`PowerLoss`]), and checks the
-/// reopened store.
-pub async fn power_loss(target: &Target<'_>, seed: u64, runs: u64, journal_dir: &Path) {
+/// reopened store. The journals go to `journal_dir`, outside the store's directory.
+pub async fn power_loss(target: &Target<'_>, seed: u64, runs: u64, journal_dir: &Path) -> Verdict {
     let mut random = Random::new(seed);
     let mut acknowledged: Vec<Acked> = Vec::new();
     let mut total = Loss::default();
+    let mut n_acked = 0;
     std::fs::create_dir_all(&target.dir).unwrap();
     for run in 0..runs {
         let context = format!("ANNAL_SEED={seed}, run {run}");
+        if run > 0 && random.one_in(6) {
+            // Start over now and then, so power losses also meet the creation of a store.
+            std::fs::remove_dir_all(&target.dir).unwrap();
+            std::fs::create_dir_all(&target.dir).unwrap();
+            acknowledged.clear();
+        }
         let before = PowerLoss::start(&target.dir).unwrap();
         let journal = journal_dir.join(format!("journal-{run}.bin"));
         let mut command = probe_command(target, "write", run);
         preload(&mut command, &target.shim, &target.dir);
         command.env("ANNAL_FAULT_JOURNAL", &journal);
-        let delay = Duration::from_millis(50 + random.below(300));
+        // Now and then a longer run, so the periodic work of a writer (refreshing a cache
+        // file, copying the WAL into the database) meets the power loss too, and a shorter
+        // one, so the open does.
+        let delay = match random.below(8) {
+            0 => Duration::from_millis(2_000 + random.below(1_000)),
+            1 => Duration::from_millis(5 + random.below(40)),
+            _ => Duration::from_millis(50 + random.below(300)),
+        };
         let (stdout, stderr) = run_then_kill(command, delay);
-        assert!(!stderr.contains("panicked"), "{context}: {stderr}");
+        if stderr.contains("panicked") {
+            return Err(format!("{context}: the probe panicked: {stderr}"));
+        }
         let outcome = Outcome::parse(&stdout, BATCH);
+        n_acked += outcome.acked.len();
         acknowledged.extend(outcome.acked);
         let loss = before
             .crash(&journal, &mut random, target.volatile)
-            .unwrap_or_else(|error| panic!("{context}: {error}"));
+            .map_err(|error| format!("{context}: {error}"))?;
         std::fs::remove_file(&journal).unwrap();
         total.records += loss.records;
         total.dropped_changes += loss.dropped_changes;
         total.torn_writes += loss.torn_writes;
         total.dropped_entries += loss.dropped_entries;
         let context = format!("{context}, after a power loss that dropped {loss:?}");
-        reopen_and_check(target, &mut acknowledged, run, &context).await;
+        reopen_and_check(target, &mut acknowledged, run, &context).await?;
     }
-    report(&format!(
-        "{runs} power losses: {} batches acknowledged; {total:?}",
-        acknowledged.len()
-    ));
     assert!(
-        acknowledged.len() > runs as usize,
+        n_acked > runs as usize,
         "the probes acknowledged too little to test"
     );
+    Ok(format!(
+        "{runs} power losses: {n_acked} batches acknowledged; {total:?}"
+    ))
 }
 
 fn probe_command(target: &Target<'_>, mode: &str, run: u64) -> Command {
@@ -140,7 +163,8 @@ fn probe_command(target: &Target<'_>, mode: &str, run: u64) -> Command {
         .arg(&target.store)
         .args([run.to_string(), TASKS.to_string(), BATCH.to_string()])
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .stderr(Stdio::piped())
+        .envs(target.probe_env.iter().copied());
     command
 }
 
@@ -151,12 +175,12 @@ async fn reopen_and_check(
     acknowledged: &mut Vec<Acked>,
     run: u64,
     context: &str,
-) {
+) -> Result<(), String> {
     let store = (target.open)()
-        .unwrap_or_else(|error| panic!("{context}: the store does not reopen: {error}"));
+        .map_err(|error| format!("{context}: the store does not reopen: {error}"))?;
     check_store(store.as_ref(), acknowledged, BATCH)
         .await
-        .unwrap_or_else(|error| panic!("{context}: after reopening, {error}"));
+        .map_err(|error| format!("{context}: after reopening, {error}"))?;
     let ids: Vec<String> = (0..BATCH)
         .map(|i| format!("r{run}-reopen-b0-{i}"))
         .collect();
@@ -174,11 +198,12 @@ async fn reopen_and_check(
     store
         .append(&stream, ExpectedVersion::Any, events)
         .await
-        .unwrap_or_else(|error| panic!("{context}: the reopened store refuses an append: {error}"));
+        .map_err(|error| format!("{context}: the reopened store refuses an append: {error}"))?;
     acknowledged.push(Acked {
         stream: "reopened".into(),
         ids,
     });
+    Ok(())
 }
 
 /// Starts `command`, collecting its output on threads (a full pipe must not stall it).
@@ -204,8 +229,8 @@ fn read_all(pipe: &mut impl Read) -> String {
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
-/// Runs `command` until it exits; panics if it hangs, fails or panics.
-fn run_to_end(command: Command, context: &str) -> (String, String) {
+/// Runs `command` until it exits; a hang, a failure or a panic is an error.
+fn run_to_end(command: Command, context: &str) -> Result<(String, String), String> {
     let (mut child, out, err) = spawn(command);
     let started = Instant::now();
     let status = loop {
@@ -216,16 +241,19 @@ fn run_to_end(command: Command, context: &str) -> (String, String) {
             child.kill().unwrap();
             child.wait().unwrap();
             let (stdout, stderr) = (out.join().unwrap(), err.join().unwrap());
-            panic!("{context}: the probe hung\nstdout:\n{stdout}\nstderr:\n{stderr}");
+            return Err(format!(
+                "{context}: the probe hung\nstdout:\n{stdout}\nstderr:\n{stderr}"
+            ));
         }
         std::thread::sleep(Duration::from_millis(5));
     };
     let (stdout, stderr) = (out.join().unwrap(), err.join().unwrap());
-    assert!(
-        status.success() && !stderr.contains("panicked"),
-        "{context}: the probe ended with {status}\nstdout:\n{stdout}\nstderr:\n{stderr}"
-    );
-    (stdout, stderr)
+    if !status.success() || stderr.contains("panicked") {
+        return Err(format!(
+            "{context}: the probe ended with {status}\nstdout:\n{stdout}\nstderr:\n{stderr}"
+        ));
+    }
+    Ok((stdout, stderr))
 }
 
 /// Runs `command` for `delay`, then kills it with SIGKILL.
@@ -236,10 +264,4 @@ fn run_then_kill(command: Command, delay: Duration) -> (String, String) {
     let _ = child.kill();
     child.wait().unwrap();
     (out.join().unwrap(), err.join().unwrap())
-}
-
-// The drivers' summary must reach the test's output even when the test passes.
-#[allow(clippy::print_stderr)]
-fn report(line: &str) {
-    eprintln!("{line}");
 }
