@@ -9,6 +9,7 @@ mod backup;
 mod conformance;
 mod crash;
 mod faults;
+mod foreign_files;
 mod io_faults;
 mod power_loss;
 mod processes;
