@@ -7,7 +7,9 @@
 //!   `<tasks>` concurrent tasks, each appending batches of `<batch>` events to its own stream
 //!   with an exact expected version, and prints `ack <stream> <version> <id>...` (flushed)
 //!   after each acknowledged batch, until killed. `ANNAL_PROBE_DURABILITY=relaxed` opens the
-//!   store with relaxed durability.
+//!   store with relaxed durability; with `ANNAL_PROBE_TRIM=1`, task 0 removes all but its
+//!   last batch after every fourth one, printing `trimming <stream> <before>` before and
+//!   `trim <stream> <before>` once it is acknowledged.
 //! - `faults <db> <run> <tasks> <batch> <batches>`: like `write`, but each task stops after
 //!   `<batches>` batches (`done <stream>`), and an open or append that fails is reported
 //!   instead of ending the process: `open-error <message>`, or `error <stream> <kind>
@@ -27,8 +29,8 @@ use std::error::Error;
 use std::io::{Read, Write};
 
 use annal_core::{
-    AppendError, EventId, EventType, ExpectedVersion, Filter, NewEvent, Position, StorageError,
-    Store, StreamId, Version,
+    AppendError, EventId, EventType, ExpectedVersion, Filter, NewEvent, Position, RetentionError,
+    StorageError, Store, StreamId, Version,
 };
 use annal_sqlite::{OpenError, SqliteStore};
 use futures::StreamExt;
@@ -135,6 +137,11 @@ async fn append_forever(store: SqliteStore, run: u64, task: u64, batch: u64) -> 
         );
         version = result.stream_version;
         say(&format!("ack {stream} {} {}", version.0, ids.join(" ")))?;
+        if let Some(before) = trim_point(task, n_batch, version, batch) {
+            say(&format!("trimming {stream} {}", before.0))?;
+            store.truncate_before(&stream, before, false).await?;
+            say(&format!("trim {stream} {}", before.0))?;
+        }
     }
     Ok(())
 }
@@ -187,39 +194,67 @@ async fn append_until_failure(
         if n_batch == batches {
             return say(&format!("done {stream}"));
         }
-        match store
+        let failure = match store
             .append(&stream, ExpectedVersion::Exact(version), events.clone())
             .await
         {
             Ok(result) => {
                 version = result.stream_version;
                 say(&format!("ack {stream} {} {}", version.0, ids.join(" ")))?;
+                match trim_point(task, n_batch, version, batch) {
+                    None => None,
+                    Some(before) => {
+                        say(&format!("trimming {stream} {}", before.0))?;
+                        match store.truncate_before(&stream, before, false).await {
+                            Ok(_) => say(&format!("trim {stream} {}", before.0)).map(|()| None)?,
+                            Err(error) => Some((retention_kind(&error), one_line(&error))),
+                        }
+                    }
+                }
             }
-            Err(error) => {
-                say(&format!(
-                    "error {stream} {} {}",
-                    kind(&error),
-                    one_line(&error)
-                ))?;
-                let again = store
-                    .append(&stream, ExpectedVersion::Any, events)
-                    .await
-                    .err();
-                let (kind, message) = again.map_or(("ok".into(), String::new()), |error| {
-                    (kind(&error), one_line(&error))
-                });
-                return say(&format!("after {stream} {kind} {message}"));
-            }
+            Err(error) => Some((kind(&error), one_line(&error))),
+        };
+        if let Some((kind_of_error, message)) = failure {
+            say(&format!("error {stream} {kind_of_error} {message}"))?;
+            let again = store
+                .append(&stream, ExpectedVersion::Any, events)
+                .await
+                .err();
+            let (kind, message) = again.map_or(("ok".into(), String::new()), |error| {
+                (kind(&error), one_line(&error))
+            });
+            return say(&format!("after {stream} {kind} {message}"));
         }
     }
     Ok(())
 }
 
+/// With `ANNAL_PROBE_TRIM=1`, task 0 removes all but its last batch after every fourth one, so
+/// removals meet the faults too: the version to remove before, when it is time.
+fn trim_point(task: u64, n_batch: u64, version: Version, batch: u64) -> Option<Version> {
+    let enabled = std::env::var("ANNAL_PROBE_TRIM").is_ok_and(|value| value == "1");
+    (enabled && task == 0 && n_batch % 4 == 3).then(|| Version(version.0 + 1 - batch))
+}
+
 fn kind(error: &AppendError) -> String {
+    storage_kind(match error {
+        AppendError::Storage(error) => Some(error),
+        _ => None,
+    })
+}
+
+fn retention_kind(error: &RetentionError) -> String {
+    storage_kind(match error {
+        RetentionError::Storage(error) => Some(error),
+        _ => None,
+    })
+}
+
+fn storage_kind(error: Option<&StorageError>) -> String {
     match error {
-        AppendError::Storage(StorageError::Poisoned { .. }) => "poisoned",
-        AppendError::Storage(_) => "storage",
-        _ => "other",
+        Some(StorageError::Poisoned { .. }) => "poisoned",
+        Some(_) => "storage",
+        None => "other",
     }
     .into()
 }

@@ -166,7 +166,12 @@ impl PowerLoss {
         random: &mut Random,
         skip: &dyn Fn(&Path) -> bool,
     ) -> Result<Loss, String> {
-        let bytes = std::fs::read(journal).map_err(|e| format!("{}: {e}", journal.display()))?;
+        let bytes = match std::fs::read(journal) {
+            Ok(bytes) => bytes,
+            // Killed before the shim started: the process changed nothing.
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(error) => return Err(format!("{}: {error}", journal.display())),
+        };
         let records = parse(&bytes)?;
         let mut loss = Loss {
             records: records.len(),

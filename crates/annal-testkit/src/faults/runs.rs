@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use annal_core::{EventId, EventType, ExpectedVersion, NewEvent, Store, StreamId};
 
-use super::check::{Acked, Outcome, check_store};
+use super::check::{Acked, Outcome, Promises, check_store};
 use super::power::{Loss, PowerLoss};
 use super::{FaultPlan, Random, preload};
 
@@ -68,7 +68,7 @@ pub type Verdict = Result<String, String>;
 /// the probe's answers and the reopened store after each run.
 pub async fn io_faults(target: &Target<'_>, seed: u64, runs: u64) -> Verdict {
     let mut random = Random::new(seed);
-    let mut acknowledged: Vec<Acked> = Vec::new();
+    let mut promises = Promises::default();
     let (mut fired, mut open_errors) = (0, 0);
     for run in 0..runs {
         let plan = FaultPlan::random(&mut random, CALLS_MAX);
@@ -88,14 +88,15 @@ pub async fn io_faults(target: &Target<'_>, seed: u64, runs: u64) -> Verdict {
                 problems.join("\n")
             ));
         }
-        acknowledged.extend(outcome.acked);
-        reopen_and_check(target, &mut acknowledged, run, &context).await?;
+        promises.absorb(&outcome);
+        reopen_and_check(target, &mut promises, run, &context).await?;
     }
     assert!(fired * 3 >= runs as usize, "too few runs met their fault");
     Ok(format!(
         "{runs} fault runs: a fault struck in {fired}, {open_errors} during the open; \
-         {} batches acknowledged",
-        acknowledged.len()
+         {} batches acknowledged, {} streams trimmed",
+        promises.acked.len(),
+        promises.floors.len()
     ))
 }
 
@@ -104,7 +105,7 @@ pub async fn io_faults(target: &Target<'_>, seed: u64, runs: u64) -> Verdict {
 /// reopened store. The journals go to `journal_dir`, outside the store's directory.
 pub async fn power_loss(target: &Target<'_>, seed: u64, runs: u64, journal_dir: &Path) -> Verdict {
     let mut random = Random::new(seed);
-    let mut acknowledged: Vec<Acked> = Vec::new();
+    let mut promises = Promises::default();
     let mut total = Loss::default();
     let mut n_acked = 0;
     std::fs::create_dir_all(&target.dir).unwrap();
@@ -114,10 +115,13 @@ pub async fn power_loss(target: &Target<'_>, seed: u64, runs: u64, journal_dir: 
             // Start over now and then, so power losses also meet the creation of a store.
             std::fs::remove_dir_all(&target.dir).unwrap();
             std::fs::create_dir_all(&target.dir).unwrap();
-            acknowledged.clear();
+            promises = Promises::default();
         }
         let before = PowerLoss::start(&target.dir).unwrap();
-        let journal = journal_dir.join(format!("journal-{run}.bin"));
+        let evidence = journal_dir.join("evidence");
+        let _ = std::fs::remove_dir_all(&evidence);
+        copy_tree(&target.dir, &evidence.join("before")).unwrap();
+        let journal = evidence.join("journal.bin");
         let mut command = probe_command(target, "write", run);
         preload(&mut command, &target.shim, &target.dir);
         command.env("ANNAL_FAULT_JOURNAL", &journal);
@@ -133,19 +137,25 @@ pub async fn power_loss(target: &Target<'_>, seed: u64, runs: u64, journal_dir: 
         if stderr.contains("panicked") {
             return Err(format!("{context}: the probe panicked: {stderr}"));
         }
+        std::fs::write(evidence.join("stdout.txt"), &stdout).unwrap();
         let outcome = Outcome::parse(&stdout, BATCH);
         n_acked += outcome.acked.len();
-        acknowledged.extend(outcome.acked);
+        promises.absorb(&outcome);
         let loss = before
             .crash(&journal, &mut random, target.volatile)
             .map_err(|error| format!("{context}: {error}"))?;
-        std::fs::remove_file(&journal).unwrap();
+        copy_tree(&target.dir, &evidence.join("image")).unwrap();
         total.records += loss.records;
         total.dropped_changes += loss.dropped_changes;
         total.torn_writes += loss.torn_writes;
         total.dropped_entries += loss.dropped_entries;
         let context = format!("{context}, after a power loss that dropped {loss:?}");
-        reopen_and_check(target, &mut acknowledged, run, &context).await?;
+        if let Err(failure) = reopen_and_check(target, &mut promises, run, &context).await {
+            return Err(format!(
+                "{failure}\n{}",
+                keep_evidence(&evidence, seed, run)
+            ));
+        }
     }
     assert!(
         n_acked > runs as usize,
@@ -156,6 +166,36 @@ pub async fn power_loss(target: &Target<'_>, seed: u64, runs: u64, journal_dir: 
     ))
 }
 
+/// Copies the directory tree `from` to `to`.
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
+}
+
+/// Moves a failed run's evidence (the store before the run, the journal, the probe's output
+/// and the image the reopen was given) where it outlives the test; says where.
+fn keep_evidence(evidence: &Path, seed: u64, run: u64) -> String {
+    let kept = std::env::temp_dir().join(format!("annal-power-loss-{seed}-run-{run}"));
+    let _ = std::fs::remove_dir_all(&kept);
+    match copy_tree(evidence, &kept) {
+        Ok(()) => format!(
+            "the store before the run, the shim's journal, the probe's output and the image \
+             are kept in {}",
+            kept.display()
+        ),
+        Err(error) => format!("keeping the evidence failed: {error}"),
+    }
+}
+
 fn probe_command(target: &Target<'_>, mode: &str, run: u64) -> Command {
     let mut command = Command::new(&target.probe);
     command
@@ -164,6 +204,7 @@ fn probe_command(target: &Target<'_>, mode: &str, run: u64) -> Command {
         .args([run.to_string(), TASKS.to_string(), BATCH.to_string()])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        .env("ANNAL_PROBE_TRIM", "1")
         .envs(target.probe_env.iter().copied());
     command
 }
@@ -172,13 +213,13 @@ fn probe_command(target: &Target<'_>, mode: &str, run: u64) -> Command {
 /// show that a reopened store writes again.
 async fn reopen_and_check(
     target: &Target<'_>,
-    acknowledged: &mut Vec<Acked>,
+    promises: &mut Promises,
     run: u64,
     context: &str,
 ) -> Result<(), String> {
     let store = (target.open)()
         .map_err(|error| format!("{context}: the store does not reopen: {error}"))?;
-    check_store(store.as_ref(), acknowledged, BATCH)
+    check_store(store.as_ref(), promises, BATCH)
         .await
         .map_err(|error| format!("{context}: after reopening, {error}"))?;
     let ids: Vec<String> = (0..BATCH)
@@ -195,12 +236,13 @@ async fn reopen_and_check(
         })
         .collect();
     let stream = StreamId::new("reopened").unwrap();
-    store
+    let result = store
         .append(&stream, ExpectedVersion::Any, events)
         .await
         .map_err(|error| format!("{context}: the reopened store refuses an append: {error}"))?;
-    acknowledged.push(Acked {
+    promises.acked.push(Acked {
         stream: "reopened".into(),
+        version: result.stream_version.0,
         ids,
     });
     Ok(())
