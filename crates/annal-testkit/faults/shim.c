@@ -15,8 +15,8 @@
  *    o = open of a store file.
  *
  * 2. A journal of every change to store files (ANNAL_FAULT_JOURNAL): creations, writes with
- *    their bytes, truncations, file and directory syncs, renames and unlinks, in the order they
- *    took effect, from which the test computes what a power loss at any moment would leave.
+ *    their bytes, truncations, file and directory syncs (and injected sync failures), renames
+ *    and unlinks, in the order they took effect, from which the test computes what a power loss at any moment would leave.
  *    Records are written before the intercepted call returns, so an fsync that a caller saw
  *    complete is always in the journal.
  *
@@ -28,7 +28,8 @@
  * Record layout (little-endian): u8 kind, u64 dev, u64 ino, u64 arg, u32 path_len,
  * u32 path2_len, u64 data_len, then path, path2 and data. Kinds: 'C' create (path, dev/ino),
  * 'W' write (dev/ino, arg = offset, data), 'T' truncate (dev/ino, arg = length), 'S' file sync
- * (dev/ino), 'D' directory sync (path), 'R' rename (path -> path2), 'U' unlink (path).
+ * (dev/ino), 'F' failed file sync (dev/ino), 'D' directory sync (path), 'R' rename
+ * (path -> path2), 'U' unlink (path).
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -396,6 +397,9 @@ int ftruncate64(int fd, off_t len) {
 static int sync_tracked(int (*real)(int), int fd) {
     pthread_mutex_lock(&lock);
     if (fault_now('s', fds[fd].path)) {
+        /* Linux marks the pages clean after a failed writeback: the process still reads what
+         * it wrote, but no later fsync writes it to disk. The power-loss model needs to know. */
+        if (!fds[fd].is_dir) record('F', fds[fd].dev, fds[fd].ino, 0, NULL, NULL, NULL, 0);
         pthread_mutex_unlock(&lock);
         errno = fault_errno;
         return -1;

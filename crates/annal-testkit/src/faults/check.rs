@@ -130,8 +130,8 @@ impl Outcome {
     }
 
     /// The broken promises of a run that ended on its own (not killed): each of `tasks`
-    /// streams must have finished or failed, a failure must be a storage error, and the append
-    /// after it must be refused as poisoned.
+    /// streams must have finished or failed, a failure must be a storage error naming its
+    /// cause, and the append after it must be refused as poisoned.
     pub fn problems(&self, tasks: u64) -> Vec<String> {
         let mut problems = Vec::new();
         if self.open_error.is_some() {
@@ -147,6 +147,10 @@ impl Outcome {
                 (false, Some((_, kind, message)), Some((_, after_kind, after_message))) => {
                     if kind == "other" {
                         problems.push(format!("{stream}: a fault was answered with {message}"));
+                    } else if !names_the_cause(message) {
+                        problems.push(format!(
+                            "{stream}: the error does not name the failing call: {message}"
+                        ));
                     }
                     if after_kind != "poisoned" {
                         problems.push(format!(
@@ -163,6 +167,18 @@ impl Outcome {
         }
         problems
     }
+}
+
+/// Whether an error message carries the system's or SQLite's words for the injected failure, so
+/// the caller can tell a full disk from a failing one.
+fn names_the_cause(message: &str) -> bool {
+    const CAUSES: [&str; 4] = [
+        "os error",
+        "disk I/O error",
+        "disk is full",
+        "unable to open",
+    ];
+    CAUSES.iter().any(|cause| message.contains(cause))
 }
 
 /// Checks a reopened store against everything acknowledged: every acknowledged id is in its

@@ -24,6 +24,9 @@ pub(crate) enum Record {
     Truncate { file: FileKey, len: u64 },
     /// An fsync or fdatasync of the file completed.
     SyncFile { file: FileKey },
+    /// An fsync or fdatasync of the file failed: what was written since the last completed
+    /// one never reaches the disk, though the process still reads it.
+    FailedSync { file: FileKey },
     /// An fsync of the directory `path` completed.
     SyncDir { path: PathBuf },
     /// `from` was renamed to `to`.
@@ -61,6 +64,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Vec<Record>, String> {
             },
             b'T' => Record::Truncate { file, len: arg },
             b'S' => Record::SyncFile { file },
+            b'F' => Record::FailedSync { file },
             b'D' => Record::SyncDir { path },
             b'R' => Record::Rename {
                 from: path,

@@ -6,6 +6,9 @@
 //! - a file's bytes are durable as of its last completed fsync (or fdatasync); the writes and
 //!   truncations after it survive only as a random prefix, the first one left out maybe torn
 //!   (a random prefix of its bytes);
+//! - a failed fsync dooms the changes before it: as on Linux, whose writeback marks the pages
+//!   clean after an error, the process goes on reading them but no later fsync makes them
+//!   durable;
 //! - a directory's entries (creations, renames, removals) are durable as of its last completed
 //!   fsync; the later changes survive only as a random prefix, in order. An fsync of a file
 //!   does not make its name durable.
@@ -75,11 +78,14 @@ impl EntryChange {
     }
 }
 
-/// One file's content: durable bytes and the changes after its last fsync.
+/// One file's content: durable bytes, the changes after its last fsync, and the changes a
+/// failed fsync doomed (the process reads them; the disk never gets them).
 #[derive(Debug, Default)]
 struct Node {
     durable: Vec<u8>,
     pending: Vec<DataChange>,
+    /// How many of the first `pending` changes a failed fsync doomed.
+    doomed: usize,
 }
 
 fn apply_data(bytes: &mut Vec<u8>, change: &DataChange) {
@@ -147,7 +153,7 @@ impl PowerLoss {
                 let node = self.nodes.len();
                 self.nodes.push(Node {
                     durable: std::fs::read(&path)?,
-                    pending: Vec::new(),
+                    ..Node::default()
                 });
                 self.by_key.insert((metadata.dev(), metadata.ino()), node);
                 self.live.insert(path.clone(), node);
@@ -230,9 +236,15 @@ impl PowerLoss {
             Record::SyncFile { file } => {
                 let node = self.node_of(file)?;
                 let node = &mut self.nodes[node];
-                for change in std::mem::take(&mut node.pending) {
+                for change in std::mem::take(&mut node.pending).split_off(node.doomed) {
                     apply_data(&mut node.durable, &change);
                 }
+                node.doomed = 0;
+            }
+            Record::FailedSync { file } => {
+                let node = self.node_of(file)?;
+                let node = &mut self.nodes[node];
+                node.doomed = node.pending.len();
             }
             Record::SyncDir { path } => {
                 let (synced, kept) = std::mem::take(&mut self.pending)
@@ -284,12 +296,13 @@ impl PowerLoss {
     fn surviving_bytes(&self, node: usize, random: &mut Random, loss: &mut Loss) -> Vec<u8> {
         let node = &self.nodes[node];
         let mut bytes = node.durable.clone();
-        let kept = random.below(node.pending.len() as u64 + 1) as usize;
-        for change in &node.pending[..kept] {
+        let pending = &node.pending[node.doomed..];
+        let kept = random.below(pending.len() as u64 + 1) as usize;
+        for change in &pending[..kept] {
             apply_data(&mut bytes, change);
         }
         loss.dropped_changes += node.pending.len() - kept;
-        if let Some(DataChange::Write { offset, bytes: new }) = node.pending.get(kept)
+        if let Some(DataChange::Write { offset, bytes: new }) = pending.get(kept)
             && !new.is_empty()
             && random.one_in(2)
         {

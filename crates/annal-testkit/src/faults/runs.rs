@@ -100,56 +100,69 @@ pub async fn io_faults(target: &Target<'_>, seed: u64, runs: u64) -> Verdict {
     ))
 }
 
-/// Runs the probe in `write` mode `runs` times, kills it after a random delay, replaces the
-/// store's files with what a power loss at that moment leaves ([`PowerLoss`]), and checks the
-/// reopened store. The journals go to `journal_dir`, outside the store's directory.
+/// Runs the probe in `write` mode `runs` times, each killed after a random delay. About half
+/// the kills are power losses: the store's files are replaced with what a power loss at that
+/// moment leaves ([`PowerLoss`], over every run since the last one), and the reopened store is
+/// checked. A third of the runs also meet a failed fsync, whose doomed writes a later power
+/// loss drops even when the next process read them. The journals go to `journal_dir`, outside
+/// the store's directory.
 pub async fn power_loss(target: &Target<'_>, seed: u64, runs: u64, journal_dir: &Path) -> Verdict {
     let mut random = Random::new(seed);
     let mut promises = Promises::default();
     let mut total = Loss::default();
-    let mut n_acked = 0;
+    let (mut n_acked, mut n_losses) = (0, 0);
+    let evidence = journal_dir.join("evidence");
+    let journal = evidence.join("journal.bin");
+    let mut segment: Option<(PowerLoss, Vec<String>)> = None;
     std::fs::create_dir_all(&target.dir).unwrap();
     for run in 0..runs {
-        let context = format!("ANNAL_SEED={seed}, run {run}");
-        if run > 0 && random.one_in(6) {
-            // Start over now and then, so power losses also meet the creation of a store.
-            std::fs::remove_dir_all(&target.dir).unwrap();
-            std::fs::create_dir_all(&target.dir).unwrap();
-            promises = Promises::default();
-        }
-        let before = PowerLoss::start(&target.dir).unwrap();
-        let evidence = journal_dir.join("evidence");
-        let _ = std::fs::remove_dir_all(&evidence);
-        copy_tree(&target.dir, &evidence.join("before")).unwrap();
-        let journal = evidence.join("journal.bin");
+        let (state, story) = match segment.take() {
+            Some(segment) => segment,
+            None => (
+                start_segment(target, &evidence, &mut random, &mut promises),
+                Vec::new(),
+            ),
+        };
         let mut command = probe_command(target, "write", run);
         preload(&mut command, &target.shim, &target.dir);
         command.env("ANNAL_FAULT_JOURNAL", &journal);
-        // Now and then a longer run, so the periodic work of a writer (refreshing a cache
-        // file, copying the WAL into the database) meets the power loss too, and a shorter
-        // one, so the open does.
-        let delay = match random.below(8) {
-            0 => Duration::from_millis(2_000 + random.below(1_000)),
-            1 => Duration::from_millis(5 + random.below(40)),
-            _ => Duration::from_millis(50 + random.below(300)),
-        };
-        let (stdout, stderr) = run_then_kill(command, delay);
-        if stderr.contains("panicked") {
-            return Err(format!("{context}: the probe panicked: {stderr}"));
+        let plan = random.one_in(3).then(|| FaultPlan {
+            ops: "s".into(),
+            sticky: false,
+            partial: false,
+            ..FaultPlan::random(&mut random, CALLS_MAX)
+        });
+        if let Some(plan) = &plan {
+            plan.apply(&mut command);
         }
-        std::fs::write(evidence.join("stdout.txt"), &stdout).unwrap();
+        let (stdout, stderr) = run_then_kill(command, random_delay(&mut random));
+        let mut story = story;
+        story.push(format!("run {run} (fsync fault {plan:?}) killed"));
+        if stderr.contains("panicked") {
+            return Err(format!(
+                "ANNAL_SEED={seed}, {story:?}: the probe panicked: {stderr}"
+            ));
+        }
+        append_file(&evidence.join("stdout.txt"), &stdout);
         let outcome = Outcome::parse(&stdout, BATCH);
         n_acked += outcome.acked.len();
         promises.absorb(&outcome);
-        let loss = before
+        if run + 1 < runs && random.one_in(2) {
+            // A process crash only: the files stay as they are, and the next run goes on.
+            segment = Some((state, story));
+            continue;
+        }
+        let context = format!("ANNAL_SEED={seed}, {story:?}, then a power loss");
+        let loss = state
             .crash(&journal, &mut random, target.volatile)
             .map_err(|error| format!("{context}: {error}"))?;
         copy_tree(&target.dir, &evidence.join("image")).unwrap();
+        n_losses += 1;
         total.records += loss.records;
         total.dropped_changes += loss.dropped_changes;
         total.torn_writes += loss.torn_writes;
         total.dropped_entries += loss.dropped_entries;
-        let context = format!("{context}, after a power loss that dropped {loss:?}");
+        let context = format!("{context} that dropped {loss:?}");
         if let Err(failure) = reopen_and_check(target, &mut promises, run, &context).await {
             return Err(format!(
                 "{failure}\n{}",
@@ -162,8 +175,47 @@ pub async fn power_loss(target: &Target<'_>, seed: u64, runs: u64, journal_dir: 
         "the probes acknowledged too little to test"
     );
     Ok(format!(
-        "{runs} power losses: {n_acked} batches acknowledged; {total:?}"
+        "{runs} runs, {n_losses} power losses: {n_acked} batches acknowledged; {total:?}"
     ))
+}
+
+/// Starts following the store's directory from its current state (now and then an empty one,
+/// so power losses also meet the creation of a store), with fresh evidence.
+fn start_segment(
+    target: &Target<'_>,
+    evidence: &Path,
+    random: &mut Random,
+    promises: &mut Promises,
+) -> PowerLoss {
+    if !promises.acked.is_empty() && random.one_in(6) {
+        std::fs::remove_dir_all(&target.dir).unwrap();
+        std::fs::create_dir_all(&target.dir).unwrap();
+        *promises = Promises::default();
+    }
+    let _ = std::fs::remove_dir_all(evidence);
+    copy_tree(&target.dir, &evidence.join("before")).unwrap();
+    PowerLoss::start(&target.dir).unwrap()
+}
+
+/// Mostly a few hundred milliseconds; now and then a longer run, so the periodic work of a
+/// writer (refreshing a cache file, copying the WAL into the database) meets the power loss
+/// too, and a shorter one, so the open does.
+fn random_delay(random: &mut Random) -> Duration {
+    match random.below(8) {
+        0 => Duration::from_millis(2_000 + random.below(1_000)),
+        1 => Duration::from_millis(5 + random.below(40)),
+        _ => Duration::from_millis(50 + random.below(300)),
+    }
+}
+
+fn append_file(path: &Path, text: &str) {
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    file.write_all(text.as_bytes()).unwrap();
 }
 
 /// Copies the directory tree `from` to `to`.
