@@ -6,7 +6,7 @@
 // the directory with what a power loss at that moment leaves (each file as of its last fsync
 // plus a random prefix of its later writes, the next one maybe torn; each directory as of its
 // last fsync plus a random prefix of its later changes). The seed is printed; ANNAL_SEED
-// replays it.
+// replays it; ANNAL_FAULT_RUNS=<n> makes a longer hunt.
 // A second test runs the probe with relaxed durability (acknowledged before the fsync) and
 // checks that the same oracle reports lost acknowledged events.
 
@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use annal_core::Store;
 use annal_ndjson::NdjsonStore;
-use annal_testkit::faults::{Target, Verdict, power_loss, seed, shim};
+use annal_testkit::faults::{Target, Verdict, power_loss, runs, seed, shim};
 
 use crate::processes::probe;
 
@@ -45,7 +45,7 @@ async fn power_losses(seed: u64, runs: u64, probe_env: &[(&str, &str)]) -> Verdi
 #[tokio::test]
 async fn power_loss_keeps_every_acknowledged_event() {
     let seed = seed("ndjson power_loss");
-    match power_losses(seed, RUNS, &[]).await {
+    match power_losses(seed, runs(RUNS), &[]).await {
         Ok(summary) => println!("{summary}"),
         Err(failure) => panic!("{failure}"),
     }

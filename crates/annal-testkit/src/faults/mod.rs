@@ -16,7 +16,7 @@
 //! [`check`] holds the oracle both tests share: the probe protocol (acknowledgments, errors),
 //! and the store check after a reopen (every acknowledged event present, no partial batch, no
 //! gap). Randomness comes from [`Random`], seeded by [`seed`], which prints the seed and
-//! replays one from `ANNAL_SEED`.
+//! replays one from `ANNAL_SEED`; [`runs`] lets `ANNAL_FAULT_RUNS` lengthen a hunt.
 //!
 //! Invariant: a test built on this module decides everything random from the printed seed,
 //! except thread scheduling in the child; a failure message names the seed and the run.
@@ -84,6 +84,16 @@ pub fn seed(name: &str) -> u64 {
         eprintln!("{name} seed: ANNAL_SEED={seed}");
     }
     seed
+}
+
+/// How many runs a fault or power-loss test makes: `ANNAL_FAULT_RUNS` if set (for a longer
+/// hunt, e.g. `ANNAL_FAULT_RUNS=400 cargo test -p annal-ndjson --test it power_loss`), else
+/// `default`, which keeps `scripts/test` fast.
+pub fn runs(default: u64) -> u64 {
+    std::env::var("ANNAL_FAULT_RUNS")
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(default)
 }
 
 /// Compiles the shim into `out_dir` once per process and returns the library's path. Panics

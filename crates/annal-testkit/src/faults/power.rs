@@ -465,4 +465,24 @@ mod tests {
         assert_eq!(c_text.as_deref(), Some("two"));
         std::fs::remove_dir_all(&root).unwrap();
     }
+
+    /// `a` gets "111", whose fsync fails, then "222" and a completed fsync.
+    fn failed_sync(root: &Path) -> Vec<u8> {
+        let a = key(&root.join("a"));
+        let mut journal = encode(b'W', a, 3, "", "", b"111");
+        journal.extend(encode(b'F', a, 0, "", "", b""));
+        journal.extend(encode(b'W', a, 6, "", "", b"222"));
+        journal.extend(encode(b'S', a, 0, "", "", b""));
+        journal
+    }
+
+    #[test]
+    fn a_failed_fsync_leaves_a_hole_that_later_fsyncs_do_not_fill() {
+        let root = root("failed");
+        for seed in 1..8 {
+            let a_text = crash(&root, &failed_sync, seed)[0].clone();
+            assert_eq!(a_text.as_deref(), Some("old\x00\x00\x00222"));
+        }
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 }
