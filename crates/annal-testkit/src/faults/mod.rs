@@ -143,7 +143,7 @@ pub struct FaultPlan {
     /// The number (from 1) of the call among the chosen classes that fails.
     pub at: u64,
     /// The classes counted: `w` writes and truncations, `s` fsyncs, `r` renames and unlinks,
-    /// `o` opens.
+    /// `o` opens, `O` opens for writing.
     pub ops: String,
     /// The errno the failing call returns.
     pub errno: i32,
