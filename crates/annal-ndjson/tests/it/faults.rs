@@ -263,6 +263,7 @@ async fn issue_21_an_event_over_the_line_cap_is_refused_whatever_the_payload_lim
     let (_guard, dir) = store_dir();
     let limits = annal_core::Limits {
         payload_bytes_max: 128 * 1024 * 1024,
+        batch_bytes_max: 256 * 1024 * 1024,
         ..annal_core::Limits::default()
     };
     let store =
