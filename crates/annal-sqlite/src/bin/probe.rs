@@ -7,9 +7,10 @@
 //!   `<tasks>` concurrent tasks, each appending batches of `<batch>` events to its own stream
 //!   with an exact expected version, and prints `ack <stream> <version> <id>...` (flushed)
 //!   after each acknowledged batch, until killed. `ANNAL_PROBE_DURABILITY=relaxed` opens the
-//!   store with relaxed durability; with `ANNAL_PROBE_TRIM=1`, task 0 removes all but its
-//!   last batch after every fourth one, printing `trimming <stream> <before>` before and
-//!   `trim <stream> <before>` once it is acknowledged.
+//!   store with relaxed durability. With `ANNAL_PROBE_MAINTAIN=1`, after every fourth batch
+//!   task 0 removes all but its last batch (`trimming <stream> <before>`, then `trim ...` once
+//!   acknowledged) and task 1 saves a snapshot (`snapshotting <stream> <version>`, then
+//!   `snapshot ...`).
 //! - `faults <db> <run> <tasks> <batch> <batches>`: like `write`, but each task stops after
 //!   `<batches>` batches (`done <stream>`), and an open or append that fails is reported
 //!   instead of ending the process: `open-error <message>`, or `error <stream> <kind>
@@ -29,8 +30,8 @@ use std::error::Error;
 use std::io::{Read, Write};
 
 use annal_core::{
-    AppendError, EventId, EventType, ExpectedVersion, Filter, NewEvent, Position, RetentionError,
-    StorageError, Store, StreamId, Version,
+    AggregateType, AppendError, EventId, EventType, ExpectedVersion, Filter, NewEvent, Position,
+    RetentionError, Snapshot, SnapshotError, StorageError, Store, StreamId, Version,
 };
 use annal_sqlite::{OpenError, SqliteStore};
 use futures::StreamExt;
@@ -137,10 +138,10 @@ async fn append_forever(store: SqliteStore, run: u64, task: u64, batch: u64) -> 
         );
         version = result.stream_version;
         say(&format!("ack {stream} {} {}", version.0, ids.join(" ")))?;
-        if let Some(before) = trim_point(task, n_batch, version, batch) {
-            say(&format!("trimming {stream} {}", before.0))?;
-            store.truncate_before(&stream, before, false).await?;
-            say(&format!("trim {stream} {}", before.0))?;
+        if let Some((kind, message)) =
+            maintain(&store, &stream, task, n_batch, version, batch).await?
+        {
+            return Err(format!("{kind}: {message}").into());
         }
     }
     Ok(())
@@ -201,16 +202,7 @@ async fn append_until_failure(
             Ok(result) => {
                 version = result.stream_version;
                 say(&format!("ack {stream} {} {}", version.0, ids.join(" ")))?;
-                match trim_point(task, n_batch, version, batch) {
-                    None => None,
-                    Some(before) => {
-                        say(&format!("trimming {stream} {}", before.0))?;
-                        match store.truncate_before(&stream, before, false).await {
-                            Ok(_) => say(&format!("trim {stream} {}", before.0)).map(|()| None)?,
-                            Err(error) => Some((retention_kind(&error), one_line(&error))),
-                        }
-                    }
-                }
+                maintain(&store, &stream, task, n_batch, version, batch).await?
             }
             Err(error) => Some((kind(&error), one_line(&error))),
         };
@@ -229,11 +221,47 @@ async fn append_until_failure(
     Ok(())
 }
 
-/// With `ANNAL_PROBE_TRIM=1`, task 0 removes all but its last batch after every fourth one, so
-/// removals meet the faults too: the version to remove before, when it is time.
-fn trim_point(task: u64, n_batch: u64, version: Version, batch: u64) -> Option<Version> {
-    let enabled = std::env::var("ANNAL_PROBE_TRIM").is_ok_and(|value| value == "1");
-    (enabled && task == 0 && n_batch % 4 == 3).then(|| Version(version.0 + 1 - batch))
+/// With `ANNAL_PROBE_MAINTAIN=1`, after every fourth batch task 0 removes all but its last
+/// batch and task 1 saves a snapshot at its version, so removals and snapshots meet the faults
+/// too; each is announced before and after. Returns the kind and message of a store error.
+async fn maintain(
+    store: &SqliteStore,
+    stream: &StreamId,
+    task: u64,
+    n_batch: u64,
+    version: Version,
+    batch: u64,
+) -> Result<Option<(String, String)>> {
+    let enabled = std::env::var("ANNAL_PROBE_MAINTAIN").is_ok_and(|value| value == "1");
+    if !enabled || n_batch % 4 != 3 {
+        return Ok(None);
+    }
+    if task == 0 {
+        let before = Version(version.0 + 1 - batch);
+        say(&format!("trimming {stream} {}", before.0))?;
+        if let Err(error) = store.truncate_before(stream, before, false).await {
+            return Ok(Some((retention_kind(&error), one_line(&error))));
+        }
+        say(&format!("trim {stream} {}", before.0))?;
+    } else if task == 1 {
+        say(&format!("snapshotting {stream} {}", version.0))?;
+        let snapshot = Snapshot {
+            aggregate_id: stream.clone(),
+            aggregate_type: AggregateType::new("probe")?,
+            version,
+            state: json!({ "version": version.0 }),
+            timestamp: 0,
+        };
+        if let Err(error) = store.save_snapshot(snapshot).await {
+            let kind = storage_kind(match &error {
+                SnapshotError::Storage(error) => Some(error),
+                _ => None,
+            });
+            return Ok(Some((kind, one_line(&error))));
+        }
+        say(&format!("snapshot {stream} {}", version.0))?;
+    }
+    Ok(None)
 }
 
 fn kind(error: &AppendError) -> String {

@@ -7,6 +7,8 @@
 //! - `ack <stream> <version> <id>...` once a batch is acknowledged (`version` is its last);
 //! - `trimming <stream> <before>` before a removal of the stream's events before `before`
 //!   (always at a batch boundary), and `trim <stream> <before>` once it is acknowledged;
+//! - `snapshotting <stream> <version>` before saving a snapshot at `version`, and
+//!   `snapshot <stream> <version>` once it is acknowledged;
 //! - `error <stream> <kind> <message>` when an append fails, `kind` being `poisoned`,
 //!   `storage` (another storage error) or `other` (anything else: a wrong answer to a fault);
 //! - `after <stream> <kind> <message>` for the next append after an error (`ok` if it was
@@ -15,7 +17,8 @@
 //!   store did not open.
 //!
 //! Invariant: [`check_store`] fails on any acknowledged event missing, any acknowledged
-//! removal undone, any batch present in part, and any gap in versions (or in positions, where
+//! removal undone, any acknowledged snapshot lost or a snapshot ahead of its stream, any batch
+//! present in part, and any gap in versions (or in positions, where
 //! nothing was removed); [`Outcome::problems`] fails on a caller left
 //! without an answer, a wrong kind of error, and a write accepted after a failure.
 
@@ -45,6 +48,9 @@ pub struct Promises {
     /// Per stream, the highest `before` of a removal asked for, acknowledged or not: events
     /// below it may be gone.
     pub may_remove: BTreeMap<String, u64>,
+    /// Per stream, the version of the newest acknowledged snapshot: the newest snapshot found
+    /// must be at least as new.
+    pub snapshots: BTreeMap<String, u64>,
 }
 
 impl Promises {
@@ -54,6 +60,10 @@ impl Promises {
         for (stream, before) in &outcome.trims {
             let floor = self.floors.entry(stream.clone()).or_default();
             *floor = (*floor).max(*before);
+        }
+        for (stream, version) in &outcome.snapshots {
+            let newest = self.snapshots.entry(stream.clone()).or_default();
+            *newest = (*newest).max(*version);
         }
         for (stream, before) in outcome.trims.iter().chain(&outcome.trimming) {
             let bound = self.may_remove.entry(stream.clone()).or_default();
@@ -71,6 +81,8 @@ pub struct Outcome {
     pub trims: Vec<(String, u64)>,
     /// `(stream, before)` of each removal asked for.
     pub trimming: Vec<(String, u64)>,
+    /// `(stream, version)` of each acknowledged snapshot.
+    pub snapshots: Vec<(String, u64)>,
     /// `(stream, kind, message)` of each failed append.
     pub errors: Vec<(String, String, String)>,
     /// `(stream, kind, message)` of each append tried after a failure.
@@ -107,14 +119,14 @@ impl Outcome {
                         });
                     }
                 }
-                "trim" | "trimming" => {
-                    if let Ok(before) = second.trim().parse() {
-                        let list = if tag == "trim" {
-                            &mut outcome.trims
-                        } else {
-                            &mut outcome.trimming
+                "trim" | "trimming" | "snapshot" => {
+                    if let Ok(version) = second.trim().parse() {
+                        let list = match tag {
+                            "trim" => &mut outcome.trims,
+                            "trimming" => &mut outcome.trimming,
+                            _ => &mut outcome.snapshots,
                         };
-                        list.push((first, before));
+                        list.push((first, version));
                     }
                 }
                 "error" => outcome.errors.push((first, second, rest)),
@@ -238,6 +250,30 @@ pub async fn check_store(
         .collect();
     for name in streams.keys() {
         check_stream(store, name).await?;
+    }
+    for (name, acked) in &promises.snapshots {
+        check_snapshot(store, name, *acked).await?;
+    }
+    Ok(())
+}
+
+/// The newest snapshot of `name` is at least as new as the acknowledged one, and no newer
+/// than the stream.
+async fn check_snapshot(store: &dyn Store, name: &str, acked: u64) -> Result<(), String> {
+    let stream = StreamId::new(name).map_err(e)?;
+    let found = store.load_snapshot(&stream).await.map_err(e)?;
+    let version = found.map(|snapshot| snapshot.version.0);
+    if version.is_none_or(|version| version < acked) {
+        return Err(format!(
+            "the snapshot of {name} at version {acked} was acknowledged, the newest found is \
+             {version:?}"
+        ));
+    }
+    let counter = store.stream_version(&stream).await.map_err(e)?.0;
+    if version.is_some_and(|version| version > counter) {
+        return Err(format!(
+            "the snapshot of {name} is at version {version:?}, beyond the stream's {counter}"
+        ));
     }
     Ok(())
 }

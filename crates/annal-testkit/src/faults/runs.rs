@@ -94,9 +94,10 @@ pub async fn io_faults(target: &Target<'_>, seed: u64, runs: u64) -> Verdict {
     assert!(fired * 3 >= runs as usize, "too few runs met their fault");
     Ok(format!(
         "{runs} fault runs: a fault struck in {fired}, {open_errors} during the open; \
-         {} batches acknowledged, {} streams trimmed",
+         {} batches acknowledged, {} streams trimmed, {} with a snapshot",
         promises.acked.len(),
-        promises.floors.len()
+        promises.floors.len(),
+        promises.snapshots.len()
     ))
 }
 
@@ -256,7 +257,7 @@ fn probe_command(target: &Target<'_>, mode: &str, run: u64) -> Command {
         .args([run.to_string(), TASKS.to_string(), BATCH.to_string()])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .env("ANNAL_PROBE_TRIM", "1")
+        .env("ANNAL_PROBE_MAINTAIN", "1")
         .envs(target.probe_env.iter().copied());
     command
 }
