@@ -75,10 +75,10 @@ struct Line {
     correlation_id: Option<String>,
 }
 
-struct Parsed {
-    stream: StreamId,
-    expected: ExpectedVersion,
-    event: NewEvent,
+pub(super) struct Parsed {
+    pub(super) stream: StreamId,
+    pub(super) expected: ExpectedVersion,
+    pub(super) event: NewEvent,
 }
 
 /// A batch of one stream waiting for its turn.
@@ -207,7 +207,7 @@ pub(crate) async fn run(store: Arc<dyn Store>, out: &mut Output) -> anyhow::Resu
     failure.map_or(Ok(()), Err)
 }
 
-fn parse(text: &str) -> anyhow::Result<Parsed> {
+pub(super) fn parse(text: &str) -> anyhow::Result<Parsed> {
     let line: Line = serde_json::from_str(text).context("not a valid event envelope")?;
     let expected = match line.expected_version {
         None => ExpectedVersion::Any,
