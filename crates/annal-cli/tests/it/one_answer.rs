@@ -17,7 +17,7 @@
 use std::sync::Arc;
 
 use annal_core::{
-    AppendError, Clock, EventType, ExpectedVersion, MemoryStore, NewEvent, Position,
+    AppendError, Clock, EventId, EventType, ExpectedVersion, MemoryStore, NewEvent, Position,
     ReadStreamOptions, RecordedEvent, Store, StreamId, Timestamp, collect,
 };
 use annal_ndjson::NdjsonStore;
@@ -43,19 +43,21 @@ impl Clock for FixedClock {
 /// sequence written verbatim (lone surrogates, NUL, a surrogate pair).
 fn piece() -> impl Strategy<Value = String> {
     prop_oneof![
-        6 => proptest::char::range('a', 'z').prop_map(escaped),
-        2 => any::<char>().prop_map(escaped),
-        2 => prop::sample::select(vec![
+        600 => proptest::char::range('a', 'z').prop_map(escaped),
+        150 => any::<char>().prop_map(escaped),
+        150 => prop::sample::select(vec![
             '\0', '\t', '\n', '\r', '\u{1b}', '\u{7f}', '\u{85}', '\u{a0}', '\u{200b}', '\u{2028}',
             '\u{202e}', '\u{fe0f}', '\u{feff}', '\u{fffd}', '\u{ffff}', '\u{10ffff}', ':', '"',
             '\\', '/', '%', '\'', 'é', '\u{301}', 'ß', 'İ', '日', '🦀',
         ])
         .prop_map(escaped),
-        1 => prop::sample::select(vec![
-            r"\ud800", r"\udfff", r"\udc00\ud800", r"\ud83e\udd80", r"\u0000", r"\u00e9",
-            r"\uFFFF", r"\/", r"\b\f", r"\x",
+        60 => prop::sample::select(vec![
+            r"\ud83e\udd80", r"\u0000", r"\u00e9", r"\uFFFF", r"\u001f", r"\/", r"\b\f",
         ])
         .prop_map(str::to_owned),
+        // Rare, as one refuses the whole envelope at decoding: lone surrogates, a bad escape.
+        3 => prop::sample::select(vec![r"\ud800", r"\udfff", r"\udc00\ud800", r"\x"])
+            .prop_map(str::to_owned),
     ]
 }
 
@@ -68,7 +70,7 @@ fn escaped(c: char) -> String {
 /// The body of a JSON string: usually short, sometimes just over or far over a limit.
 fn string_body() -> impl Strategy<Value = String> {
     prop_oneof![
-        8 => proptest::collection::vec(piece(), 0..12).prop_map(|pieces| pieces.concat()),
+        40 => proptest::collection::vec(piece(), 0..12).prop_map(|pieces| pieces.concat()),
         1 => (piece(), prop::sample::select(vec![255usize, 256, 257, 300, 70_000]))
             .prop_map(|(piece, n)| piece.repeat(n)),
     ]
@@ -146,7 +148,7 @@ fn event_type() -> impl Strategy<Value = String> {
 /// An optional text field: usually a string, sometimes null or a value of the wrong kind.
 fn text_field() -> impl Strategy<Value = String> {
     prop_oneof![
-        6 => json_string(),
+        12 => json_string(),
         1 => Just("null".to_owned()),
         1 => json_number(),
     ]
@@ -197,8 +199,9 @@ struct Input {
 
 fn input() -> impl Strategy<Value = Input> {
     let stream = prop_oneof![
-        4 => json_string(),
-        1 => Just("\"task-1\"".to_owned()),
+        1 => json_string(),
+        1 => prop::sample::select(vec!["\"task-1\"", r#""agent-\u00e9""#, "\"日本-1\"", "\"a b\""])
+            .prop_map(str::to_owned),
     ];
     (stream, envelope()).prop_map(|(stream, envelope)| Input { stream, envelope })
 }
@@ -290,7 +293,8 @@ async fn answer(
     let good = NewEvent::new(
         EventType::new("good:appended").unwrap(),
         json!({"case": case}),
-    );
+    )
+    .with_id(EventId::new(format!("good-{case}")).unwrap());
     let (result, good) = tokio::join!(
         store.append(stream, ExpectedVersion::Any, vec![event]),
         store.append(&good_stream, ExpectedVersion::NoStream, vec![good]),
@@ -326,9 +330,11 @@ async fn check(backends: &Backends, input: &Input, case: u64) -> Result<(), Test
     let Ok(stream) = StreamId::new(stream) else {
         return Ok(());
     };
-    let Ok(event) = serde_json::from_str::<NewEvent>(&input.envelope) else {
+    let Ok(mut event) = serde_json::from_str::<NewEvent>(&input.envelope) else {
         return Ok(());
     };
+    // A store generates a missing id, differently in each store: give all four the same one.
+    event.id = event.id.or_else(|| Some(EventId::generate()));
     let mut answers = Vec::new();
     for (name, store) in &backends.stores {
         let answer = answer(store, &stream, event.clone(), case)
@@ -364,6 +370,18 @@ async fn everything(store: &dyn Store) -> Vec<Value> {
     events
 }
 
+/// Asserts `store` holds the same events as the memory store, naming the first difference.
+#[track_caller]
+fn assert_same(store: &[Value], memory: &[Value], name: &str) {
+    let only_store: Vec<&Value> = store.iter().filter(|e| !memory.contains(e)).collect();
+    let only_memory: Vec<&Value> = memory.iter().filter(|e| !store.contains(e)).collect();
+    assert!(
+        only_store.is_empty() && only_memory.is_empty() && store.len() == memory.len(),
+        "{name} holds other events than memory: only in {name}: {only_store:?}; \
+         only in memory: {only_memory:?}"
+    );
+}
+
 #[test]
 fn one_input_gets_one_answer_on_every_backend() {
     let seed: u64 = std::env::var("ANNAL_SEED")
@@ -384,6 +402,9 @@ fn one_input_gets_one_answer_on_every_backend() {
     let config = Config {
         cases,
         failure_persistence: None,
+        // The stores carry state from case to case, so a shrunk input replayed later meets
+        // other stores: the first failing input, unshrunk, is the one to report.
+        max_shrink_iters: 0,
         ..Config::default()
     };
     let mut runner = TestRunner::new_with_rng(
@@ -410,7 +431,7 @@ fn one_input_gets_one_answer_on_every_backend() {
             all.push((name, everything(&**store).await));
         }
         for (name, events) in &all[1..] {
-            assert!(*events == all[0].1, "{name} holds other events than memory");
+            assert_same(events, &all[0].1, name);
         }
         // Reopened, the disk stores read back exactly what they answered before.
         let sqlite = SqliteStore::open_read_only(&backends.sqlite_path).unwrap();

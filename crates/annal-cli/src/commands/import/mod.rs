@@ -7,6 +7,7 @@
 //! reported (by line or rowid) and skipped; it never stops the records around it.
 
 mod detect;
+mod lines;
 mod ndjson;
 mod report;
 mod seed_ledger;
