@@ -5,6 +5,7 @@ mod append_stdin;
 mod backup;
 mod bench;
 mod demo;
+pub mod fuzzing;
 mod import;
 mod ledger_export;
 mod maintain;
