@@ -9,3 +9,4 @@ mod harness;
 mod append_read;
 mod auth;
 mod bad_input;
+mod subscribe;
