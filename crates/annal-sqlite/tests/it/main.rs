@@ -7,9 +7,11 @@
 mod conformance;
 mod crash;
 mod ids;
+mod io_faults;
 mod log_reads;
 mod open;
 mod parts;
 mod poison;
+mod power_loss;
 mod processes;
 mod support;
