@@ -264,7 +264,18 @@ impl From<annal_core::ProjectionError> for ApiError {
 
 impl From<annal_swarm::ledger::LedgerError> for ApiError {
     fn from(error: annal_swarm::ledger::LedgerError) -> Self {
-        ApiError::internal(&error)
+        use annal_swarm::ledger::LedgerError as L;
+        match error {
+            L::InvalidId {
+                what,
+                value,
+                source,
+            } => ApiError::invalid_field(what, format!("{what} {value:?}: {source}")),
+            L::Append { source, .. } => source.into(),
+            L::Read(error) => error.into(),
+            L::Retention(error) => error.into(),
+            other => ApiError::internal(&other),
+        }
     }
 }
 

@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::Auth;
 use crate::config::ServerConfig;
+use crate::routes::projections::Projections;
 
 /// The state behind the router. Cloning it is cheap (handles only).
 #[derive(Clone)]
@@ -23,6 +24,8 @@ pub struct AppState {
     pub subscribers: Arc<Semaphore>,
     /// Cancelled when the server shuts down: ends SSE streams.
     pub shutdown: CancellationToken,
+    /// The swarm projections, kept caught up between requests.
+    pub(crate) projections: Arc<Projections>,
 }
 
 impl AppState {
@@ -34,6 +37,7 @@ impl AppState {
             config: Arc::new(config),
             auth: Arc::new(auth),
             shutdown: CancellationToken::new(),
+            projections: Arc::new(Projections::default()),
         }
     }
 }

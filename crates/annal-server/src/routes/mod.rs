@@ -3,6 +3,8 @@
 
 pub(crate) mod events;
 pub(crate) mod health;
+pub(crate) mod projections;
+pub(crate) mod runs;
 pub(crate) mod snapshots;
 pub(crate) mod store;
 pub(crate) mod streams;
@@ -44,7 +46,13 @@ pub fn router(state: AppState) -> Router {
         .route("/head", get(store::head))
         .route("/stats", get(store::stats))
         .route("/retention", post(store::retain))
-        .route("/verify", get(store::verify));
+        .route("/verify", get(store::verify))
+        .route("/projections/agents", get(projections::agents))
+        .route("/projections/tasks", get(projections::tasks))
+        .route("/projections/memory", get(projections::memory))
+        .route("/runs", get(runs::list).post(runs::record))
+        .route("/runs/metrics", get(runs::metrics))
+        .route("/runs/violations", get(runs::violations));
     let layers = ServiceBuilder::new()
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .layer(

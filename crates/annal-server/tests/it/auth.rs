@@ -56,11 +56,29 @@ async fn call(
     if let Some(body) = body {
         request = request.json(&body);
     }
-    status_and_json(request.send().await.unwrap()).await
+    let response = request.send().await.unwrap();
+    if response
+        .headers()
+        .get("content-type")
+        .is_some_and(|t| t == "text/event-stream")
+    {
+        // A live stream never ends: its status is the answer.
+        return (response.status().as_u16(), Value::Null);
+    }
+    status_and_json(response).await
 }
 
 fn batch() -> Value {
     json!({"events": [{"type": "task:tick", "payload": {}}]})
+}
+
+fn run() -> Value {
+    json!({"eventId": "", "taskId": "t-1", "guidanceHash": "h", "retrievedRuleIds": [],
+        "toolsUsed": [], "filesTouched": [],
+        "diffSummary": {"filesChanged": 0, "linesAdded": 0, "linesRemoved": 0},
+        "testResults": {"ran": false, "passed": 0, "failed": 0, "skipped": 0},
+        "violations": [], "outcomeAccepted": null, "reworkLines": 0, "intent": "feature",
+        "timestamp": 1, "durationMs": 0})
 }
 
 /// Every endpoint with the scope it needs and whether it spans all streams.
@@ -85,6 +103,19 @@ fn endpoints() -> Vec<(&'static str, &'static str, Option<Value>, Scope)> {
         ("GET", "/v1/head", None, Scope::Read),
         ("GET", "/v1/stats", None, Scope::Read),
         ("GET", "/metrics", None, Scope::Read),
+        ("GET", "/v1/projections/agents", None, Scope::Read),
+        ("GET", "/v1/projections/tasks", None, Scope::Read),
+        ("GET", "/v1/projections/memory", None, Scope::Read),
+        ("GET", "/v1/runs", None, Scope::Read),
+        ("GET", "/v1/runs/metrics", None, Scope::Read),
+        ("GET", "/v1/runs/violations", None, Scope::Read),
+        ("POST", "/v1/runs", Some(run()), Scope::Append),
+        (
+            "GET",
+            "/v1/subscribe?from=0&types=none:x",
+            None,
+            Scope::Read,
+        ),
         (
             "POST",
             "/v1/streams/task-1/truncate",

@@ -10,3 +10,4 @@ mod append_read;
 mod auth;
 mod bad_input;
 mod subscribe;
+mod swarm;
