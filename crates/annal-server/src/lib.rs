@@ -22,6 +22,7 @@ pub mod auth;
 mod body;
 mod config;
 mod metrics;
+mod openapi;
 mod params;
 mod problem;
 mod respond;
@@ -39,6 +40,7 @@ use annal_core::Store;
 
 pub use auth::{Auth, Scope, TokenFile, TokenSource};
 pub use config::{DEFAULT_LISTEN, ServerConfig, TlsFiles};
+pub use openapi::document as openapi_document;
 pub use problem::{ApiError, PROBLEM_JSON};
 pub use routes::router;
 pub use state::AppState;

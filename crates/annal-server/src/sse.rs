@@ -24,8 +24,9 @@ use crate::problem::ApiError;
 use crate::state::AppState;
 
 /// Query parameters of `GET /v1/subscribe`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct SubscribeParams {
     /// The last position the client has; delivery starts after it. Without it (and without
     /// `Last-Event-ID`), only events committed from now on are sent.
@@ -57,6 +58,14 @@ impl Drop for Slot {
 }
 
 /// Follows the log from a position as SSE.
+#[utoipa::path(
+    get,
+    path = "/v1/subscribe", operation_id = "subscribe",
+    tag = "events",
+    description = "Follow the log live as Server-Sent Events (scope: read). Each `id:` is the event's position; reconnect with `Last-Event-ID` (or `from`) to resume exactly after it. Heartbeat comments keep idle connections open.",
+    params(SubscribeParams, ("Last-Event-ID" = Option<u64>, Header, description = "The last position received; takes precedence over from")),
+    responses((status = 200, description = "An SSE stream whose data lines are RecordedEvent JSON", content_type = "text/event-stream"), (status = 400, description = "Bad parameter", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"), (status = 503, description = "too-many-subscribers", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"), (status = 401, description = "No or unknown token", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "The token lacks the scope or stream", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"))
+)]
 pub(crate) async fn subscribe(
     State(state): State<AppState>,
     caller: Caller,

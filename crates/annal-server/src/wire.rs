@@ -56,56 +56,65 @@ pub struct AppendRequest {
 }
 
 /// One appended event in an append's answer.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AppendedEvent {
     /// Its id (the client's, or one the server chose).
+    #[schema(value_type = String)]
     pub id: EventId,
     /// Its position in the store.
+    #[schema(value_type = u64)]
     pub position: Position,
     /// Its version in the stream.
+    #[schema(value_type = u64)]
     pub version: Version,
 }
 
 /// The answer to an append.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AppendResponse {
     /// The stream appended to.
     pub stream: String,
     /// The stream's version after the append.
+    #[schema(value_type = u64)]
     pub stream_version: Version,
     /// The position of the batch's first event.
+    #[schema(value_type = u64)]
     pub first_position: Position,
     /// The position of the batch's last event.
+    #[schema(value_type = u64)]
     pub last_position: Position,
     /// Each event, in batch order.
     pub events: Vec<AppendedEvent>,
 }
 
 /// A stream's current version.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StreamVersion {
     /// The stream.
     pub stream: String,
     /// Its last assigned version; 0 if it never held an event.
+    #[schema(value_type = u64)]
     pub version: Version,
 }
 
 /// The store's head.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Head {
     /// The position of the newest committed event; 0 for an empty store.
+    #[schema(value_type = u64)]
     pub head: Position,
 }
 
 /// `POST /v1/streams/{stream}/truncate`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TruncateRequest {
     /// Remove the events with versions before this one.
+    #[schema(value_type = u64)]
     pub before: Version,
     /// Also remove events the stream's snapshot does not cover.
     #[serde(default)]
@@ -113,15 +122,18 @@ pub struct TruncateRequest {
 }
 
 /// `PUT /v1/streams/{stream}/snapshot`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SnapshotRequest {
     /// The stream version the state includes.
+    #[schema(value_type = u64)]
     pub version: Version,
     /// The aggregate's state (a JSON object).
+    #[schema(value_type = Object)]
     pub state: serde_json::Value,
     /// The aggregate type; that of the stream's newest event when absent.
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub aggregate_type: Option<annal_core::AggregateType>,
 }
 

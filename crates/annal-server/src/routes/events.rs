@@ -16,8 +16,9 @@ use crate::problem::ApiError;
 use crate::state::AppState;
 
 /// Query parameters of `GET /v1/events`. Lists are comma-separated.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct EventsParams {
     /// First position returned (inclusive); forward reads only.
     pub(crate) from: Option<u64>,
@@ -26,6 +27,7 @@ pub(crate) struct EventsParams {
     /// Skip this many matching events first.
     pub(crate) offset: Option<u64>,
     /// `forward` (default) or `backward`.
+    #[param(value_type = Option<String>)]
     pub(crate) direction: Option<Direction>,
     /// Event types.
     pub(crate) types: Option<String>,
@@ -77,6 +79,14 @@ impl EventsParams {
 }
 
 /// Reads or queries the log, as a JSON array or NDJSON.
+#[utoipa::path(
+    get,
+    path = "/v1/events", operation_id = "readEvents",
+    tag = "events",
+    description = "Read the whole log from a position, or query it (scope: read; a stream-limited token sees only its streams). JSON array, or NDJSON with `Accept: application/x-ndjson`.",
+    params(EventsParams),
+    responses((status = 200, description = "The events", content((Vec<crate::openapi::RecordedEventDoc> = "application/json"), (crate::openapi::RecordedEventDoc = "application/x-ndjson"))), (status = 400, description = "Bad parameter", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"), (status = 401, description = "No or unknown token", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "The token lacks the scope or stream", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"))
+)]
 pub(crate) async fn read(
     State(state): State<AppState>,
     caller: Caller,

@@ -49,8 +49,9 @@ fn checkpoint<P: Projection>(guard: &Option<ProjectionRunner<P>>) -> Position {
 }
 
 /// Query parameters of `GET /v1/projections/agents`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct AgentsParams {
     /// idle, active, blocked, completed or error.
     pub(crate) status: Option<String>,
@@ -61,6 +62,14 @@ pub(crate) struct AgentsParams {
 }
 
 /// Agent state: status, role, domain, task counts, health.
+#[utoipa::path(
+    get,
+    path = "/v1/projections/agents", operation_id = "getAgents",
+    tag = "projections",
+    description = "Agent state (scope: read, all streams).",
+    params(AgentsParams),
+    responses((status = 200, description = "{agents, activeCount, checkpoint}", body = serde_json::Value), (status = 401, description = "No or unknown token", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "The token lacks the scope or stream", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"))
+)]
 pub(crate) async fn agents(
     State(state): State<AppState>,
     caller: Caller,
@@ -98,8 +107,9 @@ pub(crate) async fn agents(
 }
 
 /// Query parameters of `GET /v1/projections/tasks`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct TasksParams {
     /// pending, queued, assigned, in-progress, blocked, completed, failed or cancelled.
     pub(crate) status: Option<String>,
@@ -115,6 +125,14 @@ pub(crate) struct TasksParams {
 }
 
 /// Task history: status, assignment, durations, success and failure rates.
+#[utoipa::path(
+    get,
+    path = "/v1/projections/tasks", operation_id = "getTasks",
+    tag = "projections",
+    description = "Task history (scope: read, all streams).",
+    params(TasksParams),
+    responses((status = 200, description = "{tasks, averageDurationMs, successRate, failureRate, checkpoint}", body = serde_json::Value), (status = 401, description = "No or unknown token", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "The token lacks the scope or stream", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"))
+)]
 pub(crate) async fn tasks(
     State(state): State<AppState>,
     caller: Caller,
@@ -162,8 +180,9 @@ pub(crate) async fn tasks(
 }
 
 /// Query parameters of `GET /v1/projections/memory`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct MemoryParams {
     /// Only this namespace.
     pub(crate) namespace: Option<String>,
@@ -172,6 +191,14 @@ pub(crate) struct MemoryParams {
 }
 
 /// Memory index: entries, sizes per namespace, access counts.
+#[utoipa::path(
+    get,
+    path = "/v1/projections/memory", operation_id = "getMemory",
+    tag = "projections",
+    description = "Memory index (scope: read, all streams).",
+    params(MemoryParams),
+    responses((status = 200, description = "{memories, sizeByNamespace, checkpoint}", body = serde_json::Value), (status = 401, description = "No or unknown token", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "The token lacks the scope or stream", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"))
+)]
 pub(crate) async fn memory(
     State(state): State<AppState>,
     caller: Caller,

@@ -16,8 +16,9 @@ use crate::state::AppState;
 const RUNS_MAX: u64 = 10_000;
 
 /// Query parameters of `GET /v1/runs`: one of `task`, `since`/`until`, or `recent`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct RunsParams {
     /// The runs of this task.
     pub(crate) task: Option<String>,
@@ -30,6 +31,14 @@ pub(crate) struct RunsParams {
 }
 
 /// Lists run events.
+#[utoipa::path(
+    get,
+    path = "/v1/runs", operation_id = "listRuns",
+    tag = "runs",
+    description = "Run ledger events by task, time range or recency (scope: read, all streams).",
+    params(RunsParams),
+    responses((status = 200, description = "Run events", body = Vec<serde_json::Value>), (status = 401, description = "No or unknown token", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "The token lacks the scope or stream", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"))
+)]
 pub(crate) async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -68,6 +77,14 @@ pub(crate) async fn list(
 }
 
 /// Records a run event (evaluated by nothing here: evaluation is the recorder's choice).
+#[utoipa::path(
+    post,
+    path = "/v1/runs", operation_id = "recordRun",
+    tag = "runs",
+    description = "Record a run event in stream run-<taskId> (scope: append on that stream).",
+    request_body(content = serde_json::Value, content_type = "application/json"),
+    responses((status = 200, description = "The recorded run event", body = serde_json::Value), (status = 401, description = "No or unknown token", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "The token lacks the scope or stream", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"))
+)]
 pub(crate) async fn record(
     State(state): State<AppState>,
     caller: Caller,
@@ -80,6 +97,13 @@ pub(crate) async fn record(
 }
 
 /// Success rate, rework and violation figures over every run.
+#[utoipa::path(
+    get,
+    path = "/v1/runs/metrics", operation_id = "getRunMetrics",
+    tag = "runs",
+    description = "Optimization metrics over every run (scope: read, all streams).",
+    responses((status = 200, description = "The metrics", body = serde_json::Value), (status = 401, description = "No or unknown token", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "The token lacks the scope or stream", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"))
+)]
 pub(crate) async fn metrics(
     State(state): State<AppState>,
     caller: Caller,
@@ -89,6 +113,13 @@ pub(crate) async fn metrics(
 }
 
 /// Violations ranked by how often and how badly they occur.
+#[utoipa::path(
+    get,
+    path = "/v1/runs/violations", operation_id = "getRunViolations",
+    tag = "runs",
+    description = "Violations ranked (scope: read, all streams).",
+    responses((status = 200, description = "The ranking", body = Vec<serde_json::Value>), (status = 401, description = "No or unknown token", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "The token lacks the scope or stream", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"))
+)]
 pub(crate) async fn violations(
     State(state): State<AppState>,
     caller: Caller,

@@ -14,6 +14,14 @@ use crate::state::AppState;
 use crate::wire::SnapshotRequest;
 
 /// The stream's newest snapshot.
+#[utoipa::path(
+    get,
+    path = "/v1/streams/{stream}/snapshot", operation_id = "getSnapshot",
+    tag = "snapshots",
+    description = "The stream's newest snapshot (scope: read).",
+    params(("stream" = String, Path, description = "The stream id (1-256 bytes, no control characters), percent-encoded")),
+    responses((status = 200, description = "The snapshot", body = crate::openapi::SnapshotDoc), (status = 404, description = "snapshot-not-found", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"), (status = 401, description = "No or unknown token", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "The token lacks the scope or stream", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"))
+)]
 pub(crate) async fn get(
     State(state): State<AppState>,
     caller: Caller,
@@ -31,6 +39,15 @@ pub(crate) async fn get(
 }
 
 /// Saves a snapshot unless a newer one is stored.
+#[utoipa::path(
+    put,
+    path = "/v1/streams/{stream}/snapshot", operation_id = "saveSnapshot",
+    tag = "snapshots",
+    description = "Save a snapshot unless a newer one is stored (scope: append).",
+    params(("stream" = String, Path, description = "The stream id (1-256 bytes, no control characters), percent-encoded")),
+    request_body(content = crate::wire::SnapshotRequest, content_type = "application/json"),
+    responses((status = 200, description = "Saved", body = crate::openapi::SnapshotDoc), (status = 409, description = "snapshot-stale or snapshot-ahead-of-stream", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"), (status = 401, description = "No or unknown token", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "The token lacks the scope or stream", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"))
+)]
 pub(crate) async fn put(
     State(state): State<AppState>,
     caller: Caller,

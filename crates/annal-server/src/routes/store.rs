@@ -16,6 +16,13 @@ use crate::state::AppState;
 use crate::wire::Head;
 
 /// The position of the newest committed event.
+#[utoipa::path(
+    get,
+    path = "/v1/head", operation_id = "getHead",
+    tag = "store",
+    description = "The position of the newest committed event (scope: read).",
+    responses((status = 200, description = "The head", body = crate::wire::Head), (status = 401, description = "No or unknown token", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "The token lacks the scope or stream", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"))
+)]
 pub(crate) async fn head(
     State(state): State<AppState>,
     caller: Caller,
@@ -27,8 +34,9 @@ pub(crate) async fn head(
 }
 
 /// Query parameters of `GET /v1/stats`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct StatsParams {
     /// How many of the largest streams to list (default 10, at most 1,000).
     pub(crate) top: Option<usize>,
@@ -38,6 +46,14 @@ pub(crate) struct StatsParams {
 const TOP_STREAMS_MAX: usize = 1000;
 
 /// Counts over the readable events.
+#[utoipa::path(
+    get,
+    path = "/v1/stats", operation_id = "getStats",
+    tag = "store",
+    description = "Counts over the readable events (scope: read, all streams).",
+    params(StatsParams),
+    responses((status = 200, description = "The counts", body = crate::openapi::StatsDoc), (status = 401, description = "No or unknown token", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "The token lacks the scope or stream", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"))
+)]
 pub(crate) async fn stats(
     State(state): State<AppState>,
     caller: Caller,
@@ -55,6 +71,14 @@ pub(crate) async fn stats(
 }
 
 /// Applies a store-wide retention policy.
+#[utoipa::path(
+    post,
+    path = "/v1/retention", operation_id = "applyRetention",
+    tag = "retention",
+    description = "Apply a store-wide retention policy (scope: admin).",
+    request_body(content = crate::openapi::RetentionPolicyDoc, content_type = "application/json"),
+    responses((status = 200, description = "Removed", body = crate::openapi::RetentionReportDoc), (status = 401, description = "No or unknown token", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "The token lacks the scope or stream", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"))
+)]
 pub(crate) async fn retain(
     State(state): State<AppState>,
     caller: Caller,
@@ -68,7 +92,7 @@ pub(crate) async fn retain(
 const LISTED_PROBLEMS_MAX: usize = 100;
 
 /// What `GET /v1/verify` found.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct VerifyReport {
     /// Events read.
@@ -82,6 +106,13 @@ pub(crate) struct VerifyReport {
 }
 
 /// Reads the whole store and checks positions increase and versions are contiguous.
+#[utoipa::path(
+    get,
+    path = "/v1/verify", operation_id = "verifyStore",
+    tag = "store",
+    description = "Read the whole store and check positions and versions (scope: admin).",
+    responses((status = 200, description = "The report", body = VerifyReport), (status = 401, description = "No or unknown token", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "The token lacks the scope or stream", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"))
+)]
 pub(crate) async fn verify(
     State(state): State<AppState>,
     caller: Caller,

@@ -23,6 +23,15 @@ use crate::wire::{
 };
 
 /// Appends a batch to a stream; answers once the batch is durable.
+#[utoipa::path(
+    post,
+    path = "/v1/streams/{stream}/events", operation_id = "appendEvents",
+    tag = "streams",
+    description = "Append a batch atomically (scope: append). Answers once the batch is durable; a retry with the same ids answers the original result.",
+    params(("stream" = String, Path, description = "The stream id (1-256 bytes, no control characters), percent-encoded")),
+    request_body(content = crate::openapi::AppendRequestDoc, content_type = "application/json"),
+    responses((status = 200, description = "Appended (or an idempotent retry)", body = crate::wire::AppendResponse), (status = 400, description = "Bad body: `field` names it", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"), (status = 409, description = "wrong-expected-version (with actualVersion) or duplicate-event-id", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"), (status = 413, description = "body-too-large, batch-too-large or event-too-large", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"), (status = 415, description = "Not application/json", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"), (status = 503, description = "Store unavailable", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"), (status = 401, description = "No or unknown token", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "The token lacks the scope or stream", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"))
+)]
 pub(crate) async fn append(
     State(state): State<AppState>,
     caller: Caller,
@@ -69,18 +78,28 @@ pub(crate) async fn append(
 }
 
 /// Query parameters of a stream read.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ReadStreamParams {
     /// First version returned (inclusive).
     pub(crate) from: Option<u64>,
     /// `forward` (default) or `backward`.
+    #[param(value_type = Option<String>)]
     pub(crate) direction: Option<Direction>,
     /// At most this many events.
     pub(crate) limit: Option<u64>,
 }
 
 /// Reads one stream, as a JSON array or NDJSON.
+#[utoipa::path(
+    get,
+    path = "/v1/streams/{stream}/events", operation_id = "readStream",
+    tag = "streams",
+    description = "Read one stream (scope: read) as a JSON array, or NDJSON with `Accept: application/x-ndjson`; streamed with bounded memory.",
+    params(("stream" = String, Path, description = "The stream id (1-256 bytes, no control characters), percent-encoded"), ReadStreamParams),
+    responses((status = 200, description = "The events", content((Vec<crate::openapi::RecordedEventDoc> = "application/json"), (crate::openapi::RecordedEventDoc = "application/x-ndjson"))), (status = 404, description = "stream-not-found", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"), (status = 400, description = "Bad parameter", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"), (status = 401, description = "No or unknown token", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "The token lacks the scope or stream", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"))
+)]
 pub(crate) async fn read(
     State(state): State<AppState>,
     caller: Caller,
@@ -111,6 +130,14 @@ pub(crate) async fn read(
 }
 
 /// The stream's current version (0: it never held an event).
+#[utoipa::path(
+    get,
+    path = "/v1/streams/{stream}", operation_id = "getStreamVersion",
+    tag = "streams",
+    description = "The stream's current version, 0 if it never held an event (scope: read).",
+    params(("stream" = String, Path, description = "The stream id (1-256 bytes, no control characters), percent-encoded")),
+    responses((status = 200, description = "The version", body = crate::wire::StreamVersion), (status = 401, description = "No or unknown token", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "The token lacks the scope or stream", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"))
+)]
 pub(crate) async fn version(
     State(state): State<AppState>,
     caller: Caller,
@@ -125,14 +152,23 @@ pub(crate) async fn version(
 }
 
 /// Query parameters of a stream deletion.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct DeleteParams {
     /// `any` (default), `streamExists` or a version.
     pub(crate) expected_version: Option<String>,
 }
 
 /// Removes every event and the snapshot of a stream; its numbers are never reused.
+#[utoipa::path(
+    delete,
+    path = "/v1/streams/{stream}", operation_id = "deleteStream",
+    tag = "retention",
+    description = "Remove every event and the snapshot of a stream; its numbers are never reused (scope: admin).",
+    params(("stream" = String, Path, description = "The stream id (1-256 bytes, no control characters), percent-encoded"), DeleteParams),
+    responses((status = 200, description = "Removed", body = crate::openapi::RetentionReportDoc), (status = 409, description = "wrong-expected-version", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"), (status = 401, description = "No or unknown token", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "The token lacks the scope or stream", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"))
+)]
 pub(crate) async fn delete(
     State(state): State<AppState>,
     caller: Caller,
@@ -153,6 +189,15 @@ pub(crate) async fn delete(
 }
 
 /// Removes a stream's events before a version.
+#[utoipa::path(
+    post,
+    path = "/v1/streams/{stream}/truncate", operation_id = "truncateStream",
+    tag = "retention",
+    description = "Remove a stream's events before a version (scope: admin).",
+    params(("stream" = String, Path, description = "The stream id (1-256 bytes, no control characters), percent-encoded")),
+    request_body(content = crate::wire::TruncateRequest, content_type = "application/json"),
+    responses((status = 200, description = "Removed", body = crate::openapi::RetentionReportDoc), (status = 409, description = "protected-by-snapshot", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"), (status = 401, description = "No or unknown token", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "The token lacks the scope or stream", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"))
+)]
 pub(crate) async fn truncate(
     State(state): State<AppState>,
     caller: Caller,

@@ -250,6 +250,17 @@ async fn health_readiness_metrics_and_unknown_paths() {
     ] {
         assert!(metrics.contains(name), "{name} missing from {metrics}");
     }
+    let (status, doc) = server.get("/openapi.json").await;
+    assert_eq!(
+        (status, doc["openapi"].clone()),
+        (200, serde_json::json!("3.1.0"))
+    );
+    assert_eq!(
+        doc.to_string(),
+        serde_json::from_str::<serde_json::Value>(&annal_server::openapi_document())
+            .unwrap()
+            .to_string()
+    );
     let (status, problem) = server.get("/v1/nothing").await;
     assert_eq!(
         (status, problem["code"].clone()),
