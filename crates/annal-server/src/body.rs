@@ -62,7 +62,7 @@ fn body_rejection(rejection: BytesRejection) -> ApiError {
             "the request body is over the server's limit",
         );
     }
-    if rejection.status() == StatusCode::REQUEST_TIMEOUT {
+    if is_timeout(&rejection) {
         return ApiError::new(
             StatusCode::REQUEST_TIMEOUT,
             "body-timeout",
@@ -74,6 +74,18 @@ fn body_rejection(rejection: BytesRejection) -> ApiError {
         "unreadable-body",
         format!("the request body could not be read: {rejection}"),
     )
+}
+
+/// Whether the body stopped because the client sent it too slowly.
+fn is_timeout(rejection: &BytesRejection) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(rejection);
+    while let Some(error) = source {
+        if error.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        source = error.source();
+    }
+    false
 }
 
 /// Parses `bytes` as JSON `T`, naming the field at fault.

@@ -26,12 +26,25 @@ impl Server {
 
     /// A server with `config`; `tokens` may write a token file into the temp dir and name it.
     pub(crate) async fn start_with(
+        config: ServerConfig,
+        tokens: impl FnOnce(&std::path::Path) -> Option<std::path::PathBuf>,
+    ) -> Server {
+        Self::start_at(None, config, tokens).await
+    }
+
+    /// A server over the store at `location` (`ndjson:DIR`, a `postgres://` URL; `{dir}` is
+    /// replaced by the temp dir), or a SQLite file in the temp dir when `None`.
+    pub(crate) async fn start_at(
+        location: Option<&str>,
         mut config: ServerConfig,
         tokens: impl FnOnce(&std::path::Path) -> Option<std::path::PathBuf>,
     ) -> Server {
         let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn Store> =
-            Arc::new(annal_sqlite::SqliteStore::open(dir.path().join("annal.db")).unwrap());
+        let location = match location {
+            Some(location) => location.replace("{dir}", &dir.path().to_string_lossy()),
+            None => dir.path().join("annal.db").to_string_lossy().into_owned(),
+        };
+        let store: Arc<dyn Store> = annal::open(&location, annal::Access::Write).await.unwrap();
         config.listen = "127.0.0.1:0".parse().unwrap();
         let auth = match tokens(dir.path()) {
             Some(path) => Auth::Tokens(TokenSource::open(path).unwrap()),

@@ -8,6 +8,8 @@ mod harness;
 
 mod append_read;
 mod auth;
+mod backends;
 mod bad_input;
 mod subscribe;
 mod swarm;
+mod timeouts;

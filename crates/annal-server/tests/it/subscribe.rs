@@ -14,7 +14,7 @@ const WRITERS: usize = 8;
 const EVENTS_PER_WRITER: usize = 40;
 
 /// Opens a subscription and returns its parsed event stream.
-async fn open(
+pub(crate) async fn open(
     server: &Server,
     query: &str,
     last_event_id: Option<u64>,
