@@ -52,6 +52,8 @@ pub enum Command {
     Tail(TailArgs),
     /// Counts: events, types, streams, time span, size.
     Stats(StatsArgs),
+    /// Why an event happened and what it led to: its causes, effects and correlated events.
+    Trace(TraceArgs),
     /// Save or print an aggregate snapshot.
     #[command(subcommand)]
     Snapshot(SnapshotCommand),
@@ -210,6 +212,22 @@ pub struct StatsArgs {
     /// How many of the largest streams to list.
     #[arg(long, default_value_t = 10)]
     pub top: usize,
+}
+
+/// `annal trace`.
+#[derive(Debug, Args)]
+pub struct TraceArgs {
+    /// The id of the event to trace.
+    pub event_id: String,
+    /// At most this many causes (the nearest ones).
+    #[arg(long, default_value_t = 100)]
+    pub causes: usize,
+    /// At most this many effects, nearest first.
+    #[arg(long, default_value_t = 100)]
+    pub effects: usize,
+    /// At most this many events sharing the correlation id.
+    #[arg(long, default_value_t = 100)]
+    pub correlated: usize,
 }
 
 /// `annal snapshot`.

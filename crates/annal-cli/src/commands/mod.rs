@@ -11,6 +11,7 @@ mod maintain;
 mod meta;
 mod project;
 mod read;
+mod trace;
 mod transfer;
 mod verify;
 
@@ -43,6 +44,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Replay(args) => read::replay(read(&location).await?, args, &mut out).await,
         Command::Tail(args) => read::tail(read(&location).await?, args, &mut out).await,
         Command::Stats(args) => read::stats(read(&location).await?, args, &mut out).await,
+        Command::Trace(args) => trace::run(read(&location).await?, args, &mut out).await,
         Command::Snapshot(command) => {
             let access = match command {
                 crate::args::SnapshotCommand::Save { .. } => Access::Write,

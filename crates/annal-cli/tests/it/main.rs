@@ -13,4 +13,5 @@ mod seed_sqlite;
 mod stdin;
 mod support;
 mod tail;
+mod trace;
 mod transfer;
