@@ -54,6 +54,8 @@ pub enum Command {
     Stats(StatsArgs),
     /// Why an event happened and what it led to: its causes, effects and correlated events.
     Trace(TraceArgs),
+    /// Serve the store to MCP clients over standard input and output.
+    Mcp(McpArgs),
     /// Save or print an aggregate snapshot.
     #[command(subcommand)]
     Snapshot(SnapshotCommand),
@@ -228,6 +230,15 @@ pub struct TraceArgs {
     /// At most this many events sharing the correlation id.
     #[arg(long, default_value_t = 100)]
     pub correlated: usize,
+}
+
+/// `annal mcp`.
+#[derive(Debug, Args)]
+pub struct McpArgs {
+    /// Open the store for writing and list the tools that change state (swarm writes and
+    /// `events_append`); without it the store is opened read-only and they are not listed.
+    #[arg(long)]
+    pub allow_writes: bool,
 }
 
 /// `annal snapshot`.

@@ -8,6 +8,7 @@ mod demo;
 mod import;
 mod ledger_export;
 mod maintain;
+mod mcp;
 mod meta;
 mod project;
 mod read;
@@ -45,6 +46,14 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tail(args) => read::tail(read(&location).await?, args, &mut out).await,
         Command::Stats(args) => read::stats(read(&location).await?, args, &mut out).await,
         Command::Trace(args) => trace::run(read(&location).await?, args, &mut out).await,
+        Command::Mcp(args) => {
+            let access = if args.allow_writes {
+                Access::Write
+            } else {
+                Access::Read
+            };
+            mcp::run(open(location.clone(), access, lock_timeout).await?, args).await
+        }
         Command::Snapshot(command) => {
             let access = match command {
                 crate::args::SnapshotCommand::Save { .. } => Access::Write,
