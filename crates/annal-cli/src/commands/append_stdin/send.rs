@@ -379,14 +379,14 @@ mod tests {
     /// (apart, between other streams' events), some in another stream, perhaps one invalid,
     /// under random limits. Whatever the parts, the committed lines are exactly those before
     /// the first invalid or foreign-id line, each acknowledged with its own stored event, and
-    /// no line after it is stored unless it was before. Replays from `ANNAL_SEED`.
+    /// no line after it is stored unless it was before. A failure names its seed; `ANNAL_SEED`
+    /// replays it.
     #[tokio::test]
     async fn random_batches_commit_exactly_the_lines_before_the_first_refusal() {
         let seed = std::env::var("ANNAL_SEED")
             .ok()
             .and_then(|seed| seed.parse().ok())
             .unwrap_or(0x5eed_2026_u64);
-        println!("ANNAL_SEED={seed}");
         let mut random = Random(seed | 1);
         for _ in 0..200 {
             let limits = Limits {
@@ -419,7 +419,8 @@ mod tests {
             let first_refused = (0..n).find(|line| Some(*line) == bad || foreign.contains(line));
             let s = StreamId::new("s").unwrap();
             let outcome = send(Arc::clone(&store), s.clone(), batch("s", 0..n, bad)).await;
-            let context = format!("n {n}, bad {bad:?}, foreign {foreign:?}, {limits:?}");
+            let context =
+                format!("ANNAL_SEED={seed}: n {n}, bad {bad:?}, foreign {foreign:?}, {limits:?}");
             assert_eq!(
                 outcome.failure.as_ref().map(|f| f.0),
                 first_refused,
