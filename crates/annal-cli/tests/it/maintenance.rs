@@ -110,3 +110,34 @@ fn issue_21_retain_by_age_never_punches_a_hole_in_a_stream() {
     assert_eq!(versions, vec![3, 4, 5]);
     assert_eq!(sandbox.json_lines(&["verify"])[0]["problems"], 0);
 }
+
+#[test]
+fn verify_deep_checks_the_sqlite_file_and_names_a_damaged_one() {
+    let sandbox = Sandbox::new();
+    let filler = "x".repeat(200);
+    let input: String = (0..400u64)
+        .map(|n| {
+            format!(
+                "{{\"aggregateId\":\"a\",\"type\":\"note:added\",\
+                 \"payload\":{{\"n\":{n},\"filler\":\"{filler}\"}}}}\n"
+            )
+        })
+        .collect();
+    let appended = sandbox.run_with_input(&["append", "--stdin"], &input);
+    assert!(appended.status.success(), "{appended:?}");
+    let report = sandbox.json_lines(&["verify", "--deep"]);
+    assert_eq!(report[0]["deep"], "sqlite integrity_check: ok");
+    assert_eq!(report[0]["problems"], 0);
+    // Wreck a leaf page of the events table away from its right edge (0x0D: table leaf).
+    let path = sandbox.store();
+    let mut bytes = std::fs::read(&path).unwrap();
+    let pages = bytes.len() / 4096;
+    let leaf = (2..pages - 2)
+        .find(|page| bytes[page * 4096] == 0x0D)
+        .expect("a table leaf page");
+    bytes[leaf * 4096..(leaf + 1) * 4096].fill(0xA5);
+    std::fs::write(&path, &bytes).unwrap();
+    let output = sandbox.run(&["verify", "--deep"]);
+    assert_failure(&output, 1, "integrity_check");
+    assert_failure(&output, 1, &path.display().to_string());
+}
