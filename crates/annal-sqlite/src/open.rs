@@ -72,7 +72,8 @@ fn open_writer_store(
             source,
         }
     };
-    let mut connection = open_writer(path, &options).map_err(|e| schema::classify(path, e))?;
+    let mut connection =
+        open_writer(path, &options).map_err(|source| writer_open_error(path, source))?;
     refuse_read_only(path, &connection)?;
     schema::migrate(&mut connection, path)?;
     let state = WriterState::load(&connection).map_err(sqlite("loading the state of"))?;
@@ -90,6 +91,19 @@ fn open_writer_store(
     })?;
     let handle = Handle::writer(writer, lock, temp_dir);
     Ok(SqliteStore::new(path, options, head, handle))
+}
+
+/// A failure to open or set up the writer's connection: `Damaged` for a damaged file, else
+/// an error saying it happened while opening for writing (the read-only inspection passed).
+fn writer_open_error(path: &Path, source: rusqlite::Error) -> OpenError {
+    match schema::classify(path, source) {
+        OpenError::Sqlite { path, source, .. } => OpenError::Sqlite {
+            context: "opening for writing",
+            path,
+            source,
+        },
+        other => other,
+    }
 }
 
 /// SQLite falls back to a read-only handle when it cannot open the file for writing (no

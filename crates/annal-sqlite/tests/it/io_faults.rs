@@ -46,12 +46,25 @@ async fn io_faults_lose_nothing_acknowledged_and_poison_the_writer() {
     }
 }
 
-/// Found by the hunt: when SQLite cannot open the file for writing (no permission, a full or
-/// failing disk) it falls back to a read-only handle, and the writer opened "successfully",
-/// then failed its first append with "attempt to write a readonly database". Now the open is
-/// refused and names the system's reason.
-#[tokio::test]
-async fn writer_open_that_sqlite_makes_read_only_is_refused() {
+/// Runs the probe's `open` mode on the store at `path` (in `root`) under `plan`, counting only
+/// calls on paths ending with `suffix`; returns whether it opened, and its stderr.
+fn open_under_fault(root: &Path, path: &Path, plan: &FaultPlan, suffix: &str) -> (bool, String) {
+    let mut command = probe();
+    command.arg("open").arg(path);
+    preload(
+        &mut command,
+        &shim(Path::new(env!("CARGO_TARGET_TMPDIR"))),
+        root,
+    );
+    plan.apply(&mut command);
+    command.env("ANNAL_FAULT_SUFFIX", suffix);
+    let output = command.output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    (output.status.success(), stderr)
+}
+
+/// A store at `<temp>/store/annal.db` holding one event.
+async fn store_with_one_event() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("store");
     std::fs::create_dir(&root).unwrap();
@@ -59,14 +72,17 @@ async fn writer_open_that_sqlite_makes_read_only_is_refused() {
     let store = SqliteStore::open(&path).unwrap();
     append_one(&store, "agent-1", 1).await;
     drop(store);
+    (dir, root, path)
+}
+
+/// Found by the hunt: when SQLite cannot open the file for writing (no permission, a full or
+/// failing disk) it falls back to a read-only handle, and the writer opened "successfully",
+/// then failed its first append with "attempt to write a readonly database". Now the open is
+/// refused and names the system's reason.
+#[tokio::test]
+async fn writer_open_that_sqlite_makes_read_only_is_refused() {
+    let (_dir, root, path) = store_with_one_event().await;
     let before = std::fs::read(&path).unwrap();
-    let mut command = probe();
-    command.arg("open").arg(&path);
-    preload(
-        &mut command,
-        &shim(Path::new(env!("CARGO_TARGET_TMPDIR"))),
-        &root,
-    );
     // Every open of the database file for writing fails; opens for reading work.
     let plan = FaultPlan {
         at: 1,
@@ -75,11 +91,8 @@ async fn writer_open_that_sqlite_makes_read_only_is_refused() {
         sticky: true,
         partial: false,
     };
-    plan.apply(&mut command);
-    command.env("ANNAL_FAULT_SUFFIX", "/annal.db");
-    let output = command.output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success(), "the writer opened: {stderr}");
+    let (opened, stderr) = open_under_fault(&root, &path, &plan, "/annal.db");
+    assert!(!opened, "the writer opened: {stderr}");
     assert!(stderr.contains("opening for writing"), "{stderr}");
     assert!(stderr.contains("No space left on device"), "{stderr}");
     assert_eq!(
@@ -87,6 +100,27 @@ async fn writer_open_that_sqlite_makes_read_only_is_refused() {
         before,
         "the file is untouched"
     );
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(everything(&store).await.len(), 1);
+}
+
+/// Found by the hunt: a failure while setting up the writer's connection (here the first
+/// write to the WAL index fails) was reported as "reading the header of" the file, which had
+/// been read fine; it now says it happened while opening for writing.
+#[tokio::test]
+async fn writer_setup_failure_is_not_blamed_on_the_header() {
+    let (_dir, root, path) = store_with_one_event().await;
+    let plan = FaultPlan {
+        at: 1,
+        ops: "w".into(),
+        errno: annal_testkit::faults::EIO,
+        sticky: false,
+        partial: false,
+    };
+    let (opened, stderr) = open_under_fault(&root, &path, &plan, "-shm");
+    assert!(!opened, "the writer opened: {stderr}");
+    assert!(stderr.contains("opening for writing"), "{stderr}");
+    assert!(!stderr.contains("reading the header"), "{stderr}");
     let store = SqliteStore::open(&path).unwrap();
     assert_eq!(everything(&store).await.len(), 1);
 }
