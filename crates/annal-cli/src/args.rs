@@ -64,7 +64,7 @@ pub enum Command {
     /// Store-wide retention: keep the newest events, or drop old ones.
     Retain(RetainArgs),
     /// Check the whole store: contiguous versions, increasing positions, parsable payloads.
-    Verify,
+    Verify(VerifyArgs),
     /// Import events: annal NDJSON, a seed SQLite database or a seed run ledger directory.
     Import(ImportArgs),
     /// Export events as NDJSON, or the run events as a seed ledger directory.
@@ -115,7 +115,11 @@ pub struct AppendArgs {
     #[arg(long)]
     pub metadata: Option<String>,
     /// Read NDJSON events (envelopes with `aggregateId`) from standard input; print one line
-    /// per event as soon as it is durably committed.
+    /// per event as soon as it is durably committed. A bad or refused line stops the command
+    /// after every earlier line is committed, and the error names it. Sending the same input
+    /// again is an idempotent retry for lines with an `id` (stored ones are answered with
+    /// their stored position). A closed standard output (`| head`) stops the printing, not the
+    /// appending.
     #[arg(long, conflicts_with_all = ["stream", "event_type", "data"])]
     pub stdin: bool,
 }
@@ -318,7 +322,8 @@ pub struct RetainArgs {
     /// Keep at most this many events (the newest).
     #[arg(long, group = "policy")]
     pub max_events: Option<u64>,
-    /// Remove events older than this, e.g. `7d`, `12h`.
+    /// Remove events older than this, e.g. `7d`, `12h`: each stream's oldest events up to its
+    /// first younger one (timestamps are the writer's, so a stream never loses a middle part).
     #[arg(long, group = "policy", value_parser = parse_duration)]
     pub max_age: Option<Duration>,
     /// Also remove events newer than their stream's snapshot.
@@ -377,6 +382,15 @@ pub struct BackupArgs {
     /// Where to write the copy (must not exist): a SQLite file, an NDJSON store directory, or a
     /// pg_dump file for a PostgreSQL store.
     pub dest: PathBuf,
+}
+
+/// `annal verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Also check the file itself: SQLite's full integrity_check (every page, every index
+    /// entry against its row). Takes about as long as reading the whole file.
+    #[arg(long)]
+    pub deep: bool,
 }
 
 /// `annal demo`.

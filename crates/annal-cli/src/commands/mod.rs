@@ -57,7 +57,15 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Delete(args) => maintain::delete(write(&location).await?, args, &mut out).await,
         Command::Retain(args) => maintain::retain(write(&location).await?, args, &mut out).await,
-        Command::Verify => verify::run(read(&location).await?, &mut out).await,
+        Command::Verify(args) => {
+            // The file's own check first: a damaged file must not be read as if it were whole.
+            let deep = if args.deep {
+                Some(verify::deep(&location).await?)
+            } else {
+                None
+            };
+            verify::run(read(&location).await?, deep, &mut out).await
+        }
         Command::Import(args) => {
             // Check the source before opening the store, so a wrong file creates or changes
             // nothing.
