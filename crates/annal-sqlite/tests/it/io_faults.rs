@@ -40,14 +40,15 @@ async fn io_faults_lose_nothing_acknowledged_and_poison_the_writer() {
         probe_env: &[],
         volatile: &|path: &Path| path.to_string_lossy().ends_with("-shm"),
     };
-    match io_faults(&target, seed, runs(RUNS)).await {
+    match io_faults(&target, seed, runs(RUNS), dir.path()).await {
         Ok(summary) => println!("{summary}"),
         Err(failure) => panic!("{failure}"),
     }
 }
 
 /// Runs the probe's `open` mode on the store at `path` (in `root`) under `plan`, counting only
-/// calls on paths ending with `suffix`; returns whether it opened, and its stderr.
+/// calls on paths ending with `suffix` (all, if empty); returns whether it opened, and its
+/// stderr.
 fn open_under_fault(root: &Path, path: &Path, plan: &FaultPlan, suffix: &str) -> (bool, String) {
     let mut command = probe();
     command.arg("open").arg(path);
@@ -57,7 +58,9 @@ fn open_under_fault(root: &Path, path: &Path, plan: &FaultPlan, suffix: &str) ->
         root,
     );
     plan.apply(&mut command);
-    command.env("ANNAL_FAULT_SUFFIX", suffix);
+    if !suffix.is_empty() {
+        command.env("ANNAL_FAULT_SUFFIX", suffix);
+    }
     let output = command.output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     (output.status.success(), stderr)
@@ -123,4 +126,26 @@ async fn writer_setup_failure_is_not_blamed_on_the_header() {
     assert!(!stderr.contains("reading the header"), "{stderr}");
     let store = SqliteStore::open(&path).unwrap();
     assert_eq!(everything(&store).await.len(), 1);
+}
+
+/// Found by the hunt: an fsync failing while the open marked the writer open (or a poisoned
+/// writer closing) let SQLite's close checkpoint the WAL into the file and delete it, leaving
+/// `writer_open = 1` in a file without a WAL: every later open refused the store as copied
+/// without its WAL, though nothing was missing. Each of the open's first fsyncs fails in turn.
+#[tokio::test]
+async fn a_failed_fsync_during_the_open_leaves_a_store_that_opens() {
+    for at in 1..=8 {
+        let (_dir, root, path) = store_with_one_event().await;
+        let plan = FaultPlan {
+            at,
+            ops: "s".into(),
+            errno: annal_testkit::faults::EIO,
+            sticky: false,
+            partial: false,
+        };
+        let (_, stderr) = open_under_fault(&root, &path, &plan, "");
+        let store = SqliteStore::open(&path)
+            .unwrap_or_else(|error| panic!("fsync {at} failed ({stderr}); reopening: {error}"));
+        assert_eq!(everything(&store).await.len(), 1, "fsync {at}");
+    }
 }
