@@ -5,12 +5,15 @@ mod append_stdin;
 mod backup;
 mod bench;
 mod demo;
+pub mod fuzzing;
 mod import;
 mod ledger_export;
 mod maintain;
 mod meta;
 mod project;
 mod read;
+mod serve;
+mod token;
 mod transfer;
 mod verify;
 
@@ -81,6 +84,8 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Backup(args) => backup::run(&location, args, &mut out).await,
         Command::Demo(args) => demo::run(write(&location).await?, args, &mut out).await,
         Command::Bench(args) => bench::run(args, &mut out).await,
+        Command::Serve(args) => serve::run(&location, args, lock_timeout, &mut out).await,
+        Command::Token(command) => token::run(&location, command, &mut out),
         Command::Completions(args) => meta::completions(args, &mut out),
         Command::Man => meta::man(&mut out),
     };

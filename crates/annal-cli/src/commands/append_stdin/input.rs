@@ -111,15 +111,15 @@ struct Envelope {
 }
 
 /// A parsed line: the event (with its id, given or generated) for `stream`.
-pub(super) struct Parsed {
-    pub(super) stream: StreamId,
-    pub(super) expected: ExpectedVersion,
-    pub(super) event: NewEvent,
+pub(crate) struct Parsed {
+    pub(crate) stream: StreamId,
+    pub(crate) expected: ExpectedVersion,
+    pub(crate) event: NewEvent,
 }
 
 /// Parses one line; `id` replaces a missing id (a re-parse keeps the id generated the first
 /// time).
-pub(super) fn parse(text: &str, id: Option<&EventId>) -> anyhow::Result<Parsed> {
+pub(crate) fn parse(text: &str, id: Option<&EventId>) -> anyhow::Result<Parsed> {
     let line: Envelope = serde_json::from_str(text).context("not a valid event envelope")?;
     let expected = match line.expected_version {
         None => ExpectedVersion::Any,

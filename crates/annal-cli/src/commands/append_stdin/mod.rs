@@ -48,7 +48,8 @@ use tokio::io::BufReader;
 use tokio::task::JoinSet;
 
 use crate::output::{Output, is_broken_pipe};
-use input::{LineReader, Parsed, parse};
+pub(crate) use input::parse;
+use input::{LineReader, Parsed};
 use send::{Batch, BatchLine, Outcome, send};
 
 /// Lines read but not yet acknowledged; reading pauses at this many (bounds memory).
