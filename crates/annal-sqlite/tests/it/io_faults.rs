@@ -149,3 +149,26 @@ async fn a_failed_fsync_during_the_open_leaves_a_store_that_opens() {
         assert_eq!(everything(&store).await.len(), 1, "fsync {at}");
     }
 }
+
+/// Found by the power-loss hunt: SQLite ignores a failed fsync of the directory when it
+/// creates the WAL, so the writer acknowledged appends whose WAL's name a power loss could
+/// take away (every one of them lost; the open then refused the file as missing its WAL).
+/// The open now fsyncs the directory itself and fails when that fails.
+#[tokio::test]
+async fn a_failing_directory_fsync_refuses_the_open() {
+    let (_dir, root, path) = store_with_one_event().await;
+    let plan = FaultPlan {
+        at: 1,
+        ops: "s".into(),
+        errno: annal_testkit::faults::EIO,
+        sticky: true,
+        partial: false,
+    };
+    // Only the store's directory ends with "/store": every fsync of it fails.
+    let (opened, stderr) = open_under_fault(&root, &path, &plan, "/store");
+    assert!(!opened, "the writer opened: {stderr}");
+    assert!(stderr.contains("syncing the directory of"), "{stderr}");
+    assert!(stderr.contains("Input/output error"), "{stderr}");
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(everything(&store).await.len(), 1);
+}
