@@ -52,6 +52,10 @@ pub enum Command {
     Tail(TailArgs),
     /// Counts: events, types, streams, time span, size.
     Stats(StatsArgs),
+    /// Why an event happened and what it led to: its causes, effects and correlated events.
+    Trace(TraceArgs),
+    /// Serve the store to MCP clients over standard input and output.
+    Mcp(McpArgs),
     /// Save or print an aggregate snapshot.
     #[command(subcommand)]
     Snapshot(SnapshotCommand),
@@ -219,6 +223,31 @@ pub struct StatsArgs {
     /// How many of the largest streams to list.
     #[arg(long, default_value_t = 10)]
     pub top: usize,
+}
+
+/// `annal trace`.
+#[derive(Debug, Args)]
+pub struct TraceArgs {
+    /// The id of the event to trace.
+    pub event_id: String,
+    /// At most this many causes (the nearest ones).
+    #[arg(long, default_value_t = 100)]
+    pub causes: usize,
+    /// At most this many effects, nearest first.
+    #[arg(long, default_value_t = 100)]
+    pub effects: usize,
+    /// At most this many events sharing the correlation id.
+    #[arg(long, default_value_t = 100)]
+    pub correlated: usize,
+}
+
+/// `annal mcp`.
+#[derive(Debug, Args)]
+pub struct McpArgs {
+    /// Open the store for writing and list the tools that change state (swarm writes and
+    /// `events_append`); without it the store is opened read-only and they are not listed.
+    #[arg(long)]
+    pub allow_writes: bool,
 }
 
 /// `annal snapshot`.
