@@ -26,8 +26,14 @@ pub(crate) async fn open(
     lock_timeout: Duration,
 ) -> anyhow::Result<Arc<dyn Store>> {
     let options = annal::OpenOptions::new(access).lock_timeout(lock_timeout);
-    match annal::open_with(&location, options).await {
-        Ok(store) => Ok(store),
+    match annal::open_reporting(&location, options).await {
+        Ok(opened) => {
+            // On stderr, so a command's output stays what it promises.
+            for warning in &opened.warnings {
+                eprintln!("warning: {location}: {warning}");
+            }
+            Ok(opened.store)
+        }
         Err(annal::OpenError::NotFound { location }) => Err(anyhow::anyhow!(
             "no store at {location}: create one with `annal init` or point --store (or \
              ANNAL_STORE) at an existing store"

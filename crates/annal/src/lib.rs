@@ -10,7 +10,7 @@ mod open;
 
 pub use annal_core::*;
 pub use location::{Location, LocationError, NDJSON_PREFIX, redact, without_password};
-pub use open::{Access, OpenError, OpenOptions, open, open_with};
+pub use open::{Access, OpenError, OpenOptions, Opened, open, open_reporting, open_with};
 
 /// The embedded default backend: one SQLite file, durable on acknowledgment.
 #[cfg(feature = "sqlite")]

@@ -145,10 +145,34 @@ pub async fn open_with(
     location: &Location,
     options: OpenOptions,
 ) -> Result<Arc<dyn Store>, OpenError> {
+    Ok(open_reporting(location, options).await?.store)
+}
+
+/// An open store and what opening it repaired.
+pub struct Opened {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// One line per recovery the open made or found (an unfinished append cut off, a format
+    /// upgrade), for a surface to show its user; empty after a clean close.
+    pub warnings: Vec<String>,
+}
+
+/// Opens the store at `location` like [`open_with`], and also returns the open's warnings.
+pub async fn open_reporting(
+    location: &Location,
+    options: OpenOptions,
+) -> Result<Opened, OpenError> {
     match location {
         Location::Sqlite(path) => open_sqlite(location, path.clone(), options).await,
         Location::Ndjson(dir) => open_ndjson(location, dir.clone(), options).await,
         Location::Postgres(url) => open_postgres(location, url, options).await,
+    }
+}
+
+fn quiet(store: Arc<dyn Store>) -> Opened {
+    Opened {
+        store,
+        warnings: Vec::new(),
     }
 }
 
@@ -180,7 +204,7 @@ async fn open_sqlite(
     location: &Location,
     path: std::path::PathBuf,
     options: OpenOptions,
-) -> Result<Arc<dyn Store>, OpenError> {
+) -> Result<Opened, OpenError> {
     if options.access == Access::Read
         && path.as_os_str() != annal_sqlite::MEMORY_PATH
         && !path.exists()
@@ -201,7 +225,7 @@ async fn open_sqlite(
         })
     })
     .await?;
-    Ok(Arc::new(store))
+    Ok(quiet(Arc::new(store)))
 }
 
 #[cfg(not(feature = "sqlite"))]
@@ -209,7 +233,7 @@ async fn open_sqlite(
     location: &Location,
     _path: std::path::PathBuf,
     _options: OpenOptions,
-) -> Result<Arc<dyn Store>, OpenError> {
+) -> Result<Opened, OpenError> {
     Err(not_built(location, "sqlite"))
 }
 
@@ -218,7 +242,7 @@ async fn open_ndjson(
     location: &Location,
     dir: std::path::PathBuf,
     options: OpenOptions,
-) -> Result<Arc<dyn Store>, OpenError> {
+) -> Result<Opened, OpenError> {
     if options.access == Access::Read && !dir.exists() {
         return Err(not_found(location));
     }
@@ -236,7 +260,11 @@ async fn open_ndjson(
         })
     })
     .await?;
-    Ok(Arc::new(store))
+    let warnings = store.recovery().warnings();
+    Ok(Opened {
+        store: Arc::new(store),
+        warnings,
+    })
 }
 
 #[cfg(not(feature = "ndjson"))]
@@ -244,7 +272,7 @@ async fn open_ndjson(
     location: &Location,
     _dir: std::path::PathBuf,
     _options: OpenOptions,
-) -> Result<Arc<dyn Store>, OpenError> {
+) -> Result<Opened, OpenError> {
     Err(not_built(location, "ndjson"))
 }
 
@@ -253,7 +281,7 @@ async fn open_postgres(
     location: &Location,
     url: &str,
     options: OpenOptions,
-) -> Result<Arc<dyn Store>, OpenError> {
+) -> Result<Opened, OpenError> {
     use annal_postgres::{ConnectError, PostgresOptions, PostgresStore};
     let backend_options = match options.access {
         Access::Write => PostgresOptions::new(),
@@ -265,7 +293,7 @@ async fn open_postgres(
     };
     let (config, tls) = annal_postgres::parse_connection_string(url).map_err(failed)?;
     match PostgresStore::connect_with(config, backend_options.tls(tls)).await {
-        Ok(store) => Ok(Arc::new(store)),
+        Ok(store) => Ok(quiet(Arc::new(store))),
         Err(ConnectError::NotFound) => Err(not_found(location)),
         Err(source) => Err(failed(source)),
     }
@@ -276,7 +304,7 @@ async fn open_postgres(
     location: &Location,
     _url: &str,
     _options: OpenOptions,
-) -> Result<Arc<dyn Store>, OpenError> {
+) -> Result<Opened, OpenError> {
     Err(not_built(location, "postgres"))
 }
 
