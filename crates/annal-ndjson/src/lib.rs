@@ -54,6 +54,7 @@ mod atomic;
 mod backup;
 mod build;
 mod error;
+mod file_names;
 mod ids;
 mod index;
 mod layout;
@@ -68,6 +69,7 @@ mod scan;
 mod seed;
 mod sidecar;
 mod store;
+mod tidy;
 mod writer;
 
 pub use backup::{BackupError, BackupSummary, backup};

@@ -7,6 +7,7 @@
 //! Recovery cuts a torn tail (an unfinished, unacknowledged append) and refuses, with the file,
 //! line and byte offset, a damaged line that good lines follow.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -19,7 +20,7 @@ use crate::atomic::{sync_dir, write_atomic};
 use crate::build::{BuildError, Built, build};
 use crate::error::OpenError;
 use crate::layout::{
-    COMPACT_FILE, INDEX_FILE, Layout, PROJECTIONS_DIR, SNAPSHOTS_DIR, STREAMS_FILE, TEMP_SUFFIX,
+    EVENTS_FILE, INDEX_FILE, LOCK_FILE, Layout, PROJECTIONS_DIR, SNAPSHOTS_DIR, STREAMS_FILE,
 };
 use crate::line::header;
 use crate::lock;
@@ -28,9 +29,11 @@ use crate::poll::Poller;
 use crate::recovery::{IndexStatus, Recovery, TornTail};
 use crate::scan::{LINE_BYTES_MAX, Problem};
 use crate::sidecar::{
-    Counters, FORMAT_VERSION, IndexFile, Summary, read_counters, read_index, snapshot_versions,
+    Counters, FORMAT_VERSION, IndexFile, SidecarKind, Summary, read_counters, read_index,
+    read_sidecar_dir, snapshot_versions,
 };
 use crate::store::{Handle, NdjsonStore};
+use crate::tidy::{remove_leftovers, rename_legacy_files};
 use crate::writer::{WriterHandle, WriterParts, WriterState};
 
 /// Opens the store in `dir` (see [`NdjsonStore::open_with`]).
@@ -101,13 +104,7 @@ fn open_writer(layout: Layout, options: OpenOptions) -> Result<NdjsonStore, Open
             })
         }
     };
-    let snapshots =
-        snapshot_versions(&layout.file(SNAPSHOTS_DIR)).map_err(|reason| OpenError::Corrupted {
-            path: layout.file(SNAPSHOTS_DIR),
-            line: 1,
-            offset: 0,
-            reason,
-        })?;
+    let (snapshots, renamed_files) = sidecar_dirs(&layout)?;
     let status = index_status(&index_file, &Summary::of(&built.index));
     if status != IndexStatus::Current || torn_tail.is_some() {
         let path = layout.file(INDEX_FILE);
@@ -119,6 +116,7 @@ fn open_writer(layout: Layout, options: OpenOptions) -> Result<NdjsonStore, Open
         index: status,
         events: built.index.entries.len() as u64,
         removed_temp_files,
+        renamed_files,
     };
     let (head_sender, head) = watch::channel(Position(built.index.last_position));
     let state = WriterState::new(&built.index, built.ids, snapshots);
@@ -178,6 +176,7 @@ fn open_read_only(layout: Layout, options: OpenOptions) -> Result<NdjsonStore, O
         index: index_status(&index_file, &Summary::of(&built.index)),
         events: built.index.entries.len() as u64,
         removed_temp_files: Vec::new(),
+        renamed_files: Vec::new(),
     };
     let (head_sender, head) = watch::channel(Position(built.index.last_position));
     let index = Arc::new(RwLock::new(built.index));
@@ -229,11 +228,40 @@ fn build_index(
     })
 }
 
+/// Reads the snapshot and projection directories: the snapshot versions, and the files renamed
+/// from format version 1 names. A damaged annal file fails the open, naming it.
+fn sidecar_dirs(layout: &Layout) -> Result<(BTreeMap<String, u64>, Vec<PathBuf>), OpenError> {
+    let mut renamed = Vec::new();
+    let mut snapshots = BTreeMap::new();
+    for (sub, kind) in [
+        (SNAPSHOTS_DIR, SidecarKind::Snapshot),
+        (PROJECTIONS_DIR, SidecarKind::Projection),
+    ] {
+        let dir = layout.file(sub);
+        let mut entries =
+            read_sidecar_dir(&dir, kind).map_err(|(path, reason)| OpenError::Corrupted {
+                path,
+                line: 1,
+                offset: 0,
+                reason,
+            })?;
+        renamed.extend(rename_legacy_files(&dir, &mut entries)?);
+        if kind == SidecarKind::Snapshot {
+            snapshots = snapshot_versions(&entries);
+        }
+    }
+    Ok((snapshots, renamed))
+}
+
 /// Recognises the directory: an annal store (by its index, or, if the index is lost, by its
-/// first line), a new one, or something else, which is refused untouched.
+/// first line), a new one (absent, empty, or holding only a lock file), or something else,
+/// which is refused untouched.
 fn inspect(layout: &Layout) -> Result<IndexFile, OpenError> {
     let index_path = layout.file(INDEX_FILE);
     let index_file = read_index(&index_path).map_err(OpenError::io("reading", &index_path))?;
+    if matches!(index_file, IndexFile::Missing) && !layout.events().exists() {
+        check_new(layout.dir())?;
+    }
     match &index_file {
         IndexFile::Foreign => Err(OpenError::NotAnnalStore {
             path: index_path,
@@ -294,28 +322,25 @@ fn index_status(found: &IndexFile, actual: &Summary) -> IndexStatus {
     }
 }
 
-/// Removes what interrupted atomic writes and compactions left behind.
-fn remove_leftovers(layout: &Layout) -> Result<Vec<PathBuf>, OpenError> {
-    let mut removed = Vec::new();
-    for dir in [
-        layout.dir().to_path_buf(),
-        layout.file(SNAPSHOTS_DIR),
-        layout.file(PROJECTIONS_DIR),
-    ] {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.ends_with(TEMP_SUFFIX) || name == COMPACT_FILE {
-                std::fs::remove_file(&path).map_err(OpenError::io("removing", &path))?;
-                removed.push(path);
-            }
+/// A directory without a log or an index becomes a store only if it holds nothing but what an
+/// interrupted first open leaves (the lock file): annal never writes into someone else's files.
+fn check_new(dir: &Path) -> Result<(), OpenError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(error) => return Err(OpenError::io("listing", dir)(error)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(OpenError::io("listing", dir))?;
+        if entry.file_name() != LOCK_FILE {
+            return Err(OpenError::NotAnnalStore {
+                path: entry.path(),
+                reason: format!(
+                    "the directory is not empty but holds no {EVENTS_FILE} or {INDEX_FILE}; a \
+                     store is created only in a new or empty directory"
+                ),
+            });
         }
     }
-    if !removed.is_empty() {
-        sync_dir(layout.dir()).map_err(OpenError::io("syncing", layout.dir()))?;
-    }
-    Ok(removed)
+    Ok(())
 }

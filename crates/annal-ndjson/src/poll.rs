@@ -41,7 +41,8 @@ impl Poller {
     ) -> std::io::Result<Self> {
         let (stop, stopped) = mpsc::channel();
         let mut follower = Follower {
-            seen: Seen::of(&layout),
+            seen: None,
+            indexed: indexed_identity(&index),
             layout,
             index,
             head,
@@ -68,10 +69,24 @@ impl Poller {
     }
 }
 
+/// Which file a handle or path is: a compaction renames a new log over the old one.
+type Identity = (u64, u64);
+
+fn identity(metadata: &std::fs::Metadata) -> Identity {
+    (metadata.dev(), metadata.ino())
+}
+
+/// The identity of the log file the index reads (the handle it was built from, never the path,
+/// which may already name a newer log).
+fn indexed_identity(index: &SharedIndex) -> Option<Identity> {
+    let index = index.read().ok()?;
+    index.file.metadata().ok().map(|m| identity(&m))
+}
+
 /// What the follower last saw of the files it watches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Seen {
-    log: Option<(u64, u64, Option<SystemTime>)>,
+    log: Option<(Identity, u64, Option<SystemTime>)>,
     counters: Option<SystemTime>,
 }
 
@@ -79,7 +94,7 @@ impl Seen {
     fn of(layout: &Layout) -> Self {
         let log = std::fs::metadata(layout.events())
             .ok()
-            .map(|m| (m.ino(), m.len(), m.modified().ok()));
+            .map(|m| (identity(&m), m.len(), m.modified().ok()));
         let counters = std::fs::metadata(layout.file(STREAMS_FILE))
             .ok()
             .and_then(|m| m.modified().ok());
@@ -91,7 +106,10 @@ struct Follower {
     layout: Layout,
     index: SharedIndex,
     head: watch::Sender<Position>,
-    seen: Seen,
+    /// What the last successful poll saw; `None` before the first poll, which always looks.
+    seen: Option<Seen>,
+    /// The log file the index was built from.
+    indexed: Option<Identity>,
     /// The log holds damage the follower cannot read past; it waits for the log to be replaced.
     stalled: bool,
 }
@@ -99,23 +117,24 @@ struct Follower {
 impl Follower {
     fn poll(&mut self) {
         let now = Seen::of(&self.layout);
-        if now == self.seen {
+        if Some(now) == self.seen {
             return;
         }
-        let replaced = match (now.log, self.seen.log) {
-            (Some((ino, len, _)), Some((old_ino, _, _))) => {
-                ino != old_ino || len < self.indexed_end()
+        let replaced = match now.log {
+            Some((path_identity, len, _)) => {
+                Some(path_identity) != self.indexed || len < self.indexed_end()
             }
-            _ => true,
+            None => true,
         };
+        let counters_changed = self.seen.is_none_or(|seen| seen.counters != now.counters);
         // A failed step leaves `seen` unchanged, so the next poll tries again.
         let done = if replaced {
             self.rebuild()
         } else {
-            self.catch_up(now.counters != self.seen.counters)
+            self.catch_up(counters_changed)
         };
         if done {
-            self.seen = now;
+            self.seen = Some(now);
         }
     }
 
@@ -157,6 +176,9 @@ impl Follower {
         let Ok(file) = File::open(self.layout.events()) else {
             return false;
         };
+        let Ok(metadata) = file.metadata() else {
+            return false;
+        };
         let Ok(built) = build(Arc::new(file), &counters, false) else {
             return false;
         };
@@ -167,6 +189,7 @@ impl Follower {
         };
         *index = built.index;
         drop(index);
+        self.indexed = Some(identity(&metadata));
         self.publish(head);
         true
     }
@@ -179,5 +202,70 @@ impl Follower {
             }
             moved
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::RwLock;
+
+    use annal_core::{EventType, ExpectedVersion, NewEvent, Store, StreamId};
+
+    use super::*;
+    use crate::NdjsonStore;
+    use crate::sidecar::Counters;
+
+    async fn append(store: &NdjsonStore, stream: &str) {
+        let event = NewEvent::new(EventType::new("t:x").unwrap(), serde_json::json!({}));
+        let stream = StreamId::new(stream).unwrap();
+        store
+            .append(&stream, ExpectedVersion::Any, vec![event])
+            .await
+            .unwrap();
+    }
+
+    /// A read-only open scans the log through one handle, then starts following. A compaction
+    /// that renames a new log into place between the two must be noticed: the follower compares
+    /// the path with the handle the index reads, not with what the path named when it started.
+    #[tokio::test]
+    async fn issue_21_a_compaction_between_scan_and_follow_is_noticed() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(&dir.path().join("store"));
+        let writer = NdjsonStore::open(layout.dir()).unwrap();
+        append(&writer, "gone").await;
+        append(&writer, "kept").await;
+        // The reader's scan, on the log as it was.
+        let file = File::open(layout.events()).unwrap();
+        let built = build(Arc::new(file), &Counters::default(), false).unwrap();
+        assert_eq!(built.index.entries.len(), 2);
+        // The compaction and a new append, before the follower starts.
+        writer
+            .delete_stream(&StreamId::new("gone").unwrap(), ExpectedVersion::Any)
+            .await
+            .unwrap();
+        append(&writer, "kept").await;
+        let index = Arc::new(RwLock::new(built.index));
+        let (sender, mut head) = watch::channel(Position(2));
+        let poller =
+            Poller::start(layout, Arc::clone(&index), sender, Duration::from_millis(2)).unwrap();
+        let reached = tokio::time::timeout(
+            Duration::from_secs(5),
+            head.wait_for(|position| position.0 >= 3),
+        )
+        .await;
+        poller.stop();
+        assert!(reached.is_ok(), "the follower never saw the new log");
+        let positions: Vec<u64> = index
+            .read()
+            .unwrap()
+            .entries
+            .iter()
+            .map(|e| e.position)
+            .collect();
+        assert_eq!(
+            positions,
+            [2, 3],
+            "the removed event is gone, the new one is there"
+        );
     }
 }

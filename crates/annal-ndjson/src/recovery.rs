@@ -18,6 +18,8 @@ pub struct Recovery {
     pub events: u64,
     /// Leftovers of interrupted atomic writes that a writer open removed.
     pub removed_temp_files: Vec<PathBuf>,
+    /// Snapshot and projection files a writer open renamed from their format version 1 names.
+    pub renamed_files: Vec<PathBuf>,
 }
 
 /// An unfinished append found at the end of the log.

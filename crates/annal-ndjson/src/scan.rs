@@ -19,8 +19,10 @@ use std::os::unix::fs::FileExt;
 
 use crate::line::header;
 
-/// The longest line the scanner accepts: the default payload and metadata limits with a wide
-/// margin for the envelope and JSON escapes, which can grow a payload's text sixfold.
+/// The longest line (with its `\n`) the scanner accepts: the default payload and metadata
+/// limits with a wide margin for the envelope and JSON escapes, which can grow a payload's text
+/// sixfold. It is part of the format, not of the options: the writer refuses an event whose line
+/// would be longer, whatever payload limit it was opened with, so every stored line reads back.
 pub(crate) const LINE_BYTES_MAX: usize = 64 * 1024 * 1024;
 
 /// Read buffer of a sequential scan.

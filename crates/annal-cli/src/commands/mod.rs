@@ -21,7 +21,7 @@ use crate::store::{Access, Location, open};
 /// Runs the parsed command line.
 pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut out = Output::new(cli.json);
-    let location = Location::parse(&cli.store)?;
+    let location = crate::store::parse(&cli.store)?;
     let lock_timeout = cli.lock_timeout;
     let write = |location: &Location| open(location.clone(), Access::Write, lock_timeout);
     let read = |location: &Location| open(location.clone(), Access::Read, lock_timeout);

@@ -1,4 +1,4 @@
-// Goal: a seed guidance ledger directory (SEED-SPEC section 5.2) imports as `run:recorded`
+// Goal: a seed guidance ledger directory (docs/seed-formats.md §2) imports as `run:recorded`
 // events, reports its torn last line, leaves the directory byte for byte unchanged (index.json
 // and a stale .lock included), re-imports as a no-op, and exports back to the same run events.
 // Method: write the directory by hand, run `annal import` and `annal export --format

@@ -7,6 +7,12 @@
 //!   `<tasks>` concurrent tasks, each appending batches of `<batch>` events to its own stream
 //!   with an exact expected version, and prints `ack <stream> <version> <id>...` (flushed)
 //!   after each acknowledged batch, until killed.
+//! - `faults <dir> <run> <tasks> <batch> <batches>`: like `write`, but each task stops after
+//!   `<batches>` batches (`done <stream>`), and an open or append that fails is reported
+//!   instead of ending the process: `open-error <message>`, or `error <stream> <kind>
+//!   <message>` followed by `after <stream> <kind> <message>` for one more append, where
+//!   `<kind>` is `poisoned`, `storage`, `other` or `ok` (the protocol of
+//!   `annal_testkit::faults::check`). Run under the fault shim by the fault tests.
 //! - `hold <dir>`: opens `<dir>` for writing, prints `ready`, and holds it until stdin closes.
 //! - `tail <dir> <n>`: opens `<dir>` read-only, subscribes from the start, prints `event
 //!   <position>` for each event as it arrives, and exits 0 after `<n>` events.
@@ -18,7 +24,8 @@ use std::error::Error;
 use std::io::{Read, Write};
 
 use annal_core::{
-    EventId, EventType, ExpectedVersion, Filter, NewEvent, Position, Store, StreamId,
+    AppendError, EventId, EventType, ExpectedVersion, Filter, NewEvent, Position, StorageError,
+    Store, StreamId,
 };
 use annal_ndjson::NdjsonStore;
 use futures::StreamExt;
@@ -38,6 +45,11 @@ fn main() -> Result<()> {
         "write" => {
             let (run, tasks, batch) = (arg(2)?.parse()?, arg(3)?.parse()?, arg(4)?.parse()?);
             runtime.block_on(write(arg(1)?, run, tasks, batch))
+        }
+        "faults" => {
+            let (run, tasks) = (arg(2)?.parse()?, arg(3)?.parse()?);
+            let (batch, batches) = (arg(4)?.parse()?, arg(5)?.parse()?);
+            runtime.block_on(faults(arg(1)?, run, tasks, batch, batches))
         }
         "hold" => {
             let store = NdjsonStore::open(arg(1)?)?;
@@ -98,6 +110,102 @@ async fn append_forever(store: NdjsonStore, run: u64, task: u64, batch: u64) -> 
         say(&format!("ack {stream} {} {}", version.0, ids.join(" ")))?;
     }
     Ok(())
+}
+
+async fn faults(dir: &str, run: u64, tasks: u64, batch: u64, batches: u64) -> Result<()> {
+    let store = match NdjsonStore::open(dir) {
+        Ok(store) => store,
+        Err(error) => return say(&format!("open-error {}", one_line(&error))),
+    };
+    say("ready")?;
+    let mut workers = Vec::new();
+    for task in 0..tasks {
+        let store = store.clone();
+        workers.push(tokio::task::spawn(async move {
+            append_until_failure(store, run, task, batch, batches).await
+        }));
+    }
+    for worker in workers {
+        worker.await??;
+    }
+    Ok(())
+}
+
+/// Appends `batches` batches, or until one fails; then reports the failure and one more try.
+async fn append_until_failure(
+    store: NdjsonStore,
+    run: u64,
+    task: u64,
+    batch: u64,
+    batches: u64,
+) -> Result<()> {
+    let stream = StreamId::new(format!("w{task}"))?;
+    let mut version = match store.stream_version(&stream).await {
+        Ok(version) => version,
+        Err(error) => return say(&format!("open-error {}", one_line(&error))),
+    };
+    for n_batch in 0..=batches {
+        let ids: Vec<String> = (0..batch)
+            .map(|i| format!("r{run}-t{task}-b{n_batch}-{i}"))
+            .collect();
+        let events = ids
+            .iter()
+            .map(|id| {
+                Ok(
+                    NewEvent::new(EventType::new("crash:step")?, json!({ "id": id }))
+                        .with_id(EventId::new(id.clone())?),
+                )
+            })
+            .collect::<Result<Vec<_>>>()?;
+        if n_batch == batches {
+            return say(&format!("done {stream}"));
+        }
+        match store
+            .append(&stream, ExpectedVersion::Exact(version), events.clone())
+            .await
+        {
+            Ok(result) => {
+                version = result.stream_version;
+                say(&format!("ack {stream} {} {}", version.0, ids.join(" ")))?;
+            }
+            Err(error) => {
+                say(&format!(
+                    "error {stream} {} {}",
+                    kind(&error),
+                    one_line(&error)
+                ))?;
+                let again = store
+                    .append(&stream, ExpectedVersion::Any, events)
+                    .await
+                    .err();
+                let (kind, message) = again.map_or(("ok".into(), String::new()), |error| {
+                    (kind(&error), one_line(&error))
+                });
+                return say(&format!("after {stream} {kind} {message}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn kind(error: &AppendError) -> String {
+    match error {
+        AppendError::Storage(StorageError::Poisoned { .. }) => "poisoned",
+        AppendError::Storage(_) => "storage",
+        _ => "other",
+    }
+    .into()
+}
+
+/// The error and its sources on one line.
+fn one_line(error: &(dyn Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text.replace('\n', " ")
 }
 
 async fn tail(dir: &str, n_events: usize) -> Result<()> {

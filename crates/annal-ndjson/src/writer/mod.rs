@@ -46,6 +46,11 @@ pub(crate) const QUEUE_COMMANDS_MAX: usize = 16 * 1024;
 /// Most events in one group: bounds one write's size and the latency of its callers.
 const GROUP_EVENTS_MAX: usize = 20_000;
 
+/// Most encoded bytes in one group before it is committed, so large events cannot make a group
+/// (its buffer and its one write) grow without bound; a single larger append still commits
+/// alone.
+const GROUP_BYTES_MAX: usize = 16 * 1024 * 1024;
+
 /// How often `index.json` is refreshed while appends go on; it is a cache of the log, so
 /// refreshing it per append would only cost fsyncs.
 const SUMMARY_INTERVAL: Duration = Duration::from_secs(2);
@@ -182,7 +187,7 @@ impl Writer {
         while let Some(first) = receiver.blocking_recv() {
             let mut n_events = first.weight();
             self.handle(first);
-            while n_events < GROUP_EVENTS_MAX {
+            while n_events < GROUP_EVENTS_MAX && self.group.buf.len() < GROUP_BYTES_MAX {
                 match receiver.try_recv() {
                     Ok(command) => {
                         n_events += command.weight();

@@ -257,3 +257,38 @@ async fn compaction_keeps_framing_and_counters() {
     let result = append_ids(&store, "s-a", &["a2"]).await;
     assert_eq!((result.stream_version.0, result.first_position.0), (2, 6));
 }
+
+#[tokio::test]
+async fn issue_21_an_event_over_the_line_cap_is_refused_whatever_the_payload_limit() {
+    let (_guard, dir) = store_dir();
+    let limits = annal_core::Limits {
+        payload_bytes_max: 128 * 1024 * 1024,
+        batch_bytes_max: 256 * 1024 * 1024,
+        ..annal_core::Limits::default()
+    };
+    let store =
+        NdjsonStore::open_with(&dir, annal_ndjson::OpenOptions::new().limits(limits)).unwrap();
+    append_ids(&store, "s", &["small"]).await;
+    let huge = "x".repeat(64 * 1024 * 1024);
+    let big = annal_core::NewEvent::new(
+        annal_core::EventType::new("agent:step").unwrap(),
+        serde_json::json!({ "blob": huge }),
+    );
+    let error = store
+        .append(&stream("s"), ExpectedVersion::Any, vec![event("ok"), big])
+        .await
+        .unwrap_err();
+    match &error {
+        annal_core::AppendError::InvalidEvent {
+            index: 1,
+            reason: annal_core::InvalidEvent::PayloadTooLarge { bytes, max },
+        } => assert!(max < bytes, "{error}"),
+        other => panic!("expected PayloadTooLarge, got {other:?}"),
+    }
+    // Nothing of the refused batch was stored, and the store still takes appends.
+    append_ids(&store, "s", &["after"]).await;
+    drop(store);
+    let store = NdjsonStore::open(&dir).unwrap();
+    assert_eq!(store.recovery().torn_tail, None);
+    assert_eq!(ids(&everything(&store).await), ["small", "after"]);
+}

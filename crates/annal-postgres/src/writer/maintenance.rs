@@ -170,8 +170,10 @@ pub(crate) async fn delete_stream(
     }))
 }
 
-/// Removes the oldest events beyond `policy.max_events` and those older than its cutoff,
-/// except events newer than their stream's snapshot (unless forced).
+/// Removes the oldest events beyond `policy.max_events` and each stream's longest prefix of
+/// events older than its cutoff, except events newer than their stream's snapshot (unless
+/// forced): the same verdicts as `annal_core::RetentionPass`, so every stream keeps a
+/// contiguous suffix of its versions whatever its timestamps.
 pub(crate) async fn retain(
     client: &mut Object,
     policy: RetentionPolicy,
@@ -196,15 +198,23 @@ pub(crate) async fn retain(
         }
     }
     let cutoff = policy.before_timestamp.unwrap_or(i64::MIN);
-    let selected = "(events.position <= $1 OR events.timestamp < $2)";
-    let uncovered = "EXISTS (SELECT 1 FROM snapshots n WHERE n.stream_id = events.stream_id \
-                     AND events.version > n.version)";
+    // Each stream's first version at or after the cutoff, found in one scan; an event is old
+    // enough only before it (every event of a stream without one is). Joined, not looked up
+    // per event, so the cost stays one pass over the log.
+    let selected = "WITH bounds AS (SELECT stream_id, min(version) AS version FROM events \
+                    WHERE timestamp >= $2 GROUP BY stream_id), \
+                    selected AS (SELECT e.position, (n.version IS NOT NULL AND \
+                    e.version > n.version) AS uncovered FROM events e \
+                    LEFT JOIN bounds b ON b.stream_id = e.stream_id \
+                    LEFT JOIN snapshots n ON n.stream_id = e.stream_id \
+                    WHERE e.position <= $1 OR (e.timestamp < $2 AND \
+                    (b.version IS NULL OR e.version < b.version)))";
     let protected: i64 = if policy.force {
         0
     } else {
         transaction
             .query_one(
-                &format!("SELECT count(*) FROM events WHERE {selected} AND {uncovered}"),
+                &format!("{selected} SELECT count(*) FROM selected WHERE uncovered"),
                 &[&count_bound, &cutoff],
             )
             .await?
@@ -212,7 +222,10 @@ pub(crate) async fn retain(
     };
     let removed = transaction
         .execute(
-            &format!("DELETE FROM events WHERE {selected} AND ($3 OR NOT {uncovered})"),
+            &format!(
+                "{selected} DELETE FROM events WHERE position IN \
+                 (SELECT position FROM selected WHERE $3 OR NOT uncovered)"
+            ),
             &[&count_bound, &cutoff, &policy.force],
         )
         .await?;

@@ -1,4 +1,4 @@
-//! Importing the seed guidance run ledger's directory (SEED-SPEC section 5.2): each line of
+//! Importing the seed guidance run ledger's directory (docs/seed-formats.md §2): each line of
 //! `events.ndjson` is a `RunEvent`, stored as annal's ledger stores it (`RunEvent::to_draft`:
 //! type `run:recorded`, stream `run-<taskId>`, id = eventId).
 //!
