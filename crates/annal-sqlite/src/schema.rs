@@ -213,7 +213,6 @@ pub(crate) fn inspect(path: &Path, lock_text: Option<&str>) -> Result<Found, Ope
     // Byte 18 is 2 in a database in WAL mode.
     let wal_mode = header[18] == 2;
     drop(file);
-    check::header(path)?;
     let connection = open_for_inspection(path).map_err(|e| classify(path, e))?;
     let read = |sql: &str| connection.query_row(sql, [], |row| row.get::<_, i64>(0));
     let application_id = read("PRAGMA application_id").map_err(|e| classify(path, e))?;

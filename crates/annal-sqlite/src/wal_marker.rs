@@ -6,7 +6,10 @@
 //! without its `-wal` is an older state of the store (or, for a store whose WAL was never
 //! checkpointed, a database without tables), and a writer would carry on from there, reusing
 //! positions the store had acknowledged. With the marker, the open's check (`check.rs`) finds
-//! `writer_open = 1` in a file with no WAL beside it and refuses it ([`OpenError::MissingWal`]).
+//! `writer_open = 1` in a file with no WAL beside it and refuses it ([`OpenError::MissingWal`]),
+//! unless the file is the one the writer opened (`meta.writer_file`, its inode number): a
+//! writer that failed cannot always clear the marker, and closing its connection still
+//! checkpoints the WAL into the file and removes it.
 //!
 //! Invariant: while a writer may have commits that are only in the WAL, the database file
 //! holds `writer_open = 1`: a new store writes it before it enters WAL mode (then commits it
@@ -19,15 +22,21 @@
 //!
 //! [`OpenError::MissingWal`]: crate::OpenError::MissingWal
 
+use std::path::Path;
+
 use rusqlite::Connection;
 
 use crate::connection::enter_wal;
 
 /// Sets the marker at a writer's open. `fresh`: the store was just created in rollback mode,
 /// so the marker goes straight into the file and WAL mode starts afterwards.
-pub(crate) fn mark_open(connection: &Connection, fresh: bool) -> rusqlite::Result<()> {
+pub(crate) fn mark_open(connection: &Connection, path: &Path, fresh: bool) -> rusqlite::Result<()> {
     let mark = || connection.execute("UPDATE meta SET value = 1 WHERE key = 'writer_open'", []);
     mark()?;
+    connection.execute(
+        "INSERT OR REPLACE INTO meta (key, value) VALUES ('writer_file', ?1)",
+        [file_id(path)],
+    )?;
     if fresh {
         enter_wal(connection)?;
         // The first commit in WAL mode creates the WAL file, which stays until a clean close:
@@ -35,6 +44,22 @@ pub(crate) fn mark_open(connection: &Connection, fresh: bool) -> rusqlite::Resul
         return mark().map(|_| ());
     }
     connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+}
+
+/// The identity of the database file (its inode number), kept in `meta.writer_file` at the
+/// open: a copy is another file, while the original whose WAL SQLite checkpointed away and
+/// removed at a close that could not clear the marker (after a failure) is the same file.
+/// 0 where it cannot be read.
+pub(crate) fn file_id(path: &Path) -> i64 {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let Ok(metadata) = std::fs::metadata(path) {
+            return i64::from_le_bytes(metadata.ino().to_le_bytes());
+        }
+    }
+    let _ = path;
+    0
 }
 
 /// Clears the marker at a clean close; closing the last connection then checkpoints it into
