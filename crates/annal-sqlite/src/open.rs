@@ -106,6 +106,7 @@ fn start_writer(
             source,
         }
     };
+    refuse_read_only(path, &connection)?;
     schema::migrate(&mut connection, path)?;
     let state = WriterState::load(&connection).map_err(|source| match as_corrupt(&source) {
         Some(corrupt) => OpenError::FailedCheck {
@@ -131,6 +132,39 @@ fn start_writer(
         source,
     })?;
     Ok((writer, head))
+}
+
+/// SQLite falls back to a read-only handle when it cannot open the file for writing (no
+/// permission, a full or failing disk), and says so only at the first write: the writer would
+/// then fail its first append. The open fails instead, with the system's reason when opening
+/// the file for writing still fails.
+fn refuse_read_only(path: &Path, connection: &rusqlite::Connection) -> Result<(), OpenError> {
+    let read_only = connection
+        .is_readonly(rusqlite::MAIN_DB)
+        .map_err(|source| OpenError::Sqlite {
+            context: "checking write access to",
+            path: path.to_path_buf(),
+            source,
+        })?;
+    if !read_only {
+        return Ok(());
+    }
+    let source = match std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+    {
+        Err(error) => error,
+        Ok(_) => std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            "SQLite could open it only for reading",
+        ),
+    };
+    Err(OpenError::Io {
+        context: "opening for writing",
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 fn open_read_only(path: &Path, options: OpenOptions) -> Result<SqliteStore, OpenError> {

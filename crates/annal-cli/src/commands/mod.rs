@@ -5,12 +5,17 @@ mod append_stdin;
 mod backup;
 mod bench;
 mod demo;
+pub mod fuzzing;
 mod import;
 mod ledger_export;
 mod maintain;
+mod mcp;
 mod meta;
 mod project;
 mod read;
+mod serve;
+mod token;
+mod trace;
 mod transfer;
 mod verify;
 
@@ -43,6 +48,15 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Replay(args) => read::replay(read(&location).await?, args, &mut out).await,
         Command::Tail(args) => read::tail(read(&location).await?, args, &mut out).await,
         Command::Stats(args) => read::stats(read(&location).await?, args, &mut out).await,
+        Command::Trace(args) => trace::run(read(&location).await?, args, &mut out).await,
+        Command::Mcp(args) => {
+            let access = if args.allow_writes {
+                Access::Write
+            } else {
+                Access::Read
+            };
+            mcp::run(open(location.clone(), access, lock_timeout).await?, args).await
+        }
         Command::Snapshot(command) => {
             let access = match command {
                 crate::args::SnapshotCommand::Save { .. } => Access::Write,
@@ -81,6 +95,8 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Backup(args) => backup::run(&location, args, &mut out).await,
         Command::Demo(args) => demo::run(write(&location).await?, args, &mut out).await,
         Command::Bench(args) => bench::run(args, &mut out).await,
+        Command::Serve(args) => serve::run(&location, args, lock_timeout, &mut out).await,
+        Command::Token(command) => token::run(&location, command, &mut out),
         Command::Completions(args) => meta::completions(args, &mut out),
         Command::Man => meta::man(&mut out),
     };

@@ -80,6 +80,37 @@ fn verify_reports_a_healthy_store() {
     assert!(sandbox.ok(&["verify"]).contains("no problems"));
 }
 
+/// Issue 21, defect 7: `retain --max-age` on a stream whose timestamps are not in version order
+/// removes only its oldest prefix, so `verify` still finds every stream contiguous.
+#[test]
+fn issue_21_retain_by_age_never_punches_a_hole_in_a_stream() {
+    let sandbox = Sandbox::new();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("the clock is after 1970")
+        .as_millis();
+    let stamps = [1_000, 1_000, now_ms, 1_000, now_ms];
+    let input: String = stamps
+        .iter()
+        .map(|timestamp| {
+            format!(
+                "{{\"aggregateId\":\"s\",\"type\":\"note:added\",\"payload\":{{}},\"timestamp\":{timestamp}}}\n"
+            )
+        })
+        .collect();
+    let appended = sandbox.run_with_input(&["append", "--stdin"], &input);
+    assert!(appended.status.success());
+    let report = sandbox.json_lines(&["retain", "--max-age", "1d"]);
+    assert_eq!(report[0]["removed"], 2, "{report:?}");
+    let versions: Vec<u64> = sandbox
+        .json_lines(&["read", "s"])
+        .iter()
+        .filter_map(|event| event["version"].as_u64())
+        .collect();
+    assert_eq!(versions, vec![3, 4, 5]);
+    assert_eq!(sandbox.json_lines(&["verify"])[0]["problems"], 0);
+}
+
 #[test]
 fn verify_deep_checks_the_sqlite_file_and_names_a_damaged_one() {
     let sandbox = Sandbox::new();
