@@ -46,6 +46,7 @@ impl Closed {
 /// The line that starts each kind of record in the lock file.
 const CLEAN: &str = "closed cleanly:";
 const COMPLETE: &str = "closed without a WAL left:";
+const COMPLETE_FILE: &str = "complete as closed:";
 
 /// The record of the database at `path` as it is now, for a close of that kind (`None` if the
 /// file cannot be read).
@@ -54,7 +55,21 @@ pub(crate) fn record(path: &Path, closed: Closed) -> Option<String> {
         Closed::Cleanly => CLEAN,
         Closed::Complete => COMPLETE,
     };
-    Some(format!("{prefix} {}", state(path)?))
+    let complete = completeness(path)?;
+    Some(format!("{prefix} {}\n{complete}", state(path)?))
+}
+
+/// The line that says the database at `path` needs no WAL: its size and the WAL's absence.
+/// Its modification time is left out: a copy of the directory made by a tool that does not keep
+/// times (or a restored image) holds the same complete file.
+fn completeness(path: &Path) -> Option<String> {
+    let len = std::fs::metadata(path).ok()?.len();
+    let wal = if wal_path(path).exists() {
+        "present"
+    } else {
+        "none"
+    };
+    Some(format!("{COMPLETE_FILE} database {len} bytes, wal {wal}"))
 }
 
 /// Whether the lock file's `text` records a clean close of the database at `path` as it is now.
@@ -65,7 +80,7 @@ pub(crate) fn matches(text: &str, path: &Path) -> bool {
 /// Whether the lock file's `text` records a close of the database at `path` as it is now that
 /// left it complete (cleanly or not): then a missing WAL took no commit with it.
 pub(crate) fn complete(text: &str, path: &Path) -> bool {
-    found(text, path, &[CLEAN, COMPLETE])
+    completeness(path).is_some_and(|now| text.lines().any(|line| line == now))
 }
 
 fn found(text: &str, path: &Path, prefixes: &[&str]) -> bool {

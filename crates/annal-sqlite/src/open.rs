@@ -75,8 +75,8 @@ fn open_writer_store(
         // cannot see: read every page before writing any.
         check::quick_check(path)?;
     }
-    let connection = open_writer(path, &options, !fresh).map_err(|e| schema::classify(path, e))?;
-    match start_writer(connection, path, &options, fresh) {
+    let connection = open_writer(path, &options).map_err(|e| schema::classify(path, e))?;
+    match start_writer(connection, path, &options) {
         Ok((writer, head)) => {
             let handle = Handle::writer(writer, lock, temp_dir, path);
             Ok(SqliteStore::new(path, options, head, handle))
@@ -97,7 +97,6 @@ fn start_writer(
     mut connection: rusqlite::Connection,
     path: &Path,
     options: &OpenOptions,
-    fresh: bool,
 ) -> Result<(WriterHandle, watch::Receiver<Position>), OpenError> {
     let sqlite = |context| {
         move |source| OpenError::Sqlite {
@@ -117,8 +116,7 @@ fn start_writer(
         None => sqlite("loading the state of")(source),
     })?;
     // After the state loaded: a file whose values the writer cannot use stays untouched.
-    wal_marker::mark_open(&connection, path, fresh)
-        .map_err(sqlite("marking the writer open in"))?;
+    wal_marker::mark_open(&connection, path).map_err(sqlite("marking the writer open in"))?;
     let (head_sender, head) = watch::channel(Position::START);
     let writer = WriterHandle::start(
         connection,

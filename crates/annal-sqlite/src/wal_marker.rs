@@ -11,14 +11,12 @@
 //! writer that failed cannot always clear the marker, and closing its connection still
 //! checkpoints the WAL into the file and removes it.
 //!
-//! Invariant: while a writer may have commits that are only in the WAL, the database file
-//! holds `writer_open = 1`: a new store writes it before it enters WAL mode (then commits it
-//! once more, which creates the WAL file), an existing one commits it and checkpoints it at
-//! the open, before any append. A writer killed between a new store's two commits leaves a
-//! file that is refused although nothing is missing from it: a store that never held an event,
-//! which can be deleted. (If a reader in another
-//! process holds the checkpoint back, the file keeps the previous clean close's state, whose
-//! data is all in it; the marker reaches it at the next checkpoint.)
+//! Invariant: once the open's checkpoint has run, the database file holds `writer_open = 1`
+//! until a clean close, so a copy of it taken without the WAL is refused. The open commits the
+//! marker and checkpoints it before any append; a new store's schema reaches the file with it.
+//! (A copy taken before that checkpoint, in the moment between a new store's first commit and
+//! its checkpoint, or while a reader in another process holds checkpoints back, is the state of
+//! the last clean close, complete as of then, or a database without tables.)
 //!
 //! [`OpenError::MissingWal`]: crate::OpenError::MissingWal
 
@@ -26,23 +24,14 @@ use std::path::Path;
 
 use rusqlite::Connection;
 
-use crate::connection::enter_wal;
-
-/// Sets the marker at a writer's open. `fresh`: the store was just created in rollback mode,
-/// so the marker goes straight into the file and WAL mode starts afterwards.
-pub(crate) fn mark_open(connection: &Connection, path: &Path, fresh: bool) -> rusqlite::Result<()> {
-    let mark = || connection.execute("UPDATE meta SET value = 1 WHERE key = 'writer_open'", []);
-    mark()?;
+/// Sets the marker at a writer's open and checkpoints it into the database file (which, for a
+/// new store, also copies the schema there).
+pub(crate) fn mark_open(connection: &Connection, path: &Path) -> rusqlite::Result<()> {
+    connection.execute("UPDATE meta SET value = 1 WHERE key = 'writer_open'", [])?;
     connection.execute(
         "INSERT OR REPLACE INTO meta (key, value) VALUES ('writer_file', ?1)",
         [file_id(path)],
     )?;
-    if fresh {
-        enter_wal(connection)?;
-        // The first commit in WAL mode creates the WAL file, which stays until a clean close:
-        // from here on a missing WAL means a missing file, not a store that never wrote one.
-        return mark().map(|_| ());
-    }
     connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
 }
 

@@ -131,6 +131,10 @@ async fn a_new_store_copied_without_its_wal_is_refused() {
     let store = SqliteStore::open(&path).unwrap();
     let wal = dir.path().join("annal.db-wal");
     assert!(wal.exists(), "a new store's WAL exists from its open on");
+    assert!(
+        std::fs::metadata(&path).unwrap().len() > 4096,
+        "the open checkpointed the schema and the marker into the database file"
+    );
     for n in 0..10 {
         append_one(&store, "agent-1", n).await;
     }
