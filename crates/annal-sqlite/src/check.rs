@@ -2,16 +2,15 @@
 //! `quick_check` when the last writer did not close cleanly, and the full `integrity_check`
 //! that `annal verify --deep` asks for.
 //!
-//! Cost is what decides which runs when. Every open reads the file header, the schema's table
-//! list, a few `meta` rows and the newest event (the right edge of the events B-tree): a few
-//! pages, whatever the store's size. `quick_check` reads every page (about a second per
+//! Cost is what decides which runs when. Every open reads the schema's table list, a few `meta`
+//! rows and the newest event (the right edge of the events B-tree): a few pages, whatever the
+//! store's size; SQLite itself refuses a file shorter than its header's page count there. `quick_check` reads every page (about a second per
 //! gigabyte here), so a writer runs it only when the file may have changed outside a clean
 //! writer's hands (`clean_close.rs`). `integrity_check` also cross-checks every index entry.
 //!
 //! Invariant: every check reads through a read-only connection; a file that fails one is
 //! reported with what was found and never written.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, ErrorCode, OptionalExtension};
@@ -53,13 +52,8 @@ pub(crate) fn has_wal(path: &Path) -> bool {
     wal_path(path).exists()
 }
 
-/// Whether a WAL with frames lies beside `path` (SQLite reads commits from it).
-fn has_wal_frames(path: &Path) -> bool {
-    std::fs::metadata(wal_path(path)).is_ok_and(|meta| meta.len() > 0)
-}
-
 /// The cheap checks of an annal store at schema `version`, run at every open on the inspection
-/// connection after [`header`]: the tables, the `meta` rows
+/// connection: the tables, the `meta` rows
 /// and the newest event; then that the file is not missing the WAL it was written through
 /// (`wal_marker.rs`), unless the lock file's `lock_text` says its writer's close left it
 /// complete.
@@ -104,62 +98,23 @@ pub(crate) fn cheap(
                 .collect::<rusqlite::Result<Vec<_>>>()
         })
         .map_err(|e| classify(path, e))?;
-    let writer_open = meta
-        .iter()
-        .any(|(key, value)| key == "writer_open" && *value != 0);
+    let value_of = |wanted: &str| {
+        meta.iter()
+            .find(|(key, _)| key == wanted)
+            .map(|(_, value)| *value)
+    };
+    let writer_open = value_of("writer_open").is_some_and(|value| value != 0);
+    // The same file the writer opened, not a copy: its WAL was checkpointed away at a close.
+    let same_file =
+        value_of("writer_file").is_some_and(|id| id != 0 && id == crate::wal_marker::file_id(path));
     // A writer that closed after a failure could not clear the marker, but closing its
     // connection checkpointed the WAL and removed it: its record in the lock file says so.
-    if writer_open && !has_wal(path) && !crate::clean_close::complete(lock_text, path) {
+    if writer_open && !same_file && !has_wal(path) && !crate::clean_close::complete(lock_text, path)
+    {
         return Err(OpenError::MissingWal {
             path: path.to_path_buf(),
             wal: wal_path(path),
         });
-    }
-    Ok(())
-}
-
-/// Checks the file header against the file's length: a database shorter than the pages its
-/// header counts was cut. Only without a WAL, whose commits may change the page count. Runs
-/// before any connection opens the file, so SQLite's own reading cannot answer first.
-pub(crate) fn header(path: &Path) -> Result<(), OpenError> {
-    if has_wal_frames(path) {
-        return Ok(());
-    }
-    let mut header = [0u8; 100];
-    let read = std::fs::File::open(path).and_then(|mut file| {
-        file.read_exact(&mut header)?;
-        file.metadata()
-    });
-    // Shorter than a header, or unreadable: the connection's own reads report it.
-    let Ok(metadata) = read else {
-        return Ok(());
-    };
-    let len = metadata.len();
-    // SQLite's header integers are big-endian.
-    let number = |bytes: &[u8]| bytes.iter().fold(0u64, |n, byte| n << 8 | u64::from(*byte));
-    let u32_at = |at: usize| number(&header[at..at + 4]);
-    let page_size = match number(&header[16..18]) {
-        1 => 65_536,
-        size => size,
-    };
-    let pages = u32_at(28);
-    // The count is valid only when written by the same change as the change counter.
-    let valid = pages > 0 && u32_at(92) == u32_at(24);
-    if page_size.is_power_of_two() && page_size >= 512 && len % page_size != 0 {
-        return Err(failed(
-            path,
-            "the open's check",
-            format!("its length {len} is not a whole number of {page_size}-byte pages"),
-        ));
-    }
-    if valid && len < pages * page_size {
-        return Err(failed(
-            path,
-            "the open's check",
-            format!(
-                "its header counts {pages} pages of {page_size} bytes, the file holds {len} bytes"
-            ),
-        ));
     }
     Ok(())
 }

@@ -17,32 +17,59 @@ use std::time::UNIX_EPOCH;
 
 use crate::check::wal_path;
 
-/// How a writer closed.
+/// How a writer's connection ended, as far as the next writer needs to know.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Closed {
     /// Never poisoned, `writer_open` cleared, and the connection closed without error.
     Cleanly,
-    /// Poisoned (or the marker would not clear), but the connection closed without error: the
-    /// WAL was checkpointed into the database file or is still beside it, so the file is
-    /// complete, though it may hold what made the writer fail.
-    AfterFailure,
-    /// The close itself failed, or the writer panicked: nothing is known.
-    Unknown,
+    /// Not cleanly (a failure, an open that stopped half-way), but no WAL is left: closing the
+    /// last connection checkpointed it into the database file and removed it, which SQLite
+    /// does only after a complete checkpoint. The file holds every commit, though perhaps
+    /// also what made the writer fail.
+    Complete,
+}
+
+impl Closed {
+    /// What to record once the writer's connection to `path` is closed, the lock still held:
+    /// `None` when its WAL is still there (it holds what the file may lack).
+    pub(crate) fn after(path: &Path, clean: bool) -> Option<Self> {
+        if clean {
+            Some(Self::Cleanly)
+        } else if !wal_path(path).exists() {
+            Some(Self::Complete)
+        } else {
+            None
+        }
+    }
 }
 
 /// The line that starts each kind of record in the lock file.
 const CLEAN: &str = "closed cleanly:";
-const AFTER_FAILURE: &str = "closed after a failure:";
+const COMPLETE: &str = "closed without a WAL left:";
+const COMPLETE_FILE: &str = "complete as closed:";
 
 /// The record of the database at `path` as it is now, for a close of that kind (`None` if the
-/// file cannot be read, or for [`Closed::Unknown`]).
+/// file cannot be read).
 pub(crate) fn record(path: &Path, closed: Closed) -> Option<String> {
     let prefix = match closed {
         Closed::Cleanly => CLEAN,
-        Closed::AfterFailure => AFTER_FAILURE,
-        Closed::Unknown => return None,
+        Closed::Complete => COMPLETE,
     };
-    Some(format!("{prefix} {}", state(path)?))
+    let complete = completeness(path)?;
+    Some(format!("{prefix} {}\n{complete}", state(path)?))
+}
+
+/// The line that says the database at `path` needs no WAL: its size and the WAL's absence.
+/// Its modification time is left out: a copy of the directory made by a tool that does not keep
+/// times (or a restored image) holds the same complete file.
+fn completeness(path: &Path) -> Option<String> {
+    let len = std::fs::metadata(path).ok()?.len();
+    let wal = if wal_path(path).exists() {
+        "present"
+    } else {
+        "none"
+    };
+    Some(format!("{COMPLETE_FILE} database {len} bytes, wal {wal}"))
 }
 
 /// Whether the lock file's `text` records a clean close of the database at `path` as it is now.
@@ -51,9 +78,9 @@ pub(crate) fn matches(text: &str, path: &Path) -> bool {
 }
 
 /// Whether the lock file's `text` records a close of the database at `path` as it is now that
-/// left it complete (cleanly or after a failure): then a missing WAL took no commit with it.
+/// left it complete (cleanly or not): then a missing WAL took no commit with it.
 pub(crate) fn complete(text: &str, path: &Path) -> bool {
-    found(text, path, &[CLEAN, AFTER_FAILURE])
+    completeness(path).is_some_and(|now| text.lines().any(|line| line == now))
 }
 
 fn found(text: &str, path: &Path, prefixes: &[&str]) -> bool {
@@ -94,7 +121,7 @@ mod tests {
         std::fs::write(&path, b"pages").unwrap();
         let text = format!("pid 1\n{}", record(&path, Closed::Cleanly).unwrap());
         assert!(matches(&text, &path));
-        let failed = format!("pid 1\n{}", record(&path, Closed::AfterFailure).unwrap());
+        let failed = format!("pid 1\n{}", record(&path, Closed::Complete).unwrap());
         assert!(
             !matches(&failed, &path),
             "a close after a failure is not clean"

@@ -5,6 +5,7 @@
 //!   disk.
 //! - [`OpenOptions`] chooses writer or read-only, [`Durability`], how long to wait for the
 //!   writer lock, and the limits; [`OpenError`] says why a file could not be opened.
+//! - [`backup()`] copies a store (live or not) into a new file; [`BackupError`] says why not.
 //!
 //! How it works:
 //!
@@ -27,7 +28,9 @@
 //! - **One writer per file.** An OS lock on `<db>.lock` is held for the writer's lifetime and
 //!   released by the OS if the process dies. Read-only opens need no lock.
 //! - **Refuses what it does not understand.** A file that is not an annal store, has a newer
-//!   schema, or is damaged is reported and never modified. A failed write poisons the store:
+//!   schema, is damaged (cheap checks at every open, `quick_check` after an unclean close,
+//!   [`SqliteStore::integrity_check`] on demand) or is missing the WAL it was written through
+//!   is reported and never modified. [`backup()`] copies a live store into a new file. A failed write poisons the store:
 //!   writes are refused until it is reopened.
 //!
 //! The schema, and the measurements that chose it, are in `docs/sqlite-schema.md`.

@@ -37,10 +37,13 @@ impl WriterLock {
         &self.previous
     }
 
-    /// Records in the lock file how the writer closed the database at `db_path`, just before
-    /// the lock goes. A failure only costs the next writer a `quick_check`.
-    pub(crate) fn record_close(&mut self, db_path: &Path, closed: Closed) {
-        let Some(record) = crate::clean_close::record(db_path, closed) else {
+    /// Records in the lock file how the writer's connection to `db_path` ended (`clean`: see
+    /// [`Closed::after`]), once it is closed and just before the lock goes. A failure only
+    /// costs the next writer a `quick_check`.
+    pub(crate) fn record_close(&mut self, db_path: &Path, clean: bool) {
+        let Some(record) = Closed::after(db_path, clean)
+            .and_then(|closed| crate::clean_close::record(db_path, closed))
+        else {
             return;
         };
         let _ = self.file.set_len(0).and_then(|()| {

@@ -66,7 +66,7 @@ fn open_writer_store(
     temp_dir: Option<tempfile::TempDir>,
 ) -> Result<SqliteStore, OpenError> {
     schema::inspect(path, None)?;
-    let lock = lock::acquire(path, options.lock_timeout)?;
+    let mut lock = lock::acquire(path, options.lock_timeout)?;
     // Again under the lock: the file may have changed while we waited for it.
     let found = schema::inspect(path, Some(lock.previous()))?;
     let fresh = !matches!(found, Found::Annal(_));
@@ -75,6 +75,29 @@ fn open_writer_store(
         // cannot see: read every page before writing any.
         check::quick_check(path)?;
     }
+    let connection = open_writer(path, &options).map_err(|e| writer_open_error(path, e))?;
+    match start_writer(connection, path, &options) {
+        Ok((writer, head)) => {
+            let handle = Handle::writer(writer, lock, temp_dir, path);
+            Ok(SqliteStore::new(path, options, head, handle))
+        }
+        Err(error) => {
+            // The connection is closed: if it took its WAL with it, the lock file says so, or
+            // the marker it may have set would make the next open take the file for a copy
+            // that lost its WAL.
+            lock.record_close(path, false);
+            Err(error)
+        }
+    }
+}
+
+/// Upgrades the schema, loads the writer's state, marks the writer open and starts its thread;
+/// on any failure the connection is closed before this returns.
+fn start_writer(
+    mut connection: rusqlite::Connection,
+    path: &Path,
+    options: &OpenOptions,
+) -> Result<(WriterHandle, watch::Receiver<Position>), OpenError> {
     let sqlite = |context| {
         move |source| OpenError::Sqlite {
             context,
@@ -82,8 +105,6 @@ fn open_writer_store(
             source,
         }
     };
-    let mut connection =
-        open_writer(path, &options, !fresh).map_err(|source| writer_open_error(path, source))?;
     refuse_read_only(path, &connection)?;
     schema::migrate(&mut connection, path)?;
     let state = WriterState::load(&connection).map_err(|source| match as_corrupt(&source) {
@@ -95,7 +116,7 @@ fn open_writer_store(
         None => sqlite("loading the state of")(source),
     })?;
     // After the state loaded: a file whose values the writer cannot use stays untouched.
-    wal_marker::mark_open(&connection, fresh).map_err(sqlite("marking the writer open in"))?;
+    wal_marker::mark_open(&connection, path).map_err(sqlite("marking the writer open in"))?;
     sync_dir_of(path)?;
     let (head_sender, head) = watch::channel(Position::START);
     let writer = WriterHandle::start(
@@ -109,8 +130,7 @@ fn open_writer_store(
         path: path.to_path_buf(),
         source,
     })?;
-    let handle = Handle::writer(writer, lock, temp_dir, path);
-    Ok(SqliteStore::new(path, options, head, handle))
+    Ok((writer, head))
 }
 
 /// SQLite fsyncs the directory when it creates the WAL (or a new file) but ignores a failure

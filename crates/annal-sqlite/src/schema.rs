@@ -205,15 +205,12 @@ pub(crate) fn inspect(path: &Path, lock_text: Option<&str>) -> Result<Found, Ope
     if len == 0 {
         return Ok(Found::Empty);
     }
-    let mut header = [0u8; 20];
-    let read = file.read_exact(&mut header);
-    if read.is_err() || &header[..16] != SQLITE_MAGIC {
+    let mut magic = [0u8; 16];
+    let header = file.read_exact(&mut magic);
+    if header.is_err() || &magic != SQLITE_MAGIC {
         return Err(not_annal(path, "it is not a SQLite database"));
     }
-    // Byte 18 is 2 in a database in WAL mode.
-    let wal_mode = header[18] == 2;
     drop(file);
-    check::header(path)?;
     let connection = open_for_inspection(path).map_err(|e| classify(path, e))?;
     let read = |sql: &str| connection.query_row(sql, [], |row| row.get::<_, i64>(0));
     let application_id = read("PRAGMA application_id").map_err(|e| classify(path, e))?;
@@ -245,14 +242,6 @@ pub(crate) fn inspect(path: &Path, lock_text: Option<&str>) -> Result<Found, Ope
         return Ok(Found::Annal(user_version));
     }
     if application_id == 0 && user_version == 0 && tables == 0 {
-        if wal_mode && !check::has_wal(path) {
-            // What annal before schema version 4 left of a new store until its first
-            // checkpoint: the schema and every commit were in the WAL, now missing.
-            return Err(OpenError::MissingWal {
-                path: path.to_path_buf(),
-                wal: check::wal_path(path),
-            });
-        }
         return Ok(Found::Empty);
     }
     Err(not_annal(

@@ -90,10 +90,10 @@ impl Drop for Handle {
         // The writer answers what is queued, commits, and closes its connection before the lock
         // goes, so the next writer never meets a half-closed one.
         if let Some(writer) = self.writer.take() {
-            let closed = writer.stop();
+            let clean = writer.stop();
             if let Some(lock) = &mut self.lock {
                 // After a clean close the next writer may skip `quick_check`.
-                lock.record_close(&self.path, closed);
+                lock.record_close(&self.path, clean);
             }
         }
         if let Some(poller) = self.poller.take() {

@@ -6,40 +6,54 @@
 //! without its `-wal` is an older state of the store (or, for a store whose WAL was never
 //! checkpointed, a database without tables), and a writer would carry on from there, reusing
 //! positions the store had acknowledged. With the marker, the open's check (`check.rs`) finds
-//! `writer_open = 1` in a file with no WAL beside it and refuses it ([`OpenError::MissingWal`]).
+//! `writer_open = 1` in a file with no WAL beside it and refuses it ([`OpenError::MissingWal`]),
+//! unless the file is the one the writer opened (`meta.writer_file`, its inode number): a
+//! writer that failed cannot always clear the marker, and closing its connection still
+//! checkpoints the WAL into the file and removes it.
 //!
-//! Invariant: while a writer may have commits that are only in the WAL, the database file
-//! holds `writer_open = 1`: a new store writes it before it enters WAL mode (then commits it
-//! once more, which creates the WAL file), an existing one commits it and checkpoints it at
-//! the open, before any append. A writer killed between a new store's two commits leaves a
-//! file that is refused although nothing is missing from it: a store that never held an event,
-//! which can be deleted. (If a reader in another
-//! process holds the checkpoint back, the file keeps the previous clean close's state, whose
-//! data is all in it; the marker reaches it at the next checkpoint.)
+//! Invariant: once the open's checkpoint has run, the database file holds `writer_open = 1`
+//! until a clean close, so a copy of it taken without the WAL is refused. The open commits the
+//! marker and checkpoints it before any append; a new store's schema reaches the file with it.
+//! (A copy taken before that checkpoint, in the moment between a new store's first commit and
+//! its checkpoint, or while a reader in another process holds checkpoints back, is the state of
+//! the last clean close, complete as of then, or a database without tables.)
 //!
 //! [`OpenError::MissingWal`]: crate::OpenError::MissingWal
+
+use std::path::Path;
 
 use rusqlite::Connection;
 use rusqlite::config::DbConfig;
 
-use crate::connection::enter_wal;
-
-/// Sets the marker at a writer's open. `fresh`: the store was just created in rollback mode,
-/// so the marker goes straight into the file and WAL mode starts afterwards.
-pub(crate) fn mark_open(connection: &Connection, fresh: bool) -> rusqlite::Result<()> {
+/// Sets the marker at a writer's open and checkpoints it into the database file (which, for a
+/// new store, also copies the schema there).
+pub(crate) fn mark_open(connection: &Connection, path: &Path) -> rusqlite::Result<()> {
     // From here until `mark_closed`, closing the connection must not checkpoint the WAL into
-    // the file and delete it: after a failure (this open's, or a poisoned writer's) that would
-    // leave `writer_open = 1` in a file without a WAL, which every later open refuses.
+    // the file and delete it: after a failure that would leave `writer_open = 1` in a file
+    // without a WAL.
     connection.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
-    let mark = || connection.execute("UPDATE meta SET value = 1 WHERE key = 'writer_open'", []);
-    mark()?;
-    if fresh {
-        enter_wal(connection)?;
-        // The first commit in WAL mode creates the WAL file, which stays until a clean close:
-        // from here on a missing WAL means a missing file, not a store that never wrote one.
-        return mark().map(|_| ());
-    }
+    connection.execute("UPDATE meta SET value = 1 WHERE key = 'writer_open'", [])?;
+    connection.execute(
+        "INSERT OR REPLACE INTO meta (key, value) VALUES ('writer_file', ?1)",
+        [file_id(path)],
+    )?;
     connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+}
+
+/// The identity of the database file (its inode number), kept in `meta.writer_file` at the
+/// open: a copy is another file, while the original whose WAL SQLite checkpointed away and
+/// removed at a close that could not clear the marker (after a failure) is the same file.
+/// 0 where it cannot be read.
+pub(crate) fn file_id(path: &Path) -> i64 {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let Ok(metadata) = std::fs::metadata(path) {
+            return i64::from_le_bytes(metadata.ino().to_le_bytes());
+        }
+    }
+    let _ = path;
+    0
 }
 
 /// Clears the marker at a clean close, and only then lets closing the connection checkpoint

@@ -291,6 +291,7 @@ async fn open_postgres(
         location: location.to_string(),
         source: Box::new(source),
     };
+    // sslmode (verify-ca and verify-full included) and sslrootcert, as libpq reads them.
     let (config, tls) = annal_postgres::parse_connection_string(url).map_err(failed)?;
     match PostgresStore::connect_with(config, backend_options.tls(tls)).await {
         Ok(store) => Ok(quiet(Arc::new(store))),

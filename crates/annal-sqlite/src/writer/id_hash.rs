@@ -108,6 +108,25 @@ mod tests {
         assert_ne!(IdHasher::with_key(1, 2).hash("evt-2"), pinned);
     }
 
+    #[test]
+    fn each_store_draws_its_own_key() {
+        let first = IdHasher::load(&crate::schema::migrated_in_memory()).unwrap();
+        let second = IdHasher::load(&crate::schema::migrated_in_memory()).unwrap();
+        // An unkeyed hash gives every store the same value, which strangers can compute.
+        assert_ne!(first.hash("evt-1"), second.hash("evt-1"));
+    }
+
+    #[test]
+    fn a_store_without_a_key_is_corrupted() {
+        let connection = crate::schema::migrated_in_memory();
+        connection
+            .execute("DELETE FROM meta WHERE key = 'id_hash_key_1'", [])
+            .unwrap();
+        let error = IdHasher::load(&connection).unwrap_err();
+        let corrupt = crate::writer::corrupt::as_corrupt(&error).unwrap();
+        assert!(corrupt.location.contains("id_hash_key_1"), "{corrupt}");
+    }
+
     /// SipHash-1-3 of "evt-1" under the key (1, 2), computed by an implementation written
     /// apart from this crate's dependency and checked against SipHash-2-4's published vector.
     const PINNED: u64 = 13_890_001_955_619_539_678;

@@ -39,7 +39,6 @@ pub(crate) use id_hash::rekey_ids;
 pub(crate) use runs::convert_version_2_ids;
 pub(crate) use state::WriterState;
 
-use crate::clean_close::Closed;
 use crate::options::Durability;
 use crate::wal_marker;
 
@@ -54,8 +53,8 @@ const GROUP_EVENTS_MAX: usize = 50_000;
 #[derive(Debug)]
 pub(crate) struct WriterHandle {
     sender: mpsc::Sender<Command>,
-    /// Answers how the writer closed.
-    thread: JoinHandle<Closed>,
+    /// Answers whether the writer closed cleanly.
+    thread: JoinHandle<bool>,
 }
 
 impl WriterHandle {
@@ -94,11 +93,12 @@ impl WriterHandle {
     }
 
     /// Stops the writer after it has answered everything queued, and waits for it to close its
-    /// connection. Answers how it closed.
-    pub(crate) fn stop(self) -> Closed {
+    /// connection. Answers whether it closed cleanly: never poisoned, the marker cleared, and
+    /// the connection closed without error.
+    pub(crate) fn stop(self) -> bool {
         drop(self.sender);
         // A panicked writer has already poisoned the store; there is nothing left to stop.
-        self.thread.join().unwrap_or(Closed::Unknown)
+        self.thread.join().unwrap_or(false)
     }
 }
 
@@ -118,7 +118,7 @@ struct Writer {
 }
 
 impl Writer {
-    fn run(mut self, mut receiver: mpsc::Receiver<Command>) -> Closed {
+    fn run(mut self, mut receiver: mpsc::Receiver<Command>) -> bool {
         let mut group: Vec<Command> = Vec::new();
         while let Some(first) = receiver.blocking_recv() {
             let mut n_events = first.weight();
@@ -148,12 +148,8 @@ impl Writer {
         // A poisoned writer writes nothing more, the marker included.
         let marked = self.poisoned.is_none() && wal_marker::mark_closed(&self.connection).is_ok();
         // Closing the connection checkpoints the WAL; failures there lose nothing committed,
-        // but leave the file's state unknown.
-        match (self.connection.close().is_ok(), marked) {
-            (true, true) => Closed::Cleanly,
-            (true, false) => Closed::AfterFailure,
-            (false, _) => Closed::Unknown,
-        }
+        // but the close is not clean.
+        self.connection.close().is_ok() && marked
     }
 
     /// Runs `group` as one transaction and answers every request in it.

@@ -39,7 +39,7 @@ fn writer(path: &Path) -> Writer {
 
 fn writer_with(path: &Path, durability: Durability) -> Writer {
     let options = OpenOptions::new().durability(durability);
-    let mut connection = open_writer(path, &options, true).unwrap();
+    let mut connection = open_writer(path, &options).unwrap();
     schema::migrate(&mut connection, path).unwrap();
     let state = WriterState::load(&connection).unwrap();
     let (head, _) = watch::channel(Position::START);
