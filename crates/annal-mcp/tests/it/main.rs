@@ -5,6 +5,7 @@
 
 mod concurrency;
 mod errors;
+mod http;
 mod scenario;
 mod support;
 mod tools;
