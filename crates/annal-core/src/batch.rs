@@ -46,6 +46,20 @@ pub struct PreparedEvent {
 }
 
 impl PreparedEvent {
+    /// What this event counts against [`Limits::batch_bytes_max`]: payload and metadata as
+    /// compact JSON plus every text field.
+    pub fn bytes(&self) -> usize {
+        let texts = [
+            self.id.as_str().len(),
+            self.event_type.as_str().len(),
+            self.aggregate_type.as_str().len(),
+            self.source.len(),
+            self.causation_id.as_ref().map_or(0, String::len),
+            self.correlation_id.as_ref().map_or(0, String::len),
+        ];
+        self.payload_json.len() + self.metadata_json.len() + texts.iter().sum::<usize>()
+    }
+
     /// The stored form of this event at `version` and `position` in `stream`.
     pub fn record(&self, stream: &StreamId, version: Version, position: Position) -> RecordedEvent {
         RecordedEvent {
@@ -87,6 +101,8 @@ pub struct BatchPreparer<'a> {
     seen: HashSet<EventId>,
     /// Events prepared so far: the index of the next one in the whole batch.
     prepared: usize,
+    /// Bytes of the events prepared so far, as [`Limits::batch_bytes_max`] counts them.
+    bytes: usize,
 }
 
 impl<'a> BatchPreparer<'a> {
@@ -106,6 +122,7 @@ impl<'a> BatchPreparer<'a> {
             now,
             seen: HashSet::with_capacity(len),
             prepared: 0,
+            bytes: 0,
         })
     }
 
@@ -119,6 +136,11 @@ impl<'a> BatchPreparer<'a> {
             if !self.seen.insert(event.id.clone()) {
                 let reason = InvalidEvent::DuplicateInBatch { id: event.id };
                 return Err(AppendError::InvalidEvent { index, reason });
+            }
+            self.bytes = self.bytes.saturating_add(event.bytes());
+            if self.bytes > self.limits.batch_bytes_max {
+                let max = self.limits.batch_bytes_max;
+                return Err(AppendError::BatchBytesTooLarge { index, max });
             }
             prepared.push(event);
             self.prepared += 1;
@@ -166,9 +188,13 @@ fn prepare_event(
     check_text("correlation id", event.correlation_id.as_ref(), limits)?;
     let aggregate_type = match event.aggregate_type {
         Some(aggregate_type) => aggregate_type,
-        // A valid event type has a non-empty domain no longer than itself, so this holds.
-        None => AggregateType::new(event.event_type.domain())
-            .unwrap_or_else(|_| unreachable_domain(&event.event_type)),
+        // The domain of a valid event type is no longer than it and free of control
+        // characters, so the only refusal left is an empty domain (`:x`).
+        None => AggregateType::new(event.event_type.domain()).map_err(|_| {
+            InvalidEvent::NoAggregateType {
+                event_type: event.event_type.clone(),
+            }
+        })?,
     };
     Ok(PreparedEvent {
         id: event.id.unwrap_or_else(EventId::generate),
@@ -200,10 +226,6 @@ fn compact_json(value: &Value) -> String {
     }
 }
 
-fn unreachable_domain(event_type: &EventType) -> AggregateType {
-    panic!("the domain of a valid event type is a valid aggregate type: {event_type}")
-}
-
 fn check_text(
     field: &'static str,
     value: Option<&String>,
@@ -215,6 +237,7 @@ fn check_text(
             bytes: text.len(),
             max: limits.text_bytes_max,
         }),
+        Some(text) if text.contains('\0') => Err(InvalidEvent::NulInText { field }),
         _ => Ok(()),
     }
 }
@@ -279,7 +302,8 @@ pub fn check_retry(
     let started_where_expected = match expected {
         ExpectedVersion::Any | ExpectedVersion::StreamExists => true,
         ExpectedVersion::NoStream => first.version == Version(1),
-        ExpectedVersion::Exact(version) => first.version == version.next(),
+        // Checked: a caller's `Exact(u64::MAX)` names no version a batch can start after.
+        ExpectedVersion::Exact(version) => version.checked_next() == Some(first.version),
     };
     if !started_where_expected {
         return Err(AppendError::WrongExpectedVersion {
@@ -358,6 +382,37 @@ mod tests {
         ));
     }
 
+    /// Found by the one-input-one-answer test: PostgreSQL cannot store NUL in text, so a NUL
+    /// in the source made its whole group commit fail, another caller's append with it, while
+    /// the other backends stored the event.
+    #[test]
+    fn refuses_nul_in_every_text_field() {
+        let limits = Limits::default();
+        let with_nul = [
+            event("a").with_source("agent\0"),
+            event("a").with_causation_id("\0"),
+            event("a").with_correlation_id("run-\0-1"),
+        ];
+        for (bad, field) in with_nul
+            .into_iter()
+            .zip(["source", "causation id", "correlation id"])
+        {
+            let error = prepare_batch(vec![bad], &limits, 0).unwrap_err();
+            assert!(
+                matches!(
+                    &error,
+                    AppendError::InvalidEvent {
+                        reason: InvalidEvent::NulInText { field: f },
+                        ..
+                    } if *f == field
+                ),
+                "{error:?}"
+            );
+        }
+        let other_controls = event("a").with_source("tab\tnewline\n\u{1b}");
+        assert!(prepare_batch(vec![other_controls], &limits, 0).is_ok());
+    }
+
     #[test]
     fn refuses_bad_batches() {
         let limits = Limits {
@@ -391,5 +446,70 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn an_event_type_with_an_empty_domain_needs_an_aggregate_type() {
+        for name in [":x", ":"] {
+            let event = NewEvent::new(EventType::new(name).unwrap(), json!({}));
+            let error = prepare_batch(vec![event.clone()], &Limits::default(), 0).unwrap_err();
+            assert!(
+                matches!(
+                    &error,
+                    AppendError::InvalidEvent {
+                        index: 0,
+                        reason: InvalidEvent::NoAggregateType { event_type },
+                    } if event_type.as_str() == name
+                ),
+                "{error:?}"
+            );
+            assert!(error.to_string().contains("empty domain"), "{error}");
+            let given = event.with_aggregate_type(AggregateType::new("task").unwrap());
+            let prepared = prepare_batch(vec![given], &Limits::default(), 0).unwrap();
+            assert_eq!(prepared[0].aggregate_type.as_str(), "task");
+        }
+    }
+
+    #[test]
+    fn a_batch_over_the_byte_limit_is_refused_at_the_event_that_crosses_it() {
+        let one = prepare_batch(vec![event("a")], &Limits::default(), 0).unwrap()[0].bytes();
+        let limits = Limits {
+            batch_bytes_max: 2 * one,
+            ..Limits::default()
+        };
+        prepare_batch(vec![event("a"), event("b")], &limits, 0).unwrap();
+        let error =
+            prepare_batch(vec![event("a"), event("b"), event("c")], &limits, 0).unwrap_err();
+        assert!(
+            matches!(error, AppendError::BatchBytesTooLarge { index: 2, max } if max == 2 * one),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains("batch_bytes_max"), "{error}");
+        // The same verdict when the batch is prepared in parts.
+        let mut preparer = BatchPreparer::new(3, &limits, 0).unwrap();
+        preparer.prepare(vec![event("a")]).unwrap();
+        assert!(matches!(
+            preparer.prepare(vec![event("b"), event("c")]),
+            Err(AppendError::BatchBytesTooLarge { index: 2, .. })
+        ));
+    }
+
+    #[test]
+    fn a_retry_expecting_the_largest_version_is_a_wrong_expected_version() {
+        let stream = StreamId::new("s").unwrap();
+        let batch = prepare_batch(vec![event("a")], &Limits::default(), 0).unwrap();
+        let stored = StoredEventRef {
+            stream: stream.clone(),
+            version: Version(1),
+            position: Position(1),
+        };
+        let expected = ExpectedVersion::Exact(Version(u64::MAX));
+        let verdict = check_retry(&stream, expected, Version(1), &batch, |_| {
+            Some(stored.clone())
+        });
+        assert!(
+            matches!(verdict, Err(AppendError::WrongExpectedVersion { .. })),
+            "{verdict:?}"
+        );
     }
 }

@@ -5,7 +5,7 @@
 //! [`StorageError`]; after a failed write the store is poisoned and says so.
 
 use crate::filter::InvalidFilter;
-use crate::ids::{EventId, InvalidName, StreamId};
+use crate::ids::{EventId, EventType, InvalidName, StreamId};
 use crate::position::{ExpectedVersion, Version};
 
 /// A failure of the backend rather than of the request.
@@ -98,6 +98,23 @@ pub enum InvalidEvent {
         /// The limit.
         max: usize,
     },
+    /// A text field (source, causation id, correlation id) held a NUL character, which not
+    /// every backend can store (PostgreSQL text cannot), so no backend takes it.
+    #[error("{field} contains a NUL character (U+0000)")]
+    NulInText {
+        /// Which field.
+        field: &'static str,
+    },
+    /// No aggregate type was given and the event type's domain (the part before the first
+    /// `:`) is empty, so there is none to default to.
+    #[error(
+        "event type {event_type:?} has an empty domain (the part before ':'), so it names no \
+         aggregate type; give one"
+    )]
+    NoAggregateType {
+        /// The event type.
+        event_type: EventType,
+    },
     /// The same event id appears twice in one batch.
     #[error("event id {id} appears twice in the batch")]
     DuplicateInBatch {
@@ -139,6 +156,17 @@ pub enum AppendError {
         /// The limit.
         max: usize,
     },
+    /// The batch's events add up to more bytes than the store's limit (`batch_bytes_max`).
+    #[error(
+        "the batch exceeds the limit of {max} bytes (batch_bytes_max) at its event {index}; \
+         split it into smaller appends"
+    )]
+    BatchBytesTooLarge {
+        /// The index, from 0, of the event that took the batch over the limit.
+        index: usize,
+        /// The limit.
+        max: usize,
+    },
     /// One event was invalid.
     #[error("event {index} of the batch is invalid: {reason}")]
     InvalidEvent {
@@ -153,6 +181,9 @@ pub enum AppendError {
         /// The stream.
         stream: StreamId,
     },
+    /// The store's position counter would overflow.
+    #[error("the store cannot grow past position {}", u64::MAX)]
+    PositionOverflow,
     /// The backend failed; nothing of the batch is acknowledged.
     #[error(transparent)]
     Storage(#[from] StorageError),

@@ -46,6 +46,7 @@ mod position;
 mod projection;
 mod projection_group;
 mod raw_object;
+mod retention;
 mod snapshot;
 mod stats;
 mod store;
@@ -73,6 +74,7 @@ pub use position::{ExpectedVersion, Position, Version};
 pub use projection::{Projection, ProjectionError, ProjectionRunner, SAVE_EVERY_EVENTS};
 pub use projection_group::ProjectionGroup;
 pub use raw_object::{InvalidObject, RawObject};
+pub use retention::{RetentionPass, RetentionVerdict};
 pub use snapshot::{LoadedAggregate, Snapshot};
 pub use stats::{Stats, StreamCount};
 pub use store::{

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// Size limits for appended events. A request over any of them is refused whole.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", default)]
 pub struct Limits {
     /// Largest payload, as compact JSON bytes.
     pub payload_bytes_max: usize,
@@ -12,6 +12,10 @@ pub struct Limits {
     pub metadata_bytes_max: usize,
     /// Most events in one append.
     pub batch_events_max: usize,
+    /// Most bytes in one append: the sum over its events of payload and metadata (as compact
+    /// JSON) and every text field (id, type, aggregate type, source, causation and correlation
+    /// ids). Bounds what one request makes a backend hold and write at once.
+    pub batch_bytes_max: usize,
     /// Longest source, causation id or correlation id, in bytes.
     pub text_bytes_max: usize,
 }
@@ -22,6 +26,7 @@ impl Default for Limits {
             payload_bytes_max: 1024 * 1024,
             metadata_bytes_max: 64 * 1024,
             batch_events_max: 10_000,
+            batch_bytes_max: 64 * 1024 * 1024,
             text_bytes_max: 256,
         }
     }

@@ -23,9 +23,15 @@ impl Version {
     /// The version of a stream that holds no events.
     pub const NONE: Version = Version(0);
 
-    /// The version after this one.
+    /// The version after this one. Saturates at `u64::MAX` instead of wrapping to 0, so a
+    /// caller's `u64::MAX` can never send a read back to the start.
     pub fn next(self) -> Version {
-        Version(self.0 + 1)
+        Version(self.0.saturating_add(1))
+    }
+
+    /// The version after this one, or `None` past `u64::MAX`.
+    pub fn checked_next(self) -> Option<Version> {
+        self.0.checked_add(1).map(Version)
     }
 }
 
@@ -33,9 +39,15 @@ impl Position {
     /// Before the first event: reading from here reads everything.
     pub const START: Position = Position(0);
 
-    /// The position after this one; a checkpoint `p` resumes reading at `p.next()`.
+    /// The position after this one; a checkpoint `p` resumes reading at `p.next()`. Saturates at
+    /// `u64::MAX` instead of wrapping to 0, so a caller's `u64::MAX` never rereads the log.
     pub fn next(self) -> Position {
-        Position(self.0 + 1)
+        Position(self.0.saturating_add(1))
+    }
+
+    /// The position after this one, or `None` past `u64::MAX`.
+    pub fn checked_next(self) -> Option<Position> {
+        self.0.checked_add(1).map(Position)
     }
 }
 
@@ -129,6 +141,16 @@ mod tests {
         check(ExpectedVersion::Exact(Version(3)), 3, true);
         check(ExpectedVersion::Exact(Version(3)), 4, false);
         check(ExpectedVersion::Exact(Version(0)), 0, true);
+    }
+
+    #[test]
+    fn next_never_overflows() {
+        assert_eq!(Version(u64::MAX).next(), Version(u64::MAX));
+        assert_eq!(Version(u64::MAX).checked_next(), None);
+        assert_eq!(Version(6).checked_next(), Some(Version(7)));
+        assert_eq!(Position(u64::MAX).next(), Position(u64::MAX));
+        assert_eq!(Position(u64::MAX).checked_next(), None);
+        assert_eq!(Position(0).next(), Position(1));
     }
 
     #[test]

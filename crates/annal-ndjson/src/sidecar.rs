@@ -7,22 +7,22 @@
 //! version counter and the store's position counter never go down, even after a crash.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use annal_core::{Position, Snapshot};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::file_names::sidecar_files;
 use crate::index::Index;
-use crate::layout::TEMP_SUFFIX;
 
 /// The `format` of every annal NDJSON store's `index.json`.
 pub(crate) const FORMAT: &str = "annal-ndjson";
 /// The on-disk format version this build writes and reads (see `docs/ndjson-format.md`).
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// `streams.json`: the last version of every stream and the last position, removed events
-/// included.
+/// included, and the last position format version 1 wrote (lines up to it may lack a checksum).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Counters {
@@ -30,6 +30,21 @@ pub(crate) struct Counters {
     pub(crate) format_version: u32,
     pub(crate) last_position: u64,
     pub(crate) streams: BTreeMap<String, u64>,
+    /// Absent in format version 1, whose lines all lack a checksum.
+    #[serde(default)]
+    pub(crate) unchecked_through: u64,
+}
+
+impl Counters {
+    /// Positions up to which a line may lack a checksum: all of them in a store that format
+    /// version 2 has not opened for writing yet.
+    pub(crate) fn unchecked_through(&self) -> u64 {
+        if self.format_version >= 2 {
+            self.unchecked_through
+        } else {
+            u64::MAX
+        }
+    }
 }
 
 /// `index.json`: a summary of the log, in the spirit of the seed ledger's index.
@@ -135,33 +150,82 @@ pub(crate) struct ProjectionFile {
     pub(crate) state: Value,
 }
 
-/// The fields of a snapshot file that open needs (the state is skipped).
+/// The fields of a snapshot or projection file that open needs (the state is skipped).
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct SnapshotHead {
-    aggregate_id: String,
-    version: u64,
+struct SidecarHead {
+    /// A snapshot's stream.
+    aggregate_id: Option<String>,
+    /// A projection's name.
+    name: Option<String>,
+    /// A snapshot's version.
+    version: Option<u64>,
 }
 
-/// The stream and version of every snapshot file in `dir`.
-pub(crate) fn snapshot_versions(dir: &Path) -> Result<BTreeMap<String, u64>, String> {
-    let mut versions = BTreeMap::new();
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(versions),
-        Err(error) => return Err(format!("listing {}: {error}", dir.display())),
-    };
-    for entry in entries {
-        let path = entry.map_err(|error| error.to_string())?.path();
-        if path.to_string_lossy().ends_with(TEMP_SUFFIX) {
-            continue;
-        }
-        let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let head: SnapshotHead =
-            serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
-        versions.insert(head.aggregate_id, head.version);
+/// One snapshot or projection file found at open.
+#[derive(Debug)]
+pub(crate) struct SidecarEntry {
+    /// Its file name in the directory.
+    pub(crate) file: String,
+    /// The stream or projection its content names.
+    pub(crate) owner: String,
+    /// A snapshot's version.
+    pub(crate) version: Option<u64>,
+}
+
+/// Which sidecar directory a file is in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SidecarKind {
+    Snapshot,
+    Projection,
+}
+
+/// Reads every annal snapshot or projection file in `dir`; files not named the way annal names
+/// them are not annal's and are skipped. Fails naming the first annal file that does not decode.
+pub(crate) fn read_sidecar_dir(
+    dir: &Path,
+    kind: SidecarKind,
+) -> Result<Vec<SidecarEntry>, (PathBuf, String)> {
+    let files = sidecar_files(dir).map_err(|error| (dir.to_path_buf(), error.to_string()))?;
+    let mut entries = Vec::with_capacity(files.len());
+    for file in files {
+        let path = dir.join(&file);
+        let bytes = std::fs::read(&path).map_err(|error| (path.clone(), error.to_string()))?;
+        let (owner, version) = decode_head(&bytes, kind).map_err(|reason| (path, reason))?;
+        entries.push(SidecarEntry {
+            file,
+            owner,
+            version,
+        });
     }
-    Ok(versions)
+    Ok(entries)
+}
+
+/// The owner a snapshot or projection file names, and a snapshot's version.
+pub(crate) fn decode_head(
+    bytes: &[u8],
+    kind: SidecarKind,
+) -> Result<(String, Option<u64>), String> {
+    let head: SidecarHead =
+        serde_json::from_slice(bytes).map_err(|error| format!("does not decode: {error}"))?;
+    match kind {
+        SidecarKind::Snapshot => match (head.aggregate_id, head.version) {
+            (Some(owner), Some(version)) => Ok((owner, Some(version))),
+            _ => Err("has no aggregateId or no version".into()),
+        },
+        SidecarKind::Projection => match head.name {
+            Some(owner) => Ok((owner, None)),
+            None => Err("has no name".into()),
+        },
+    }
+}
+
+/// The stream and version of every snapshot, from the entries of `snapshots/`.
+pub(crate) fn snapshot_versions(entries: &[SidecarEntry]) -> BTreeMap<String, u64> {
+    entries
+        .iter()
+        .filter_map(|entry| Some((entry.owner.clone(), entry.version?)))
+        .collect()
 }
 
 /// Reads the snapshot file at `path`, which must belong to `stream`.

@@ -20,7 +20,8 @@ use futures::StreamExt;
 use tokio::sync::{oneshot, watch};
 
 use crate::error::OpenError;
-use crate::layout::{INDEX_FILE, Layout, SNAPSHOTS_DIR, STREAMS_FILE, TEMP_SUFFIX};
+use crate::file_names::{legacy_file_name, sidecar_files};
+use crate::layout::{INDEX_FILE, Layout, SNAPSHOTS_DIR, STREAMS_FILE};
 use crate::lock::WriterLock;
 use crate::options::OpenOptions;
 use crate::poll::Poller;
@@ -229,14 +230,22 @@ async fn blocking<T: Send + 'static>(
         .map_err(|error| StorageError::backend("a read task failed", error))?
 }
 
-/// The number of snapshot files (not counting temp files of interrupted writes).
+/// The number of snapshot files (annal's own files only, temp files of interrupted writes not
+/// counted).
 fn count_snapshots(dir: &Path) -> u64 {
-    std::fs::read_dir(dir).map_or(0, |entries| {
-        entries
-            .flatten()
-            .filter(|e| !e.file_name().to_string_lossy().ends_with(TEMP_SUFFIX))
-            .count() as u64
-    })
+    sidecar_files(dir).map_or(0, |names| names.len() as u64)
+}
+
+/// The file holding `name`'s snapshot or projection: its current name, or, in a store no writer
+/// has opened since format version 1, its old name.
+fn sidecar_path(current: PathBuf, name: &str) -> PathBuf {
+    if current.exists() {
+        return current;
+    }
+    match (legacy_file_name(name), current.parent()) {
+        (Some(legacy), Some(dir)) if dir.join(&legacy).exists() => dir.join(legacy),
+        _ => current,
+    }
 }
 
 #[async_trait]
@@ -390,6 +399,7 @@ impl Store for NdjsonStore {
         let path = self.shared.layout.snapshot(stream.as_str());
         let stream = stream.clone();
         blocking(move || {
+            let path = sidecar_path(path, stream.as_str());
             read_snapshot(&path, stream.as_str()).map_err(|reason| {
                 StorageError::Corrupted {
                     location: path.display().to_string(),
@@ -466,6 +476,7 @@ impl Store for NdjsonStore {
         let path = self.shared.layout.projection(name.as_str());
         let name = name.clone();
         blocking(move || {
+            let path = sidecar_path(path, name.as_str());
             let corrupted = |reason: String| StorageError::Corrupted {
                 location: path.display().to_string(),
                 reason,

@@ -1,4 +1,4 @@
-//! The deterministic benchmark workload `wl1` (shared `bench/WORKLOAD.md`), rebuilt from its
+//! The deterministic benchmark workload `wl1` (`docs/workload.md`), rebuilt from its
 //! description so benchmarks, tests and the CLI feed every store the same events.
 //!
 //! Every field is a closed-form function of the event index `i`; there is no random number

@@ -16,6 +16,8 @@
 // This crate is test code: a panic is how a rule reports a broken backend.
 #![allow(clippy::unwrap_used)]
 
+#[cfg(unix)]
+pub mod faults;
 pub mod fixtures;
 mod harness;
 pub mod model;
@@ -62,6 +64,9 @@ macro_rules! __for_each_rule {
             limits::non_object_metadata_is_refused,
             limits::oversize_payload_is_refused,
             limits::oversize_text_fields_are_refused,
+            limits::event_type_with_empty_domain_needs_an_aggregate_type,
+            limits::oversize_batch_bytes_are_refused,
+            limits::largest_versions_and_positions_do_not_overflow,
             read::read_stream_forward,
             read::read_stream_backward,
             read::read_missing_stream_is_empty,
@@ -92,6 +97,7 @@ macro_rules! __for_each_rule {
             retention::delete_stream_checks_expected_version,
             retention::retain_keeps_newest_events,
             retention::retain_by_age_respects_snapshots,
+            retention::retain_by_age_keeps_every_stream_a_suffix,
             stats::stats_are_correct,
             stats::stats_of_empty_store,
             seed::seed_appended_event_has_version_one,

@@ -1,5 +1,5 @@
 //! `annal export --format seed-ledger --output DIR`: the stored run events written back as a
-//! seed guidance ledger directory (SEED-SPEC section 5.2), so the seed's tools can read them.
+//! seed guidance ledger directory (docs/seed-formats.md §2), so the seed's tools can read them.
 //!
 //! `events.ndjson` holds one compact `RunEvent` per line, each followed by `\n`; `index.json` is
 //! the seed's index, pretty-printed with 2 spaces and no trailing newline. Each file is written

@@ -7,6 +7,7 @@ mod bench;
 mod demo;
 mod errors;
 mod maintenance;
+mod one_answer;
 mod project;
 mod seed_ledger;
 mod seed_sqlite;

@@ -1,5 +1,5 @@
 // Goal: `annal project agents|tasks|memory --json` answer from the swarm events in the store,
-// filters included. Method: append seed-shaped swarm events (SEED-SPEC section 2) with `annal
+// filters included. Method: append seed-shaped swarm events (the 23 swarm event types of annal-swarm) with `annal
 // append`, then check the JSON answers.
 
 // Test code: a failed set-up step should fail the test at once.

@@ -1,4 +1,4 @@
-// Goal: a seed guidance ledger directory (SEED-SPEC section 5.2) imports as `run:recorded`
+// Goal: a seed guidance ledger directory (docs/seed-formats.md §2) imports as `run:recorded`
 // events, reports its torn last line, leaves the directory byte for byte unchanged (index.json
 // and a stale .lock included), re-imports as a no-op, and exports back to the same run events.
 // Method: write the directory by hand, run `annal import` and `annal export --format
@@ -150,4 +150,21 @@ fn seed_ledger_imports_reports_torn_line_and_round_trips() {
         "a non-empty directory is refused"
     );
     assert!(String::from_utf8_lossy(&refused.stderr).contains("not empty"));
+}
+
+/// Found by fuzzing: a line that is not UTF-8 stopped the whole import; it is reported by
+/// number and skipped, and the lines around it are imported.
+#[test]
+fn a_line_that_is_not_utf8_is_reported_and_skipped() {
+    let sandbox = Sandbox::new();
+    let ledger = sandbox.path("ledger");
+    std::fs::create_dir(&ledger).unwrap();
+    let mut bytes = format!("{}\n", run_line("e-1", "task-a", 1_000, None)).into_bytes();
+    bytes.extend_from_slice(b"\xc3\x28 not text\n");
+    bytes.extend_from_slice(format!("{}\n", run_line("e-2", "task-a", 2_000, None)).as_bytes());
+    std::fs::write(ledger.join("events.ndjson"), bytes).unwrap();
+    let report = sandbox.json_lines(&["import", ledger.to_str().unwrap()]);
+    assert_eq!(report[0]["imported"], 2, "{report:?}");
+    let bad = report[0]["skippedBad"][0].as_str().unwrap();
+    assert!(bad.contains("line 2") && bad.contains("UTF-8"), "{bad}");
 }

@@ -1,4 +1,4 @@
-// Goal: a seed event store file (SEED-SPEC section 1) imports with every field intact, versions
+// Goal: a seed event store file (docs/seed-formats.md §1) imports with every field intact, versions
 // identical, snapshots included; a re-import adds nothing; a file that is not a seed database
 // fails with exit 1, names the file and what is missing, and creates no store.
 // Method: build the seed's schema with rusqlite in a temp dir, run `annal import`, read back

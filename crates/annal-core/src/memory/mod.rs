@@ -144,9 +144,13 @@ impl Store for MemoryStore {
 
     async fn read_all(&self, from: Position) -> Result<EventStream, ReadError> {
         let store = self.clone();
-        Ok(paged(from, move |from: Position| {
+        // The cursor is `None` after an event at the largest position: nothing can follow it.
+        Ok(paged(Some(from), move |from: Option<Position>| {
+            let Some(from) = from else {
+                return ready(Ok(None));
+            };
             let page = store.state().all_page(from, PAGE_EVENTS);
-            let cursor = page.last().map(|event| event.position.next());
+            let cursor = page.last().map(|event| event.position.checked_next());
             ready(Ok(cursor.map(|cursor| (page, cursor))))
         }))
     }

@@ -13,6 +13,7 @@ use crate::event::RecordedEvent;
 use crate::filter::{Direction, Filter};
 use crate::ids::{EventId, ProjectionName, StreamId};
 use crate::position::{ExpectedVersion, Position, Version};
+use crate::retention::{RetentionPass, RetentionVerdict};
 use crate::snapshot::Snapshot;
 use crate::stats::{Stats, StreamCount};
 use crate::store::{
@@ -75,14 +76,19 @@ impl MemoryState {
                 actual: current,
             });
         }
-        if current.0.checked_add(batch.len() as u64).is_none() {
+        let n_events = batch.len() as u64;
+        if current.0.checked_add(n_events).is_none() {
             return Err(AppendError::VersionOverflow {
                 stream: stream.clone(),
             });
         }
+        if self.last_position.0.checked_add(n_events).is_none() {
+            return Err(AppendError::PositionOverflow);
+        }
         let first_position = self.last_position.next();
         let entry = self.streams.entry(stream.clone()).or_default();
         for event in batch {
+            // Both counters were checked above to have room for the whole batch.
             entry.version = entry.version.next();
             self.last_position = self.last_position.next();
             let recorded = event.record(stream, entry.version, self.last_position);
@@ -95,6 +101,11 @@ impl MemoryState {
             self.ids.insert(recorded.id.clone(), stored);
             self.events.insert(self.last_position, Arc::new(recorded));
         }
+        assert_eq!(
+            self.last_position.0 - first_position.0 + 1,
+            n_events,
+            "a batch occupies consecutive positions"
+        );
         Ok(AppendResult {
             first_position,
             last_position: self.last_position,
@@ -115,7 +126,14 @@ impl MemoryState {
         };
         let positions: Box<dyn Iterator<Item = (&Version, &Position)>> = match options.direction {
             Direction::Forward => {
-                let from = after.map_or(options.from.unwrap_or(Version(1)), Version::next);
+                let from = match after {
+                    None => options.from.unwrap_or(Version(1)),
+                    Some(after) => match after.checked_next() {
+                        Some(from) => from,
+                        // The page ended at the largest version: nothing follows it.
+                        None => return Vec::new(),
+                    },
+                };
                 Box::new(entry.versions.range(from..))
             }
             Direction::Backward => {
@@ -265,27 +283,21 @@ impl MemoryState {
         })
     }
 
+    /// Removes what `policy` selects: a prefix of each stream (`RetentionPass`).
     pub(super) fn retain(&mut self, policy: RetentionPolicy) -> RetentionReport {
-        let total = self.events.len() as u64;
-        let over_count = policy.max_events.map_or(0, |max| total.saturating_sub(max));
+        let mut pass = RetentionPass::new(policy, self.events.len() as u64);
         let mut doomed = Vec::new();
         let mut protected = 0u64;
-        for (index, (position, event)) in self.events.iter().enumerate() {
-            let too_many = (index as u64) < over_count;
-            let too_old = policy
-                .before_timestamp
-                .is_some_and(|cutoff| event.timestamp < cutoff);
-            if !(too_many || too_old) {
-                continue;
-            }
-            let covered = self
+        for (position, event) in &self.events {
+            let snapshot = self
                 .snapshots
                 .get(&event.aggregate_id)
-                .is_none_or(|snapshot| event.version <= snapshot.version);
-            if covered || policy.force {
-                doomed.push(*position);
-            } else {
-                protected += 1;
+                .map(|snapshot| snapshot.version);
+            let stream = event.aggregate_id.as_str();
+            match pass.decide(stream, event.version, event.timestamp, snapshot) {
+                RetentionVerdict::Keep => {}
+                RetentionVerdict::Remove => doomed.push(*position),
+                RetentionVerdict::Protected => protected += 1,
             }
         }
         self.remove(&doomed);
@@ -361,5 +373,62 @@ impl MemoryState {
 
     pub(super) fn load_projection(&self, name: &ProjectionName) -> Option<SavedProjection> {
         self.projections.get(name).cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::batch::prepare_batch;
+    use crate::event::NewEvent;
+    use crate::ids::EventType;
+    use crate::limits::Limits;
+
+    fn batch(n: usize) -> Vec<PreparedEvent> {
+        let events = (0..n)
+            .map(|_| NewEvent::new(EventType::new("note:added").unwrap(), json!({})))
+            .collect();
+        prepare_batch(events, &Limits::default(), 0).unwrap()
+    }
+
+    #[test]
+    fn counters_at_their_limit_refuse_instead_of_overflowing() {
+        let stream = StreamId::new("s").unwrap();
+        let mut state = MemoryState::default();
+        state.streams.entry(stream.clone()).or_default().version = Version(u64::MAX - 1);
+        let error = state
+            .append(&stream, ExpectedVersion::Any, batch(2))
+            .unwrap_err();
+        assert!(
+            matches!(error, AppendError::VersionOverflow { .. }),
+            "{error}"
+        );
+        let mut state = MemoryState {
+            last_position: Position(u64::MAX),
+            ..MemoryState::default()
+        };
+        let error = state
+            .append(&stream, ExpectedVersion::Any, batch(1))
+            .unwrap_err();
+        assert!(matches!(error, AppendError::PositionOverflow), "{error}");
+        assert!(state.events.is_empty(), "a refused append stored nothing");
+    }
+
+    #[test]
+    fn a_stream_page_after_the_largest_version_is_empty() {
+        let stream = StreamId::new("s").unwrap();
+        let mut state = MemoryState::default();
+        state
+            .append(&stream, ExpectedVersion::Any, batch(1))
+            .unwrap();
+        let page = state.stream_page(
+            &stream,
+            &ReadStreamOptions::forward(),
+            Some(Version(u64::MAX)),
+            10,
+        );
+        assert!(page.is_empty());
     }
 }

@@ -8,14 +8,27 @@
 use std::os::unix::fs::FileExt;
 
 use annal_core::{
-    AppendError, AppendResult, ExpectedVersion, Position, PreparedEvent, RetryCheck, StorageError,
-    StoredEventRef, StreamId, Version, check_retry,
+    AppendError, AppendResult, ExpectedVersion, InvalidEvent, Position, PreparedEvent, RetryCheck,
+    StorageError, StoredEventRef, StreamId, Version, check_retry,
 };
 
 use super::{Writer, read_index};
 use crate::ids::id_hash;
 use crate::line::{encode, header};
-use crate::scan::LineInfo;
+use crate::scan::{LINE_BYTES_MAX, LineInfo};
+
+/// The refusal of an event whose line would be longer than the format allows, phrased as the
+/// payload limit it implies for this event.
+fn line_too_long(event_idx: usize, event: &PreparedEvent, line_bytes: usize) -> AppendError {
+    let payload_bytes = event.payload_json.len();
+    AppendError::InvalidEvent {
+        index: event_idx,
+        reason: InvalidEvent::PayloadTooLarge {
+            bytes: payload_bytes,
+            max: payload_bytes.saturating_sub(line_bytes - LINE_BYTES_MAX),
+        },
+    }
+}
 
 impl Writer {
     pub(super) fn decide_append(
@@ -53,8 +66,39 @@ impl Writer {
                 stream: stream.clone(),
             });
         }
+        if self.state.last_position.checked_add(n_events).is_none() {
+            return Err(AppendError::PositionOverflow);
+        }
         let first_position = self.state.last_position + 1;
         let start = self.group.lines.len();
+        self.encode_batch(stream, batch, current, first_position)?;
+        for (line, hash) in self.group.lines[start..].iter().zip(&hashes) {
+            self.state.ids.insert(*hash, line.position);
+        }
+        self.group.batches.push(start..self.group.lines.len());
+        self.state.last_position += n_events;
+        self.state
+            .versions
+            .insert(stream.as_str().to_owned(), current + n_events);
+        Ok(AppendResult {
+            first_position: Position(first_position),
+            last_position: Position(self.state.last_position),
+            stream_version: Version(current + n_events),
+        })
+    }
+
+    /// Encodes the batch's lines into the group, after version `current` and position
+    /// `first_position - 1`; a refused batch leaves the group as it was.
+    fn encode_batch(
+        &mut self,
+        stream: &StreamId,
+        batch: &[PreparedEvent],
+        current: u64,
+        first_position: u64,
+    ) -> Result<(), AppendError> {
+        let n_events = batch.len() as u64;
+        let start = self.group.lines.len();
+        let buf_start = self.group.buf.len();
         for (event_idx, event) in batch.iter().enumerate() {
             let version = current + 1 + event_idx as u64;
             let position = first_position + event_idx as u64;
@@ -68,7 +112,14 @@ impl Writer {
                 position,
                 n_events,
             );
-            let len = (self.group.buf.len() - before - 1) as u64;
+            let line_bytes = self.group.buf.len() - before;
+            if line_bytes > LINE_BYTES_MAX {
+                // The scanner reads no longer line, so storing it would lose it at the next
+                // open: refuse the batch whatever the configured payload limit allows.
+                self.group.buf.truncate(buf_start);
+                self.group.lines.truncate(start);
+                return Err(line_too_long(event_idx, event, line_bytes));
+            }
             self.group.lines.push(LineInfo {
                 id: event.id.as_str().to_owned(),
                 stream: stream.as_str().to_owned(),
@@ -78,21 +129,11 @@ impl Writer {
                 position,
                 timestamp: event.timestamp,
                 offset,
-                // A line is bounded by the payload and metadata limits, far below 4 GiB.
-                len: u32::try_from(len).unwrap_or(u32::MAX),
+                // Below LINE_BYTES_MAX, checked above.
+                len: u32::try_from(line_bytes - 1).unwrap_or(u32::MAX),
             });
-            self.state.ids.insert(hashes[event_idx], position);
         }
-        self.group.batches.push(start..self.group.lines.len());
-        self.state.last_position += n_events;
-        self.state
-            .versions
-            .insert(stream.as_str().to_owned(), current + n_events);
-        Ok(AppendResult {
-            first_position: Position(first_position),
-            last_position: Position(self.state.last_position),
-            stream_version: Version(current + n_events),
-        })
+        Ok(())
     }
 
     /// Classifies a batch some of whose id hashes are stored, confirming each hit against the

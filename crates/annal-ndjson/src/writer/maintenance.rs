@@ -7,15 +7,42 @@
 //! or the new one.
 
 use annal_core::{
-    CheckpointError, ExpectedVersion, RetentionError, RetentionPolicy, RetentionReport, Snapshot,
-    SnapshotError, StorageError, StreamId, Version,
+    CheckpointError, ExpectedVersion, RetentionError, RetentionPass, RetentionPolicy,
+    RetentionReport, RetentionVerdict, Snapshot, SnapshotError, StorageError, StreamId, Version,
 };
 
 use super::compact::Verdict;
 use super::{Command, Writer, read_index};
 use crate::atomic::{remove_durably, sync_dir, write_atomic};
 use crate::layout::{PROJECTIONS_DIR, SNAPSHOTS_DIR};
-use crate::sidecar::ProjectionFile;
+use crate::sidecar::{ProjectionFile, SidecarKind, decode_head};
+
+/// The owner named by the file at `path`, if there is one.
+/// Only a hashed name (`~…`) can be shared; an escaped one belongs to one owner only.
+fn holder_of(path: &std::path::Path, kind: SidecarKind) -> Result<Option<String>, StorageError> {
+    let hashed = path
+        .file_name()
+        .and_then(|name| name.to_str())
+        .is_some_and(|name| name.starts_with('~'));
+    if !hashed {
+        return Ok(None);
+    }
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => {
+            return Err(StorageError::backend(
+                format!("reading {}", path.display()),
+                error,
+            ));
+        }
+    };
+    let (owner, _) = decode_head(&bytes, kind).map_err(|reason| StorageError::Corrupted {
+        location: path.display().to_string(),
+        reason,
+    })?;
+    Ok(Some(owner))
+}
 
 impl Writer {
     /// Runs one request that is not an append and answers it.
@@ -35,7 +62,8 @@ impl Writer {
                     .map_err(CheckpointError::State)
                     .and_then(|bytes| {
                         let path = self.layout.projection(name.as_str());
-                        Ok(self.write_sidecar(PROJECTIONS_DIR, &path, &bytes)?)
+                        let kind = SidecarKind::Projection;
+                        Ok(self.write_sidecar(kind, name.as_str(), &path, &bytes)?)
                     });
                 drop(reply.send(result));
             }
@@ -52,12 +80,9 @@ impl Writer {
             } => drop(reply.send(self.delete_stream(&stream, expected))),
             Command::Retain { policy, reply } => drop(reply.send(self.retain(policy))),
             Command::Flush { reply } => {
-                let synced = self.log.sync_data().map_err(|error| {
-                    self.poison(format!(
-                        "syncing {}: {error}",
-                        self.layout.events().display()
-                    ))
-                    .error()
+                let synced = self.sync_committed().map_err(|error| {
+                    self.poison(format!("syncing {}: {error}", self.layout.dir().display()))
+                        .error()
                 });
                 drop(reply.send(synced));
             }
@@ -72,13 +97,28 @@ impl Writer {
         }
     }
 
-    /// Writes a snapshot or projection file atomically, creating its directory if needed.
+    /// Writes `owner`'s snapshot or projection file atomically, creating its directory if
+    /// needed. A hashed file name that another owner's file already holds is refused: the hash
+    /// is not collision-resistant, and overwriting would lose that owner's file.
     fn write_sidecar(
         &mut self,
-        dir_name: &str,
+        kind: SidecarKind,
+        owner: &str,
         path: &std::path::Path,
         bytes: &[u8],
     ) -> Result<(), StorageError> {
+        if let Some(holder) = holder_of(path, kind)?
+            && holder != owner
+        {
+            return Err(StorageError::Corrupted {
+                location: path.display().to_string(),
+                reason: format!("the file name of {owner} is taken by the file of {holder}"),
+            });
+        }
+        let dir_name = match kind {
+            SidecarKind::Snapshot => SNAPSHOTS_DIR,
+            SidecarKind::Projection => PROJECTIONS_DIR,
+        };
         let dir = self.layout.file(dir_name);
         let written = if dir.is_dir() {
             Ok(())
@@ -114,7 +154,7 @@ impl Writer {
         let bytes = serde_json::to_vec(&snapshot)
             .map_err(|error| StorageError::backend("serializing a snapshot", error))?;
         let path = self.layout.snapshot(stream.as_str());
-        self.write_sidecar(SNAPSHOTS_DIR, &path, &bytes)?;
+        self.write_sidecar(SidecarKind::Snapshot, stream.as_str(), &path, &bytes)?;
         self.state
             .snapshots
             .insert(stream.as_str().to_owned(), snapshot.version.0);
@@ -184,6 +224,21 @@ impl Writer {
                 actual,
             });
         }
+        // The events go first: a crash between the two steps leaves a snapshot without
+        // events (harmless), never events without the snapshot that protects them.
+        let mut report = RetentionReport::default();
+        if self.count_before(stream, u64::MAX)? > 0 {
+            let compacted = self
+                .compact(|_, line| {
+                    if line.stream == stream.as_str() {
+                        Verdict::Remove
+                    } else {
+                        Verdict::Keep
+                    }
+                })
+                .map_err(|reason| self.poison(reason).error())?;
+            report.removed = compacted.removed;
+        }
         if self.state.snapshots.remove(stream.as_str()).is_some() {
             let path = self.layout.snapshot(stream.as_str());
             remove_durably(&path).map_err(|error| {
@@ -191,47 +246,26 @@ impl Writer {
                     .error()
             })?;
         }
-        if self.count_before(stream, u64::MAX)? == 0 {
-            return Ok(RetentionReport::default());
-        }
-        let compacted = self
-            .compact(|_, line| {
-                if line.stream == stream.as_str() {
-                    Verdict::Remove
-                } else {
-                    Verdict::Keep
-                }
-            })
-            .map_err(|reason| self.poison(reason).error())?;
-        Ok(RetentionReport {
-            removed: compacted.removed,
-            protected: 0,
-        })
+        Ok(report)
     }
 
+    /// Removes what `policy` selects, decided line by line in log order by
+    /// `annal_core::RetentionPass`, so every stream keeps a contiguous suffix of its versions.
     fn retain(&mut self, policy: RetentionPolicy) -> Result<RetentionReport, RetentionError> {
         let total = read_index(&self.index)?.entries.len() as u64;
-        let over_count = policy.max_events.map_or(0, |max| total.saturating_sub(max));
-        if over_count == 0 && policy.before_timestamp.is_none() {
+        let mut pass = RetentionPass::new(policy, total);
+        if !pass.selects_any() {
             return Ok(RetentionReport::default());
         }
         let snapshots = self.state.snapshots.clone();
         let compacted = self
-            .compact(|event_idx, line| {
-                let too_many = event_idx < over_count;
-                let too_old = policy
-                    .before_timestamp
-                    .is_some_and(|cutoff| line.timestamp < cutoff);
-                if !(too_many || too_old) {
-                    return Verdict::Keep;
-                }
-                let covered = snapshots
-                    .get(&line.stream)
-                    .is_none_or(|snapshot| line.version <= *snapshot);
-                if covered || policy.force {
-                    Verdict::Remove
-                } else {
-                    Verdict::Protected
+            .compact(|_, line| {
+                let snapshot = snapshots.get(&line.stream).copied().map(Version);
+                let version = Version(line.version);
+                match pass.decide(&line.stream, version, line.timestamp, snapshot) {
+                    RetentionVerdict::Keep => Verdict::Keep,
+                    RetentionVerdict::Remove => Verdict::Remove,
+                    RetentionVerdict::Protected => Verdict::Protected,
                 }
             })
             .map_err(|reason| self.poison(reason).error())?;

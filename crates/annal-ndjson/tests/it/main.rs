@@ -5,10 +5,15 @@
 // Test code: a panic is how a check reports a failure, helpers included, and seeds are printed.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
+mod acknowledged;
 mod backup;
 mod conformance;
 mod crash;
 mod faults;
+mod foreign_files;
+mod io_faults;
+mod power_loss;
 mod processes;
 mod support;
 mod swarm_events;
+mod upgrade;

@@ -1,8 +1,8 @@
 // Shared helpers for the integration tests: events, appends and reads with short names.
 
 use annal_core::{
-    EventId, EventType, ExpectedVersion, NewEvent, Position, RecordedEvent, Store, StreamId,
-    collect,
+    AggregateType, EventId, EventType, ExpectedVersion, NewEvent, Position, RecordedEvent,
+    Snapshot, Store, StreamId, Version, collect,
 };
 use serde_json::json;
 
@@ -35,4 +35,14 @@ pub(crate) async fn everything(store: &dyn Store) -> Vec<RecordedEvent> {
 
 pub(crate) fn ids(events: &[RecordedEvent]) -> Vec<String> {
     events.iter().map(|e| e.id.to_string()).collect()
+}
+
+pub(crate) fn snapshot_of(stream_name: &str, version: u64) -> Snapshot {
+    Snapshot {
+        aggregate_id: stream(stream_name),
+        aggregate_type: AggregateType::new("thing").unwrap(),
+        version: Version(version),
+        state: json!({ "seen": version }),
+        timestamp: 1,
+    }
 }

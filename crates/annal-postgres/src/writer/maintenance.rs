@@ -15,8 +15,9 @@ use deadpool_postgres::Object;
 use tokio_postgres::Transaction;
 
 use crate::row::to_sql;
+use crate::writer::corrupt::{Failure, counter};
 
-type Db<T> = Result<T, tokio_postgres::Error>;
+type Db<T> = Result<T, Failure>;
 
 /// Locks the row of `stream` and returns its id and version, if the stream exists.
 async fn lock_stream(transaction: &Transaction<'_>, stream: &StreamId) -> Db<Option<(i64, u64)>> {
@@ -26,7 +27,12 @@ async fn lock_stream(transaction: &Transaction<'_>, stream: &StreamId) -> Db<Opt
             &[&stream.as_str()],
         )
         .await?;
-    Ok(row.map(|row| (row.get(0), u64::try_from(row.get::<_, i64>(1)).unwrap_or(0))))
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let id: i64 = row.get(0);
+    let version = counter(row.get(1), || format!("streams row {id} (version)"))?;
+    Ok(Some((id, version)))
 }
 
 async fn snapshot_version(transaction: &Transaction<'_>, stream_id: i64) -> Db<Option<u64>> {
@@ -36,7 +42,11 @@ async fn snapshot_version(transaction: &Transaction<'_>, stream_id: i64) -> Db<O
             &[&stream_id],
         )
         .await?;
-    Ok(row.map(|row| u64::try_from(row.get::<_, i64>(0)).unwrap_or(0)))
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let location = || format!("snapshots row of stream {stream_id} (version)");
+    Ok(Some(counter(row.get(0), location)?))
 }
 
 /// Saves `snapshot` unless it is ahead of its stream or older than the stored one.
@@ -160,8 +170,10 @@ pub(crate) async fn delete_stream(
     }))
 }
 
-/// Removes the oldest events beyond `policy.max_events` and those older than its cutoff,
-/// except events newer than their stream's snapshot (unless forced).
+/// Removes the oldest events beyond `policy.max_events` and each stream's longest prefix of
+/// events older than its cutoff, except events newer than their stream's snapshot (unless
+/// forced): the same verdicts as `annal_core::RetentionPass`, so every stream keeps a
+/// contiguous suffix of its versions whatever its timestamps.
 pub(crate) async fn retain(
     client: &mut Object,
     policy: RetentionPolicy,
@@ -174,7 +186,7 @@ pub(crate) async fn retain(
             .query_one("SELECT count(*) FROM events", &[])
             .await?
             .get(0);
-        let over = u64::try_from(total).unwrap_or(0).saturating_sub(max_events);
+        let over = counter(total, || "table events (count)".into())?.saturating_sub(max_events);
         if over > 0 {
             count_bound = transaction
                 .query_one(
@@ -186,15 +198,23 @@ pub(crate) async fn retain(
         }
     }
     let cutoff = policy.before_timestamp.unwrap_or(i64::MIN);
-    let selected = "(events.position <= $1 OR events.timestamp < $2)";
-    let uncovered = "EXISTS (SELECT 1 FROM snapshots n WHERE n.stream_id = events.stream_id \
-                     AND events.version > n.version)";
+    // Each stream's first version at or after the cutoff, found in one scan; an event is old
+    // enough only before it (every event of a stream without one is). Joined, not looked up
+    // per event, so the cost stays one pass over the log.
+    let selected = "WITH bounds AS (SELECT stream_id, min(version) AS version FROM events \
+                    WHERE timestamp >= $2 GROUP BY stream_id), \
+                    selected AS (SELECT e.position, (n.version IS NOT NULL AND \
+                    e.version > n.version) AS uncovered FROM events e \
+                    LEFT JOIN bounds b ON b.stream_id = e.stream_id \
+                    LEFT JOIN snapshots n ON n.stream_id = e.stream_id \
+                    WHERE e.position <= $1 OR (e.timestamp < $2 AND \
+                    (b.version IS NULL OR e.version < b.version)))";
     let protected: i64 = if policy.force {
         0
     } else {
         transaction
             .query_one(
-                &format!("SELECT count(*) FROM events WHERE {selected} AND {uncovered}"),
+                &format!("{selected} SELECT count(*) FROM selected WHERE uncovered"),
                 &[&count_bound, &cutoff],
             )
             .await?
@@ -202,14 +222,17 @@ pub(crate) async fn retain(
     };
     let removed = transaction
         .execute(
-            &format!("DELETE FROM events WHERE {selected} AND ($3 OR NOT {uncovered})"),
+            &format!(
+                "{selected} DELETE FROM events WHERE position IN \
+                 (SELECT position FROM selected WHERE $3 OR NOT uncovered)"
+            ),
             &[&count_bound, &cutoff, &policy.force],
         )
         .await?;
     transaction.commit().await?;
     Ok(Ok(RetentionReport {
         removed,
-        protected: u64::try_from(protected).unwrap_or(0),
+        protected: counter(protected, || "table events (count)".into())?,
     }))
 }
 

@@ -12,6 +12,7 @@ use annal_core::{
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::row::to_sql;
+use crate::writer::corrupt::counter;
 use crate::writer::state::WriterState;
 
 /// The stored snapshot version of a stream, if it has one.
@@ -20,7 +21,9 @@ fn snapshot_version(connection: &Connection, stream_id: i64) -> rusqlite::Result
         .prepare_cached("SELECT version FROM snapshots WHERE stream_id = ?1")?
         .query_row([stream_id], |row| row.get(0))
         .optional()?;
-    Ok(version.map(|version| u64::try_from(version).unwrap_or(0)))
+    version
+        .map(|version| counter(version, || format!("snapshots row {stream_id} (version)")))
+        .transpose()
 }
 
 /// Saves `snapshot` unless it is ahead of its stream or older than the stored one.
@@ -137,8 +140,10 @@ pub(crate) fn delete_stream(
     }))
 }
 
-/// Removes the oldest events beyond `policy.max_events` and those older than its cutoff, except
-/// events newer than their stream's snapshot (unless forced).
+/// Removes the oldest events beyond `policy.max_events` and each stream's longest prefix of
+/// events older than its cutoff, except events newer than their stream's snapshot (unless
+/// forced): the same verdicts as `annal_core::RetentionPass`, so every stream keeps a
+/// contiguous suffix of its versions whatever its timestamps.
 pub(crate) fn retain(
     connection: &Connection,
     state: &mut WriterState,
@@ -149,7 +154,7 @@ pub(crate) fn retain(
     if let Some(max_events) = policy.max_events {
         let total: i64 =
             connection.query_row("SELECT count(*) FROM events", [], |row| row.get(0))?;
-        let over = u64::try_from(total).unwrap_or(0).saturating_sub(max_events);
+        let over = counter(total, || "table events (count)".into())?.saturating_sub(max_events);
         if over > 0 {
             count_bound = connection.query_row(
                 "SELECT position FROM events ORDER BY position LIMIT 1 OFFSET ?1",
@@ -159,7 +164,11 @@ pub(crate) fn retain(
         }
     }
     let cutoff = policy.before_timestamp.unwrap_or(i64::MIN);
-    let selected = "(position <= ?1 OR timestamp < ?2)";
+    age_bounds(connection, policy.before_timestamp)?;
+    // An event is old enough if it and every earlier version of its stream are older than the
+    // cutoff: it comes before the stream's first event at or after the cutoff, if any.
+    let selected = "(position <= ?1 OR (timestamp < ?2 AND version < coalesce((SELECT b.version \
+                    FROM temp.retain_bounds b WHERE b.stream_id = events.stream_id), ?4)))";
     let uncovered = "EXISTS (SELECT 1 FROM snapshots n WHERE n.stream_id = events.stream_id \
                      AND events.version > n.version)";
     let protected: i64 = if policy.force {
@@ -167,7 +176,7 @@ pub(crate) fn retain(
     } else {
         connection.query_row(
             &format!("SELECT count(*) FROM events WHERE {selected} AND {uncovered}"),
-            params![count_bound, cutoff],
+            params![count_bound, cutoff, policy.force, i64::MAX],
             |row| row.get(0),
         )?
     };
@@ -176,16 +185,38 @@ pub(crate) fn retain(
     state.forget_ids(
         connection,
         &doomed,
-        params![count_bound, cutoff, policy.force],
+        params![count_bound, cutoff, policy.force, i64::MAX],
     )?;
     let removed = connection.execute(
         &format!("DELETE FROM events WHERE {doomed}"),
-        params![count_bound, cutoff, policy.force],
+        params![count_bound, cutoff, policy.force, i64::MAX],
     )?;
+    connection.execute("DELETE FROM temp.retain_bounds", [])?;
     Ok(Ok(RetentionReport {
         removed: removed as u64,
-        protected: u64::try_from(protected).unwrap_or(0),
+        protected: counter(protected, || "table events (count)".into())?,
     }))
+}
+
+/// Fills `temp.retain_bounds` with each stream's first version at or after `cutoff` (empty
+/// without one): one scan of the log, so the removal looks each stream's bound up instead of
+/// rescanning the stream for every event.
+fn age_bounds(connection: &Connection, cutoff: Option<i64>) -> rusqlite::Result<()> {
+    connection.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS retain_bounds (stream_id INTEGER PRIMARY KEY, \
+         version INTEGER NOT NULL)",
+        [],
+    )?;
+    connection.execute("DELETE FROM temp.retain_bounds", [])?;
+    let Some(cutoff) = cutoff else {
+        return Ok(());
+    };
+    connection.execute(
+        "INSERT INTO temp.retain_bounds (stream_id, version) SELECT stream_id, min(version) \
+         FROM events WHERE timestamp >= ?1 GROUP BY stream_id",
+        [cutoff],
+    )?;
+    Ok(())
 }
 
 /// Saves a projection's checkpoint and state in one row, so they can never disagree.

@@ -7,9 +7,12 @@
 mod conformance;
 mod crash;
 mod ids;
+mod integrity;
+mod io_faults;
 mod log_reads;
 mod open;
 mod parts;
 mod poison;
+mod power_loss;
 mod processes;
 mod support;

@@ -1,6 +1,6 @@
 //! The wl1 workload: a byte-exact rebuild, and the projections checked against a plain fold.
 //!
-//! Goal: the generator in `annal_swarm::workload` reproduces bench/WORKLOAD.md exactly (byte
+//! Goal: the generator in `annal_swarm::workload` reproduces docs/workload.md exactly (byte
 //! counts and sha256 of both NDJSON files, type counts), and over N = 100,000 events the three
 //! projections reach the same figures as an independent fold written here. Method: hash the
 //! generated lines; append the events to a MemoryStore, build each projection with the real

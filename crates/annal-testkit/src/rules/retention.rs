@@ -167,3 +167,53 @@ pub async fn retain_by_age_respects_snapshots(store: Arc<dyn Store>) {
     assert_eq!(store.retain(forced).await.unwrap().removed, 1);
     assert_eq!(stream_versions(&store, "agent-1").await, vec![4]);
 }
+
+/// Timestamps are the caller's and need not grow with the version: an age cutoff removes only
+/// the longest prefix of each stream older than it, so every stream stays a contiguous suffix
+/// of its versions (never a hole in the middle), also combined with a count limit.
+pub async fn retain_by_age_keeps_every_stream_a_suffix(store: Arc<dyn Store>) {
+    // Stream "mixed": old, old, young, old, young. Stream "old": all old. Stream "young": all
+    // young but one old event at the end.
+    let stamps: [(&str, i64); 9] = [
+        ("mixed", 1_000),
+        ("old", 1_000),
+        ("mixed", 1_001),
+        ("young", 9_000),
+        ("mixed", 9_000),
+        ("old", 1_002),
+        ("mixed", 1_002),
+        ("young", 1_000),
+        ("mixed", 9_001),
+    ];
+    for (name, timestamp) in stamps {
+        let event = event("note:added", json!({})).with_timestamp(timestamp);
+        append(&store, name, vec![event]).await;
+    }
+    let policy = RetentionPolicy {
+        before_timestamp: Some(5_000),
+        ..RetentionPolicy::default()
+    };
+    let report = store.retain(policy).await.unwrap();
+    assert_eq!(report.removed, 4, "mixed v1-2 and old v1-2");
+    assert_eq!(report.protected, 0);
+    assert_eq!(stream_versions(&store, "mixed").await, vec![3, 4, 5]);
+    assert!(stream_versions(&store, "old").await.is_empty());
+    assert_eq!(stream_versions(&store, "young").await, vec![1, 2]);
+    assert_eq!(
+        store.retain(policy).await.unwrap().removed,
+        0,
+        "a second pass is a no-op"
+    );
+    // With a count limit as well: the oldest position (young v1) goes by count. Young v2 is
+    // older than the cutoff but came after a younger event when the pass began, so it stays
+    // this time, and goes in the next pass by age, once it is the stream's first event.
+    let both = RetentionPolicy {
+        max_events: Some(4),
+        ..policy
+    };
+    assert_eq!(store.retain(both).await.unwrap().removed, 1);
+    assert_eq!(stream_versions(&store, "young").await, vec![2]);
+    assert_eq!(store.retain(policy).await.unwrap().removed, 1);
+    assert!(stream_versions(&store, "young").await.is_empty());
+    assert_eq!(stream_versions(&store, "mixed").await, vec![3, 4, 5]);
+}

@@ -1,4 +1,4 @@
-//! Importing the seed event store's SQLite file (`events.db`, SEED-SPEC section 1).
+//! Importing the seed event store's SQLite file (`events.db`, docs/seed-formats.md §1).
 //!
 //! The file is opened read-only and its schema checked before anything is written. Events are
 //! imported in rowid order, which is the seed's append order, each appended at exactly its seed
