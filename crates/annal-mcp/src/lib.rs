@@ -22,6 +22,7 @@
 mod answer;
 mod config;
 mod folded;
+mod resources;
 mod server;
 mod tools;
 mod transport;

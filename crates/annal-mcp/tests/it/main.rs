@@ -6,6 +6,7 @@
 mod concurrency;
 mod errors;
 mod http;
+mod resources;
 mod scenario;
 mod support;
 mod tools;
