@@ -22,11 +22,15 @@
 mod answer;
 mod config;
 mod folded;
+mod resources;
 mod server;
 mod tools;
 mod transport;
 mod view;
 
 pub use config::{Config, WRITE_TOOLS, WriteCheck};
+/// The streamable-HTTP transport's settings (allowed hosts, keep-alive, cancellation), so a
+/// server mounting [`http_service`] needs no direct dependency on the MCP SDK.
+pub use rmcp::transport::streamable_http_server::StreamableHttpServerConfig as HttpConfig;
 pub use server::AnnalMcp;
 pub use transport::{ServeError, http_service, serve_stdio};

@@ -12,8 +12,10 @@ use annal_swarm::projections::{AgentState, MemoryIndex, TaskHistory};
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, Implementation, ListToolsResult,
-    PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+    CallToolRequestParams, CallToolResponse, Implementation, ListResourceTemplatesResult,
+    ListResourcesResult, ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams,
+    ReadResourceResponse, ServerCapabilities, ServerConfig, SubscribeRequestParams, Tool,
+    UnsubscribeRequestParams,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
@@ -21,6 +23,7 @@ use rmcp::{ErrorData, RoleServer, ServerHandler};
 use crate::answer::ToolError;
 use crate::config::{Config, WRITE_TOOLS, WriteCheck};
 use crate::folded::Shared;
+use crate::resources::Watchers;
 
 const INSTRUCTIONS: &str = "annal is an event store holding this swarm's history. Every answer \
 comes from recorded events: swarm tools (memory_*, task_*, agent_*, swarm_*) answer from \
@@ -33,6 +36,8 @@ happened; streams are also resources at annal://streams/{id}.";
 pub struct AnnalMcp {
     pub(crate) inner: Arc<Inner>,
     tools: Arc<ToolRouter<AnnalMcp>>,
+    /// This session's resource subscriptions.
+    pub(crate) watchers: Arc<Watchers>,
 }
 
 /// What every session of one server shares.
@@ -78,12 +83,17 @@ impl AnnalMcp {
                 memory: Shared::new(),
             }),
             tools: Arc::new(tools),
+            watchers: Arc::default(),
         }
     }
 
     /// The handler of one more session: it shares everything with this one.
     pub fn session(&self) -> Self {
-        self.clone()
+        Self {
+            inner: Arc::clone(&self.inner),
+            tools: Arc::clone(&self.tools),
+            watchers: Arc::default(),
+        }
     }
 
     pub(crate) fn store(&self) -> &dyn Store {
@@ -146,5 +156,50 @@ impl ServerHandler for AnnalMcp {
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
         self.tools.get(name).cloned()
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        Ok(ListResourcesResult::with_all_items(
+            self.stream_resources().await?,
+        ))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        Ok(ListResourceTemplatesResult::with_all_items(vec![
+            Self::stream_template(),
+        ]))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        Ok(self.read_stream_resource(&request.uri).await?.into())
+    }
+
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.watch(request.uri, context.peer).await
+    }
+
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.unwatch(&request.uri);
+        Ok(())
     }
 }

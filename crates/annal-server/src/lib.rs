@@ -21,6 +21,7 @@
 pub mod auth;
 mod body;
 mod config;
+mod mcp;
 mod metrics;
 mod openapi;
 mod params;

@@ -1,7 +1,9 @@
-// Goal: the official TypeScript MCP SDK, a client no one here wrote, works with `annal mcp`:
-// it lists the tools and calls every one with good and bad arguments (calls.json), on SQLite
-// and NDJSON stores, and a read-only server lists only the reading tools. Method: the SDK's
-// stdio transport spawns the annal binary named by ANNAL_BIN on a fresh store per run.
+// Goal: the official TypeScript MCP SDK, a client no one here wrote, works with annal over
+// both transports: it lists the tools and calls every one with good and bad arguments
+// (calls.json), on SQLite and NDJSON stores, over stdio (`annal mcp`) and over streamable
+// HTTP (`/mcp` of `annal serve`); a read-only `annal mcp` lists only the reading tools.
+// Method: the SDK's transports spawn or reach the annal binary named by ANNAL_BIN on a fresh
+// store per run.
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -10,6 +12,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { spawn } from "node:child_process";
+import { createInterface } from "node:readline";
 
 const annal = process.env.ANNAL_BIN;
 const calls = JSON.parse(readFileSync(new URL("./calls.json", import.meta.url), "utf8"));
@@ -21,6 +26,29 @@ async function connect(store, allowWrites) {
   const client = new Client({ name: "annal-client-test", version: "1.0.0" });
   await client.connect(transport);
   return client;
+}
+
+/** Starts `annal serve` on a free loopback port; resolves to its /mcp URL and the process. */
+async function serve(store) {
+  const child = spawn(annal, ["--store", store, "--json", "serve", "--listen", "127.0.0.1:0"], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const lines = createInterface({ input: child.stdout });
+  const [first] = await Promise.race([
+    (async () => {
+      for await (const line of lines) return [line];
+      return [null];
+    })(),
+    new Promise((_, reject) => setTimeout(() => reject(new Error("annal serve did not start")), 30000)),
+  ]);
+  assert.ok(first, "annal serve printed where it listens");
+  return { url: `${JSON.parse(first).listening}/mcp`, child };
+}
+
+async function stop(child) {
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  child.kill("SIGTERM");
+  await exited;
 }
 
 function at(value, path) {
@@ -72,6 +100,25 @@ for (const backend of ["sqlite", "ndjson"]) {
       await runSteps(client);
     } finally {
       await client.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}
+
+for (const backend of ["sqlite", "ndjson"]) {
+  test(`every tool over streamable HTTP (annal serve /mcp) on ${backend}`, async () => {
+    const dir = mkdtempSync(join(tmpdir(), "annal-ts-"));
+    const store = backend === "sqlite" ? join(dir, "annal.db") : `ndjson:${join(dir, "ledger")}`;
+    const { url, child } = await serve(store);
+    const client = new Client({ name: "annal-client-test", version: "1.0.0" });
+    try {
+      await client.connect(new StreamableHTTPClientTransport(new URL(url)));
+      const { tools } = await client.listTools();
+      assert.deepEqual(tools.map((t) => t.name).sort(), [...calls.readTools, ...calls.writeTools].sort());
+      await runSteps(client);
+    } finally {
+      await client.close();
+      await stop(child);
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -1,8 +1,10 @@
-"""Goal: the official Python MCP SDK, a client no one here wrote, works with `annal mcp`: it
-lists the tools and calls every one with good and bad arguments (calls.json), on SQLite and
-NDJSON stores, and a read-only server lists only the reading tools. Method: the SDK's stdio
-client spawns the annal binary named by ANNAL_BIN on a fresh store per test."""
+"""Goal: the official Python MCP SDK, a client no one here wrote, works with annal over both
+transports: it lists the tools and calls every one with good and bad arguments (calls.json), on
+SQLite and NDJSON stores, over stdio (`annal mcp`) and over streamable HTTP (`/mcp` of `annal
+serve`); a read-only `annal mcp` lists only the reading tools. Method: the SDK's clients spawn or
+reach the annal binary named by ANNAL_BIN on a fresh store per test."""
 
+import asyncio
 import json
 import os
 import tempfile
@@ -12,6 +14,7 @@ from pathlib import Path
 
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
+from mcp.client.streamable_http import streamable_http_client
 
 ANNAL = os.environ.get("ANNAL_BIN", "")
 CALLS = json.loads((Path(__file__).parent / "calls.json").read_text())
@@ -25,6 +28,25 @@ async def connect(store, allow_writes):
         async with ClientSession(read, write) as session:
             await session.initialize()
             yield session
+
+
+@asynccontextmanager
+async def serve_http(store):
+    """Starts `annal serve` on a free loopback port and connects to its /mcp."""
+    server = await asyncio.create_subprocess_exec(
+        ANNAL, "--store", store, "--json", "serve", "--listen", "127.0.0.1:0",
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        first = await asyncio.wait_for(server.stdout.readline(), 30)
+        url = json.loads(first)["listening"] + "/mcp"
+        async with streamable_http_client(url) as streams:
+            async with ClientSession(streams[0], streams[1]) as session:
+                await session.initialize()
+                yield session
+    finally:
+        server.terminate()
+        await asyncio.wait_for(server.wait(), 30)
 
 
 def at(value, path):
@@ -60,14 +82,17 @@ class AnnalMcpClientTest(unittest.IsolatedAsyncioTestCase):
             for name, path in step["save"].items():
                 saved[name] = at(answer, path)
 
+    async def check_tools_and_steps(self, session):
+        tools = (await session.list_tools()).tools
+        names = sorted(t.name for t in tools)
+        self.assertEqual(names, sorted(CALLS["readTools"] + CALLS["writeTools"]))
+        for tool in tools:
+            self.assertEqual(tool.input_schema["type"], "object", tool.name)
+        await self.run_steps(session)
+
     async def every_tool_on(self, store):
         async with connect(store, True) as session:
-            tools = (await session.list_tools()).tools
-            names = sorted(t.name for t in tools)
-            self.assertEqual(names, sorted(CALLS["readTools"] + CALLS["writeTools"]))
-            for tool in tools:
-                self.assertEqual(tool.input_schema["type"], "object", tool.name)
-            await self.run_steps(session)
+            await self.check_tools_and_steps(session)
 
     async def test_every_tool_with_good_and_bad_arguments_on_sqlite(self):
         self.assertTrue(ANNAL, "ANNAL_BIN names the annal binary")
@@ -77,6 +102,16 @@ class AnnalMcpClientTest(unittest.IsolatedAsyncioTestCase):
     async def test_every_tool_with_good_and_bad_arguments_on_ndjson(self):
         with tempfile.TemporaryDirectory() as dir:
             await self.every_tool_on(f"ndjson:{Path(dir) / 'ledger'}")
+
+    async def test_every_tool_over_streamable_http_on_sqlite(self):
+        with tempfile.TemporaryDirectory() as dir:
+            async with serve_http(str(Path(dir) / "annal.db")) as session:
+                await self.check_tools_and_steps(session)
+
+    async def test_every_tool_over_streamable_http_on_ndjson(self):
+        with tempfile.TemporaryDirectory() as dir:
+            async with serve_http(f"ndjson:{Path(dir) / 'ledger'}") as session:
+                await self.check_tools_and_steps(session)
 
     async def test_a_read_only_server_lists_only_the_reading_tools(self):
         with tempfile.TemporaryDirectory() as dir:

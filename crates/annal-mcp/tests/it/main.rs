@@ -5,6 +5,8 @@
 
 mod concurrency;
 mod errors;
+mod http;
+mod resources;
 mod scenario;
 mod support;
 mod tools;
