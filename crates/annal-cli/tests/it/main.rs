@@ -10,6 +10,7 @@ mod maintenance;
 mod project;
 mod seed_ledger;
 mod seed_sqlite;
+mod serve;
 mod stdin;
 mod support;
 mod tail;
