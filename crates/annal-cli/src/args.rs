@@ -52,6 +52,10 @@ pub enum Command {
     Tail(TailArgs),
     /// Counts: events, types, streams, time span, size.
     Stats(StatsArgs),
+    /// Why an event happened and what it led to: its causes, effects and correlated events.
+    Trace(TraceArgs),
+    /// Serve the store to MCP clients over standard input and output.
+    Mcp(McpArgs),
     /// Save or print an aggregate snapshot.
     #[command(subcommand)]
     Snapshot(SnapshotCommand),
@@ -64,7 +68,7 @@ pub enum Command {
     /// Store-wide retention: keep the newest events, or drop old ones.
     Retain(RetainArgs),
     /// Check the whole store: contiguous versions, increasing positions, parsable payloads.
-    Verify,
+    Verify(VerifyArgs),
     /// Import events: annal NDJSON, a seed SQLite database or a seed run ledger directory.
     Import(ImportArgs),
     /// Export events as NDJSON, or the run events as a seed ledger directory.
@@ -120,7 +124,11 @@ pub struct AppendArgs {
     #[arg(long)]
     pub metadata: Option<String>,
     /// Read NDJSON events (envelopes with `aggregateId`) from standard input; print one line
-    /// per event as soon as it is durably committed.
+    /// per event as soon as it is durably committed. A bad or refused line stops the command
+    /// after every earlier line is committed, and the error names it. Sending the same input
+    /// again is an idempotent retry for lines with an `id` (stored ones are answered with
+    /// their stored position). A closed standard output (`| head`) stops the printing, not the
+    /// appending.
     #[arg(long, conflicts_with_all = ["stream", "event_type", "data"])]
     pub stdin: bool,
 }
@@ -215,6 +223,31 @@ pub struct StatsArgs {
     /// How many of the largest streams to list.
     #[arg(long, default_value_t = 10)]
     pub top: usize,
+}
+
+/// `annal trace`.
+#[derive(Debug, Args)]
+pub struct TraceArgs {
+    /// The id of the event to trace.
+    pub event_id: String,
+    /// At most this many causes (the nearest ones).
+    #[arg(long, default_value_t = 100)]
+    pub causes: usize,
+    /// At most this many effects, nearest first.
+    #[arg(long, default_value_t = 100)]
+    pub effects: usize,
+    /// At most this many events sharing the correlation id.
+    #[arg(long, default_value_t = 100)]
+    pub correlated: usize,
+}
+
+/// `annal mcp`.
+#[derive(Debug, Args)]
+pub struct McpArgs {
+    /// Open the store for writing and list the tools that change state (swarm writes and
+    /// `events_append`); without it the store is opened read-only and they are not listed.
+    #[arg(long)]
+    pub allow_writes: bool,
 }
 
 /// `annal snapshot`.
@@ -323,7 +356,8 @@ pub struct RetainArgs {
     /// Keep at most this many events (the newest).
     #[arg(long, group = "policy")]
     pub max_events: Option<u64>,
-    /// Remove events older than this, e.g. `7d`, `12h`.
+    /// Remove events older than this, e.g. `7d`, `12h`: each stream's oldest events up to its
+    /// first younger one (timestamps are the writer's, so a stream never loses a middle part).
     #[arg(long, group = "policy", value_parser = parse_duration)]
     pub max_age: Option<Duration>,
     /// Also remove events newer than their stream's snapshot.
@@ -382,6 +416,15 @@ pub struct BackupArgs {
     /// Where to write the copy (must not exist): a SQLite file, an NDJSON store directory, or a
     /// pg_dump file for a PostgreSQL store.
     pub dest: PathBuf,
+}
+
+/// `annal verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Also check the file itself: SQLite's full integrity_check (every page, every index
+    /// entry against its row). Takes about as long as reading the whole file.
+    #[arg(long)]
+    pub deep: bool,
 }
 
 /// `annal demo`.

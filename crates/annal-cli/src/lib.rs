@@ -12,7 +12,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-pub use args::Cli;
+pub use args::{Cli, ImportFormat};
+#[doc(hidden)]
+pub use commands::fuzzing;
 
 /// Runs the command line with the process's arguments.
 pub fn run() -> ExitCode {

@@ -237,6 +237,7 @@ fn check_text(
             bytes: text.len(),
             max: limits.text_bytes_max,
         }),
+        Some(text) if text.contains('\0') => Err(InvalidEvent::NulInText { field }),
         _ => Ok(()),
     }
 }
@@ -379,6 +380,37 @@ mod tests {
             BatchPreparer::new(0, &limits, 0),
             Err(AppendError::EmptyBatch)
         ));
+    }
+
+    /// Found by the one-input-one-answer test: PostgreSQL cannot store NUL in text, so a NUL
+    /// in the source made its whole group commit fail, another caller's append with it, while
+    /// the other backends stored the event.
+    #[test]
+    fn refuses_nul_in_every_text_field() {
+        let limits = Limits::default();
+        let with_nul = [
+            event("a").with_source("agent\0"),
+            event("a").with_causation_id("\0"),
+            event("a").with_correlation_id("run-\0-1"),
+        ];
+        for (bad, field) in with_nul
+            .into_iter()
+            .zip(["source", "causation id", "correlation id"])
+        {
+            let error = prepare_batch(vec![bad], &limits, 0).unwrap_err();
+            assert!(
+                matches!(
+                    &error,
+                    AppendError::InvalidEvent {
+                        reason: InvalidEvent::NulInText { field: f },
+                        ..
+                    } if *f == field
+                ),
+                "{error:?}"
+            );
+        }
+        let other_controls = event("a").with_source("tab\tnewline\n\u{1b}");
+        assert!(prepare_batch(vec![other_controls], &limits, 0).is_ok());
     }
 
     #[test]

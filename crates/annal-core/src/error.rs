@@ -98,6 +98,13 @@ pub enum InvalidEvent {
         /// The limit.
         max: usize,
     },
+    /// A text field (source, causation id, correlation id) held a NUL character, which not
+    /// every backend can store (PostgreSQL text cannot), so no backend takes it.
+    #[error("{field} contains a NUL character (U+0000)")]
+    NulInText {
+        /// Which field.
+        field: &'static str,
+    },
     /// No aggregate type was given and the event type's domain (the part before the first
     /// `:`) is empty, so there is none to default to.
     #[error(

@@ -190,6 +190,33 @@ mod tests {
         assert_eq!(text, r#"{"payload":{"b":1,"a":[true,null]}}"#);
     }
 
+    /// Found by the one-input-one-answer test: without serde_json's exact float parsing, a
+    /// payload number read back differed from the one appended in its last bit (the stored
+    /// text is what serde_json wrote, but its best-effort parser did not read it back exactly).
+    #[test]
+    fn numbers_read_back_exactly_as_they_were_appended() {
+        for number in [
+            6.783741543082089e218,
+            3.2187277956151933e152,
+            0.1,
+            1e-300,
+            -2.5e-308,
+        ] {
+            let appended = json!({ "n": number, "given": "678374154308208900000000000000000000" });
+            let given: Value = serde_json::from_str(&format!("{{\"n\":{number:?}}}")).unwrap();
+            assert_eq!(given["n"].as_f64(), Some(number), "parsing {number:?}");
+            let stored = RawObject::from_value(&appended).unwrap();
+            assert_eq!(
+                stored.to_value(),
+                appended,
+                "{number:?} read back as {stored}"
+            );
+        }
+        let long: Value =
+            serde_json::from_str(&format!("{{\"n\":{}}}", 6.783741543082089e218_f64)).unwrap();
+        assert_eq!(long["n"].as_f64(), Some(6.783741543082089e218));
+    }
+
     #[test]
     fn refuses_bad_json_and_non_objects() {
         for (text, found) in [

@@ -151,3 +151,20 @@ fn seed_ledger_imports_reports_torn_line_and_round_trips() {
     );
     assert!(String::from_utf8_lossy(&refused.stderr).contains("not empty"));
 }
+
+/// Found by fuzzing: a line that is not UTF-8 stopped the whole import; it is reported by
+/// number and skipped, and the lines around it are imported.
+#[test]
+fn a_line_that_is_not_utf8_is_reported_and_skipped() {
+    let sandbox = Sandbox::new();
+    let ledger = sandbox.path("ledger");
+    std::fs::create_dir(&ledger).unwrap();
+    let mut bytes = format!("{}\n", run_line("e-1", "task-a", 1_000, None)).into_bytes();
+    bytes.extend_from_slice(b"\xc3\x28 not text\n");
+    bytes.extend_from_slice(format!("{}\n", run_line("e-2", "task-a", 2_000, None)).as_bytes());
+    std::fs::write(ledger.join("events.ndjson"), bytes).unwrap();
+    let report = sandbox.json_lines(&["import", ledger.to_str().unwrap()]);
+    assert_eq!(report[0]["imported"], 2, "{report:?}");
+    let bad = report[0]["skippedBad"][0].as_str().unwrap();
+    assert!(bad.contains("line 2") && bad.contains("UTF-8"), "{bad}");
+}

@@ -65,6 +65,31 @@ fn torn_last_line_is_reported_and_skipped() {
     assert!(bad.contains("line 2") && bad.contains("torn"), "{bad}");
 }
 
+/// Found by fuzzing: a line that is not UTF-8 stopped the whole import with "stream did not
+/// contain valid UTF-8"; it is a bad line like any other, reported and skipped.
+#[test]
+fn a_line_that_is_not_utf8_is_reported_and_skipped() {
+    let source = Sandbox::new();
+    source.ok(&[
+        "append", "a", "--type", "x:y", "--data", "{}", "--id", "e-1",
+    ]);
+    source.ok(&[
+        "append", "b", "--type", "x:y", "--data", "{}", "--id", "e-2",
+    ]);
+    let text = source.ok(&["export"]);
+    let (first, second) = text.split_once('\n').unwrap();
+    let mut bytes = format!("{first}\n").into_bytes();
+    bytes.extend_from_slice(b"{\"id\":\"\xff\xfe\"}\n");
+    bytes.extend_from_slice(second.as_bytes());
+    let file = source.path("mixed.ndjson");
+    std::fs::write(&file, bytes).unwrap();
+    let target = Sandbox::new();
+    let report = target.json_lines(&["import", file.to_str().unwrap()]);
+    assert_eq!(report[0]["imported"], 2, "{report:?}");
+    let bad = report[0]["skippedBad"][0].as_str().unwrap();
+    assert!(bad.contains("line 2") && bad.contains("UTF-8"), "{bad}");
+}
+
 #[test]
 fn backup_opens_as_a_normal_store() {
     let sandbox = Sandbox::new();

@@ -16,6 +16,7 @@
 
 mod append;
 mod command;
+mod corrupt;
 mod dictionary;
 mod failure;
 mod maintenance;
@@ -164,7 +165,13 @@ async fn commit_appends(
     };
     let message = failure.error.to_string();
     for request in appends.drain(..) {
-        let error = StorageError::backend(context, message.clone());
+        let error = match &failure.corrupted {
+            Some((location, reason)) => StorageError::Corrupted {
+                location: location.clone(),
+                reason: reason.clone(),
+            },
+            None => StorageError::backend(context, message.clone()),
+        };
         let _ = request.reply.send(Err(error.into()));
     }
 }
@@ -174,6 +181,7 @@ async fn maintain(pool: &Pool, command: Command) {
     let storage = |error: &dyn std::fmt::Display| {
         StorageError::backend("writing to PostgreSQL failed", error.to_string())
     };
+    let failed = |error: corrupt::Failure| error.into_storage();
     let mut client = match pool.get().await {
         Ok(client) => client,
         Err(error) => {
@@ -189,7 +197,7 @@ async fn maintain(pool: &Pool, command: Command) {
             let answer = match outcome {
                 Ok(result) => result,
                 Err(error) => {
-                    let error = storage(&error);
+                    let error = failed(error);
                     discard(client);
                     Err(error.into())
                 }

@@ -7,6 +7,7 @@
 //! reported (by line or rowid) and skipped; it never stops the records around it.
 
 mod detect;
+mod lines;
 mod ndjson;
 mod report;
 mod seed_ledger;
@@ -15,6 +16,8 @@ mod seed_sqlite;
 use std::sync::Arc;
 
 use annal_core::Store;
+
+pub(crate) use report::Report;
 
 use crate::args::{ImportArgs, ImportFormat};
 use crate::output::Output;
@@ -45,10 +48,18 @@ pub(crate) async fn run(
     source: Source,
     out: &mut Output,
 ) -> anyhow::Result<()> {
-    let report = match source {
+    import(store, source, out).await?.print(out)
+}
+
+/// Imports `source` into `store` and returns what happened, printing nothing.
+pub(crate) async fn import(
+    store: Arc<dyn Store>,
+    source: Source,
+    out: &Output,
+) -> anyhow::Result<Report> {
+    Ok(match source {
         Source::Ndjson(file) => ndjson::import(&*store, file, out).await?,
         Source::SeedSqlite(database) => seed_sqlite::import(&*store, database, out).await?,
         Source::SeedLedger(ledger) => seed_ledger::import(&*store, ledger, out).await?,
-    };
-    report.print(out)
+    })
 }

@@ -4,12 +4,13 @@
 //! ids; versions and positions are the new store's. A bad line is reported by number and
 //! skipped; a torn last line (no newline, not JSON) is reported as such.
 
-use std::io::{BufRead, BufReader};
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use annal_core::{AppendError, ExpectedVersion, NewEvent, RecordedEvent, Store};
 use anyhow::Context;
 
+use super::lines::{LINE_BYTES_MAX, Lines};
 use super::report::Report;
 use crate::commands::transfer::progress;
 use crate::output::Output;
@@ -37,24 +38,30 @@ pub(crate) async fn import(
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
     let bar = progress(out, size, "importing");
     let head_before = store.head().await?;
-    let mut reader = BufReader::new(file);
+    let mut lines = Lines::new(BufReader::new(file), LINE_BYTES_MAX);
     let mut report = Report::new("ndjson");
-    let mut line_number = 0usize;
-    let mut text = String::new();
     loop {
-        text.clear();
-        let read = reader
-            .read_line(&mut text)
+        let next = lines
+            .next_line()
             .with_context(|| format!("reading {}", path.display()))?;
-        if read == 0 {
+        let Some(line) = next else {
             break;
-        }
-        line_number += 1;
-        bar.inc(read as u64);
+        };
+        let line_number = line.number;
+        bar.inc(line.read);
+        let text = match line.text {
+            Ok(text) => text,
+            Err(reason) => {
+                report
+                    .skipped_bad
+                    .push(format!("line {line_number}: not an annal event: {reason}"));
+                continue;
+            }
+        };
         if text.trim().is_empty() {
             continue;
         }
-        let torn = !text.ends_with('\n');
+        let torn = line.torn;
         let event: RecordedEvent = match serde_json::from_str(text.trim_end()) {
             Ok(event) => event,
             Err(error) if torn => {

@@ -7,13 +7,14 @@
 //! newline and not JSON) is a crash mid-append in the seed and is reported as torn; any other bad
 //! line is reported by number. Neither stops the lines around it.
 
-use std::io::{BufRead, BufReader};
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use annal_core::{AppendError, Store};
 use annal_swarm::ledger::RunEvent;
 use anyhow::{Context, bail};
 
+use super::lines::{LINE_BYTES_MAX, Lines};
 use super::report::Report;
 use crate::commands::transfer::progress;
 use crate::output::Output;
@@ -53,26 +54,32 @@ pub(crate) async fn import(
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
     let bar = progress(out, size, "importing");
     let head_before = store.head().await?;
-    let mut reader = BufReader::new(file);
+    let mut lines = Lines::new(BufReader::new(file), LINE_BYTES_MAX);
     let mut report = Report::new("seed-ledger");
-    let mut line_number = 0usize;
-    let mut text = String::new();
     loop {
-        text.clear();
-        let read = reader
-            .read_line(&mut text)
+        let next = lines
+            .next_line()
             .with_context(|| format!("reading {shown}"))?;
-        if read == 0 {
+        let Some(next) = next else {
             break;
-        }
-        line_number += 1;
-        bar.inc(read as u64);
+        };
+        let line_number = next.number;
+        bar.inc(next.read);
+        let text = match next.text {
+            Ok(text) => text,
+            Err(reason) => {
+                report
+                    .skipped_bad
+                    .push(format!("line {line_number}: not a run event: {reason}"));
+                continue;
+            }
+        };
         // The seed's reader trims every line and skips blank ones.
         let line = text.trim();
         if line.is_empty() {
             continue;
         }
-        let torn = !text.ends_with('\n');
+        let torn = next.torn;
         let run: RunEvent = match serde_json::from_str(line) {
             Ok(run) => run,
             Err(error) if torn => {
