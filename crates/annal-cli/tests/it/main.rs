@@ -11,6 +11,7 @@ mod one_answer;
 mod project;
 mod seed_ledger;
 mod seed_sqlite;
+mod serve;
 mod stdin;
 mod support;
 mod tail;

@@ -1,0 +1,437 @@
+//! The server benchmark: a load generator against `annal serve` on loopback, beside the same
+//! operations run in-process on the store in the same run.
+//!
+//! `cargo run --release -p annal-server --example serve_bench [-- --dir DIR]` prints a markdown
+//! table (BENCHMARKS.md, "Server"). The server runs in a child process (this program started
+//! with `--serve STORE`), so its peak RSS and CPU time are its own; the load generator's CPU
+//! time is this process's. Phases: 64 concurrent single-event appenders, batches of 1,000 per
+//! request, a read of everything as NDJSON, and 100 SSE subscribers while writers append
+//! 5,000 events/s.
+
+#![allow(clippy::unwrap_used, clippy::print_stdout)] // a benchmark program: fail loudly, print
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use annal::{EventType, ExpectedVersion, NewEvent, Position, Store, StreamId};
+use eventsource_stream::Eventsource;
+use futures::StreamExt;
+use serde_json::{Value, json};
+
+const APPENDERS: usize = 64;
+const SINGLE_EVENTS: usize = 64 * 250;
+const BATCH_EVENTS: usize = 1000;
+const BATCHES: usize = 100;
+const SUBSCRIBERS: usize = 100;
+const SSE_RATE: u64 = 5000;
+const SSE_SECONDS: u64 = 4;
+const SSE_WRITERS: u64 = 25;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() == 3 && args[1] == "--serve" {
+        return serve_child(&args[2]);
+    }
+    let dir_arg = args
+        .iter()
+        .position(|a| a == "--dir")
+        .map(|i| args[i + 1].clone());
+    let dir = match dir_arg {
+        Some(dir) => tempfile::tempdir_in(dir).unwrap(),
+        None => tempfile::tempdir().unwrap(),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(run(dir.path()));
+}
+
+fn serve_child(store: &str) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let store = annal::open(store, annal::Access::Write).await.unwrap();
+        let config = annal_server::ServerConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            ..annal_server::ServerConfig::default()
+        };
+        let listener = annal_server::bind(&config).await.unwrap();
+        println!("{}", listener.local_addr().unwrap());
+        let stop = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        annal_server::serve_until(listener, store, config, annal_server::Auth::Open, stop)
+            .await
+            .unwrap();
+    });
+}
+
+fn event(i: usize) -> NewEvent {
+    NewEvent::new(
+        EventType::new("bench:tick").unwrap(),
+        json!({"i": i, "note": "a small payload"}),
+    )
+}
+
+fn body(events: usize, offset: usize) -> Value {
+    let events: Vec<Value> = (0..events)
+        .map(|i| json!({"type": "bench:tick", "payload": {"i": offset + i, "note": "a small payload"}}))
+        .collect();
+    json!({"events": events})
+}
+
+struct Row {
+    name: &'static str,
+    inproc: f64,
+    http: f64,
+    target: f64,
+    unit: &'static str,
+    server_cpu: f64,
+    client_cpu: f64,
+    wall: f64,
+}
+
+async fn run(dir: &std::path::Path) {
+    let local = dir.join("inproc.db").to_string_lossy().into_owned();
+    let remote = dir.join("served.db").to_string_lossy().into_owned();
+    let store = annal::open(&local, annal::Access::Write).await.unwrap();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--serve", &remote])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = format!("http://{}", line.trim());
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()
+        .unwrap();
+    let pid = child.id();
+    let mut rows = Vec::new();
+
+    // 1. 64 concurrent single-event appenders.
+    let inproc = timed(|| inproc_singles(store.clone())).await.1;
+    let (cpu, http_rate) = measured(pid, || http_singles(&http, &base)).await;
+    rows.push(row(
+        "append, 64 concurrent single events",
+        inproc,
+        http_rate,
+        0.5,
+        "events/s",
+        cpu,
+    ));
+
+    // 2. Batches of 1,000 events per request, one request at a time.
+    let inproc = timed(|| inproc_batches(store.clone())).await.1;
+    let (cpu, http_rate) = measured(pid, || http_batches(&http, &base)).await;
+    rows.push(row(
+        "append, batches of 1,000",
+        inproc,
+        http_rate,
+        0.6,
+        "events/s",
+        cpu,
+    ));
+
+    // 3. Read everything: in-process replay vs NDJSON over HTTP.
+    let inproc = timed(|| inproc_replay(store.clone())).await.1;
+    let (cpu, http_rate) = measured(pid, || http_replay(&http, &base)).await;
+    rows.push(row(
+        "read all (NDJSON)",
+        inproc,
+        http_rate,
+        0.5,
+        "events/s",
+        cpu,
+    ));
+
+    // 4. 100 SSE subscribers while writers append 5,000 events/s.
+    let (cpu, (p50, p99, max, complete)) = measured_sse(pid, &base).await;
+    println!("| phase | in-process | HTTP | ratio | target | server CPU | client CPU | wall |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for r in &rows {
+        println!(
+            "| {} | {:.0} {} | {:.0} {} | {:.2} | ≥ {:.1} | {:.1} s | {:.1} s | {:.1} s |",
+            r.name,
+            r.inproc,
+            r.unit,
+            r.http,
+            r.unit,
+            r.http / r.inproc,
+            r.target,
+            r.server_cpu,
+            r.client_cpu,
+            r.wall
+        );
+    }
+    println!(
+        "| {SUBSCRIBERS} SSE subscribers, {SSE_RATE} events/s for {SSE_SECONDS} s | | every subscriber got every event: {complete} | ack→delivery p50 {p50:.1} ms, p99 {p99:.1} ms, max {max:.1} ms | | target p99 < 50 ms | {:.1} s | {:.1} s | {:.1} s |",
+        cpu.0, cpu.1, cpu.2
+    );
+    println!("\nserver peak RSS: {} MiB", peak_rss_kib(pid) / 1024);
+    let _ = Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status();
+    let _ = child.wait();
+}
+
+fn row(
+    name: &'static str,
+    inproc: f64,
+    http: f64,
+    target: f64,
+    unit: &'static str,
+    cpu: (f64, f64, f64),
+) -> Row {
+    Row {
+        name,
+        inproc,
+        http,
+        target,
+        unit,
+        server_cpu: cpu.0,
+        client_cpu: cpu.1,
+        wall: cpu.2,
+    }
+}
+
+async fn timed<F: std::future::Future<Output = usize>>(f: impl FnOnce() -> F) -> (f64, f64) {
+    let started = Instant::now();
+    let n = f().await;
+    let seconds = started.elapsed().as_secs_f64();
+    (seconds, n as f64 / seconds)
+}
+
+/// Runs `f`, returning (server CPU s, client CPU s, wall s) and the rate.
+async fn measured<F: std::future::Future<Output = usize>>(
+    pid: u32,
+    f: impl FnOnce() -> F,
+) -> ((f64, f64, f64), f64) {
+    let (server0, client0) = (cpu_seconds(pid), cpu_seconds(std::process::id()));
+    let (wall, rate) = timed(f).await;
+    let cpu = (
+        cpu_seconds(pid) - server0,
+        cpu_seconds(std::process::id()) - client0,
+        wall,
+    );
+    (cpu, rate)
+}
+
+async fn measured_sse(pid: u32, base: &str) -> ((f64, f64, f64), (f64, f64, f64, bool)) {
+    let (server0, client0) = (cpu_seconds(pid), cpu_seconds(std::process::id()));
+    let started = Instant::now();
+    let result = sse(base).await;
+    let wall = started.elapsed().as_secs_f64();
+    let cpu = (
+        cpu_seconds(pid) - server0,
+        cpu_seconds(std::process::id()) - client0,
+        wall,
+    );
+    (cpu, result)
+}
+
+/// User + system CPU seconds of a process, from /proc.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks: f64 = fields.get(11).and_then(|f| f.parse().ok()).unwrap_or(0.0)
+        + fields.get(12).and_then(|f| f.parse().ok()).unwrap_or(0.0);
+    ticks / 100.0
+}
+
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+async fn inproc_singles(store: Arc<dyn Store>) -> usize {
+    let per = SINGLE_EVENTS / APPENDERS;
+    let tasks: Vec<_> = (0..APPENDERS)
+        .map(|t| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let stream = StreamId::new(format!("s-{t}")).unwrap();
+                for i in 0..per {
+                    store
+                        .append(&stream, ExpectedVersion::Any, vec![event(i)])
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    SINGLE_EVENTS
+}
+
+async fn http_singles(http: &reqwest::Client, base: &str) -> usize {
+    let per = SINGLE_EVENTS / APPENDERS;
+    let tasks: Vec<_> = (0..APPENDERS)
+        .map(|t| {
+            let http = http.clone();
+            let url = format!("{base}/v1/streams/s-{t}/events");
+            tokio::spawn(async move {
+                for i in 0..per {
+                    let response = http.post(&url).json(&body(1, i)).send().await.unwrap();
+                    assert!(response.status().is_success());
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    SINGLE_EVENTS
+}
+
+async fn inproc_batches(store: Arc<dyn Store>) -> usize {
+    let stream = StreamId::new("batches").unwrap();
+    for b in 0..BATCHES {
+        let events = (0..BATCH_EVENTS)
+            .map(|i| event(b * BATCH_EVENTS + i))
+            .collect();
+        store
+            .append(&stream, ExpectedVersion::Any, events)
+            .await
+            .unwrap();
+    }
+    BATCHES * BATCH_EVENTS
+}
+
+async fn http_batches(http: &reqwest::Client, base: &str) -> usize {
+    let url = format!("{base}/v1/streams/batches/events");
+    // The bodies are made before the clock starts: the client's JSON building is not the server's.
+    let bodies: Vec<Vec<u8>> = (0..BATCHES)
+        .map(|b| serde_json::to_vec(&body(BATCH_EVENTS, b * BATCH_EVENTS)).unwrap())
+        .collect();
+    let started = Instant::now();
+    for body in bodies {
+        let response = http
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success());
+    }
+    let _ = started;
+    BATCHES * BATCH_EVENTS
+}
+
+async fn inproc_replay(store: Arc<dyn Store>) -> usize {
+    let mut events = store.read_all(Position::START).await.unwrap();
+    let mut n = 0;
+    while let Some(event) = events.next().await {
+        event.unwrap();
+        n += 1;
+    }
+    n
+}
+
+async fn http_replay(http: &reqwest::Client, base: &str) -> usize {
+    let response = http
+        .get(format!("{base}/v1/events"))
+        .header("accept", "application/x-ndjson")
+        .send()
+        .await
+        .unwrap();
+    let mut bytes = response.bytes_stream();
+    let mut lines = 0;
+    while let Some(chunk) = bytes.next().await {
+        lines += chunk.unwrap().iter().filter(|b| **b == b'\n').count();
+    }
+    lines
+}
+
+/// 100 subscribers follow from the head while writers append `SSE_RATE` events/s; returns
+/// ack→delivery p50, p99 and max (ms) and whether every subscriber got every event.
+async fn sse(base: &str) -> (f64, f64, f64, bool) {
+    let http = reqwest::Client::new();
+    let total = (SSE_RATE * SSE_SECONDS) as usize;
+    let acked: Arc<Mutex<HashMap<u64, Instant>>> = Arc::default();
+    let mut subscribers = Vec::new();
+    for _ in 0..SUBSCRIBERS {
+        let response = http
+            .get(format!("{base}/v1/subscribe"))
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success());
+        subscribers.push(tokio::spawn(async move {
+            let mut events = response.bytes_stream().eventsource();
+            let mut seen = Vec::with_capacity(total);
+            while seen.len() < total {
+                let Ok(Some(Ok(event))) =
+                    tokio::time::timeout(Duration::from_secs(30), events.next()).await
+                else {
+                    break;
+                };
+                // The event's stream and index are in its data; the bench keys acks by both.
+                let data: Value = serde_json::from_str(&event.data).unwrap();
+                let key = data["payload"]["k"].as_u64().unwrap();
+                seen.push((key, Instant::now()));
+            }
+            seen
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let per_writer = total as u64 / SSE_WRITERS;
+    let interval = Duration::from_secs_f64(SSE_WRITERS as f64 / SSE_RATE as f64);
+    let writers: Vec<_> = (0..SSE_WRITERS)
+        .map(|w| {
+            let http = http.clone();
+            let acked = acked.clone();
+            let url = format!("{base}/v1/streams/live-{w}/events");
+            tokio::spawn(async move {
+                let mut ticker = tokio::time::interval(interval);
+                for i in 0..per_writer {
+                    ticker.tick().await;
+                    let key = w * 1_000_000 + i;
+                    let body = json!({"events": [{"type": "live:tick", "payload": {"k": key}}]});
+                    let response = http.post(&url).json(&body).send().await.unwrap();
+                    assert!(response.status().is_success());
+                    acked.lock().unwrap().insert(key, Instant::now());
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    let mut latencies = Vec::new();
+    let mut complete = true;
+    for subscriber in subscribers {
+        let seen = subscriber.await.unwrap();
+        complete &= seen.len() == total;
+        for (key, at) in seen {
+            let ack = acked[&key];
+            latencies.push(at.saturating_duration_since(ack).as_secs_f64() * 1000.0);
+        }
+    }
+    latencies.sort_by(f64::total_cmp);
+    let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+    (at(0.5), at(0.99), *latencies.last().unwrap(), complete)
+}
