@@ -465,14 +465,8 @@ fn one_input_gets_one_answer_on_every_backend() {
         }
         // Reopened, the disk stores read back exactly what they answered before.
         let sqlite = SqliteStore::open_read_only(&backends.sqlite_path).unwrap();
-        assert!(
-            everything(&sqlite).await == all[0].1,
-            "sqlite changed on reopen"
-        );
+        assert_same(&everything(&sqlite).await, &all[0].1, "sqlite reopened");
         let ndjson = NdjsonStore::open_read_only(&backends.ndjson_dir).unwrap();
-        assert!(
-            everything(&ndjson).await == all[0].1,
-            "ndjson changed on reopen"
-        );
+        assert_same(&everything(&ndjson).await, &all[0].1, "ndjson reopened");
     });
 }

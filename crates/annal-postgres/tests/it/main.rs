@@ -9,4 +9,5 @@ mod conformance;
 mod processes;
 mod read_only;
 mod reconnect;
+mod refusals;
 mod swarm_events;
