@@ -52,6 +52,10 @@ pub enum Command {
     Tail(TailArgs),
     /// Counts: events, types, streams, time span, size.
     Stats(StatsArgs),
+    /// Why an event happened and what it led to: its causes, effects and correlated events.
+    Trace(TraceArgs),
+    /// Serve the store to MCP clients over standard input and output.
+    Mcp(McpArgs),
     /// Save or print an aggregate snapshot.
     #[command(subcommand)]
     Snapshot(SnapshotCommand),
@@ -64,7 +68,7 @@ pub enum Command {
     /// Store-wide retention: keep the newest events, or drop old ones.
     Retain(RetainArgs),
     /// Check the whole store: contiguous versions, increasing positions, parsable payloads.
-    Verify,
+    Verify(VerifyArgs),
     /// Import events: annal NDJSON, a seed SQLite database or a seed run ledger directory.
     Import(ImportArgs),
     /// Export events as NDJSON, or the run events as a seed ledger directory.
@@ -75,6 +79,11 @@ pub enum Command {
     Demo(DemoArgs),
     /// Run workload wl1 on fresh embedded stores and compare with the seed and the hardware.
     Bench(BenchArgs),
+    /// Serve the store over HTTP: the JSON API, live subscriptions (SSE), OpenAPI, metrics.
+    Serve(ServeArgs),
+    /// Create, list and revoke the server's access tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Print shell completions.
     Completions(CompletionsArgs),
     /// Print the man page (roff).
@@ -115,7 +124,11 @@ pub struct AppendArgs {
     #[arg(long)]
     pub metadata: Option<String>,
     /// Read NDJSON events (envelopes with `aggregateId`) from standard input; print one line
-    /// per event as soon as it is durably committed.
+    /// per event as soon as it is durably committed. A bad or refused line stops the command
+    /// after every earlier line is committed, and the error names it. Sending the same input
+    /// again is an idempotent retry for lines with an `id` (stored ones are answered with
+    /// their stored position). A closed standard output (`| head`) stops the printing, not the
+    /// appending.
     #[arg(long, conflicts_with_all = ["stream", "event_type", "data"])]
     pub stdin: bool,
 }
@@ -210,6 +223,31 @@ pub struct StatsArgs {
     /// How many of the largest streams to list.
     #[arg(long, default_value_t = 10)]
     pub top: usize,
+}
+
+/// `annal trace`.
+#[derive(Debug, Args)]
+pub struct TraceArgs {
+    /// The id of the event to trace.
+    pub event_id: String,
+    /// At most this many causes (the nearest ones).
+    #[arg(long, default_value_t = 100)]
+    pub causes: usize,
+    /// At most this many effects, nearest first.
+    #[arg(long, default_value_t = 100)]
+    pub effects: usize,
+    /// At most this many events sharing the correlation id.
+    #[arg(long, default_value_t = 100)]
+    pub correlated: usize,
+}
+
+/// `annal mcp`.
+#[derive(Debug, Args)]
+pub struct McpArgs {
+    /// Open the store for writing and list the tools that change state (swarm writes and
+    /// `events_append`); without it the store is opened read-only and they are not listed.
+    #[arg(long)]
+    pub allow_writes: bool,
 }
 
 /// `annal snapshot`.
@@ -318,7 +356,8 @@ pub struct RetainArgs {
     /// Keep at most this many events (the newest).
     #[arg(long, group = "policy")]
     pub max_events: Option<u64>,
-    /// Remove events older than this, e.g. `7d`, `12h`.
+    /// Remove events older than this, e.g. `7d`, `12h`: each stream's oldest events up to its
+    /// first younger one (timestamps are the writer's, so a stream never loses a middle part).
     #[arg(long, group = "policy", value_parser = parse_duration)]
     pub max_age: Option<Duration>,
     /// Also remove events newer than their stream's snapshot.
@@ -379,6 +418,15 @@ pub struct BackupArgs {
     pub dest: PathBuf,
 }
 
+/// `annal verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Also check the file itself: SQLite's full integrity_check (every page, every index
+    /// entry against its row). Takes about as long as reading the whole file.
+    #[arg(long)]
+    pub deep: bool,
+}
+
 /// `annal demo`.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -403,6 +451,77 @@ pub struct BenchArgs {
     /// directory inside it is removed afterwards. The `--store` flag is not used.
     #[arg(long)]
     pub dir: Option<PathBuf>,
+}
+
+/// `annal serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The address to listen on; loopback by default. A non-loopback address needs tokens.
+    #[arg(long, env = "ANNAL_LISTEN", default_value = "127.0.0.1:7070")]
+    pub listen: std::net::SocketAddr,
+    /// The token file (default: beside the store, `<store>.tokens.json`). Without one, the
+    /// server runs without authentication, on loopback only.
+    #[arg(long)]
+    pub tokens: Option<PathBuf>,
+    /// Serve a non-loopback address without authentication.
+    #[arg(long)]
+    pub insecure_no_auth: bool,
+    /// TLS certificate chain (PEM); needs --tls-key.
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM); needs --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Most live SSE subscribers; one more is answered 503.
+    #[arg(long, default_value_t = 1024)]
+    pub max_subscribers: usize,
+    /// The largest request body in bytes (also bounded by the store's batch limits).
+    #[arg(long, default_value_t = 32 * 1024 * 1024)]
+    pub max_body: usize,
+    /// How often idle SSE connections get a heartbeat.
+    #[arg(long, value_parser = parse_duration, default_value = "15s")]
+    pub heartbeat: Duration,
+    /// A client must send its request headers within this time.
+    #[arg(long, value_parser = parse_duration, default_value = "10s")]
+    pub header_timeout: Duration,
+    /// A client must send its request body within this time.
+    #[arg(long, value_parser = parse_duration, default_value = "30s")]
+    pub body_timeout: Duration,
+}
+
+/// `annal token ...`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token and print its secret (shown this once; only its hash is stored).
+    Create {
+        /// Scopes: read, append, admin (admin implies the others), comma-separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        scope: Vec<String>,
+        /// Streams the token may touch: exact ids, or prefixes ending in `*`
+        /// (`agent-7,task-*`). Default: every stream.
+        #[arg(long, value_delimiter = ',')]
+        streams: Vec<String>,
+        /// A name for people.
+        #[arg(long, default_value = "")]
+        name: String,
+        /// The token file (default: beside the store).
+        #[arg(long)]
+        tokens: Option<PathBuf>,
+    },
+    /// List tokens (never their secrets).
+    List {
+        /// The token file (default: beside the store).
+        #[arg(long)]
+        tokens: Option<PathBuf>,
+    },
+    /// Revoke a token by id; a running server refuses it from its next request.
+    Revoke {
+        /// The token's id (`tok_...`).
+        id: String,
+        /// The token file (default: beside the store).
+        #[arg(long)]
+        tokens: Option<PathBuf>,
+    },
 }
 
 /// `annal completions`.

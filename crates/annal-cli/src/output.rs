@@ -85,11 +85,14 @@ pub(crate) fn format_time(timestamp_ms: i64) -> String {
     humantime::format_rfc3339_millis(time).to_string()
 }
 
-/// Whether `error` is, at its root, a write to a closed pipe.
+/// Whether `error` is, at its root, a write to a closed pipe. A JSON line's write error comes
+/// wrapped in `serde_json::Error`, whose source chain skips the `io::Error` itself.
 pub(crate) fn is_broken_pipe(error: &anyhow::Error) -> bool {
     error.chain().any(|cause| {
-        cause
-            .downcast_ref::<io::Error>()
-            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+        let io = cause.downcast_ref::<io::Error>().map(io::Error::kind);
+        let json = cause
+            .downcast_ref::<serde_json::Error>()
+            .and_then(serde_json::Error::io_error_kind);
+        io.or(json) == Some(io::ErrorKind::BrokenPipe)
     })
 }

@@ -51,6 +51,7 @@ mod snapshot;
 mod stats;
 mod store;
 mod subscription;
+mod trace;
 
 pub use batch::{
     BatchPreparer, PreparedEvent, RetryCheck, StoredEventRef, check_retry, prepare_batch,
@@ -81,3 +82,4 @@ pub use store::{
     SavedProjection, Store, collect,
 };
 pub use subscription::follow;
+pub use trace::{Trace, TraceError, TraceLimits, find_event, trace};

@@ -90,7 +90,9 @@ impl ReadStreamOptions {
 pub struct RetentionPolicy {
     /// Keep at most this many events (the newest by position).
     pub max_events: Option<u64>,
-    /// Remove events whose timestamp is before this (ms since epoch).
+    /// Remove events whose timestamp is before this (ms since epoch), each stream's oldest
+    /// ones up to its first event at or after it: timestamps are the caller's and need not
+    /// grow with the version, and a stream must stay a contiguous suffix of its versions.
     pub before_timestamp: Option<Timestamp>,
     /// Also remove events newer than their stream's snapshot.
     pub force: bool,

@@ -5,9 +5,11 @@
 //!
 //! 1. The sidecar files (`streams.json`, the snapshots, the projections) are read into memory,
 //!    and the identity (device and inode) of the log is noted.
-//! 2. The log is copied from one open handle up to its length at that moment, cut after the last
-//!    complete line. Appends only add bytes at the end; a group still being written leaves at
-//!    most an incomplete last batch, which opening the copy cuts off as a torn tail.
+//! 2. The log is copied from one open handle up to its synced length at that moment (what
+//!    `head.json` says), cut after the last complete line. Appends only add bytes at the end,
+//!    and a group whose fsync has not returned is never copied; a store without a `head.json`
+//!    is copied to its length, and an incomplete last batch is cut off as a torn tail when the
+//!    copy is opened.
 //! 3. The sidecars are read again and the log's identity checked. Snapshot and projection saves
 //!    replace their files, and every removal rewrites `streams.json` and then renames a new log
 //!    into place, so if nothing changed, the sidecars read in step 1 describe exactly the log
@@ -28,7 +30,10 @@ use annal_core::{Direction, Filter, Position, Store};
 
 use crate::atomic::sync_dir;
 use crate::error::OpenError;
-use crate::layout::{EVENTS_FILE, PROJECTIONS_DIR, SNAPSHOTS_DIR, STREAMS_FILE, TEMP_SUFFIX};
+use crate::head::{self, inode_of};
+use crate::layout::{
+    EVENTS_FILE, HEAD_FILE, PROJECTIONS_DIR, SNAPSHOTS_DIR, STREAMS_FILE, TEMP_SUFFIX,
+};
 use crate::store::NdjsonStore;
 
 /// What [`backup`] copied.
@@ -197,7 +202,7 @@ fn copy_consistently(source: &Path, into: &Path) -> Result<(u64, u32), BackupErr
         })?;
         let before = read_sidecars(source)?;
         let log = source.join(EVENTS_FILE);
-        let log_bytes = copy_log(&log, &into.join(EVENTS_FILE))?;
+        let log_bytes = copy_log(&log, &source.join(HEAD_FILE), &into.join(EVENTS_FILE))?;
         let after = read_sidecars(source)?;
         if before.sidecars == after.sidecars
             && before.log_identity == after.log_identity
@@ -304,12 +309,19 @@ struct CopiedLog {
     identity: Option<(u64, u64)>,
 }
 
-/// Copies the log up to its current length, cut after the last complete line.
-fn copy_log(from: &Path, to: &Path) -> Result<CopiedLog, BackupError> {
+/// Copies the log up to its synced length (`head.json`; its current length if no head names
+/// it), cut after the last complete line: an append whose fsync has not returned could still be
+/// taken back, and its position reused, so it must not reach the copy.
+fn copy_log(from: &Path, head_path: &Path, to: &Path) -> Result<CopiedLog, BackupError> {
     let file = File::open(from).map_err(io("opening", from))?;
     let metadata = file.metadata().map_err(io("reading the size of", from))?;
     let identity = identity(&metadata);
-    let mut reader = BufReader::with_capacity(1 << 20, file.take(metadata.len()));
+    let head = head::read_settled(head_path).map_err(io("reading", head_path))?;
+    let inode = inode_of(&file).map_err(io("reading", from))?;
+    let length = head
+        .synced_in(inode)
+        .map_or(metadata.len(), |head| head.synced_bytes.min(metadata.len()));
+    let mut reader = BufReader::with_capacity(1 << 20, file.take(length));
     let mut out =
         std::io::BufWriter::with_capacity(1 << 20, File::create(to).map_err(io("creating", to))?);
     let mut line = Vec::new();

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use crate::ids::{IdIndex, id_hash};
 use crate::index::Index;
-use crate::scan::{End, Start, scan};
+use crate::scan::{End, Rules, Start, scan};
 use crate::sidecar::Counters;
 
 /// The result of a build: the index, the writer's id index if asked for, and where the scan
@@ -24,11 +24,12 @@ pub(crate) struct Built {
 pub(crate) fn build(
     file: Arc<File>,
     counters: &Counters,
+    rules: Rules,
     with_ids: bool,
 ) -> Result<Built, BuildError> {
     let mut index = Index::new(Arc::clone(&file), counters).map_err(BuildError::Counters)?;
     let mut ids = IdIndex::default();
-    let end = scan(&file, Start::default(), |batch| {
+    let end = scan(&file, Start::default(), rules, |batch| {
         index.add_batch(batch)?;
         if with_ids {
             for line in batch {
@@ -44,10 +45,10 @@ pub(crate) fn build(
 
 /// Extends `index` with the whole batches appended after `index.next`; returns where the scan
 /// stopped.
-pub(crate) fn extend(index: &mut Index) -> std::io::Result<End> {
+pub(crate) fn extend(index: &mut Index, rules: Rules) -> std::io::Result<End> {
     let file = Arc::clone(&index.file);
     let start = index.next;
-    let end = scan(&file, start, |batch| index.add_batch(batch))?;
+    let end = scan(&file, start, rules, |batch| index.add_batch(batch))?;
     index.next = end.next;
     Ok(end)
 }

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use annal_core::{AggregateType, EventId, EventType, Position, Stats, StreamCount, StreamId};
 
 use crate::scan::{LineInfo, Start};
-use crate::sidecar::Counters;
+use crate::sidecar::{Counters, FORMAT_VERSION};
 
 /// Where one event's line is in the log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,6 +55,8 @@ pub(crate) struct Index {
     pub(crate) streams: HashMap<String, StreamIndex>,
     /// The last position ever assigned, removed events included.
     pub(crate) last_position: u64,
+    /// Lines up to this position may lack a checksum (see [`Counters::unchecked_through`]).
+    pub(crate) unchecked_through: u64,
     by_type: HashMap<String, u64>,
     by_aggregate_type: HashMap<String, u64>,
     oldest_timestamp: Option<i64>,
@@ -70,6 +72,7 @@ impl Index {
             entries: Vec::new(),
             streams: HashMap::new(),
             last_position: 0,
+            unchecked_through: counters.unchecked_through(),
             by_type: HashMap::new(),
             by_aggregate_type: HashMap::new(),
             oldest_timestamp: None,
@@ -82,6 +85,8 @@ impl Index {
     /// Raises counters to those remembered in `streams.json`.
     pub(crate) fn merge_counters(&mut self, counters: &Counters) -> Result<(), String> {
         self.last_position = self.last_position.max(counters.last_position);
+        // A writer open that upgrades a store narrows what may lack a checksum; never widen it.
+        self.unchecked_through = self.unchecked_through.min(counters.unchecked_through());
         for (name, version) in &counters.streams {
             let stream = self.stream_mut(name)?;
             stream.counter = stream.counter.max(*version);
@@ -200,7 +205,8 @@ impl Index {
                 .filter(|(_, s)| s.counter > 0)
                 .map(|(name, s)| (name.clone(), s.counter))
                 .collect(),
-            ..Counters::default()
+            format_version: FORMAT_VERSION,
+            unchecked_through: self.unchecked_through,
         }
     }
 

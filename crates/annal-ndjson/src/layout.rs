@@ -14,6 +14,8 @@ use crate::file_names::file_name;
 pub(crate) const EVENTS_FILE: &str = "events.ndjson";
 /// The summary of the log.
 pub(crate) const INDEX_FILE: &str = "index.json";
+/// How far the log is known synced, published after every fsync.
+pub(crate) const HEAD_FILE: &str = "head.json";
 /// Counters that must survive the removal of the events that reached them.
 pub(crate) const STREAMS_FILE: &str = "streams.json";
 /// The writer lock (the seed ledger's name for it, so one directory has one lock file).

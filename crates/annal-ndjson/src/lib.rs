@@ -12,13 +12,14 @@
 //! How it works:
 //!
 //! - **One line per event, one fsync per group.** `events.ndjson` holds one compact JSON
-//!   envelope per line (the `RecordedEvent` fields plus `batchSize`). Appends from any number
-//!   of tasks queue up for a single writer thread, which encodes everything queued, writes it
-//!   with one `write` and makes it durable with one `fdatasync` before anyone is answered.
-//! - **Recovery instead of silent loss.** On open the log is scanned: a torn last batch (a
-//!   crash mid-append, never acknowledged) is reported and cut off before anything is appended;
-//!   a bad line followed by good lines is corruption, and the open fails naming the file, line
-//!   and byte offset.
+//!   envelope per line (the `RecordedEvent` fields plus `batchSize` and a CRC-32C of the line).
+//!   Appends from any number of tasks queue up for a single writer thread, which encodes
+//!   everything queued, writes it with one `write` and makes it durable with one `fdatasync`
+//!   before anyone is answered, then publishes the synced length in `head.json`.
+//! - **Recovery instead of silent loss.** On open the log is scanned: a torn last batch after
+//!   the synced length (a crash mid-append, never acknowledged) is reported and cut off before
+//!   anything is appended; a bad line before the synced length, or followed by good lines, is
+//!   damage to acknowledged data, and the open fails naming the file, line and byte offset.
 //! - **The log is the truth.** `index.json` is a summary rebuilt from the log; counters that
 //!   outlive removed events live in `streams.json`; snapshots and projections are one small file
 //!   each. Every such file, and the log itself when a removal compacts it, is replaced
@@ -26,7 +27,8 @@
 //! - **Small memory.** The index holds each event's byte offset and length (by position and
 //!   per stream), never the events; reads `pread` pages of lines on tokio's blocking threads.
 //! - **One writer, live readers.** A real OS lock on `.lock` (released by the OS if the holder
-//!   dies) admits one writer; read-only opens in any process follow it by polling the log.
+//!   dies) admits one writer; read-only opens in any process follow it by polling the log, up
+//!   to the synced length only.
 //!
 //! The format, its invariants and recovery are specified in `docs/ndjson-format.md`.
 //!
@@ -55,6 +57,7 @@ mod backup;
 mod build;
 mod error;
 mod file_names;
+mod head;
 mod ids;
 mod index;
 mod layout;
@@ -75,7 +78,7 @@ mod writer;
 pub use backup::{BackupError, BackupSummary, backup};
 pub use error::OpenError;
 pub use options::{Durability, OpenOptions};
-pub use recovery::{IndexStatus, Recovery, TornTail};
+pub use recovery::{HeadStatus, IndexStatus, Recovery, TornTail};
 pub use seed::{SeedError, SeedLedger, SeedLine, read_seed_ledger};
 pub use sidecar::FORMAT_VERSION;
 pub use store::NdjsonStore;

@@ -8,8 +8,14 @@
 //! `batchSize` is how many events the line's append batch held: the lines of a batch are
 //! consecutive, so recovery can tell a whole batch from the torn start of one.
 //!
+//! Format version 2 adds `"crc32c":"hhhhhhhh"` after `batchSize`: the CRC-32C (Castagnoli) of
+//! every byte of the line before `,"crc32c"`, as 8 lowercase hex digits, so damage anywhere in
+//! a line is told from a whole line. Lines of format version 1 have no checksum; they are
+//! accepted only up to the position `streams.json` records as written before the upgrade.
+//!
 //! Invariant: an encoded line never contains `\n` except its terminator (JSON escapes newlines
-//! inside strings, and compact JSON has no whitespace between tokens).
+//! inside strings, and compact JSON has no whitespace between tokens), and its checksum matches
+//! (checked after encoding in debug builds, and on every scan and read).
 
 use std::borrow::Cow;
 
@@ -18,6 +24,59 @@ use serde::Deserialize;
 
 /// The framing field's name.
 pub(crate) const BATCH_FIELD: &str = "batchSize";
+
+/// What a checksummed line ends with, around the checksum's 8 hex digits.
+const SUM_PREFIX: &[u8] = b",\"crc32c\":\"";
+const SUM_SUFFIX: &[u8] = b"\"}";
+/// The bytes a checksum adds at the end of a line (before its `\n`).
+const SUM_BYTES: usize = SUM_PREFIX.len() + 8 + SUM_SUFFIX.len();
+const _: () = assert!(SUM_BYTES == 21);
+
+/// A line's checksum, as found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Sum {
+    /// The line carries a checksum and it matches.
+    Valid,
+    /// The line carries no checksum (format version 1).
+    Absent,
+}
+
+/// Checks the checksum of a line (without its `\n`).
+pub(crate) fn check_sum(line: &[u8]) -> Result<Sum, String> {
+    let Some(body_len) = line.len().checked_sub(SUM_BYTES) else {
+        return Ok(Sum::Absent);
+    };
+    let (body, tail) = line.split_at(body_len);
+    if !tail.starts_with(SUM_PREFIX) || !tail.ends_with(SUM_SUFFIX) {
+        return Ok(Sum::Absent);
+    }
+    let digits = &tail[SUM_PREFIX.len()..SUM_PREFIX.len() + 8];
+    let stored = std::str::from_utf8(digits)
+        .ok()
+        .filter(|text| {
+            text.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        })
+        .and_then(|text| u32::from_str_radix(text, 16).ok())
+        .ok_or_else(|| "the checksum is not 8 lowercase hex digits".to_owned())?;
+    let computed = crc32c::crc32c(body);
+    if stored != computed {
+        return Err(format!(
+            "checksum mismatch: the line says {stored:08x}, its bytes give {computed:08x}"
+        ));
+    }
+    Ok(Sum::Valid)
+}
+
+/// Ends the line whose body (`{` up to the last field's value) starts at `out[start]`: adds
+/// the checksum, `}` and `\n`.
+fn seal(out: &mut Vec<u8>, start: usize) {
+    let sum = crc32c::crc32c(&out[start..]);
+    out.extend_from_slice(SUM_PREFIX);
+    out.extend_from_slice(format!("{sum:08x}").as_bytes());
+    out.extend_from_slice(SUM_SUFFIX);
+    out.push(b'\n');
+}
 
 /// Appends the line of `event` at `version` and `position` of `stream` to `out`.
 pub(crate) fn encode(
@@ -50,10 +109,15 @@ pub(crate) fn encode(
     push_optional(out, event.causation_id.as_deref());
     out.extend_from_slice(b",\"correlationId\":");
     push_optional(out, event.correlation_id.as_deref());
-    out.extend_from_slice(format!(",\"{BATCH_FIELD}\":{batch_size}}}\n").as_bytes());
+    out.extend_from_slice(format!(",\"{BATCH_FIELD}\":{batch_size}").as_bytes());
+    seal(out, start);
     debug_assert!(
         !out[start..out.len() - 1].contains(&b'\n'),
         "a line holds no raw newline"
+    );
+    debug_assert!(
+        check_sum(&out[start..out.len() - 1]) == Ok(Sum::Valid),
+        "a line's checksum matches its bytes"
     );
 }
 
@@ -70,18 +134,28 @@ fn push_optional(out: &mut Vec<u8>, text: Option<&str>) {
 }
 
 /// Replaces the `batchSize` of an encoded line (without its `\n`), for a compaction that keeps
-/// only part of a batch. Returns `None` if the line does not end with the field.
+/// only part of a batch; the result ends with `\n`. A checksummed line gets a new checksum, a
+/// format version 1 line stays without one. Returns `None` if the line does not end with the
+/// field.
 pub(crate) fn reframe(line: &[u8], batch_size: u64) -> Option<Vec<u8>> {
+    let (body, sum) = match check_sum(line).ok()? {
+        Sum::Valid => (&line[..line.len() - SUM_BYTES], Sum::Valid),
+        Sum::Absent => (line.strip_suffix(b"}")?, Sum::Absent),
+    };
     let marker = format!(",\"{BATCH_FIELD}\":");
-    let at = line
+    let at = body
         .windows(marker.len())
         .rposition(|window| window == marker.as_bytes())?;
-    let tail = &line[at + marker.len()..];
-    if tail.last() != Some(&b'}') || !tail[..tail.len() - 1].iter().all(u8::is_ascii_digit) {
+    let digits = &body[at + marker.len()..];
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    let mut out = line[..at].to_vec();
-    out.extend_from_slice(format!("{marker}{batch_size}}}").as_bytes());
+    let mut out = body[..at].to_vec();
+    out.extend_from_slice(format!("{marker}{batch_size}").as_bytes());
+    match sum {
+        Sum::Valid => seal(&mut out, 0),
+        Sum::Absent => out.extend_from_slice(b"}\n"),
+    }
     Some(out)
 }
 
@@ -147,9 +221,12 @@ mod tests {
         encode(&mut out, &event, &stream, 3, 17, 2);
         let recorded = event.record(&stream, Version(3), Position(17));
         let json = serde_json::to_string(&recorded).unwrap();
-        let expected = format!("{},\"batchSize\":2}}\n", &json[..json.len() - 1]);
+        let body = format!("{},\"batchSize\":2", &json[..json.len() - 1]);
+        let sum = crc32c::crc32c(body.as_bytes());
+        let expected = format!("{body},\"crc32c\":\"{sum:08x}\"}}\n");
         assert_eq!(String::from_utf8(out.clone()).unwrap(), expected);
         let line = &out[..out.len() - 1];
+        assert_eq!(check_sum(line), Ok(Sum::Valid));
         assert_eq!(super::event(line).unwrap(), recorded);
         let header = header(line).unwrap();
         assert_eq!(
@@ -172,11 +249,34 @@ mod tests {
         );
         let line = &out[..out.len() - 1];
         let reframed = reframe(line, 3).unwrap();
-        assert_eq!(header(&reframed).unwrap().batch_size, 3);
-        assert_eq!(
-            super::event(&reframed).unwrap(),
-            super::event(line).unwrap()
-        );
+        let reframed = &reframed[..reframed.len() - 1];
+        assert_eq!(check_sum(reframed), Ok(Sum::Valid));
+        assert_eq!(header(reframed).unwrap().batch_size, 3);
+        assert_eq!(super::event(reframed).unwrap(), super::event(line).unwrap());
         assert_eq!(reframe(b"{\"a\":1}", 3), None);
+        let old = b"{\"id\":\"e\",\"batchSize\":12}";
+        assert_eq!(
+            reframe(old, 3).unwrap(),
+            b"{\"id\":\"e\",\"batchSize\":3}\n"
+        );
+    }
+
+    #[test]
+    fn any_changed_byte_fails_the_checksum() {
+        let mut out = Vec::new();
+        encode(&mut out, &prepared(), &StreamId::new("s").unwrap(), 1, 1, 1);
+        let line = out[..out.len() - 1].to_vec();
+        for at in [1, line.len() / 2, line.len() - 30, line.len() - 5] {
+            let mut damaged = line.clone();
+            damaged[at] ^= 0x01;
+            assert!(
+                check_sum(&damaged).is_err(),
+                "a change at byte {at} goes unnoticed"
+            );
+        }
+        assert_eq!(
+            check_sum(b"{\"id\":\"e\",\"batchSize\":1}"),
+            Ok(Sum::Absent)
+        );
     }
 }

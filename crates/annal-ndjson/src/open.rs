@@ -2,10 +2,12 @@
 //! index, and start the writer thread (or, read-only, the follower).
 //!
 //! Invariants: nothing is written to a directory before it is recognised as an annal store (or
-//! is new) and the writer lock is held; a read-only open writes nothing at all. The log is the
-//! truth: `index.json` is only compared with what the scan found and rewritten when it differs.
-//! Recovery cuts a torn tail (an unfinished, unacknowledged append) and refuses, with the file,
-//! line and byte offset, a damaged line that good lines follow.
+//! is new and empty) and the writer lock is held; a read-only open writes nothing at all. The
+//! log is the truth: `index.json` is only compared with what the scan found and rewritten when
+//! it differs. Recovery cuts a torn tail (an unfinished, unacknowledged append after the synced
+//! length `head.json` gives) and refuses, with the file, line and byte offset, a damaged line
+//! before that length or with good lines after it. A writer open upgrades a format version 1
+//! store before it appends, and leaves `head.json` durable and describing the recovered log.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -19,18 +21,21 @@ use tokio::sync::watch;
 use crate::atomic::{sync_dir, write_atomic};
 use crate::build::{BuildError, Built, build};
 use crate::error::OpenError;
+use crate::head::{self, Head, HeadFile, HeadWriter, inode_of};
+use crate::index::Index;
 use crate::layout::{
-    EVENTS_FILE, INDEX_FILE, LOCK_FILE, Layout, PROJECTIONS_DIR, SNAPSHOTS_DIR, STREAMS_FILE,
+    EVENTS_FILE, HEAD_FILE, INDEX_FILE, LOCK_FILE, Layout, PROJECTIONS_DIR, SNAPSHOTS_DIR,
+    STREAMS_FILE,
 };
 use crate::line::header;
 use crate::lock;
 use crate::options::OpenOptions;
 use crate::poll::Poller;
-use crate::recovery::{IndexStatus, Recovery, TornTail};
-use crate::scan::{LINE_BYTES_MAX, Problem};
+use crate::recovery::{HeadStatus, IndexStatus, Recovery, TornTail};
+use crate::scan::{End, LINE_BYTES_MAX, Problem, Rules};
 use crate::sidecar::{
-    Counters, FORMAT_VERSION, IndexFile, SidecarKind, Summary, read_counters, read_index,
-    read_sidecar_dir, snapshot_versions,
+    Counters, FORMAT_VERSION, IndexFile, SidecarKind, Summary, counters_json, read_counters,
+    read_index, read_sidecar_dir, snapshot_versions,
 };
 use crate::store::{Handle, NdjsonStore};
 use crate::tidy::{remove_leftovers, rename_legacy_files};
@@ -60,51 +65,16 @@ fn open_writer(layout: Layout, options: OpenOptions) -> Result<NdjsonStore, Open
     let index_file = inspect(&layout)?;
     let removed_temp_files = remove_leftovers(&layout)?;
     let counters = counters(&layout)?;
-    let events_path = layout.events();
-    let created = !events_path.exists();
-    let log = File::options()
-        .create(true)
-        .append(true)
-        .open(&events_path)
-        .map_err(OpenError::io("opening", &events_path))?;
-    if created {
-        sync_dir(&dir).map_err(OpenError::io("syncing", &dir))?;
-    }
-    let read = File::open(&events_path).map_err(OpenError::io("opening", &events_path))?;
-    let built = build_index(&layout, Arc::new(read), &counters, true)?;
-    let torn_tail = match built.end.problem.clone() {
-        None => None,
-        Some(Problem::Corrupt {
-            line,
-            offset,
-            reason,
-        }) => {
-            return Err(OpenError::Corrupted {
-                path: events_path,
-                line,
-                offset,
-                reason,
-            });
-        }
-        Some(Problem::Torn {
-            offset,
-            bytes,
-            reason,
-        }) => {
-            // Cut before anything is appended, or the next append would land behind the torn
-            // bytes and be lost with them (the seed's defect 21).
-            log.set_len(offset)
-                .and_then(|()| log.sync_all())
-                .map_err(OpenError::io("cutting the torn tail of", &events_path))?;
-            Some(TornTail {
-                offset,
-                bytes,
-                reason,
-                cut: true,
-            })
-        }
-    };
+    let (log, read) = open_log(&layout)?;
+    let log_inode = inode_of(&read).map_err(OpenError::io("reading", layout.events()))?;
+    let head_file = read_head(&layout)?;
+    let (rules, head_status) = rules_for(&counters, &head_file, log_inode, false);
+    let mut built = build_index(&layout, Arc::new(read), &counters, rules, true)?;
+    let torn_tail = recover_tail(&layout, &log, &built.end)?;
+    raise_to_head(&mut built.index, &head_file);
+    let upgraded_from = upgrade(&layout, &counters, &mut built.index)?;
     let (snapshots, renamed_files) = sidecar_dirs(&layout)?;
+    let head_writer = start_head(&layout, &log, log_inode, &built.index)?;
     let status = index_status(&index_file, &Summary::of(&built.index));
     if status != IndexStatus::Current || torn_tail.is_some() {
         let path = layout.file(INDEX_FILE);
@@ -114,6 +84,8 @@ fn open_writer(layout: Layout, options: OpenOptions) -> Result<NdjsonStore, Open
     let recovery = Recovery {
         torn_tail,
         index: status,
+        head: head_status,
+        upgraded_from,
         events: built.index.entries.len() as u64,
         removed_temp_files,
         renamed_files,
@@ -124,6 +96,8 @@ fn open_writer(layout: Layout, options: OpenOptions) -> Result<NdjsonStore, Open
     let writer = WriterHandle::start(WriterParts {
         layout: layout.clone(),
         log,
+        log_inode,
+        head_file: head_writer,
         index: Arc::clone(&index),
         state,
         durability: options.durability,
@@ -136,6 +110,139 @@ fn open_writer(layout: Layout, options: OpenOptions) -> Result<NdjsonStore, Open
     ))
 }
 
+/// Opens (creating) the log for appending, and a second handle for reading.
+fn open_log(layout: &Layout) -> Result<(File, File), OpenError> {
+    let events_path = layout.events();
+    let created = !events_path.exists();
+    let log = File::options()
+        .create(true)
+        .append(true)
+        .open(&events_path)
+        .map_err(OpenError::io("opening", &events_path))?;
+    if created {
+        sync_dir(layout.dir()).map_err(OpenError::io("syncing", layout.dir()))?;
+    }
+    let read = File::open(&events_path).map_err(OpenError::io("opening", &events_path))?;
+    Ok((log, read))
+}
+
+fn read_head(layout: &Layout) -> Result<HeadFile, OpenError> {
+    let path = layout.file(HEAD_FILE);
+    head::read_settled(&path).map_err(OpenError::io("reading", &path))
+}
+
+/// What the scan of a log with inode `log_inode` may trust: the synced length `head.json`
+/// gives it (a reader reads no further), and where checksums become mandatory.
+fn rules_for(
+    counters: &Counters,
+    head_file: &HeadFile,
+    log_inode: u64,
+    read_only: bool,
+) -> (Rules, HeadStatus) {
+    let synced = head_file.synced_in(log_inode).map(|head| head.synced_bytes);
+    let status = match (head_file, synced) {
+        (_, Some(synced_bytes)) => HeadStatus::Current { synced_bytes },
+        (HeadFile::Missing, None) => HeadStatus::Missing,
+        (HeadFile::Damaged(reason), None) => HeadStatus::Damaged {
+            reason: reason.clone(),
+        },
+        (HeadFile::Valid(_), None) => HeadStatus::OtherLog,
+    };
+    let rules = Rules {
+        unchecked_through: counters.unchecked_through(),
+        synced: synced.unwrap_or(0),
+        limit: synced.filter(|_| read_only),
+    };
+    (rules, status)
+}
+
+/// Refuses damage, and cuts a torn tail before anything is appended (or the next append would
+/// land behind the torn bytes and be lost with them, the seed's defect 21).
+fn recover_tail(layout: &Layout, log: &File, end: &End) -> Result<Option<TornTail>, OpenError> {
+    match end.problem.clone() {
+        None => Ok(None),
+        Some(Problem::Corrupt {
+            line,
+            offset,
+            reason,
+        }) => Err(OpenError::Corrupted {
+            path: layout.events(),
+            line,
+            offset,
+            reason,
+        }),
+        Some(Problem::Torn {
+            offset,
+            bytes,
+            reason,
+        }) => {
+            log.set_len(offset)
+                .and_then(|()| log.sync_all())
+                .map_err(OpenError::io("cutting the torn tail of", layout.events()))?;
+            Ok(Some(TornTail {
+                offset,
+                bytes,
+                reason,
+                cut: true,
+            }))
+        }
+    }
+}
+
+/// The position counter never goes below the last one `head.json` published, whichever log
+/// file it described.
+fn raise_to_head(index: &mut Index, head_file: &HeadFile) {
+    if let HeadFile::Valid(head) = head_file {
+        index.last_position = index.last_position.max(head.last_position);
+    }
+}
+
+/// Upgrades a store format version 1 wrote: its lines, up to the last one now in the log, stay
+/// valid without a checksum, recorded in `streams.json` before any checksummed line is added.
+/// Returns the format version it upgraded from.
+fn upgrade(
+    layout: &Layout,
+    counters: &Counters,
+    index: &mut Index,
+) -> Result<Option<u32>, OpenError> {
+    if counters.format_version >= FORMAT_VERSION {
+        return Ok(None);
+    }
+    index.unchecked_through = index.entries.last().map_or(0, |entry| entry.position);
+    let path = layout.file(STREAMS_FILE);
+    write_atomic(&path, &counters_json(&index.counters()))
+        .map_err(OpenError::io("writing", &path))?;
+    Ok((index.next.offset > 0 || counters.last_position > 0).then_some(1))
+}
+
+/// Opens `head.json` and makes it durable describing the recovered log, which is synced first:
+/// a relaxed writer that was killed may have left bytes only in the page cache.
+fn start_head(
+    layout: &Layout,
+    log: &File,
+    log_inode: u64,
+    index: &Index,
+) -> Result<HeadWriter, OpenError> {
+    log.sync_data()
+        .map_err(OpenError::io("syncing", layout.events()))?;
+    let path = layout.file(HEAD_FILE);
+    let created = !path.exists();
+    let mut writer = HeadWriter::open(&path).map_err(OpenError::io("opening", &path))?;
+    let head = Head {
+        log_inode,
+        synced_bytes: index.next.offset,
+        last_position: index.last_position,
+    };
+    writer
+        .publish(head)
+        .and_then(|()| writer.sync())
+        .map_err(OpenError::io("writing", &path))?;
+    if created {
+        sync_dir(layout.dir()).map_err(OpenError::io("syncing", layout.dir()))?;
+    }
+    Ok(writer)
+}
+
 fn open_read_only(layout: Layout, options: OpenOptions) -> Result<NdjsonStore, OpenError> {
     let events_path = layout.events();
     if !events_path.is_file() {
@@ -144,7 +251,11 @@ fn open_read_only(layout: Layout, options: OpenOptions) -> Result<NdjsonStore, O
     let index_file = inspect(&layout)?;
     let counters = counters(&layout)?;
     let read = File::open(&events_path).map_err(OpenError::io("opening", &events_path))?;
-    let built = build_index(&layout, Arc::new(read), &counters, false)?;
+    let log_inode = inode_of(&read).map_err(OpenError::io("reading", &events_path))?;
+    let head_file = read_head(&layout)?;
+    let (rules, head_status) = rules_for(&counters, &head_file, log_inode, true);
+    let mut built = build_index(&layout, Arc::new(read), &counters, rules, false)?;
+    raise_to_head(&mut built.index, &head_file);
     let torn_tail = match built.end.problem.clone() {
         None => None,
         Some(Problem::Corrupt {
@@ -174,6 +285,8 @@ fn open_read_only(layout: Layout, options: OpenOptions) -> Result<NdjsonStore, O
     let recovery = Recovery {
         torn_tail,
         index: index_status(&index_file, &Summary::of(&built.index)),
+        head: head_status,
+        upgraded_from: None,
         events: built.index.entries.len() as u64,
         removed_temp_files: Vec::new(),
         renamed_files: Vec::new(),
@@ -211,9 +324,10 @@ fn build_index(
     layout: &Layout,
     file: Arc<File>,
     counters: &Counters,
+    rules: Rules,
     with_ids: bool,
 ) -> Result<Built, OpenError> {
-    build(file, counters, with_ids).map_err(|error| match error {
+    build(file, counters, rules, with_ids).map_err(|error| match error {
         BuildError::Counters(reason) => OpenError::Corrupted {
             path: layout.file(STREAMS_FILE),
             line: 1,

@@ -18,7 +18,9 @@ pub enum Durability {
     Durable,
     /// Appends are written to the OS but not fsynced, so the newest acknowledged appends can
     /// vanish if the machine (not the process) goes down; [`Store::flush`] makes everything
-    /// durable. A killed process still loses nothing acknowledged.
+    /// durable. A killed process still loses nothing acknowledged. Read-only opens in other
+    /// processes see appends only once they are synced: at a flush, every 2 s while appends go
+    /// on, and at close.
     ///
     /// [`Store::flush`]: annal_core::Store::flush
     Relaxed,
@@ -68,7 +70,8 @@ impl OpenOptions {
 
     /// Opens the store read-only: no lock, no writer thread, any number alongside one writer,
     /// and nothing in the directory is ever modified. New appends by the writer are noticed by
-    /// polling the log's size and delivered to subscriptions.
+    /// polling the synced length it publishes in `head.json` after each fsync, and delivered
+    /// to subscriptions; an append is never seen before it is durable.
     pub fn read_only(mut self) -> Self {
         self.read_only = true;
         self

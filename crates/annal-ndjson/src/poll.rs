@@ -2,11 +2,15 @@
 //! writer (in another process or this one) and publishes the new head, so subscriptions on a
 //! read-only store follow live.
 //!
-//! Every poll interval it looks at the log's metadata. If the log grew, it scans the new whole
-//! batches into the index (a batch still being written is left for the next poll); if the log
-//! was replaced (a compaction renamed a new file over it) or shrank, it rebuilds the index from
-//! the new file. A head is published only after the events up to it are in the index, which is
-//! what [`annal_core::follow`] requires.
+//! Every poll interval it looks at the log's metadata and at `head.json`. It reads the log only
+//! up to the synced length the writer published there after its fsync, so it never indexes an
+//! append that a failed fsync or a power loss could take back and a later append reuse the
+//! position of (without a `head.json` for this log file, no writer of this format is appending,
+//! and it reads every whole batch). If the synced length grew, it scans the new whole batches
+//! into the index; if the log path names another file than the one the index reads (a
+//! compaction renamed a new file over it, even before this follower started) or the file
+//! shrank, it rebuilds the index from the new file. A head is published only after the events
+//! up to it are in the index, which is what [`annal_core::follow`] requires.
 
 use std::fs::File;
 use std::os::unix::fs::MetadataExt;
@@ -19,8 +23,9 @@ use annal_core::Position;
 use tokio::sync::watch;
 
 use crate::build::{build, extend};
-use crate::layout::{Layout, STREAMS_FILE};
-use crate::scan::Problem;
+use crate::head::{self, HeadFile};
+use crate::layout::{HEAD_FILE, Layout, STREAMS_FILE};
+use crate::scan::{Problem, Rules};
 use crate::sidecar::read_counters;
 use crate::writer::SharedIndex;
 
@@ -84,10 +89,12 @@ fn indexed_identity(index: &SharedIndex) -> Option<Identity> {
 }
 
 /// What the follower last saw of the files it watches.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 struct Seen {
     log: Option<(Identity, u64, Option<SystemTime>)>,
     counters: Option<SystemTime>,
+    /// What `head.json` says: the writer publishes it after each fsync, after the log grew.
+    head: HeadFile,
 }
 
 impl Seen {
@@ -98,7 +105,30 @@ impl Seen {
         let counters = std::fs::metadata(layout.file(STREAMS_FILE))
             .ok()
             .and_then(|m| m.modified().ok());
-        Self { log, counters }
+        let head = head::read(&layout.file(HEAD_FILE))
+            .unwrap_or_else(|error| HeadFile::Damaged(error.to_string()));
+        Self {
+            log,
+            counters,
+            head,
+        }
+    }
+
+    /// What a scan of the log file `log` may read: up to the synced length `head.json` gives
+    /// it, or, if it names another file (or none: no writer of this format is appending), all
+    /// whole batches. `None` while `head.json` does not decode: this read may have met the
+    /// writer's overwrite half done, and the next poll reads it again.
+    fn rules(&self, log: Option<Identity>, unchecked_through: u64) -> Option<Rules> {
+        if matches!(self.head, HeadFile::Damaged(_)) {
+            return None;
+        }
+        let synced = log.and_then(|(_, inode)| self.head.synced_in(inode));
+        let synced = synced.map(|head| head.synced_bytes);
+        Some(Rules {
+            unchecked_through,
+            synced: synced.unwrap_or(0),
+            limit: synced,
+        })
     }
 }
 
@@ -117,7 +147,7 @@ struct Follower {
 impl Follower {
     fn poll(&mut self) {
         let now = Seen::of(&self.layout);
-        if Some(now) == self.seen {
+        if Some(&now) == self.seen.as_ref() {
             return;
         }
         let replaced = match now.log {
@@ -126,12 +156,15 @@ impl Follower {
             }
             None => true,
         };
-        let counters_changed = self.seen.is_none_or(|seen| seen.counters != now.counters);
+        let counters_changed = self
+            .seen
+            .as_ref()
+            .is_none_or(|seen| seen.counters != now.counters);
         // A failed step leaves `seen` unchanged, so the next poll tries again.
         let done = if replaced {
-            self.rebuild()
+            self.rebuild(&now)
         } else {
-            self.catch_up(counters_changed)
+            self.catch_up(&now, counters_changed)
         };
         if done {
             self.seen = Some(now);
@@ -142,7 +175,7 @@ impl Follower {
         self.index.read().map_or(0, |index| index.next.offset)
     }
 
-    fn catch_up(&mut self, counters_changed: bool) -> bool {
+    fn catch_up(&mut self, now: &Seen, counters_changed: bool) -> bool {
         if self.stalled && !counters_changed {
             return true;
         }
@@ -157,7 +190,10 @@ impl Follower {
                 return false;
             }
         }
-        match extend(&mut index) {
+        let Some(rules) = now.rules(self.indexed, index.unchecked_through) else {
+            return false;
+        };
+        match extend(&mut index, rules) {
             Ok(end) => {
                 self.stalled = matches!(end.problem, Some(Problem::Corrupt { .. }));
             }
@@ -169,7 +205,7 @@ impl Follower {
         true
     }
 
-    fn rebuild(&mut self) -> bool {
+    fn rebuild(&mut self, now: &Seen) -> bool {
         let Ok(counters) = read_counters(&self.layout.file(STREAMS_FILE)) else {
             return false;
         };
@@ -179,7 +215,10 @@ impl Follower {
         let Ok(metadata) = file.metadata() else {
             return false;
         };
-        let Ok(built) = build(Arc::new(file), &counters, false) else {
+        let Some(rules) = now.rules(Some(identity(&metadata)), counters.unchecked_through()) else {
+            return false;
+        };
+        let Ok(built) = build(Arc::new(file), &counters, rules, false) else {
             return false;
         };
         self.stalled = matches!(built.end.problem, Some(Problem::Corrupt { .. }));
@@ -213,6 +252,7 @@ mod tests {
 
     use super::*;
     use crate::NdjsonStore;
+    use crate::scan::Rules;
     use crate::sidecar::Counters;
 
     async fn append(store: &NdjsonStore, stream: &str) {
@@ -236,7 +276,13 @@ mod tests {
         append(&writer, "kept").await;
         // The reader's scan, on the log as it was.
         let file = File::open(layout.events()).unwrap();
-        let built = build(Arc::new(file), &Counters::default(), false).unwrap();
+        let built = build(
+            Arc::new(file),
+            &Counters::default(),
+            Rules::default(),
+            false,
+        )
+        .unwrap();
         assert_eq!(built.index.entries.len(), 2);
         // The compaction and a new append, before the follower starts.
         writer

@@ -1,8 +1,9 @@
 //! Reads: pages of events located through the index and read from the log with `pread`.
 //!
 //! Each page holds the index's read lock only to copy out the entries it needs (offsets and
-//! lengths, plus the file handle of the log generation they refer to), then reads and decodes
-//! the lines outside the lock, on a blocking thread. Memory stays bounded by one page.
+//! lengths, plus the file handle of the log generation they refer to), then reads, checks (the
+//! line's checksum, its position) and decodes the lines outside the lock, on a blocking thread.
+//! Memory stays bounded by one page.
 //!
 //! The page rules, cursors included, are those of the reference backend (`MemoryStore`), so
 //! every backend pages, limits and skips the same way.
@@ -64,10 +65,13 @@ fn read_entries(
 }
 
 fn decode(path: &Path, entry: &Entry, text: &[u8]) -> Result<RecordedEvent, ReadError> {
-    let event = line::event(text).map_err(|reason| StorageError::Corrupted {
+    let corrupted = |reason: String| StorageError::Corrupted {
         location: format!("{} at byte {}", path.display(), entry.offset),
         reason,
-    })?;
+    };
+    // Checked again on every read, not only at open: bytes can go bad on disk after the scan.
+    line::check_sum(text).map_err(corrupted)?;
+    let event = line::event(text).map_err(corrupted)?;
     if event.position.0 != entry.position {
         return Err(StorageError::Corrupted {
             location: format!("{} at byte {}", path.display(), entry.offset),

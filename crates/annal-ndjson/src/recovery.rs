@@ -8,12 +8,18 @@ use std::path::PathBuf;
 
 /// What opening the store found and did about it.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Recovery {
     /// An unfinished append at the end of the log: cut off by a writer open, ignored by a
     /// read-only one. It was never acknowledged, since appends are acknowledged after fsync.
     pub torn_tail: Option<TornTail>,
     /// What `index.json` held. The index is always rebuilt from the log, which is the truth.
     pub index: IndexStatus,
+    /// What `head.json` held: how far the log was known synced, hence which damage could be
+    /// told from a torn write.
+    pub head: HeadStatus,
+    /// The format version a writer open upgraded the store from (its old lines stay readable).
+    pub upgraded_from: Option<u32>,
     /// Readable events in the log.
     pub events: u64,
     /// Leftovers of interrupted atomic writes that a writer open removed.
@@ -51,4 +57,69 @@ pub enum IndexStatus {
         /// Why it did not decode.
         reason: String,
     },
+}
+
+/// What `head.json` held when the store was opened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HeadStatus {
+    /// It gave the log's synced length: any problem before it was refused as damage.
+    Current {
+        /// The synced length.
+        synced_bytes: u64,
+    },
+    /// There was none: a new store, or one format version 1 wrote.
+    Missing,
+    /// It did not decode or failed its checksum (a write cut by power loss, say).
+    Damaged {
+        /// Why it did not decode.
+        reason: String,
+    },
+    /// It described another log file: one restored by hand, or a crash just after a compaction
+    /// renamed a new log into place.
+    OtherLog,
+}
+
+impl Recovery {
+    /// One line per finding that a person should hear about: a torn tail, a synced length that
+    /// could not be used, an upgrade, files removed or renamed. Empty after a clean close.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if let Some(torn) = &self.torn_tail {
+            let done = if torn.cut { "cut off" } else { "ignored" };
+            warnings.push(format!(
+                "an unfinished append ({} bytes at byte offset {}: {}) was {done}; it was \
+                 never acknowledged",
+                torn.bytes, torn.offset, torn.reason
+            ));
+        }
+        match &self.head {
+            HeadStatus::Damaged { reason } => warnings.push(format!(
+                "head.json is damaged ({reason}); damage at the end of the log could not be told \
+                 from a torn write during this open"
+            )),
+            HeadStatus::OtherLog => warnings.push(
+                "head.json describes another log file; damage at the end of the log could not \
+                 be told from a torn write during this open"
+                    .to_owned(),
+            ),
+            HeadStatus::Current { .. } | HeadStatus::Missing => {}
+        }
+        if let Some(from) = self.upgraded_from {
+            warnings.push(format!(
+                "the store was upgraded from format version {from}; builds older than this one \
+                 can no longer open it"
+            ));
+        }
+        for path in &self.removed_temp_files {
+            warnings.push(format!("removed {} (an interrupted write)", path.display()));
+        }
+        for path in &self.renamed_files {
+            warnings.push(format!(
+                "renamed a format version 1 file to {}",
+                path.display()
+            ));
+        }
+        warnings
+    }
 }

@@ -5,10 +5,15 @@
 //! file). Where it stops it says why:
 //!
 //! - a **torn tail**: the last line has no `\n`, or the last batch is incomplete, or a bad line
-//!   is followed by nothing that decodes. This is a crash in the middle of an append, which was
-//!   never acknowledged (acknowledgment waits for the fsync), so the tail can be cut off;
-//! - **corruption**: a bad line followed by a good one. Damage inside acknowledged data is
+//!   is followed by nothing that decodes, all after the log's known synced length. This is a
+//!   crash in the middle of an append, which was never acknowledged (acknowledgment waits for
+//!   the fsync), so the tail can be cut off;
+//! - **corruption**: a bad line followed by a good one, or any problem before the known synced
+//!   length (`head.json`), or a log that ends before it. Damage inside acknowledged data is
 //!   never cut off silently: the caller reports it with the line number and byte offset.
+//!
+//! A bad line is one that does not decode, breaks framing or ordering, fails its checksum, or
+//! has no checksum at a position after the format upgrade ([`Rules::unchecked_through`]).
 //!
 //! Invariant: a line longer than [`LINE_BYTES_MAX`] is a bad line, so a damaged file without
 //! newlines never makes the scanner buffer unbounded memory.
@@ -17,7 +22,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::fs::FileExt;
 
-use crate::line::header;
+use crate::line::{Sum, check_sum, header};
 
 /// The longest line (with its `\n`) the scanner accepts: the default payload and metadata
 /// limits with a wide margin for the envelope and JSON escapes, which can grow a payload's text
@@ -27,6 +32,19 @@ pub(crate) const LINE_BYTES_MAX: usize = 64 * 1024 * 1024;
 
 /// Read buffer of a sequential scan.
 const SCAN_BUFFER_BYTES: usize = 1024 * 1024;
+
+/// What a scan knows beyond the lines themselves.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Rules {
+    /// Lines at positions up to this one may lack a checksum: format version 1 wrote them.
+    pub(crate) unchecked_through: u64,
+    /// The log is known synced up to this offset: a problem before it is damage, not a torn
+    /// write, and the log must be at least this long.
+    pub(crate) synced: u64,
+    /// Read nothing at or past this offset (a reader trusts only synced bytes); `None`: read to
+    /// the end of the file.
+    pub(crate) limit: Option<u64>,
+}
 
 /// What the index needs of one line.
 #[derive(Clone, Debug)]
@@ -85,11 +103,57 @@ pub(crate) struct End {
 pub(crate) fn scan(
     file: &File,
     start: Start,
+    rules: Rules,
+    on_batch: impl FnMut(&[LineInfo]) -> Result<(), String>,
+) -> std::io::Result<End> {
+    let end = scan_lines(file, start, rules, on_batch)?;
+    Ok(classify(end, rules))
+}
+
+/// Applies the synced length: a torn tail before it is damage, and so is a log that ends
+/// before it.
+fn classify(mut end: End, rules: Rules) -> End {
+    let synced_note = |offset: u64| {
+        format!(
+            "the log was synced to byte {}, so the bytes at {offset} were acknowledged: this is \
+             damage, not a torn write",
+            rules.synced
+        )
+    };
+    match &end.problem {
+        Some(Problem::Torn { offset, reason, .. }) if *offset < rules.synced => {
+            end.problem = Some(Problem::Corrupt {
+                line: end.next.line + 1,
+                offset: *offset,
+                reason: format!("{reason}; {}", synced_note(*offset)),
+            });
+        }
+        None if end.next.offset < rules.synced => {
+            end.problem = Some(Problem::Corrupt {
+                line: end.next.line + 1,
+                offset: end.next.offset,
+                reason: format!(
+                    "the log ends at byte {} but was synced to byte {}: acknowledged events are \
+                     missing",
+                    end.next.offset, rules.synced
+                ),
+            });
+        }
+        _ => {}
+    }
+    end
+}
+
+fn scan_lines(
+    file: &File,
+    start: Start,
+    rules: Rules,
     mut on_batch: impl FnMut(&[LineInfo]) -> Result<(), String>,
 ) -> std::io::Result<End> {
     let source = ReadAt {
         file,
         offset: start.offset,
+        limit: rules.limit.unwrap_or(u64::MAX),
     };
     let mut reader = BufReader::with_capacity(SCAN_BUFFER_BYTES, source);
     let mut lines = Lines {
@@ -110,24 +174,15 @@ pub(crate) fn scan(
             batch_size,
             next.last_position,
             read.offset,
-        );
+        )
+        .and_then(|checked| {
+            let text = &lines.buf[..lines.buf.len() - 1];
+            check_line_sum(text, checked.0.position, rules)?;
+            Ok(checked)
+        });
         let info = match checked {
             Ok(info) => info,
-            Err(reason) => {
-                if good_line_follows(&mut reader, &mut lines)? {
-                    let problem = Problem::Corrupt {
-                        line: read.line,
-                        offset: read.offset,
-                        reason,
-                    };
-                    return Ok(End {
-                        next,
-                        problem: Some(problem),
-                    });
-                }
-                let reason = format!("the last line does not decode: {reason}");
-                return Ok(torn(next, lines.offset, &reason));
-            }
+            Err(reason) => return bad_line(&mut reader, &mut lines, next, &read, reason),
         };
         if batch.is_empty() {
             batch_size = info.1;
@@ -163,6 +218,29 @@ pub(crate) fn scan(
     Ok(torn(next, lines.offset, "the last batch is incomplete"))
 }
 
+/// Where a scan stops at a bad line: corruption if a good line follows it, else a torn tail.
+fn bad_line(
+    reader: &mut impl BufRead,
+    lines: &mut Lines,
+    next: Start,
+    read: &Read1,
+    reason: String,
+) -> std::io::Result<End> {
+    if good_line_follows(reader, lines)? {
+        let problem = Problem::Corrupt {
+            line: read.line,
+            offset: read.offset,
+            reason,
+        };
+        return Ok(End {
+            next,
+            problem: Some(problem),
+        });
+    }
+    let reason = format!("the last line does not decode: {reason}");
+    Ok(torn(next, lines.offset, &reason))
+}
+
 /// A torn tail from the end of the last whole batch: the unfinished batch's earlier lines
 /// were never handed over, so they go with the torn line.
 fn torn(next: Start, file_end: u64, reason: &str) -> End {
@@ -196,9 +274,10 @@ fn check_line(
         }
         None => {}
         Some(previous) => {
+            // Checked: the previous line's numbers came from disk and may be at their end.
             let continues = header.aggregate_id == previous.stream.as_str()
-                && header.position == previous.position + 1
-                && header.version == previous.version + 1
+                && previous.position.checked_add(1) == Some(header.position)
+                && previous.version.checked_add(1) == Some(header.version)
                 && header.batch_size == batch_size;
             if !continues {
                 return Err(format!(
@@ -224,10 +303,23 @@ fn check_line(
     Ok((info, header.batch_size))
 }
 
+/// Checks a line's checksum, or that it may lack one (format version 1 wrote it).
+fn check_line_sum(text: &[u8], position: u64, rules: Rules) -> Result<(), String> {
+    match check_sum(text)? {
+        Sum::Valid => Ok(()),
+        Sum::Absent if position <= rules.unchecked_through => Ok(()),
+        Sum::Absent => Err(format!(
+            "the line has no checksum, which every line after position {} carries",
+            rules.unchecked_through
+        )),
+    }
+}
+
 /// Whether any complete line after the current one decodes (reads to the end of the file).
 fn good_line_follows(reader: &mut impl BufRead, lines: &mut Lines) -> std::io::Result<bool> {
     while let Some(read) = lines.next(reader)? {
-        if read.complete && header(&lines.buf[..lines.buf.len() - 1]).is_ok() {
+        let text = &lines.buf[..lines.buf.len().saturating_sub(1)];
+        if read.complete && header(text).is_ok() && check_sum(text).is_ok() {
             return Ok(true);
         }
     }
@@ -293,15 +385,19 @@ impl Lines {
     }
 }
 
-/// Sequential reads through `pread`, so a scan never moves a shared handle's cursor.
+/// Sequential reads through `pread`, so a scan never moves a shared handle's cursor, ending at
+/// `limit` if the file is longer.
 struct ReadAt<'a> {
     file: &'a File,
     offset: u64,
+    limit: u64,
 }
 
 impl Read for ReadAt<'_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.file.read_at(buf, self.offset)?;
+        let room = usize::try_from(self.limit.saturating_sub(self.offset)).unwrap_or(usize::MAX);
+        let wanted = buf.len().min(room);
+        let n = self.file.read_at(&mut buf[..wanted], self.offset)?;
         self.offset += n as u64;
         Ok(n)
     }

@@ -19,10 +19,10 @@ use crate::index::Index;
 /// The `format` of every annal NDJSON store's `index.json`.
 pub(crate) const FORMAT: &str = "annal-ndjson";
 /// The on-disk format version this build writes and reads (see `docs/ndjson-format.md`).
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// `streams.json`: the last version of every stream and the last position, removed events
-/// included.
+/// included, and the last position format version 1 wrote (lines up to it may lack a checksum).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Counters {
@@ -30,6 +30,21 @@ pub(crate) struct Counters {
     pub(crate) format_version: u32,
     pub(crate) last_position: u64,
     pub(crate) streams: BTreeMap<String, u64>,
+    /// Absent in format version 1, whose lines all lack a checksum.
+    #[serde(default)]
+    pub(crate) unchecked_through: u64,
+}
+
+impl Counters {
+    /// Positions up to which a line may lack a checksum: all of them in a store that format
+    /// version 2 has not opened for writing yet.
+    pub(crate) fn unchecked_through(&self) -> u64 {
+        if self.format_version >= 2 {
+            self.unchecked_through
+        } else {
+            u64::MAX
+        }
+    }
 }
 
 /// `index.json`: a summary of the log, in the spirit of the seed ledger's index.

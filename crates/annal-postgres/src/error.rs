@@ -59,6 +59,13 @@ pub enum ConnectError {
         /// The version this build reads.
         supported: i32,
     },
+    /// The TLS settings are unusable (an unknown `sslmode`, a verifying mode without
+    /// `sslrootcert`, a root certificate file that does not read).
+    #[error("TLS: {reason}")]
+    Tls {
+        /// What is wrong.
+        reason: String,
+    },
     /// The database holds tables named like annal's without annal's migration record.
     #[error("the database is not an annal store: {reason}")]
     NotAnnalStore {

@@ -38,6 +38,7 @@
 //! # }
 //! ```
 
+mod connection_string;
 mod error;
 mod listen;
 mod options;
@@ -46,10 +47,13 @@ mod retry;
 mod row;
 mod schema;
 mod store;
+mod tls;
 mod writer;
 
+pub use connection_string::parse_connection_string;
 pub use error::ConnectError;
 pub use options::PostgresOptions;
 pub use store::PostgresStore;
+pub use tls::{TlsMode, TlsOptions};
 /// The parsed connection settings that [`PostgresStore::connect_with`] takes.
 pub use tokio_postgres::Config;

@@ -15,7 +15,8 @@ use annal_core::Position;
 use deadpool_postgres::Pool;
 use futures::StreamExt;
 use tokio::sync::watch;
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::read;
 use crate::retry::read_with_retry;
@@ -28,13 +29,14 @@ const RECONNECT_PAUSE_MAX: Duration = Duration::from_secs(2);
 /// Runs until every receiver of `head` is gone: listens, reconnecting after a lost connection.
 pub(crate) async fn run(
     config: tokio_postgres::Config,
+    tls: MakeRustlsConnect,
     pool: Pool,
     head: Arc<watch::Sender<Position>>,
     poll_interval: Duration,
 ) {
     let mut pause = Duration::from_millis(20);
     loop {
-        if listen(&config, &pool, &head, poll_interval).await {
+        if listen(&config, &tls, &pool, &head, poll_interval).await {
             return;
         }
         tokio::select! {
@@ -49,11 +51,12 @@ pub(crate) async fn run(
 /// was lost (or never made) and should be made again.
 async fn listen(
     config: &tokio_postgres::Config,
+    tls: &MakeRustlsConnect,
     pool: &Pool,
     head: &Arc<watch::Sender<Position>>,
     poll_interval: Duration,
 ) -> bool {
-    let Ok((client, mut connection)) = config.connect(NoTls).await else {
+    let Ok((client, mut connection)) = config.connect(tls.clone()).await else {
         return false;
     };
     let notified = Arc::clone(head);

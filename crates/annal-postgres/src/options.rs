@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use annal_core::{Clock, Limits, SystemClock};
 
+use crate::tls::TlsOptions;
+
 /// Options for [`PostgresStore::connect_with`](crate::PostgresStore::connect_with).
 #[derive(Clone)]
 pub struct PostgresOptions {
@@ -22,6 +24,12 @@ pub struct PostgresOptions {
     /// neither created nor migrated), no writer task runs, and every write fails with
     /// [`StorageError::ReadOnly`](annal_core::StorageError::ReadOnly).
     pub read_only: bool,
+    /// TLS for every connection. `None` takes the configuration's `sslmode` (`disable`,
+    /// `prefer` or `require`) without a root certificate; [`parse_connection_string`] gives the
+    /// settings of a connection string, `verify-ca` and `verify-full` included.
+    ///
+    /// [`parse_connection_string`]: crate::parse_connection_string
+    pub tls: Option<TlsOptions>,
 }
 
 impl Default for PostgresOptions {
@@ -32,6 +40,7 @@ impl Default for PostgresOptions {
             clock: Arc::new(SystemClock),
             poll_interval: Duration::from_secs(1),
             read_only: false,
+            tls: None,
         }
     }
 }
@@ -66,6 +75,12 @@ impl PostgresOptions {
         self
     }
 
+    /// Sets the TLS settings (see [`PostgresOptions::tls`]).
+    pub fn tls(mut self, tls: TlsOptions) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
     /// Sets the fallback poll interval.
     pub fn poll_interval(mut self, poll_interval: Duration) -> Self {
         self.poll_interval = poll_interval;
@@ -80,6 +95,7 @@ impl std::fmt::Debug for PostgresOptions {
             .field("limits", &self.limits)
             .field("poll_interval", &self.poll_interval)
             .field("read_only", &self.read_only)
+            .field("tls", &self.tls)
             .finish_non_exhaustive()
     }
 }

@@ -5,7 +5,6 @@
 //! task ends when the last handle that can write is dropped, and the listener when the last
 //! handle or subscription is.
 
-use std::str::FromStr;
 use std::sync::Arc;
 
 use annal_core::{
@@ -17,13 +16,14 @@ use annal_core::{
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio_postgres::NoTls;
+use tokio_postgres::config::SslMode;
 
 use crate::error::ConnectError;
 use crate::options::PostgresOptions;
 use crate::read::{self, QueryCursor};
 use crate::retry::read_with_retry;
 use crate::schema;
+use crate::tls::{TlsMode, TlsOptions};
 use crate::writer::{self, AppendRequest, Command, QUEUE_COMMANDS_MAX};
 
 /// An annal store in a PostgreSQL database. Cloning gives another handle to the same store.
@@ -61,20 +61,33 @@ impl PostgresStore {
     ///
     /// Must be called inside a tokio runtime: the store runs a writer task and a listener task
     /// on it.
+    /// TLS follows libpq's `sslmode` and `sslrootcert` (see `tls.rs`).
     pub async fn connect(url: &str) -> Result<Self, ConnectError> {
-        let config = tokio_postgres::Config::from_str(url)
-            .map_err(|source| ConnectError::InvalidUrl { source })?;
-        Self::connect_with(config, PostgresOptions::default()).await
+        let (config, tls) = crate::parse_connection_string(url)?;
+        Self::connect_with(config, PostgresOptions::default().tls(tls)).await
     }
 
     /// Connects with a parsed configuration and `options`.
     pub async fn connect_with(
-        config: tokio_postgres::Config,
+        mut config: tokio_postgres::Config,
         options: PostgresOptions,
     ) -> Result<Self, ConnectError> {
+        let tls = match &options.tls {
+            Some(tls) => tls.clone(),
+            None => TlsOptions {
+                mode: match config.get_ssl_mode() {
+                    SslMode::Disable => TlsMode::Disable,
+                    SslMode::Require => TlsMode::Require,
+                    _ => TlsMode::Prefer,
+                },
+                root_cert: None,
+            },
+        };
+        config.ssl_mode(tls.mode.ssl_mode());
+        let connector = crate::tls::connector(&tls)?;
         let manager = Manager::from_config(
             config.clone(),
-            NoTls,
+            connector.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -109,6 +122,7 @@ impl PostgresStore {
         };
         tokio::spawn(crate::listen::run(
             config,
+            connector,
             pool.clone(),
             sender,
             options.poll_interval,

@@ -38,7 +38,15 @@ pub(crate) const WAL_AUTOCHECKPOINT_PAGES: i64 = 64 * 1024;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Opens the writer's connection (creating the file if needed) and applies its settings.
-pub(crate) fn open_writer(path: &Path, options: &OpenOptions) -> rusqlite::Result<Connection> {
+///
+/// A new store is created in rollback-journal mode (`wal` false) and enters WAL mode only
+/// after its schema is in the database file itself ([`enter_wal`]), so a copy of that file
+/// alone is never an empty database that a writer would take for a new store.
+pub(crate) fn open_writer(
+    path: &Path,
+    options: &OpenOptions,
+    wal: bool,
+) -> rusqlite::Result<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -46,11 +54,10 @@ pub(crate) fn open_writer(path: &Path, options: &OpenOptions) -> rusqlite::Resul
     connection.busy_timeout(BUSY_TIMEOUT)?;
     // page_size only takes effect on a new file, before its first table.
     connection.execute_batch("PRAGMA page_size = 4096")?;
-    let mode: String = connection.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
-    if !mode.eq_ignore_ascii_case("wal") {
-        return Err(rusqlite::Error::InvalidParameterName(format!(
-            "journal_mode stayed {mode}; annal needs WAL"
-        )));
+    if wal {
+        enter_wal(&connection)?;
+    } else {
+        connection.query_row("PRAGMA journal_mode = DELETE", [], |_| Ok(()))?;
     }
     let synchronous = match options.durability {
         Durability::Durable => "FULL",
@@ -68,6 +75,17 @@ pub(crate) fn open_writer(path: &Path, options: &OpenOptions) -> rusqlite::Resul
         connection.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))?;
     }
     Ok(connection)
+}
+
+/// Puts the database in WAL mode (it stays so in the file).
+pub(crate) fn enter_wal(connection: &Connection) -> rusqlite::Result<()> {
+    let mode: String = connection.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(rusqlite::Error::InvalidParameterName(format!(
+            "journal_mode stayed {mode}; annal needs WAL"
+        )));
+    }
+    Ok(())
 }
 
 /// Opens the checkpointer's connection: it writes only checkpoints, never transactions.

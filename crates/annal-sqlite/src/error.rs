@@ -71,6 +71,32 @@ pub enum OpenError {
         #[source]
         source: rusqlite::Error,
     },
+    /// An integrity check found the file damaged; it was left untouched.
+    #[error(
+        "{path} is damaged ({check} found: {problems}); it was left untouched: restore a backup, \
+         or copy out what reads with the sqlite3 shell's .recover"
+    )]
+    FailedCheck {
+        /// The file.
+        path: PathBuf,
+        /// Which check: the open's cheap one, `quick_check` or `integrity_check`.
+        check: &'static str,
+        /// What it found, as SQLite words it.
+        problems: String,
+    },
+    /// The file was written through a WAL that is not beside it (a copy of the database
+    /// without its `-wal` file, say): its newest commits are missing. It was left untouched.
+    #[error(
+        "{path} was being written through its WAL {wal}, which is missing: the newest commits \
+         are not in the database file (was it copied without its -wal file?); it was left \
+         untouched: put the WAL back beside it, or copy a live store with `annal backup`"
+    )]
+    MissingWal {
+        /// The database file.
+        path: PathBuf,
+        /// Where its WAL should be.
+        wal: PathBuf,
+    },
     /// Reading, locking or creating a file failed.
     #[error("{context} {path}")]
     Io {

@@ -52,6 +52,9 @@
 //! # }).unwrap();
 //! ```
 
+mod backup;
+mod check;
+mod clean_close;
 mod connection;
 mod error;
 mod lock;
@@ -63,8 +66,10 @@ mod row;
 mod schema;
 mod spent;
 mod store;
+mod wal_marker;
 mod writer;
 
+pub use backup::{BackupError, backup};
 pub use error::OpenError;
 pub use open::MEMORY_PATH;
 pub use options::{Durability, OpenOptions};

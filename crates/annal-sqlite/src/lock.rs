@@ -10,6 +10,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::clean_close::Closed;
 use crate::error::OpenError;
 
 /// How long to sleep between attempts while waiting for a lock held by someone else.
@@ -18,7 +19,36 @@ const LOCK_RETRY_INTERVAL: Duration = Duration::from_millis(20);
 /// A held writer lock; dropping it releases the lock.
 #[derive(Debug)]
 pub(crate) struct WriterLock {
-    _file: File,
+    file: File,
+    /// What the lock file held when the lock was taken: the last writer's clean-close record,
+    /// if it left one (`clean_close.rs`).
+    previous: String,
+}
+
+impl WriterLock {
+    /// Whether the last writer closed the database at `db_path` cleanly and nothing changed it
+    /// since.
+    pub(crate) fn closed_cleanly(&self, db_path: &Path) -> bool {
+        crate::clean_close::matches(&self.previous, db_path)
+    }
+
+    /// What the lock file held when the lock was taken.
+    pub(crate) fn previous(&self) -> &str {
+        &self.previous
+    }
+
+    /// Records in the lock file how the writer closed the database at `db_path`, just before
+    /// the lock goes. A failure only costs the next writer a `quick_check`.
+    pub(crate) fn record_close(&mut self, db_path: &Path, closed: Closed) {
+        let Some(record) = crate::clean_close::record(db_path, closed) else {
+            return;
+        };
+        let _ = self.file.set_len(0).and_then(|()| {
+            self.file.seek(SeekFrom::Start(0))?;
+            write!(self.file, "pid {}\n{record}\n", std::process::id())?;
+            self.file.sync_data()
+        });
+    }
 }
 
 /// The sidecar lock file's path for a database at `db_path`.
@@ -77,13 +107,28 @@ pub(crate) fn acquire(db_path: &Path, timeout: Duration) -> Result<WriterLock, O
             Err(TryLockError::Error(source)) => return Err(io("locking", source)),
         }
     }
-    // Record who holds the lock, for the next opener's error message. A failure here costs only
+    let mut previous = String::new();
+    let _ = file
+        .seek(SeekFrom::Start(0))
+        .and_then(|_| (&mut file).take(4096).read_to_string(&mut previous));
+    // Record who holds the lock, for the next opener's error message; this also erases the
+    // last clean-close record, so a crash from here on leaves none. A failure here costs only
     // that message, so it does not fail the open.
     let _ = file.set_len(0).and_then(|()| {
         file.seek(SeekFrom::Start(0))?;
         write!(file, "pid {}", std::process::id())
     });
-    Ok(WriterLock { _file: file })
+    Ok(WriterLock { file, previous })
+}
+
+/// What the lock file of the database at `db_path` holds (empty if there is none): read without
+/// taking the lock, by opens that only inspect.
+pub(crate) fn peek(db_path: &Path) -> String {
+    let mut text = String::new();
+    if let Ok(file) = File::open(lock_path(db_path)) {
+        let _ = file.take(4096).read_to_string(&mut text);
+    }
+    text
 }
 
 fn holder(file: &mut File) -> String {
@@ -91,8 +136,9 @@ fn holder(file: &mut File) -> String {
     let read = file
         .seek(SeekFrom::Start(0))
         .and_then(|_| file.take(64).read_to_string(&mut text));
+    let first = text.lines().next().unwrap_or_default().trim();
     match read {
-        Ok(_) if !text.trim().is_empty() => format!(" ({})", text.trim()),
+        Ok(_) if !first.is_empty() => format!(" ({first})"),
         _ => String::new(),
     }
 }

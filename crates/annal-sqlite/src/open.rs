@@ -2,13 +2,16 @@
 //! schema, load the writer's state and start its thread (or, read-only, start the watcher).
 //!
 //! Invariant: nothing is written to a file before [`schema::inspect`] has found it missing,
-//! empty or an annal store this build understands, and the writer lock is held.
+//! empty or an annal store this build understands that passes the open's cheap check
+//! (`check.rs`), and the writer lock is held; and, unless the last writer closed it cleanly and
+//! nothing changed it since (`clean_close.rs`), before `quick_check` has passed.
 
 use std::path::{Path, PathBuf};
 
 use annal_core::Position;
 use tokio::sync::watch;
 
+use crate::check;
 use crate::connection::open_writer;
 use crate::error::OpenError;
 use crate::lock;
@@ -16,7 +19,8 @@ use crate::options::{Durability, OpenOptions};
 use crate::poll::Poller;
 use crate::schema::{self, Found, SCHEMA_VERSION};
 use crate::store::{Handle, SqliteStore};
-use crate::writer::{WriterHandle, WriterState};
+use crate::wal_marker;
+use crate::writer::{WriterHandle, WriterState, as_corrupt};
 
 /// The path that opens a private store that lives as long as its handle.
 pub const MEMORY_PATH: &str = ":memory:";
@@ -61,10 +65,16 @@ fn open_writer_store(
     options: OpenOptions,
     temp_dir: Option<tempfile::TempDir>,
 ) -> Result<SqliteStore, OpenError> {
-    schema::inspect(path)?;
+    schema::inspect(path, None)?;
     let lock = lock::acquire(path, options.lock_timeout)?;
     // Again under the lock: the file may have changed while we waited for it.
-    schema::inspect(path)?;
+    let found = schema::inspect(path, Some(lock.previous()))?;
+    let fresh = !matches!(found, Found::Annal(_));
+    if !fresh && !lock.closed_cleanly(path) {
+        // A crash, a copy or another program may have left damage the open's cheap check
+        // cannot see: read every page before writing any.
+        check::quick_check(path)?;
+    }
     let sqlite = |context| {
         move |source| OpenError::Sqlite {
             context,
@@ -72,9 +82,20 @@ fn open_writer_store(
             source,
         }
     };
-    let mut connection = open_writer(path, &options).map_err(|e| schema::classify(path, e))?;
+    let mut connection =
+        open_writer(path, &options, !fresh).map_err(|e| schema::classify(path, e))?;
+    refuse_read_only(path, &connection)?;
     schema::migrate(&mut connection, path)?;
-    let state = WriterState::load(&connection).map_err(sqlite("loading the state of"))?;
+    let state = WriterState::load(&connection).map_err(|source| match as_corrupt(&source) {
+        Some(corrupt) => OpenError::FailedCheck {
+            path: path.to_path_buf(),
+            check: "loading the writer's state",
+            problems: corrupt.to_string(),
+        },
+        None => sqlite("loading the state of")(source),
+    })?;
+    // After the state loaded: a file whose values the writer cannot use stays untouched.
+    wal_marker::mark_open(&connection, fresh).map_err(sqlite("marking the writer open in"))?;
     let (head_sender, head) = watch::channel(Position::START);
     let writer = WriterHandle::start(
         connection,
@@ -87,12 +108,45 @@ fn open_writer_store(
         path: path.to_path_buf(),
         source,
     })?;
-    let handle = Handle::writer(writer, lock, temp_dir);
+    let handle = Handle::writer(writer, lock, temp_dir, path);
     Ok(SqliteStore::new(path, options, head, handle))
 }
 
+/// SQLite falls back to a read-only handle when it cannot open the file for writing (no
+/// permission, a full or failing disk), and says so only at the first write: the writer would
+/// then fail its first append. The open fails instead, with the system's reason when opening
+/// the file for writing still fails.
+fn refuse_read_only(path: &Path, connection: &rusqlite::Connection) -> Result<(), OpenError> {
+    let read_only = connection
+        .is_readonly(rusqlite::MAIN_DB)
+        .map_err(|source| OpenError::Sqlite {
+            context: "checking write access to",
+            path: path.to_path_buf(),
+            source,
+        })?;
+    if !read_only {
+        return Ok(());
+    }
+    let source = match std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+    {
+        Err(error) => error,
+        Ok(_) => std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            "SQLite could open it only for reading",
+        ),
+    };
+    Err(OpenError::Io {
+        context: "opening for writing",
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
 fn open_read_only(path: &Path, options: OpenOptions) -> Result<SqliteStore, OpenError> {
-    match schema::inspect(path)? {
+    match schema::inspect(path, None)? {
         Found::Missing => {
             return Err(OpenError::NotFound {
                 path: path.to_path_buf(),
@@ -121,6 +175,6 @@ fn open_read_only(path: &Path, options: OpenOptions) -> Result<SqliteStore, Open
             source,
         }
     })?;
-    let handle = Handle::read_only(poller);
+    let handle = Handle::read_only(poller, path);
     Ok(SqliteStore::new(path, options, head, handle))
 }

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
+use crate::check;
 use crate::error::OpenError;
 
 /// `PRAGMA application_id` of every annal store: "ANNL" in ASCII. SQLite stores it in the file
@@ -18,7 +19,7 @@ use crate::error::OpenError;
 pub(crate) const APPLICATION_ID: i32 = 0x414E_4E4C;
 
 /// The schema version this build writes; `user_version` of an up-to-date store.
-pub(crate) const SCHEMA_VERSION: i64 = 3;
+pub(crate) const SCHEMA_VERSION: i64 = 4;
 
 /// One step of the schema: statements, then perhaps a conversion written in Rust.
 struct Migration {
@@ -27,7 +28,7 @@ struct Migration {
 }
 
 /// `MIGRATIONS[v]` brings a store from schema version `v` to `v + 1`.
-const MIGRATIONS: [Migration; 3] = [
+const MIGRATIONS: [Migration; 4] = [
     Migration {
         sql: SCHEMA_V1,
         then: None,
@@ -39,6 +40,10 @@ const MIGRATIONS: [Migration; 3] = [
     Migration {
         sql: SCHEMA_V3,
         then: Some(ids_into_runs),
+    },
+    Migration {
+        sql: SCHEMA_V4,
+        then: Some(crate::writer::rekey_ids),
     },
 ];
 const _: () = assert!(MIGRATIONS.len() as i64 == SCHEMA_VERSION);
@@ -146,6 +151,18 @@ CREATE TABLE id_run_chunks (
 ) STRICT;
 ";
 
+/// Version 4: the id index is keyed. A random 128-bit key, drawn from SQLite's generator
+/// (seeded from the operating system), hashes ids with SipHash-1-3 (`writer/id_hash.rs`), so
+/// strangers cannot construct ids that collide; [`crate::writer::rekey_ids`] then rewrites the
+/// runs under the new key. `writer_open` is 1 from a writer's open to its clean close and is
+/// copied into the database file itself at both, so a database file read without its WAL tells
+/// whether commits may be missing from it (`open.rs`).
+const SCHEMA_V4: &str = "
+INSERT OR REPLACE INTO meta (key, value)
+VALUES ('id_hash_key_0', random()), ('id_hash_key_1', random());
+INSERT OR IGNORE INTO meta (key, value) VALUES ('writer_open', 0);
+";
+
 /// The conversion of version 3: version 2's id tables become one run, then go.
 fn ids_into_runs(connection: &Connection) -> rusqlite::Result<()> {
     crate::writer::convert_version_2_ids(connection)?;
@@ -167,8 +184,10 @@ pub(crate) enum Found {
 const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
 
 /// Decides what `path` holds without writing to it: the file header first, then a read-only
-/// connection for the application id, schema version and table list.
-pub(crate) fn inspect(path: &Path) -> Result<Found, OpenError> {
+/// connection for the application id, schema version and table list, then the open's cheap
+/// check (`check.rs`). `lock_text` is what the lock file held before this process took it;
+/// `None` reads it now.
+pub(crate) fn inspect(path: &Path, lock_text: Option<&str>) -> Result<Found, OpenError> {
     let io = |context, source| OpenError::Io {
         context,
         path: path.to_path_buf(),
@@ -186,12 +205,15 @@ pub(crate) fn inspect(path: &Path) -> Result<Found, OpenError> {
     if len == 0 {
         return Ok(Found::Empty);
     }
-    let mut magic = [0u8; 16];
-    let header = file.read_exact(&mut magic);
-    if header.is_err() || &magic != SQLITE_MAGIC {
+    let mut header = [0u8; 20];
+    let read = file.read_exact(&mut header);
+    if read.is_err() || &header[..16] != SQLITE_MAGIC {
         return Err(not_annal(path, "it is not a SQLite database"));
     }
+    // Byte 18 is 2 in a database in WAL mode.
+    let wal_mode = header[18] == 2;
     drop(file);
+    check::header(path)?;
     let connection = open_for_inspection(path).map_err(|e| classify(path, e))?;
     let read = |sql: &str| connection.query_row(sql, [], |row| row.get::<_, i64>(0));
     let application_id = read("PRAGMA application_id").map_err(|e| classify(path, e))?;
@@ -211,9 +233,26 @@ pub(crate) fn inspect(path: &Path) -> Result<Found, OpenError> {
                 "it has annal's application id but no schema version",
             ));
         }
+        let peeked;
+        let lock_text = match lock_text {
+            Some(text) => text,
+            None => {
+                peeked = crate::lock::peek(path);
+                &peeked
+            }
+        };
+        check::cheap(path, &connection, user_version, lock_text)?;
         return Ok(Found::Annal(user_version));
     }
     if application_id == 0 && user_version == 0 && tables == 0 {
+        if wal_mode && !check::has_wal(path) {
+            // What annal before schema version 4 left of a new store until its first
+            // checkpoint: the schema and every commit were in the WAL, now missing.
+            return Err(OpenError::MissingWal {
+                path: path.to_path_buf(),
+                wal: check::wal_path(path),
+            });
+        }
         return Ok(Found::Empty);
     }
     Err(not_annal(
@@ -227,7 +266,7 @@ pub(crate) fn inspect(path: &Path) -> Result<Found, OpenError> {
 /// file alone is the truth, so it is opened `immutable` and SQLite creates no `-shm`/`-wal`
 /// sidecars (a refused file stays exactly as it was, sidecars included). With a WAL present
 /// (a writer is running, or one crashed), the WAL must be read too.
-fn open_for_inspection(path: &Path) -> rusqlite::Result<Connection> {
+pub(crate) fn open_for_inspection(path: &Path) -> rusqlite::Result<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let mut wal = path.as_os_str().to_owned();
     wal.push("-wal");

@@ -50,6 +50,8 @@ struct Shared {
 /// the lock, in that order.
 #[derive(Debug)]
 pub(crate) struct Handle {
+    /// The database file (for the clean-close record).
+    path: PathBuf,
     writer: Option<WriterHandle>,
     poller: Option<Poller>,
     lock: Option<WriterLock>,
@@ -61,8 +63,10 @@ impl Handle {
         writer: WriterHandle,
         lock: WriterLock,
         temp_dir: Option<tempfile::TempDir>,
+        path: &Path,
     ) -> Self {
         Self {
+            path: path.to_path_buf(),
             writer: Some(writer),
             poller: None,
             lock: Some(lock),
@@ -70,8 +74,9 @@ impl Handle {
         }
     }
 
-    pub(crate) fn read_only(poller: Poller) -> Self {
+    pub(crate) fn read_only(poller: Poller, path: &Path) -> Self {
         Self {
+            path: path.to_path_buf(),
             writer: None,
             poller: Some(poller),
             lock: None,
@@ -85,7 +90,11 @@ impl Drop for Handle {
         // The writer answers what is queued, commits, and closes its connection before the lock
         // goes, so the next writer never meets a half-closed one.
         if let Some(writer) = self.writer.take() {
-            writer.stop();
+            let closed = writer.stop();
+            if let Some(lock) = &mut self.lock {
+                // After a clean close the next writer may skip `quick_check`.
+                lock.record_close(&self.path, closed);
+            }
         }
         if let Some(poller) = self.poller.take() {
             poller.stop();
@@ -129,6 +138,23 @@ impl SqliteStore {
     /// Opens the store at `path` read-only, alongside any writer.
     pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self, OpenError> {
         Self::open_with(path, OpenOptions::default().read_only())
+    }
+
+    /// Runs SQLite's full `integrity_check` on the store at `path`: every page, and every index
+    /// entry against its row (`annal verify --deep`). Reads one snapshot on a read-only
+    /// connection, beside any writer; it takes about as long as reading the whole file.
+    pub fn integrity_check(path: impl AsRef<Path>) -> Result<(), OpenError> {
+        let path = path.as_ref();
+        match crate::schema::inspect(path, None)? {
+            crate::schema::Found::Annal(_) => crate::check::integrity_check(path),
+            crate::schema::Found::Missing => Err(OpenError::NotFound {
+                path: path.to_path_buf(),
+            }),
+            crate::schema::Found::Empty => Err(OpenError::NotAnnalStore {
+                path: path.to_path_buf(),
+                reason: "it is empty (a writer creates the store)".into(),
+            }),
+        }
     }
 
     pub(crate) fn new(

@@ -12,11 +12,12 @@
  *    one bad block). With ANNAL_FAULT_PARTIAL=1 a failing write first writes half its bytes,
  *    as a device that fails mid-request does. Classes (ANNAL_FAULT_OPS, letters):
  *    w = write, pwrite, writev, ftruncate;  s = fsync, fdatasync;  r = rename, unlink;
- *    o = open of a store file.
+ *    o = open of a store file;  O = open of a store file for writing. With ANNAL_FAULT_SUFFIX,
+ *    only calls on paths ending with it count.
  *
  * 2. A journal of every change to store files (ANNAL_FAULT_JOURNAL): creations, writes with
- *    their bytes, truncations, file and directory syncs, renames and unlinks, in the order they
- *    took effect, from which the test computes what a power loss at any moment would leave.
+ *    their bytes, truncations, file and directory syncs (and injected sync failures), renames
+ *    and unlinks, in the order they took effect, from which the test computes what a power loss at any moment would leave.
  *    Records are written before the intercepted call returns, so an fsync that a caller saw
  *    complete is always in the journal.
  *
@@ -28,7 +29,8 @@
  * Record layout (little-endian): u8 kind, u64 dev, u64 ino, u64 arg, u32 path_len,
  * u32 path2_len, u64 data_len, then path, path2 and data. Kinds: 'C' create (path, dev/ino),
  * 'W' write (dev/ino, arg = offset, data), 'T' truncate (dev/ino, arg = length), 'S' file sync
- * (dev/ino), 'D' directory sync (path), 'R' rename (path -> path2), 'U' unlink (path).
+ * (dev/ino), 'F' failed file sync (dev/ino), 'D' directory sync (path), 'R' rename
+ * (path -> path2), 'U' unlink (path).
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -65,6 +67,7 @@ static size_t prefix_len;
 static int journal_fd = -1;
 static uint64_t fault_at;
 static const char *fault_ops = "";
+static const char *fault_suffix;
 static int fault_errno = EIO;
 static int fault_sticky;
 static int fault_partial;
@@ -110,6 +113,7 @@ static void init(void) {
     const char *value;
     if ((value = getenv("ANNAL_FAULT_AT")) != NULL) fault_at = strtoull(value, NULL, 10);
     if ((value = getenv("ANNAL_FAULT_OPS")) != NULL) fault_ops = value;
+    fault_suffix = getenv("ANNAL_FAULT_SUFFIX");
     if ((value = getenv("ANNAL_FAULT_ERRNO")) != NULL) fault_errno = atoi(value);
     if ((value = getenv("ANNAL_FAULT_STICKY")) != NULL) fault_sticky = atoi(value);
     if ((value = getenv("ANNAL_FAULT_PARTIAL")) != NULL) fault_partial = atoi(value);
@@ -134,8 +138,14 @@ static int tracked_fd(int fd) {
 }
 
 /* Whether this call of class `op` fails (called under the lock, for store files only). */
+static int ends_with(const char *text, const char *suffix) {
+    size_t text_len = strlen(text), suffix_len = strlen(suffix);
+    return text_len >= suffix_len && strcmp(text + text_len - suffix_len, suffix) == 0;
+}
+
 static int fault_now(char op, const char *path) {
     if (fault_at == 0 || strchr(fault_ops, op) == NULL) return 0;
+    if (fault_suffix != NULL && (path == NULL || !ends_with(path, fault_suffix))) return 0;
     n_eligible += 1;
     int fails = (fault_fired && fault_sticky) || (!fault_fired && n_eligible == fault_at);
     if (fails && !fault_fired) {
@@ -209,7 +219,8 @@ typedef int (*open_fn)(const char *, int, ...);
 
 static int open_tracked(open_fn real, const char *path, int flags, mode_t mode) {
     pthread_mutex_lock(&lock);
-    if (fault_now('o', path)) {
+    int for_writing = (flags & O_ACCMODE) != O_RDONLY;
+    if (fault_now('o', path) || (for_writing && fault_now('O', path))) {
         pthread_mutex_unlock(&lock);
         errno = fault_errno;
         return -1;
@@ -396,6 +407,9 @@ int ftruncate64(int fd, off_t len) {
 static int sync_tracked(int (*real)(int), int fd) {
     pthread_mutex_lock(&lock);
     if (fault_now('s', fds[fd].path)) {
+        /* Linux marks the pages clean after a failed writeback: the process still reads what
+         * it wrote, but no later fsync writes it to disk. The power-loss model needs to know. */
+        if (!fds[fd].is_dir) record('F', fds[fd].dev, fds[fd].ino, 0, NULL, NULL, NULL, 0);
         pthread_mutex_unlock(&lock);
         errno = fault_errno;
         return -1;

@@ -74,7 +74,7 @@ impl FromStr for Location {
 /// Checks the URL now, so a malformed one is reported before anything starts.
 #[cfg(feature = "postgres")]
 fn check_postgres_url(text: &str) -> Result<(), LocationError> {
-    text.parse::<annal_postgres::Config>()
+    annal_postgres::parse_connection_string(text)
         .map(drop)
         .map_err(|error| LocationError::InvalidPostgresUrl {
             shown: redact(text),

@@ -263,10 +263,8 @@ async fn open_postgres(
         location: location.to_string(),
         source: Box::new(source),
     };
-    let config = url
-        .parse()
-        .map_err(|source| failed(ConnectError::InvalidUrl { source }))?;
-    match PostgresStore::connect_with(config, backend_options).await {
+    let (config, tls) = annal_postgres::parse_connection_string(url).map_err(failed)?;
+    match PostgresStore::connect_with(config, backend_options.tls(tls)).await {
         Ok(store) => Ok(Arc::new(store)),
         Err(ConnectError::NotFound) => Err(not_found(location)),
         Err(source) => Err(failed(source)),

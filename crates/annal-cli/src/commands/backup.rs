@@ -1,9 +1,10 @@
 //! `annal backup DEST`: a consistent copy of the store while writers keep running, made with
 //! each backend's own tool for it.
 //!
-//! - Embedded SQLite: SQLite's online backup API copies the database under one read
-//!   transaction, so the copy is the store as of one commit, and in WAL mode the writer is not
-//!   blocked meanwhile. DEST is a new SQLite file.
+//! - Embedded SQLite: `annal_sqlite::backup` copies the database with SQLite's online backup
+//!   API under one read transaction (the store as of one commit; the writer is not blocked),
+//!   into a temporary file that is fsynced and renamed to DEST, so a failed backup leaves
+//!   nothing. DEST is a new SQLite file.
 //! - NDJSON directory: `annal_ndjson::backup` copies the log between two reads of the sidecar
 //!   files and retries until nothing changed in between. DEST is a new store directory.
 //! - PostgreSQL: `pg_dump` in its custom format, which reads one snapshot of the database.
@@ -14,7 +15,6 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use rusqlite::{Connection, OpenFlags};
 use serde_json::json;
 
 use crate::args::BackupArgs;
@@ -39,7 +39,9 @@ pub(crate) async fn run(
                 bail!("no store at {location}");
             }
             let source = source.clone();
-            let bytes = tokio::task::spawn_blocking(move || sqlite(&source, &dest)).await??;
+            let bytes = tokio::task::spawn_blocking(move || annal_sqlite::backup(&source, &dest))
+                .await?
+                .with_context(|| format!("backing up {location}"))?;
             (bytes, "sqlite")
         }
         Location::Ndjson(source) => {
@@ -68,33 +70,14 @@ pub(crate) async fn run(
     )
 }
 
-fn sqlite(source: &Path, dest: &Path) -> anyhow::Result<u64> {
-    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let from = Connection::open_with_flags(source, flags)
-        .with_context(|| format!("opening {}", source.display()))?;
-    let mut to = Connection::open(dest).with_context(|| format!("creating {}", dest.display()))?;
-    let backup = rusqlite::backup::Backup::new(&from, &mut to)?;
-    // All pages in one step (-1): one read transaction, so the copy is one consistent state.
-    let step = backup.step(-1).context("copying the store")?;
-    anyhow::ensure!(
-        step == rusqlite::backup::StepResult::Done,
-        "the copy did not complete ({step:?}); retry"
-    );
-    drop(backup);
-    // The copy must be durable and self-contained before we say it exists.
-    to.execute_batch("PRAGMA journal_mode=DELETE;")?;
-    drop(to);
-    std::fs::File::open(dest)?.sync_all()?;
-    Ok(std::fs::metadata(dest)?.len())
-}
-
 /// Dumps the database with `pg_dump`, then makes the dump durable.
 fn pg_dump(url: &str, dest: &Path) -> anyhow::Result<u64> {
     let program = pg_dump_program().context(
         "backing up a PostgreSQL store needs pg_dump (Debian: apt-get install postgresql-client)",
     )?;
     // The password goes through the environment, never the command line (visible in `ps`).
-    let config: annal_postgres::Config = url.parse().context("parsing the PostgreSQL URL")?;
+    let (config, _) =
+        annal_postgres::parse_connection_string(url).context("parsing the PostgreSQL URL")?;
     let mut command = Command::new(&program);
     command
         .arg("--format=custom")

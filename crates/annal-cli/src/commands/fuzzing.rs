@@ -26,7 +26,7 @@ pub struct StdinLine {
 
 /// Decodes one line of `append --stdin` input.
 pub fn parse_stdin_line(text: &str) -> anyhow::Result<StdinLine> {
-    let parsed = super::append_stdin::parse(text)?;
+    let parsed = super::append_stdin::parse(text, None)?;
     Ok(StdinLine {
         stream: parsed.stream,
         expected: parsed.expected,

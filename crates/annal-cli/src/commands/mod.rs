@@ -9,9 +9,13 @@ pub mod fuzzing;
 mod import;
 mod ledger_export;
 mod maintain;
+mod mcp;
 mod meta;
 mod project;
 mod read;
+mod serve;
+mod token;
+mod trace;
 mod transfer;
 mod verify;
 
@@ -44,6 +48,15 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Replay(args) => read::replay(read(&location).await?, args, &mut out).await,
         Command::Tail(args) => read::tail(read(&location).await?, args, &mut out).await,
         Command::Stats(args) => read::stats(read(&location).await?, args, &mut out).await,
+        Command::Trace(args) => trace::run(read(&location).await?, args, &mut out).await,
+        Command::Mcp(args) => {
+            let access = if args.allow_writes {
+                Access::Write
+            } else {
+                Access::Read
+            };
+            mcp::run(open(location.clone(), access, lock_timeout).await?, args).await
+        }
         Command::Snapshot(command) => {
             let access = match command {
                 crate::args::SnapshotCommand::Save { .. } => Access::Write,
@@ -58,7 +71,15 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Delete(args) => maintain::delete(write(&location).await?, args, &mut out).await,
         Command::Retain(args) => maintain::retain(write(&location).await?, args, &mut out).await,
-        Command::Verify => verify::run(read(&location).await?, &mut out).await,
+        Command::Verify(args) => {
+            // The file's own check first: a damaged file must not be read as if it were whole.
+            let deep = if args.deep {
+                Some(verify::deep(&location).await?)
+            } else {
+                None
+            };
+            verify::run(read(&location).await?, deep, &mut out).await
+        }
         Command::Import(args) => {
             // Check the source before opening the store, so a wrong file creates or changes
             // nothing.
@@ -74,6 +95,8 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Backup(args) => backup::run(&location, args, &mut out).await,
         Command::Demo(args) => demo::run(write(&location).await?, args, &mut out).await,
         Command::Bench(args) => bench::run(args, &mut out).await,
+        Command::Serve(args) => serve::run(&location, args, lock_timeout, &mut out).await,
+        Command::Token(command) => token::run(&location, command, &mut out),
         Command::Completions(args) => meta::completions(args, &mut out),
         Command::Man => meta::man(&mut out),
     };

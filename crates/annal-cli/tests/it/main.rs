@@ -14,4 +14,5 @@ mod seed_sqlite;
 mod stdin;
 mod support;
 mod tail;
+mod trace;
 mod transfer;

@@ -62,6 +62,11 @@ impl Sandbox {
 
     /// Runs the binary with `input` on standard input.
     pub(crate) fn run_with_input(&self, args: &[&str], input: &str) -> Output {
+        self.run_with_input_bytes(args, input.as_bytes())
+    }
+
+    /// Runs the binary with `input`, any bytes, on standard input.
+    pub(crate) fn run_with_input_bytes(&self, args: &[&str], input: &[u8]) -> Output {
         let mut child = self
             .command(args)
             .stdin(Stdio::piped())
@@ -75,7 +80,7 @@ impl Sandbox {
         let input = input.to_owned();
         let writer = std::thread::spawn(move || {
             // The child may stop reading early (a bad line); that is not this test's failure.
-            let _ = stdin.write_all(input.as_bytes());
+            let _ = stdin.write_all(&input);
         });
         let output = child.wait_with_output().unwrap();
         writer.join().unwrap();

@@ -66,7 +66,37 @@ impl Writer {
                 stream: stream.clone(),
             });
         }
+        if self.state.last_position.checked_add(n_events).is_none() {
+            return Err(AppendError::PositionOverflow);
+        }
         let first_position = self.state.last_position + 1;
+        let start = self.group.lines.len();
+        self.encode_batch(stream, batch, current, first_position)?;
+        for (line, hash) in self.group.lines[start..].iter().zip(&hashes) {
+            self.state.ids.insert(*hash, line.position);
+        }
+        self.group.batches.push(start..self.group.lines.len());
+        self.state.last_position += n_events;
+        self.state
+            .versions
+            .insert(stream.as_str().to_owned(), current + n_events);
+        Ok(AppendResult {
+            first_position: Position(first_position),
+            last_position: Position(self.state.last_position),
+            stream_version: Version(current + n_events),
+        })
+    }
+
+    /// Encodes the batch's lines into the group, after version `current` and position
+    /// `first_position - 1`; a refused batch leaves the group as it was.
+    fn encode_batch(
+        &mut self,
+        stream: &StreamId,
+        batch: &[PreparedEvent],
+        current: u64,
+        first_position: u64,
+    ) -> Result<(), AppendError> {
+        let n_events = batch.len() as u64;
         let start = self.group.lines.len();
         let buf_start = self.group.buf.len();
         for (event_idx, event) in batch.iter().enumerate() {
@@ -103,19 +133,7 @@ impl Writer {
                 len: u32::try_from(line_bytes - 1).unwrap_or(u32::MAX),
             });
         }
-        for (line, hash) in self.group.lines[start..].iter().zip(&hashes) {
-            self.state.ids.insert(*hash, line.position);
-        }
-        self.group.batches.push(start..self.group.lines.len());
-        self.state.last_position += n_events;
-        self.state
-            .versions
-            .insert(stream.as_str().to_owned(), current + n_events);
-        Ok(AppendResult {
-            first_position: Position(first_position),
-            last_position: Position(self.state.last_position),
-            stream_version: Version(current + n_events),
-        })
+        Ok(())
     }
 
     /// Classifies a batch some of whose id hashes are stored, confirming each hit against the

@@ -7,8 +7,9 @@
 //! 2. the kept lines are copied, in order, to `events.ndjson.compact`; a batch that loses some of
 //!    its events has its remaining lines' `batchSize` rewritten, so framing stays exact;
 //! 3. the copy is fsynced, renamed over `events.ndjson`, and the directory fsynced;
-//! 4. the index is rebuilt from the new log and swapped in; readers holding the old file keep
-//!    reading the old inode until their next page.
+//! 4. the index is rebuilt from the new log and swapped in, and `head.json` is rewritten and
+//!    fsynced to name the new file, all of it synced; readers holding the old file keep reading
+//!    the old inode until their next page.
 //!
 //! A crash before step 3's rename leaves the old log (the removal was never acknowledged) and a
 //! stale `.compact` file, which the next writer open deletes; after it, the new log.
@@ -21,9 +22,10 @@ use std::sync::Arc;
 use super::{Writer, read_index};
 use crate::atomic::{sync_dir, write_atomic};
 use crate::build::{BuildError, build};
+use crate::head::inode_of;
 use crate::layout::{COMPACT_FILE, STREAMS_FILE};
 use crate::line::reframe;
-use crate::scan::{LineInfo, Start, scan};
+use crate::scan::{LineInfo, Rules, Start, scan};
 use crate::sidecar::counters_json;
 
 /// What a compaction does with one event.
@@ -63,7 +65,11 @@ impl Writer {
         let mut compacted = Compacted::default();
         let mut event_idx = 0u64;
         let mut io_failure: Option<std::io::Error> = None;
-        let end = scan(&old_file, Start::default(), |batch| {
+        let rules = Rules {
+            unchecked_through: counters.unchecked_through(),
+            ..Rules::default()
+        };
+        let end = scan(&old_file, Start::default(), rules, |batch| {
             let verdicts: Vec<Verdict> = batch
                 .iter()
                 .map(|line| {
@@ -120,7 +126,13 @@ impl Writer {
         let events_path = self.layout.events();
         let read = File::open(&events_path)
             .map_err(|e| format!("opening {}: {e}", events_path.display()))?;
-        let built = build(Arc::new(read), counters, true).map_err(|error| match error {
+        let log_inode =
+            inode_of(&read).map_err(|e| format!("reading {}: {e}", events_path.display()))?;
+        let rules = Rules {
+            unchecked_through: counters.unchecked_through(),
+            ..Rules::default()
+        };
+        let built = build(Arc::new(read), counters, rules, true).map_err(|error| match error {
             BuildError::Counters(reason) => reason,
             BuildError::Io(error) => error.to_string(),
         })?;
@@ -134,6 +146,14 @@ impl Writer {
         self.end = built.index.next.offset;
         self.lines = built.index.next.line;
         self.state.ids = built.ids;
+        // The new log was synced before its rename: publish all of it, durably, before any
+        // append lands in it.
+        self.log_inode = log_inode;
+        let head = self.head_at(self.end);
+        self.head_file
+            .publish(head)
+            .and_then(|()| self.head_file.sync())
+            .map_err(|e| format!("writing head.json: {e}"))?;
         let mut index = self
             .index
             .write()
@@ -168,13 +188,13 @@ fn copy_batch(
         let text = &bytes[from..from + line.len as usize];
         if kept == batch.len() as u64 {
             out.write_all(text)?;
+            out.write_all(b"\n")?;
         } else {
             let reframed = reframe(text, kept).ok_or_else(|| {
                 std::io::Error::other(format!("line at byte {} has no batchSize", line.offset))
             })?;
             out.write_all(&reframed)?;
         }
-        out.write_all(b"\n")?;
     }
     Ok(())
 }

@@ -80,12 +80,9 @@ impl Writer {
             } => drop(reply.send(self.delete_stream(&stream, expected))),
             Command::Retain { policy, reply } => drop(reply.send(self.retain(policy))),
             Command::Flush { reply } => {
-                let synced = self.log.sync_data().map_err(|error| {
-                    self.poison(format!(
-                        "syncing {}: {error}",
-                        self.layout.events().display()
-                    ))
-                    .error()
+                let synced = self.sync_committed().map_err(|error| {
+                    self.poison(format!("syncing {}: {error}", self.layout.dir().display()))
+                        .error()
                 });
                 drop(reply.send(synced));
             }

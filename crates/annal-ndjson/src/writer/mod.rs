@@ -3,8 +3,8 @@
 //! It drains the queue of pending requests into a group (group commit): every append of the
 //! group is decided in memory (expected version, idempotent retry), encoded into one buffer,
 //! and the buffer is written with one `write` and made durable with one `fdatasync`. Only then
-//! is the index extended, the new head published on the watch channel, and every caller
-//! answered, so a caller that sees its append acknowledged finds it in every read and
+//! is the synced length published in `head.json` (for readers in other processes), the index
+//! extended, the new head published on the watch channel, and every caller answered, so a caller that sees its append acknowledged finds it in every read and
 //! subscription. Snapshots, projections and removals are barriers: the appends before them are
 //! committed first, then they run alone.
 //!
@@ -33,6 +33,7 @@ pub(crate) use command::Command;
 use command::Reply;
 
 use crate::atomic::write_atomic;
+use crate::head::{Head, HeadWriter};
 use crate::ids::IdIndex;
 use crate::index::Index;
 use crate::layout::{INDEX_FILE, Layout};
@@ -94,6 +95,10 @@ pub(crate) struct WriterHandle {
 pub(crate) struct WriterParts {
     pub(crate) layout: Layout,
     pub(crate) log: File,
+    /// The log's inode, which `head.json` names.
+    pub(crate) log_inode: u64,
+    /// `head.json`, already describing the log as opened.
+    pub(crate) head_file: HeadWriter,
     pub(crate) index: SharedIndex,
     pub(crate) state: WriterState,
     pub(crate) durability: Durability,
@@ -109,6 +114,8 @@ impl WriterHandle {
         let writer = Writer {
             layout: parts.layout,
             log: parts.log,
+            log_inode: parts.log_inode,
+            head_file: parts.head_file,
             end: next.offset,
             lines: next.line,
             index: parts.index,
@@ -168,6 +175,8 @@ struct Writer {
     layout: Layout,
     /// The log, open for appending.
     log: File,
+    log_inode: u64,
+    head_file: HeadWriter,
     /// The end of the durable, indexed log.
     end: u64,
     /// Lines before `end`.
@@ -204,6 +213,8 @@ impl Writer {
         self.commit();
         if self.summary_dirty {
             self.refresh_summary();
+        } else {
+            self.sync_head();
         }
     }
 
@@ -245,13 +256,18 @@ impl Writer {
             });
             return;
         }
-        let written = self
-            .log
-            .write_all(&group.buf)
-            .and_then(|()| match self.durability {
-                Durability::Durable => self.log.sync_data(),
+        let written = self.log.write_all(&group.buf).and_then(|()| {
+            match self.durability {
+                Durability::Durable => {
+                    self.log.sync_data()?;
+                    // Readers in other processes may now index the group: it is durable.
+                    let end = self.end + group.buf.len() as u64;
+                    self.head_file.publish(self.head_at(end))
+                }
+                // Readers in other processes see the group at the next sync.
                 Durability::Relaxed => Ok(()),
-            });
+            }
+        });
         let indexed = written
             .map_err(|error| format!("appending to {}: {error}", self.layout.events().display()))
             .and_then(|()| self.extend_index(&group));
@@ -311,9 +327,40 @@ impl Writer {
         Failure { context, reason }
     }
 
-    /// Rewrites `index.json` from the index. It is a cache, but a failed fsync here means the
-    /// disk is failing, so it poisons the store like any other.
+    /// `head.json`'s record for the log synced up to `synced_bytes`.
+    fn head_at(&self, synced_bytes: u64) -> Head {
+        Head {
+            log_inode: self.log_inode,
+            synced_bytes,
+            last_position: self.state.last_position,
+        }
+    }
+
+    /// Makes everything committed durable and `head.json` say so, durably. In relaxed mode this
+    /// is where the log is synced and readers in other processes catch up.
+    fn sync_head(&mut self) {
+        if self.poisoned.is_some() {
+            return;
+        }
+        if let Err(error) = self.sync_committed() {
+            self.poison(format!("syncing {}: {error}", self.layout.dir().display()));
+        }
+    }
+
+    /// Syncs the log (relaxed mode) and `head.json`, after publishing the synced length.
+    fn sync_committed(&mut self) -> std::io::Result<()> {
+        if self.durability == Durability::Relaxed {
+            self.log.sync_data()?;
+            let head = self.head_at(self.end);
+            self.head_file.publish(head)?;
+        }
+        self.head_file.sync()
+    }
+
+    /// Rewrites `index.json` from the index, after syncing `head.json`. It is a cache, but a
+    /// failed fsync here means the disk is failing, so it poisons the store like any other.
     fn refresh_summary(&mut self) {
+        self.sync_head();
         let summary = match read_index(&self.index) {
             Ok(index) => Summary::of(&index),
             Err(_) => return,

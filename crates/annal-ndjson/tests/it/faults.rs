@@ -81,11 +81,14 @@ async fn unparsable_last_line_and_incomplete_batch_are_torn() {
     drop(store);
 
     // Cut the last line of the batch b1 b2 b3 and everything after it: the two lines left of
-    // the batch are whole lines, yet the batch is not, so it goes as a whole.
+    // the batch are whole lines, yet the batch is not, so it goes as a whole. That is what a
+    // crash leaves only if the batch was never synced, so head.json (which says it was) goes
+    // too, as in a store format version 1 wrote.
     let text = String::from_utf8(clean).unwrap();
     let b3 = text.find("{\"id\":\"b3\"").unwrap();
     let b1 = text.find("{\"id\":\"b1\"").unwrap();
     std::fs::write(log(&dir), &text[..b3]).unwrap();
+    std::fs::remove_file(dir.join("head.json")).unwrap();
     let store = NdjsonStore::open(&dir).unwrap();
     check_torn(&store, b1, b3 - b1);
     assert_eq!(ids(&everything(&store).await), ["a1"]);
@@ -221,6 +224,14 @@ async fn read_only_open_ignores_a_torn_tail_without_cutting_it() {
     three_appends(&dir).await;
     append_bytes(&log(&dir), b"{\"id\":");
     let before = std::fs::read(log(&dir)).unwrap();
+    // head.json says where the synced log ends: a reader does not even look past it.
+    let reader = NdjsonStore::open_read_only(&dir).unwrap();
+    assert_eq!(reader.recovery().torn_tail, None);
+    assert_eq!(everything(&reader).await.len(), 5);
+    drop(reader);
+    // Without it (a store format version 1 wrote), the reader finds the torn bytes and leaves
+    // them.
+    std::fs::remove_file(dir.join("head.json")).unwrap();
     let reader = NdjsonStore::open_read_only(&dir).unwrap();
     let torn = reader.recovery().torn_tail.clone().unwrap();
     assert!(!torn.cut);
@@ -248,7 +259,7 @@ async fn compaction_keeps_framing_and_counters() {
     assert_eq!(text.lines().count(), 3);
     assert!(
         text.lines()
-            .all(|l| !l.contains("\"id\":\"b") || l.ends_with("\"batchSize\":2}"))
+            .all(|l| !l.contains("\"id\":\"b") || l.contains("\"batchSize\":2,\"crc32c\""))
     );
     let store = NdjsonStore::open(&dir).unwrap();
     assert_eq!(ids(&everything(&store).await), ["b2", "b3", "c1"]);
@@ -263,6 +274,7 @@ async fn issue_21_an_event_over_the_line_cap_is_refused_whatever_the_payload_lim
     let (_guard, dir) = store_dir();
     let limits = annal_core::Limits {
         payload_bytes_max: 128 * 1024 * 1024,
+        batch_bytes_max: 256 * 1024 * 1024,
         ..annal_core::Limits::default()
     };
     let store =
@@ -290,4 +302,52 @@ async fn issue_21_an_event_over_the_line_cap_is_refused_whatever_the_payload_lim
     let store = NdjsonStore::open(&dir).unwrap();
     assert_eq!(store.recovery().torn_tail, None);
     assert_eq!(ids(&everything(&store).await), ["small", "after"]);
+}
+
+#[tokio::test]
+async fn issue_21_a_position_counter_at_its_end_refuses_appends_instead_of_overflowing() {
+    let (_guard, dir) = store_dir();
+    three_appends(&dir).await;
+    let counters = format!(
+        "{{\"formatVersion\":2,\"lastPosition\":{},\"streams\":{{}},\"uncheckedThrough\":0}}",
+        u64::MAX
+    );
+    std::fs::write(dir.join("streams.json"), counters).unwrap();
+    let store = NdjsonStore::open(&dir).unwrap();
+    let error = store
+        .append(&stream("s-a"), ExpectedVersion::Any, vec![event("a2")])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, annal_core::AppendError::PositionOverflow),
+        "{error:?}"
+    );
+    // The writer lives on: other requests are still answered.
+    assert_eq!(everything(&store).await.len(), 5);
+    store.flush().await.unwrap();
+}
+
+#[tokio::test]
+async fn issue_21_a_line_at_the_last_position_is_damage_not_a_panic() {
+    let (_guard, dir) = store_dir();
+    three_appends(&dir).await;
+    // A batch of two whose first line claims the last position there is: its second line
+    // cannot follow it. Written without checksums, as format version 1 did, and without
+    // head.json, so only the framing can refuse it.
+    let max = u64::MAX;
+    let line = |position: u64| {
+        format!(
+            "{{\"id\":\"z{position}\",\"type\":\"agent:step\",\"aggregateId\":\"s-z\",\
+             \"aggregateType\":\"agent\",\"version\":1,\"position\":{position},\"timestamp\":1,\
+             \"source\":\"\",\"payload\":{{}},\"metadata\":{{}},\"causationId\":null,\
+             \"correlationId\":null,\"batchSize\":2}}\n"
+        )
+    };
+    let log_path = log(&dir);
+    append_bytes(&log_path, format!("{}{}", line(max), line(max)).as_bytes());
+    std::fs::remove_file(dir.join("head.json")).unwrap();
+    std::fs::remove_file(dir.join("streams.json")).unwrap();
+    let store = NdjsonStore::open_read_only(&dir).unwrap();
+    let torn = store.recovery().torn_tail.clone().unwrap();
+    assert!(torn.reason.contains("does not continue"), "{torn:?}");
 }

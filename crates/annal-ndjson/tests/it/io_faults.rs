@@ -4,14 +4,14 @@
 // batches of three) under the LD_PRELOAD fault shim, which fails one write, fsync, rename or
 // open of the store's files (EIO or ENOSPC, once or from then on) at a random call; after each
 // run the directory is reopened (running recovery) and checked.
-// The seed is printed; ANNAL_SEED replays it.
+// The seed is printed; ANNAL_SEED replays it; ANNAL_FAULT_RUNS=<n> makes a longer hunt.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use annal_core::Store;
 use annal_ndjson::NdjsonStore;
-use annal_testkit::faults::{Target, io_faults, seed, shim};
+use annal_testkit::faults::{Target, io_faults, runs, seed, shim};
 
 use crate::processes::probe;
 
@@ -34,7 +34,11 @@ async fn io_faults_lose_nothing_acknowledged_and_poison_the_writer() {
         dir: root.clone(),
         store: root.clone(),
         open: &open,
+        probe_env: &[],
         volatile: &|_: &Path| false,
     };
-    io_faults(&target, seed, RUNS).await;
+    match io_faults(&target, seed, runs(RUNS)).await {
+        Ok(summary) => println!("{summary}"),
+        Err(failure) => panic!("{failure}"),
+    }
 }

@@ -5,6 +5,7 @@
 // Test code: a panic is how a check reports a failure, helpers included, and seeds are printed.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
+mod acknowledged;
 mod backup;
 mod conformance;
 mod crash;
@@ -15,3 +16,4 @@ mod power_loss;
 mod processes;
 mod support;
 mod swarm_events;
+mod upgrade;

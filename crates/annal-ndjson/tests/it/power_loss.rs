@@ -6,22 +6,23 @@
 // the directory with what a power loss at that moment leaves (each file as of its last fsync
 // plus a random prefix of its later writes, the next one maybe torn; each directory as of its
 // last fsync plus a random prefix of its later changes). The seed is printed; ANNAL_SEED
-// replays it.
+// replays it; ANNAL_FAULT_RUNS=<n> makes a longer hunt.
+// A second test runs the probe with relaxed durability (acknowledged before the fsync) and
+// checks that the same oracle reports lost acknowledged events.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use annal_core::Store;
 use annal_ndjson::NdjsonStore;
-use annal_testkit::faults::{Target, power_loss, seed, shim};
+use annal_testkit::faults::{Target, Verdict, power_loss, runs, seed, shim};
 
 use crate::processes::probe;
 
 const RUNS: u64 = 16;
 
-#[tokio::test]
-async fn power_loss_keeps_every_acknowledged_event() {
-    let seed = seed("ndjson power_loss");
+/// Runs `runs` power losses on a fresh store, the probe given `probe_env`.
+async fn power_losses(seed: u64, runs: u64, probe_env: &[(&str, &str)]) -> Verdict {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("store");
     let open = || -> Result<Arc<dyn Store>, String> {
@@ -36,6 +37,24 @@ async fn power_loss_keeps_every_acknowledged_event() {
         store: root.clone(),
         open: &open,
         volatile: &|_: &Path| false,
+        probe_env,
     };
-    power_loss(&target, seed, RUNS, dir.path()).await;
+    power_loss(&target, seed, runs, dir.path()).await
+}
+
+#[tokio::test]
+async fn power_loss_keeps_every_acknowledged_event() {
+    let seed = seed("ndjson power_loss");
+    match power_losses(seed, runs(RUNS), &[]).await {
+        Ok(summary) => println!("{summary}"),
+        Err(failure) => panic!("{failure}"),
+    }
+}
+
+#[tokio::test]
+async fn power_loss_catches_acknowledgments_before_the_fsync() {
+    let seed = seed("ndjson power_loss relaxed");
+    let verdict = power_losses(seed, RUNS, &[("ANNAL_PROBE_DURABILITY", "relaxed")]).await;
+    let failure = verdict.expect_err("relaxed durability loses acknowledged events");
+    assert!(failure.contains("is missing"), "{failure}");
 }

@@ -10,7 +10,8 @@
 use std::collections::HashMap;
 
 use annal_core::{
-    AppendError, AppendResult, Position, RetryCheck, StoredEventRef, StreamId, Version, check_retry,
+    AppendError, AppendResult, Position, RetryCheck, StorageError, StoredEventRef, StreamId,
+    Version, check_retry,
 };
 use deadpool_postgres::Object;
 use futures::future::join4;
@@ -18,6 +19,7 @@ use futures::future::join4;
 use crate::row::to_sql;
 use crate::schema::CHANNEL;
 use crate::writer::command::AppendRequest;
+use crate::writer::corrupt::counter;
 use crate::writer::dictionary::Dictionary;
 use crate::writer::failure::GroupFailure;
 
@@ -169,19 +171,30 @@ pub(crate) async fn append_group(
         id_rows.map_err(before)?,
         head_row.map_err(before)?,
     );
+    let corrupted = GroupFailure::corrupted;
     let mut versions: HashMap<i64, u64> = HashMap::new();
     for row in stream_rows {
-        versions.insert(row.get(0), u64::try_from(row.get::<_, i64>(1)).unwrap_or(0));
+        let id: i64 = row.get(0);
+        let version = counter(row.get(1), || format!("streams row {id} (version)"));
+        versions.insert(id, version.map_err(corrupted)?);
     }
     let mut stored: HashMap<String, StoredEventRef> = HashMap::new();
     for row in id_rows {
-        let Ok(stream) = StreamId::new(row.get::<_, String>(1)) else {
-            continue;
-        };
-        let version = u64::try_from(row.get::<_, i64>(2)).unwrap_or(0);
-        let position = u64::try_from(row.get::<_, i64>(3)).unwrap_or(0);
+        let id: String = row.get(0);
+        let location = || format!("events row of id {id:?}");
+        // A stored row that does not decode must not pass for "not stored": that would write
+        // the id a second time.
+        let name: String = row.get(1);
+        let stream = StreamId::new(&name).map_err(|error| {
+            corrupted(StorageError::Corrupted {
+                location: location(),
+                reason: format!("stream name {name:?}: {error}"),
+            })
+        })?;
+        let version = counter(row.get(2), || location() + " (version)").map_err(corrupted)?;
+        let position = counter(row.get(3), || location() + " (position)").map_err(corrupted)?;
         stored.insert(
-            row.get(0),
+            id,
             StoredEventRef {
                 stream,
                 version: Version(version),
@@ -189,7 +202,7 @@ pub(crate) async fn append_group(
             },
         );
     }
-    let base = u64::try_from(head_row.get::<_, i64>(0)).unwrap_or(0);
+    let base = counter(head_row.get(0), || "meta row head".into()).map_err(corrupted)?;
 
     let mut last = base;
     let mut rows = Rows::default();
@@ -316,14 +329,25 @@ fn decide<'a>(
         });
     }
     let n_events = request.batch.len() as u64;
-    // Counters are BIGINT, so a stream stops at i64::MAX.
-    if current
-        .checked_add(n_events)
-        .is_none_or(|version| version > i64::MAX as u64)
-    {
+    // Counters are BIGINT, so a stream stops at i64::MAX, and so do positions.
+    let overflows = |counter: u64| {
+        counter
+            .checked_add(n_events)
+            .is_none_or(|last| last > i64::MAX as u64)
+    };
+    if overflows(current) {
         return Err(AppendError::VersionOverflow {
             stream: stream.clone(),
         });
+    }
+    if overflows(last) {
+        return Err(AppendError::Storage(StorageError::backend(
+            "the store has no position left for this batch",
+            format!(
+                "its last position is {last}, and positions stop at {}",
+                i64::MAX
+            ),
+        )));
     }
     for (offset, (event, (type_id, aggregate_type_id))) in
         request.batch.iter().zip(name_ids).enumerate()

@@ -18,6 +18,8 @@ pub(crate) struct GroupFailure {
     /// Whether the same group, run again from the start, can succeed: a lost connection, or a
     /// conflict with another process (an id it committed meanwhile, a deadlock).
     pub(crate) retryable: bool,
+    /// Where and why a stored value could not be used (`StorageError::Corrupted`).
+    pub(crate) corrupted: Option<(String, String)>,
 }
 
 impl GroupFailure {
@@ -33,6 +35,23 @@ impl GroupFailure {
             error: Box::new(error),
             committed_unknown: false,
             retryable,
+            corrupted: None,
+        }
+    }
+
+    /// A stored value the writer cannot use, found before `COMMIT`: never retried.
+    pub(crate) fn corrupted(error: annal_core::StorageError) -> Self {
+        let corrupted = match &error {
+            annal_core::StorageError::Corrupted { location, reason } => {
+                Some((location.clone(), reason.clone()))
+            }
+            _ => None,
+        };
+        Self {
+            error: Box::new(error),
+            committed_unknown: false,
+            retryable: false,
+            corrupted,
         }
     }
 
@@ -44,6 +63,7 @@ impl GroupFailure {
                 error: Box::new(error),
                 committed_unknown: true,
                 retryable: false,
+                corrupted: None,
             };
         }
         Self::before_commit(error)
@@ -55,6 +75,7 @@ impl GroupFailure {
             error: format!("name {name:?} is not in the writer's dictionary").into(),
             committed_unknown: false,
             retryable: false,
+            corrupted: None,
         }
     }
 
@@ -69,6 +90,7 @@ impl GroupFailure {
             error: Box::new(error),
             committed_unknown: false,
             retryable,
+            corrupted: None,
         }
     }
 }

@@ -15,8 +15,9 @@ use deadpool_postgres::Object;
 use tokio_postgres::Transaction;
 
 use crate::row::to_sql;
+use crate::writer::corrupt::{Failure, counter};
 
-type Db<T> = Result<T, tokio_postgres::Error>;
+type Db<T> = Result<T, Failure>;
 
 /// Locks the row of `stream` and returns its id and version, if the stream exists.
 async fn lock_stream(transaction: &Transaction<'_>, stream: &StreamId) -> Db<Option<(i64, u64)>> {
@@ -26,7 +27,12 @@ async fn lock_stream(transaction: &Transaction<'_>, stream: &StreamId) -> Db<Opt
             &[&stream.as_str()],
         )
         .await?;
-    Ok(row.map(|row| (row.get(0), u64::try_from(row.get::<_, i64>(1)).unwrap_or(0))))
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let id: i64 = row.get(0);
+    let version = counter(row.get(1), || format!("streams row {id} (version)"))?;
+    Ok(Some((id, version)))
 }
 
 async fn snapshot_version(transaction: &Transaction<'_>, stream_id: i64) -> Db<Option<u64>> {
@@ -36,7 +42,11 @@ async fn snapshot_version(transaction: &Transaction<'_>, stream_id: i64) -> Db<O
             &[&stream_id],
         )
         .await?;
-    Ok(row.map(|row| u64::try_from(row.get::<_, i64>(0)).unwrap_or(0)))
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let location = || format!("snapshots row of stream {stream_id} (version)");
+    Ok(Some(counter(row.get(0), location)?))
 }
 
 /// Saves `snapshot` unless it is ahead of its stream or older than the stored one.
@@ -176,7 +186,7 @@ pub(crate) async fn retain(
             .query_one("SELECT count(*) FROM events", &[])
             .await?
             .get(0);
-        let over = u64::try_from(total).unwrap_or(0).saturating_sub(max_events);
+        let over = counter(total, || "table events (count)".into())?.saturating_sub(max_events);
         if over > 0 {
             count_bound = transaction
                 .query_one(
@@ -222,7 +232,7 @@ pub(crate) async fn retain(
     transaction.commit().await?;
     Ok(Ok(RetentionReport {
         removed,
-        protected: u64::try_from(protected).unwrap_or(0),
+        protected: counter(protected, || "table events (count)".into())?,
     }))
 }
 

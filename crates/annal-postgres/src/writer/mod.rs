@@ -18,6 +18,7 @@
 
 mod append;
 mod command;
+mod corrupt;
 mod dictionary;
 mod failure;
 mod maintenance;
@@ -175,7 +176,13 @@ async fn commit_appends(
     };
     let message = describe(&*failure.error);
     for request in appends.drain(..) {
-        let error = StorageError::backend(context, message.clone());
+        let error = match &failure.corrupted {
+            Some((location, reason)) => StorageError::Corrupted {
+                location: location.clone(),
+                reason: reason.clone(),
+            },
+            None => StorageError::backend(context, message.clone()),
+        };
         let _ = request.reply.send(Err(error.into()));
     }
 }
@@ -198,6 +205,7 @@ async fn maintain(pool: &Pool, command: Command) {
     let storage = |error: &dyn std::fmt::Display| {
         StorageError::backend("writing to PostgreSQL failed", error.to_string())
     };
+    let failed = |error: corrupt::Failure| error.into_storage();
     let mut client = match pool.get().await {
         Ok(client) => client,
         Err(error) => {
@@ -213,7 +221,7 @@ async fn maintain(pool: &Pool, command: Command) {
             let answer = match outcome {
                 Ok(result) => result,
                 Err(error) => {
-                    let error = storage(&error);
+                    let error = failed(error);
                     discard(client);
                     Err(error.into())
                 }

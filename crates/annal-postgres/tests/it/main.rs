@@ -1,13 +1,16 @@
 //! Integration tests of the PostgreSQL backend: the conformance suite, several writer processes
 //! against one database with a subscriber in another, and subscribers whose connections are
-//! killed mid-stream. Every test gets a fresh database in one throwaway cluster per binary.
+//! killed mid-stream, and TLS against a cluster of its own. Every other test gets a fresh
+//! database in one throwaway cluster per binary.
 
 // Test code: a panic is how a check reports a failure, helpers included.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 mod conformance;
+mod corrupt;
 mod processes;
 mod read_only;
 mod reconnect;
 mod refusals;
 mod swarm_events;
+mod tls;

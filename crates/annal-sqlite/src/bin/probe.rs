@@ -6,7 +6,11 @@
 //! - `write <db> <run> <tasks> <batch>`: opens `<db>` for writing, prints `ready`, then runs
 //!   `<tasks>` concurrent tasks, each appending batches of `<batch>` events to its own stream
 //!   with an exact expected version, and prints `ack <stream> <version> <id>...` (flushed)
-//!   after each acknowledged batch, until killed.
+//!   after each acknowledged batch, until killed. `ANNAL_PROBE_DURABILITY=relaxed` opens the
+//!   store with relaxed durability. With `ANNAL_PROBE_MAINTAIN=1`, after every fourth batch
+//!   task 0 removes all but its last batch (`trimming <stream> <before>`, then `trim ...` once
+//!   acknowledged) and task 1 saves a snapshot (`snapshotting <stream> <version>`, then
+//!   `snapshot ...`).
 //! - `faults <db> <run> <tasks> <batch> <batches>`: like `write`, but each task stops after
 //!   `<batches>` batches (`done <stream>`), and an open or append that fails is reported
 //!   instead of ending the process: `open-error <message>`, or `error <stream> <kind>
@@ -26,8 +30,8 @@ use std::error::Error;
 use std::io::{Read, Write};
 
 use annal_core::{
-    AppendError, EventId, EventType, ExpectedVersion, Filter, NewEvent, Position, StorageError,
-    Store, StreamId, Version,
+    AggregateType, AppendError, EventId, EventType, ExpectedVersion, Filter, NewEvent, Position,
+    RetentionError, Snapshot, SnapshotError, StorageError, Store, StreamId, Version,
 };
 use annal_sqlite::{OpenError, SqliteStore};
 use futures::StreamExt;
@@ -82,7 +86,7 @@ fn say(line: &str) -> Result<()> {
 }
 
 async fn write(db: &str, run: u64, tasks: u64, batch: u64) -> Result<()> {
-    let store = SqliteStore::open(db)?;
+    let store = SqliteStore::open_with(db, write_options())?;
     say("ready")?;
     let mut workers = Vec::new();
     for task in 0..tasks {
@@ -95,6 +99,17 @@ async fn write(db: &str, run: u64, tasks: u64, batch: u64) -> Result<()> {
         worker.await??;
     }
     Ok(())
+}
+
+/// The writer's options: `ANNAL_PROBE_DURABILITY=relaxed` asks for the relaxed mode, which
+/// the power-loss test uses to show that it catches acknowledgments made before an fsync.
+fn write_options() -> annal_sqlite::OpenOptions {
+    let relaxed = std::env::var("ANNAL_PROBE_DURABILITY").is_ok_and(|value| value == "relaxed");
+    annal_sqlite::OpenOptions::new().durability(if relaxed {
+        annal_sqlite::Durability::Relaxed
+    } else {
+        annal_sqlite::Durability::Durable
+    })
 }
 
 async fn append_forever(store: SqliteStore, run: u64, task: u64, batch: u64) -> Result<()> {
@@ -123,6 +138,11 @@ async fn append_forever(store: SqliteStore, run: u64, task: u64, batch: u64) -> 
         );
         version = result.stream_version;
         say(&format!("ack {stream} {} {}", version.0, ids.join(" ")))?;
+        if let Some((kind, message)) =
+            maintain(&store, &stream, task, n_batch, version, batch).await?
+        {
+            return Err(format!("{kind}: {message}").into());
+        }
     }
     Ok(())
 }
@@ -175,39 +195,94 @@ async fn append_until_failure(
         if n_batch == batches {
             return say(&format!("done {stream}"));
         }
-        match store
+        let failure = match store
             .append(&stream, ExpectedVersion::Exact(version), events.clone())
             .await
         {
             Ok(result) => {
                 version = result.stream_version;
                 say(&format!("ack {stream} {} {}", version.0, ids.join(" ")))?;
+                maintain(&store, &stream, task, n_batch, version, batch).await?
             }
-            Err(error) => {
-                say(&format!(
-                    "error {stream} {} {}",
-                    kind(&error),
-                    one_line(&error)
-                ))?;
-                let again = store
-                    .append(&stream, ExpectedVersion::Any, events)
-                    .await
-                    .err();
-                let (kind, message) = again.map_or(("ok".into(), String::new()), |error| {
-                    (kind(&error), one_line(&error))
-                });
-                return say(&format!("after {stream} {kind} {message}"));
-            }
+            Err(error) => Some((kind(&error), one_line(&error))),
+        };
+        if let Some((kind_of_error, message)) = failure {
+            say(&format!("error {stream} {kind_of_error} {message}"))?;
+            let again = store
+                .append(&stream, ExpectedVersion::Any, events)
+                .await
+                .err();
+            let (kind, message) = again.map_or(("ok".into(), String::new()), |error| {
+                (kind(&error), one_line(&error))
+            });
+            return say(&format!("after {stream} {kind} {message}"));
         }
     }
     Ok(())
 }
 
+/// With `ANNAL_PROBE_MAINTAIN=1`, after every fourth batch task 0 removes all but its last
+/// batch and task 1 saves a snapshot at its version, so removals and snapshots meet the faults
+/// too; each is announced before and after. Returns the kind and message of a store error.
+async fn maintain(
+    store: &SqliteStore,
+    stream: &StreamId,
+    task: u64,
+    n_batch: u64,
+    version: Version,
+    batch: u64,
+) -> Result<Option<(String, String)>> {
+    let enabled = std::env::var("ANNAL_PROBE_MAINTAIN").is_ok_and(|value| value == "1");
+    if !enabled || n_batch % 4 != 3 {
+        return Ok(None);
+    }
+    if task == 0 {
+        let before = Version(version.0 + 1 - batch);
+        say(&format!("trimming {stream} {}", before.0))?;
+        if let Err(error) = store.truncate_before(stream, before, false).await {
+            return Ok(Some((retention_kind(&error), one_line(&error))));
+        }
+        say(&format!("trim {stream} {}", before.0))?;
+    } else if task == 1 {
+        say(&format!("snapshotting {stream} {}", version.0))?;
+        let snapshot = Snapshot {
+            aggregate_id: stream.clone(),
+            aggregate_type: AggregateType::new("probe")?,
+            version,
+            state: json!({ "version": version.0 }),
+            timestamp: 0,
+        };
+        if let Err(error) = store.save_snapshot(snapshot).await {
+            let kind = storage_kind(match &error {
+                SnapshotError::Storage(error) => Some(error),
+                _ => None,
+            });
+            return Ok(Some((kind, one_line(&error))));
+        }
+        say(&format!("snapshot {stream} {}", version.0))?;
+    }
+    Ok(None)
+}
+
 fn kind(error: &AppendError) -> String {
+    storage_kind(match error {
+        AppendError::Storage(error) => Some(error),
+        _ => None,
+    })
+}
+
+fn retention_kind(error: &RetentionError) -> String {
+    storage_kind(match error {
+        RetentionError::Storage(error) => Some(error),
+        _ => None,
+    })
+}
+
+fn storage_kind(error: Option<&StorageError>) -> String {
     match error {
-        AppendError::Storage(StorageError::Poisoned { .. }) => "poisoned",
-        AppendError::Storage(_) => "storage",
-        _ => "other",
+        Some(StorageError::Poisoned { .. }) => "poisoned",
+        Some(_) => "storage",
+        None => "other",
     }
     .into()
 }

@@ -9,12 +9,13 @@ use std::sync::LazyLock;
 
 use annal_core::{
     AggregateType, AppendError, AppendResult, EventType, ExpectedVersion, Position, PreparedEvent,
-    RetryCheck, StoredEventRef, StreamId, Version, check_retry,
+    RetryCheck, StorageError, StoredEventRef, StreamId, Version, check_retry,
 };
 use rusqlite::{Connection, OptionalExtension};
 
 use crate::row::to_sql;
-use crate::writer::ids::id_hash;
+use crate::writer::corrupt::{corrupt, counter};
+use crate::writer::id_hash::IdHasher;
 use crate::writer::state::WriterState;
 
 /// The outcome of one append: `Err` of the outer result is a database failure that dooms the
@@ -30,7 +31,7 @@ pub(crate) fn append(
     batch: &[PreparedEvent],
 ) -> Outcome {
     let current = state.version(stream);
-    let hashes = id_hashes(batch);
+    let hashes = id_hashes(state.hasher(), batch);
     let maybe_stored = maybe_stored(connection, state, &hashes)?;
     // The same order as the reference backend: a retry of a stored batch wins over the
     // expected-version check, which wins over everything else.
@@ -49,6 +50,9 @@ pub(crate) fn append(
         return Ok(Err(AppendError::VersionOverflow {
             stream: stream.clone(),
         }));
+    }
+    if overflows(state.last_position, n_events) {
+        return Ok(Err(positions_exhausted(state.last_position)));
     }
     let stream_id = state.stream_id(connection, stream)?;
     let first_position = state.last_position + 1;
@@ -88,10 +92,10 @@ pub(crate) fn record_appended(
 }
 
 /// The index keys of the batch's ids.
-pub(crate) fn id_hashes(batch: &[PreparedEvent]) -> Vec<u64> {
+pub(crate) fn id_hashes(hasher: &IdHasher, batch: &[PreparedEvent]) -> Vec<u64> {
     batch
         .iter()
-        .map(|event| id_hash(event.id.as_str()))
+        .map(|event| hasher.hash(event.id.as_str()))
         .collect()
 }
 
@@ -116,6 +120,18 @@ pub(crate) fn overflows(current: u64, n_events: u64) -> bool {
     current
         .checked_add(n_events)
         .is_none_or(|last| last > i64::MAX as u64)
+}
+
+/// The answer to a batch that would take the store past the largest position (stored as a
+/// SQLite integer): nothing is written, and the store says why.
+pub(crate) fn positions_exhausted(last_position: u64) -> AppendError {
+    AppendError::Storage(StorageError::backend(
+        "the store has no position left for this batch",
+        format!(
+            "its last position is {last_position}, and positions stop at {}",
+            i64::MAX
+        ),
+    ))
 }
 
 /// Rows per `INSERT` statement. One statement of many rows spares the per-statement work
@@ -265,6 +281,7 @@ fn retry(
     batch: &[PreparedEvent],
 ) -> rusqlite::Result<Option<Result<AppendResult, AppendError>>> {
     let current = Version(state.version(stream));
+    let hasher = *state.hasher();
     let ids = state.ids(connection)?;
     let mut row_at = connection.prepare_cached(
         "SELECT e.id, e.version, s.name FROM events e JOIN streams s ON s.id = e.stream_id \
@@ -272,7 +289,7 @@ fn retry(
     )?;
     let mut failure = None;
     let verdict = check_retry(stream, expected, current, batch, |id| {
-        let candidates = match ids.candidates(connection, id_hash(id.as_str())) {
+        let candidates = match ids.candidates(connection, hasher.hash(id.as_str())) {
             Ok(candidates) => candidates,
             Err(error) => {
                 failure.get_or_insert(error);
@@ -291,11 +308,26 @@ fn retry(
                 .optional();
             match row {
                 Ok(Some((stored_id, version, name))) if stored_id == id.as_str() => {
-                    return Some(StoredEventRef {
-                        stream: StreamId::new(name).ok()?,
-                        version: Version(u64::try_from(version).ok()?),
-                        position: Position(position),
+                    // A stored row that does not decode must not pass for "not stored": that
+                    // would write the id a second time.
+                    let location = || format!("events row at position {position}");
+                    let version = counter(version, || location() + " (version)");
+                    let stream = StreamId::new(&name).map_err(|error| {
+                        corrupt(location(), format!("stream name {name:?}: {error}"))
                     });
+                    match (stream, version) {
+                        (Ok(stream), Ok(version)) => {
+                            return Some(StoredEventRef {
+                                stream,
+                                version: Version(version),
+                                position: Position(position),
+                            });
+                        }
+                        (Err(error), _) | (_, Err(error)) => {
+                            failure.get_or_insert(error);
+                            return None;
+                        }
+                    }
                 }
                 Ok(_) => {}
                 Err(error) => {

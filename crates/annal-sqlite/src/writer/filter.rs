@@ -7,7 +7,7 @@
 //! costs a lookup, never a wrong answer. A removed event's id keeps its bits set, which only
 //! makes a later "maybe" a little likelier.
 //!
-//! The keys are already uniform 64-bit hashes ([`super::ids::id_hash`]), so the filter takes its
+//! The keys are already uniform 64-bit hashes (SipHash-1-3, [`super::id_hash::IdHasher`]), so the filter takes its
 //! bit positions straight from the key's bits instead of hashing again: the high half picks one
 //! 64-bit word, five 6-bit slices of the low half pick the bits inside it (a blocked Bloom
 //! filter: one cache line per probe). It grows by adding layers of twice the capacity, so it
@@ -111,7 +111,7 @@ impl HashFilter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::writer::ids::id_hash;
+    use crate::writer::id_hash::test_hash as id_hash;
 
     #[test]
     fn every_added_key_is_reported_and_few_others_are() {

@@ -17,7 +17,7 @@
 //! Invariant: once loaded, the memory part holds exactly the positions above
 //! `ids_indexed_through` of the stored rows (including the open group's rows), and the runs hold
 //! every stored row at or below it (and perhaps entries of rows removed since), all keyed by
-//! [`id_hash`].
+//! the store's keyed hash ([`IdHasher`]).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -27,7 +27,9 @@ use std::sync::mpsc;
 use rusqlite::Connection;
 
 use crate::row::to_sql;
+use crate::writer::corrupt::{corrupt, counter};
 use crate::writer::filter::HashFilter;
+use crate::writer::id_hash::IdHasher;
 use crate::writer::runs::{self, Entry, Runs};
 
 /// The keys are already hashes: hashing them again (SipHash, the std default) showed as several
@@ -156,43 +158,34 @@ fn read_filter(path: &Path) -> rusqlite::Result<HashFilter> {
     // mark (a position) can be far above the number of ids, and the filter takes 4 bytes per key
     // of capacity.
     let stored = runs::stored_entries(&connection)?;
-    let mut filter = HashFilter::with_capacity(usize::try_from(stored).unwrap_or(0));
+    let capacity = usize::try_from(stored)
+        .map_err(|_| corrupt("table id_runs (ids)", format!("{stored} entries")))?;
+    let mut filter = HashFilter::with_capacity(capacity);
     runs::each_hash(&connection, |hash| filter.insert(hash))?;
     Ok(filter)
 }
 
-/// The key of an id in the index: 64-bit FNV-1a with a final avalanche (so the low bits the
-/// hash table uses depend on every byte). The value depends only on the id's bytes and is
-/// stored in the id runs, so it must never change (a test pins it).
-pub(crate) fn id_hash(id: &str) -> u64 {
-    const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-    const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
-    let mut hash = FNV_OFFSET;
-    for byte in id.as_bytes() {
-        hash ^= u64::from(*byte);
-        hash = hash.wrapping_mul(FNV_PRIME);
-    }
-    // The finaliser of MurmurHash3's 64-bit variant.
-    hash ^= hash >> 33;
-    hash = hash.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    hash ^= hash >> 33;
-    hash = hash.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    hash ^ (hash >> 33)
-}
-
-fn position_of(value: i64) -> u64 {
-    u64::try_from(value).unwrap_or(0)
-}
-
 impl IdIndex {
-    /// Loads the ids that are not yet in a run.
-    pub(crate) fn load(connection: &Connection) -> rusqlite::Result<Self> {
+    /// Loads the ids that are not yet in a run, hashed by `hasher`. `last_position` is the
+    /// store's head: a mark above it is damage (the next ids would land below the mark).
+    pub(crate) fn load(
+        connection: &Connection,
+        hasher: &IdHasher,
+        last_position: u64,
+    ) -> rusqlite::Result<Self> {
         let indexed_through: i64 = connection.query_row(
             "SELECT coalesce((SELECT value FROM meta WHERE key = 'ids_indexed_through'), 0)",
             [],
             |row| row.get(0),
         )?;
-        let indexed_through = position_of(indexed_through);
+        let location = || "meta row ids_indexed_through".to_owned();
+        let indexed_through = counter(indexed_through, location)?;
+        if indexed_through > last_position {
+            return Err(corrupt(
+                location(),
+                format!("{indexed_through} is above the last position {last_position}"),
+            ));
+        }
         let runs = Runs::load(connection)?;
         // With no run there is no stored hash. Otherwise the filter is read from the file, whose
         // path SQLite gives back only as UTF-8 text (`None` for any other path): without it every
@@ -214,8 +207,8 @@ impl IdIndex {
         let mut rows = statement.query([to_sql(indexed_through)])?;
         while let Some(row) = rows.next()? {
             let position: i64 = row.get(0)?;
-            let id = row.get_ref(1)?.as_str()?;
-            index.insert(id_hash(id), position_of(position));
+            let position = counter(position, || "table events (position)".into())?;
+            index.insert(hasher.hash(row.get_ref(1)?.as_str()?), position);
         }
         Ok(index)
     }
@@ -339,6 +332,7 @@ impl IdIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::writer::id_hash::{test_hash, test_hasher};
 
     fn store() -> Connection {
         crate::schema::migrated_in_memory()
@@ -353,14 +347,6 @@ mod tests {
             index.contains(connection, hash).unwrap(),
             !expected.is_empty()
         );
-    }
-
-    #[test]
-    fn id_hash_is_pinned() {
-        // Stored in the runs: a change would make existing stores miss their ids. The value was
-        // computed independently of this code (FNV-1a 64 and the MurmurHash3 finaliser).
-        assert_eq!(id_hash("evt-1"), 0xfb2b_e2d1_a757_c1b1);
-        assert_ne!(id_hash("evt-1"), id_hash("evt-2"));
     }
 
     #[test]
@@ -394,17 +380,17 @@ mod tests {
             built,
             merged_since: Vec::new(),
         };
-        tables.insert(id_hash("merged-while-building"));
+        tables.insert(test_hash("merged-while-building"));
         // Not ready yet: everything may be stored, so every check reads the table.
-        assert!(tables.may_contain(id_hash("anything")));
+        assert!(tables.may_contain(test_hash("anything")));
         let mut from_tables = HashFilter::with_capacity(0);
-        from_tables.insert(id_hash("in-the-tables"));
+        from_tables.insert(test_hash("in-the-tables"));
         sender.send(Some(from_tables)).unwrap();
-        assert!(tables.may_contain(id_hash("in-the-tables")));
+        assert!(tables.may_contain(test_hash("in-the-tables")));
         assert!(matches!(tables, TableFilter::Ready(_)));
-        assert!(tables.may_contain(id_hash("merged-while-building")));
+        assert!(tables.may_contain(test_hash("merged-while-building")));
         let others = (0..1_000)
-            .filter(|n| tables.may_contain(id_hash(&format!("other-{n}"))))
+            .filter(|n| tables.may_contain(test_hash(&format!("other-{n}"))))
             .count();
         assert!(others < 20, "{others} of 1,000 unknown ids may be stored");
     }
@@ -417,7 +403,7 @@ mod tests {
             merged_since: Vec::new(),
         };
         sender.send(None).unwrap();
-        assert!(tables.may_contain(id_hash("anything")));
+        assert!(tables.may_contain(test_hash("anything")));
         assert!(matches!(tables, TableFilter::Unavailable));
         let (sender, built) = mpsc::sync_channel(1);
         let mut tables = TableFilter::Building {
@@ -425,7 +411,7 @@ mod tests {
             merged_since: Vec::new(),
         };
         drop(sender);
-        assert!(tables.may_contain(id_hash("anything")));
+        assert!(tables.may_contain(test_hash("anything")));
         assert!(matches!(tables, TableFilter::Unavailable));
     }
 
@@ -440,12 +426,12 @@ mod tests {
             let transaction = connection.transaction().unwrap();
             let mut index = IdIndex::default();
             for (offset, id) in stored.iter().enumerate() {
-                index.insert(id_hash(id), offset as u64 + 1);
+                index.insert(test_hash(id), offset as u64 + 1);
             }
             index.merge(&transaction, stored.len() as u64).unwrap();
             transaction.commit().unwrap();
         }
-        let mut index = IdIndex::load(&connection).unwrap();
+        let mut index = IdIndex::load(&connection, &test_hasher(), u64::MAX).unwrap();
         assert!(matches!(index.tables, TableFilter::Building { .. }));
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         while !matches!(index.tables, TableFilter::Ready(_)) {
@@ -457,12 +443,12 @@ mod tests {
             index.contains(&connection, 0).unwrap();
         }
         for id in &stored {
-            assert!(index.contains(&connection, id_hash(id)).unwrap(), "{id}");
+            assert!(index.contains(&connection, test_hash(id)).unwrap(), "{id}");
         }
         let unknown = (0..5_000)
             .filter(|n| {
                 index
-                    .contains(&connection, id_hash(&format!("new-{n}")))
+                    .contains(&connection, test_hash(&format!("new-{n}")))
                     .unwrap()
             })
             .count();
@@ -471,7 +457,7 @@ mod tests {
 
     /// Loads the index over `connection` and waits until its table filter is built (or failed).
     fn load_with_filter(connection: &Connection) -> IdIndex {
-        let mut index = IdIndex::load(connection).unwrap();
+        let mut index = IdIndex::load(connection, &test_hasher(), u64::MAX).unwrap();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         while matches!(index.tables, TableFilter::Building { .. }) {
             assert!(
@@ -495,7 +481,7 @@ mod tests {
             let transaction = connection.transaction().unwrap();
             let mut index = IdIndex::default();
             for n in 0..5_000u64 {
-                index.insert(id_hash(&format!("evt-{n}")), 99_995_001 + n);
+                index.insert(test_hash(&format!("evt-{n}")), 99_995_001 + n);
             }
             index.merge(&transaction, 100_000_000).unwrap();
             transaction.commit().unwrap();
@@ -525,10 +511,10 @@ mod tests {
         connection
             .execute_batch("UPDATE meta SET value = 1 WHERE key = 'ids_indexed_through';")
             .unwrap();
-        let mut index = IdIndex::load(&connection).unwrap();
+        let mut index = IdIndex::load(&connection, &test_hasher(), u64::MAX).unwrap();
         assert_eq!(index.indexed_through, 1);
         assert_eq!(index.len, 1, "only the row after the mark is scanned");
-        check(&mut index, &connection, id_hash("b"), &[2]);
+        check(&mut index, &connection, test_hash("b"), &[2]);
         check(&mut index, &connection, 0, &[1]);
     }
 }

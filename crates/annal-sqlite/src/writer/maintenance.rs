@@ -12,6 +12,7 @@ use annal_core::{
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::row::to_sql;
+use crate::writer::corrupt::counter;
 use crate::writer::state::WriterState;
 
 /// The stored snapshot version of a stream, if it has one.
@@ -20,7 +21,9 @@ fn snapshot_version(connection: &Connection, stream_id: i64) -> rusqlite::Result
         .prepare_cached("SELECT version FROM snapshots WHERE stream_id = ?1")?
         .query_row([stream_id], |row| row.get(0))
         .optional()?;
-    Ok(version.map(|version| u64::try_from(version).unwrap_or(0)))
+    version
+        .map(|version| counter(version, || format!("snapshots row {stream_id} (version)")))
+        .transpose()
 }
 
 /// Saves `snapshot` unless it is ahead of its stream or older than the stored one.
@@ -151,7 +154,7 @@ pub(crate) fn retain(
     if let Some(max_events) = policy.max_events {
         let total: i64 =
             connection.query_row("SELECT count(*) FROM events", [], |row| row.get(0))?;
-        let over = u64::try_from(total).unwrap_or(0).saturating_sub(max_events);
+        let over = counter(total, || "table events (count)".into())?.saturating_sub(max_events);
         if over > 0 {
             count_bound = connection.query_row(
                 "SELECT position FROM events ORDER BY position LIMIT 1 OFFSET ?1",
@@ -191,7 +194,7 @@ pub(crate) fn retain(
     connection.execute("DELETE FROM temp.retain_bounds", [])?;
     Ok(Ok(RetentionReport {
         removed: removed as u64,
-        protected: u64::try_from(protected).unwrap_or(0),
+        protected: counter(protected, || "table events (count)".into())?,
     }))
 }
 

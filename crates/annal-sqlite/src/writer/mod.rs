@@ -15,7 +15,9 @@
 mod append;
 mod checkpoint;
 mod command;
+mod corrupt;
 mod filter;
+mod id_hash;
 mod ids;
 mod maintenance;
 mod parts;
@@ -32,10 +34,14 @@ use tokio::sync::{mpsc, watch};
 use checkpoint::{CHECKPOINT_AFTER_BYTES, Checkpointer, finish_checkpoint};
 pub(crate) use command::{AppendAnswer, Command, MoreParts};
 use command::{Decided, Waiting};
+pub(crate) use corrupt::as_corrupt;
+pub(crate) use id_hash::rekey_ids;
 pub(crate) use runs::convert_version_2_ids;
 pub(crate) use state::WriterState;
 
+use crate::clean_close::Closed;
 use crate::options::Durability;
+use crate::wal_marker;
 
 /// Most requests waiting in the queue; a full queue makes callers wait (back-pressure).
 pub(crate) const QUEUE_COMMANDS_MAX: usize = 16 * 1024;
@@ -48,7 +54,8 @@ const GROUP_EVENTS_MAX: usize = 50_000;
 #[derive(Debug)]
 pub(crate) struct WriterHandle {
     sender: mpsc::Sender<Command>,
-    thread: JoinHandle<()>,
+    /// Answers how the writer closed.
+    thread: JoinHandle<Closed>,
 }
 
 impl WriterHandle {
@@ -87,11 +94,11 @@ impl WriterHandle {
     }
 
     /// Stops the writer after it has answered everything queued, and waits for it to close its
-    /// connection.
-    pub(crate) fn stop(self) {
+    /// connection. Answers how it closed.
+    pub(crate) fn stop(self) -> Closed {
         drop(self.sender);
         // A panicked writer has already poisoned the store; there is nothing left to stop.
-        let _ = self.thread.join();
+        self.thread.join().unwrap_or(Closed::Unknown)
     }
 }
 
@@ -111,7 +118,7 @@ struct Writer {
 }
 
 impl Writer {
-    fn run(mut self, mut receiver: mpsc::Receiver<Command>) {
+    fn run(mut self, mut receiver: mpsc::Receiver<Command>) -> Closed {
         let mut group: Vec<Command> = Vec::new();
         while let Some(first) = receiver.blocking_recv() {
             let mut n_events = first.weight();
@@ -138,8 +145,15 @@ impl Writer {
         if let Some(checkpointer) = self.checkpointer.take() {
             checkpointer.stop();
         }
-        // Closing the connection checkpoints the WAL; failures there lose nothing committed.
-        let _ = self.connection.close();
+        // A poisoned writer writes nothing more, the marker included.
+        let marked = self.poisoned.is_none() && wal_marker::mark_closed(&self.connection).is_ok();
+        // Closing the connection checkpoints the WAL; failures there lose nothing committed,
+        // but leave the file's state unknown.
+        match (self.connection.close().is_ok(), marked) {
+            (true, true) => Closed::Cleanly,
+            (true, false) => Closed::AfterFailure,
+            (false, _) => Closed::Unknown,
+        }
     }
 
     /// Runs `group` as one transaction and answers every request in it.
@@ -148,6 +162,17 @@ impl Writer {
         let mut flush = false;
         let mut failed: Option<Waiting> = None;
         let mut result = self.connection.execute_batch("BEGIN IMMEDIATE");
+        if let Err(error) = &result
+            && is_busy(error)
+        {
+            // Nothing was written: another connection (a `sqlite3` shell, say) holds the write
+            // lock past the busy timeout. The group is refused and the writer stays usable.
+            let error = self.busy(error.to_string());
+            group
+                .drain(..)
+                .for_each(|command| command.waiting().fail(&error));
+            return;
+        }
         let mut commands = group.drain(..);
         if result.is_ok() {
             for command in commands.by_ref() {
@@ -176,12 +201,11 @@ impl Writer {
         let committed = result
             .and_then(|()| self.state.write_versions(&self.connection))
             .and_then(|()| self.state.merge_ids(&self.connection))
-            .and_then(|()| self.connection.execute_batch("COMMIT"))
-            .map_err(|error| error.to_string());
-        if let Err(reason) = committed {
+            .and_then(|()| self.connection.execute_batch("COMMIT"));
+        if let Err(failure) = committed {
             // The transaction may already be gone (SQLite rolls back on some errors).
             let _ = self.connection.execute_batch("ROLLBACK");
-            let error = self.poison(reason);
+            let error = self.poison_by(&failure);
             decided
                 .into_iter()
                 .for_each(|done| done.undecided().fail(&error));
@@ -229,6 +253,31 @@ impl Writer {
                 checkpointer.request();
             }
         }
+    }
+
+    /// Poisons the writer for a failed group; returns the error its callers get: `Corrupted`
+    /// naming the table and value when the file holds a value the writer cannot use.
+    fn poison_by(&mut self, failure: &rusqlite::Error) -> impl Fn() -> StorageError + use<> {
+        let corrupted = corrupt::as_corrupt(failure)
+            .map(|corrupt| (corrupt.location.clone(), corrupt.reason.clone()));
+        let poisoned = self.poison(failure.to_string());
+        move || match &corrupted {
+            Some((location, reason)) => StorageError::Corrupted {
+                location: location.clone(),
+                reason: reason.clone(),
+            },
+            None => poisoned(),
+        }
+    }
+
+    /// The answer to a group refused because another connection held the write lock.
+    fn busy(&self, reason: String) -> impl Fn() -> StorageError + use<> {
+        let context = format!(
+            "{} is locked by another connection (a sqlite3 shell or another program writing \
+             to it); nothing was written and the store stays writable: retry once it lets go",
+            self.path.display()
+        );
+        move || StorageError::backend(context.clone(), reason.clone())
     }
 
     /// Poisons the writer for `reason`; returns the error its callers get.
@@ -348,6 +397,14 @@ impl Writer {
             Err(error) => Err(format!("opening the WAL to fsync it: {error}")),
         }
     }
+}
+
+/// Whether `error` is SQLite's "another connection holds the lock" after the busy timeout.
+fn is_busy(error: &rusqlite::Error) -> bool {
+    matches!(
+        error.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
 }
 
 #[cfg(test)]

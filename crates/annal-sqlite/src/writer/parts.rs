@@ -59,10 +59,11 @@ pub(crate) fn append_in_parts(
     spent: &mut Vec<Vec<PreparedEvent>>,
 ) -> Outcome {
     let current = state.version(stream);
-    let first_hashes = id_hashes(&first);
+    let first_hashes = id_hashes(state.hasher(), &first);
     let decided_whole = maybe_stored(connection, state, &first_hashes)?
         || !expected.accepts(Version(current))
-        || overflows(current, more.total as u64);
+        || overflows(current, more.total as u64)
+        || overflows(state.last_position, more.total as u64);
     if decided_whole {
         return whole(connection, state, stream, expected, first, &more);
     }
@@ -139,7 +140,7 @@ fn write_parts(
                 return Ok(Parts::Stopped { received, why });
             }
         };
-        part_hashes = id_hashes(&part);
+        part_hashes = id_hashes(state.hasher(), &part);
         if maybe_stored(connection, state, &part_hashes)? {
             received.push(part);
             let why = Stop::NeedsWhole;

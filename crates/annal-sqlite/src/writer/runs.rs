@@ -24,6 +24,7 @@ use rusqlite::types::Type;
 use rusqlite::{Connection, params};
 
 use crate::row::to_sql;
+use crate::writer::corrupt::counter;
 
 /// Entries per chunk row: a chunk of 240 entries (3,840 bytes) fits in one 4 KiB page.
 const CHUNK_ENTRIES: usize = 240;
@@ -176,6 +177,15 @@ fn level_for(ids: u64) -> i64 {
     level
 }
 
+/// Writes `entries` (sorted by hash, then position) as one new run of the level its size calls
+/// for, without compacting (the upgrade that rebuilds the runs writes just this one).
+pub(crate) fn write_one_run(connection: &Connection, entries: &[Entry]) -> rusqlite::Result<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    write_run(connection, entries, level_for(entries.len() as u64)).map(|_| ())
+}
+
 /// Writes `entries` (sorted) as a new run of `level`.
 fn write_run(connection: &Connection, entries: &[Entry], level: i64) -> rusqlite::Result<Run> {
     let mut writer = RunWriter::start(connection)?;
@@ -307,10 +317,8 @@ pub(crate) fn convert_version_2_ids(connection: &Connection) -> rusqlite::Result
 fn entry_of_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
     let hash: i64 = row.get(0)?;
     let position: i64 = row.get(1)?;
-    Ok((
-        u64::from_le_bytes(hash.to_le_bytes()),
-        u64::try_from(position).unwrap_or(0),
-    ))
+    let position = counter(position, || format!("table event_ids (position of {hash})"))?;
+    Ok((u64::from_le_bytes(hash.to_le_bytes()), position))
 }
 
 /// Calls `each` with the position of every entry of `run` with this hash, while it returns
@@ -412,7 +420,7 @@ pub(crate) fn stored_entries(connection: &Connection) -> rusqlite::Result<u64> {
         connection.query_row("SELECT coalesce(sum(ids), 0) FROM id_runs", [], |row| {
             row.get(0)
         })?;
-    Ok(u64::try_from(stored).unwrap_or(0))
+    counter(stored, || "table id_runs (ids)".into())
 }
 
 #[cfg(test)]

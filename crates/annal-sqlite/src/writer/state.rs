@@ -12,7 +12,9 @@ use annal_core::{AggregateType, EventType, StreamId};
 use rusqlite::{Connection, params};
 
 use crate::row::to_sql;
-use crate::writer::ids::{IdIndex, id_hash};
+use crate::writer::corrupt::{counter, next_id};
+use crate::writer::id_hash::IdHasher;
+use crate::writer::ids::IdIndex;
 
 #[derive(Debug, Clone, Copy)]
 struct StreamEntry {
@@ -37,10 +39,10 @@ impl<K: Eq + Hash + Clone + AsRef<str>> Dictionary<K> {
         let mut statement = connection.prepare(&format!("SELECT id, name FROM {table}"))?;
         let mut rows = statement.query([])?;
         let mut ids = HashMap::new();
-        let mut next_id = 1;
+        let mut next = 1;
         while let Some(row) = rows.next()? {
             let id: i64 = row.get(0)?;
-            next_id = next_id.max(id + 1);
+            next = next.max(next_id(table, id)?);
             // A name that no longer validates can never be looked up by a caller; skipping it
             // keeps its id reserved through next_id.
             if let Some(name) = parse(row.get(1)?) {
@@ -50,7 +52,7 @@ impl<K: Eq + Hash + Clone + AsRef<str>> Dictionary<K> {
         Ok(Self {
             table,
             ids,
-            next_id,
+            next_id: next,
         })
     }
 
@@ -59,11 +61,12 @@ impl<K: Eq + Hash + Clone + AsRef<str>> Dictionary<K> {
             return Ok(*id);
         }
         let id = self.next_id;
+        let following = next_id(self.table, id)?;
         let sql = format!("INSERT INTO {} (id, name) VALUES (?1, ?2)", self.table);
         connection
             .prepare_cached(&sql)?
             .execute(params![id, name.as_ref()])?;
-        self.next_id += 1;
+        self.next_id = following;
         self.ids.insert(name.clone(), id);
         Ok(id)
     }
@@ -84,6 +87,8 @@ pub(crate) struct WriterState {
     touched: HashMap<i64, u64>,
     /// The stored ids, loaded by the first write that needs them (a bounded scan).
     ids: Option<IdIndex>,
+    /// Hashes ids under the store's key.
+    hasher: IdHasher,
     /// While an append runs inside a savepoint: the names it created, so that rolling it back
     /// forgets them too (their rows go with the savepoint).
     created: Option<Vec<Created>>,
@@ -107,10 +112,10 @@ impl WriterState {
             let mut rows = statement.query([])?;
             while let Some(row) = rows.next()? {
                 let id: i64 = row.get(0)?;
-                next_stream_id = next_stream_id.max(id + 1);
+                next_stream_id = next_stream_id.max(next_id("streams", id)?);
                 let version: i64 = row.get(2)?;
+                let version = counter(version, || format!("streams row {id} (version)"))?;
                 if let Ok(name) = StreamId::new(row.get::<_, String>(1)?) {
-                    let version = u64::try_from(version).unwrap_or(0);
                     streams.insert(name, StreamEntry { id, version });
                 }
             }
@@ -128,8 +133,9 @@ impl WriterState {
             [],
             |row| row.get(0),
         )?;
-        let max_position = u64::try_from(max_position).unwrap_or(0);
-        let head_floor = u64::try_from(head_floor).unwrap_or(0);
+        let max_position = counter(max_position, || "table events (position)".into())?;
+        let hasher = IdHasher::load(connection)?;
+        let head_floor = counter(head_floor, || "meta row head_floor".into())?;
         Ok(Self {
             streams,
             next_stream_id,
@@ -139,6 +145,7 @@ impl WriterState {
             head_floor,
             touched: HashMap::new(),
             ids: None,
+            hasher,
             created: None,
         })
     }
@@ -163,10 +170,11 @@ impl WriterState {
             return Ok(entry.id);
         }
         let id = self.next_stream_id;
+        let following = next_id("streams", id)?;
         connection
             .prepare_cached("INSERT INTO streams (id, name, version) VALUES (?1, ?2, 0)")?
             .execute(params![id, stream.as_str()])?;
-        self.next_stream_id += 1;
+        self.next_stream_id = following;
         self.streams
             .insert(stream.clone(), StreamEntry { id, version: 0 });
         self.note(|| Created::Stream(stream.clone()));
@@ -270,10 +278,15 @@ impl WriterState {
         Ok(())
     }
 
+    /// The hasher of ids under the store's key.
+    pub(crate) fn hasher(&self) -> &IdHasher {
+        &self.hasher
+    }
+
     /// The index of stored ids, built on first use.
     pub(crate) fn ids(&mut self, connection: &Connection) -> rusqlite::Result<&mut IdIndex> {
         if self.ids.is_none() {
-            self.ids = Some(IdIndex::load(connection)?);
+            self.ids = Some(IdIndex::load(connection, &self.hasher, self.last_position)?);
         }
         // Just filled if it was empty.
         Ok(self.ids.get_or_insert_with(IdIndex::default))
@@ -301,6 +314,7 @@ impl WriterState {
         let Some(ids) = self.ids.as_mut() else {
             return Ok(());
         };
+        let hasher = &self.hasher;
         let mut statement = connection.prepare(&format!(
             "SELECT position, id FROM events WHERE ({condition}) AND position > {}",
             ids.indexed_through()
@@ -309,7 +323,8 @@ impl WriterState {
         while let Some(row) = rows.next()? {
             let position: i64 = row.get(0)?;
             let id = row.get_ref(1)?.as_str()?;
-            ids.remove(id_hash(id), u64::try_from(position).unwrap_or(0));
+            let position = counter(position, || "table events (position)".into())?;
+            ids.remove(hasher.hash(id), position);
         }
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! Tests of the writer's group commit that need to reach inside it: a WAL sync that fails after
 //! `COMMIT` in relaxed mode, the bytes a batch appended in parts counts towards the next
-//! checkpoint, and a WAL that starts over under steady appends.
+//! checkpoint, a WAL that starts over under steady appends, a write lock held by another
+//! connection (refused, not poisoned), and an id-hash collision (a lookup, not a wrong answer).
 //!
 //! Goal: a failed sync fails only the flushes that asked for it and poisons the store, while the
 //! appends of the same group, whose rows are in the database, are answered with success.
@@ -38,7 +39,7 @@ fn writer(path: &Path) -> Writer {
 
 fn writer_with(path: &Path, durability: Durability) -> Writer {
     let options = OpenOptions::new().durability(durability);
-    let mut connection = open_writer(path, &options).unwrap();
+    let mut connection = open_writer(path, &options, true).unwrap();
     schema::migrate(&mut connection, path).unwrap();
     let state = WriterState::load(&connection).unwrap();
     let (head, _) = watch::channel(Position::START);
@@ -187,4 +188,75 @@ fn under_steady_appends_the_wal_starts_over_instead_of_growing() {
         "the WAL holds {wal_bytes} bytes after {appended_bytes} bytes of payload were appended"
     );
     writer.checkpointer.take().unwrap().stop();
+}
+
+/// Runs one group of one append of an event with `id` to `stream`; returns the answer.
+fn append_with_id(
+    writer: &mut Writer,
+    stream: &str,
+    id: &str,
+) -> Result<annal_core::AppendResult, annal_core::AppendError> {
+    let event = NewEvent::new(EventType::new("agent:step").unwrap(), json!({}))
+        .with_id(annal_core::EventId::new(id).unwrap());
+    let batch = prepare_batch(vec![event], &Limits::default(), 0).unwrap();
+    let (reply, answer) = oneshot::channel();
+    let mut group = vec![Command::Append {
+        stream: StreamId::new(stream).unwrap(),
+        expected: ExpectedVersion::Any,
+        batch,
+        more: None,
+        reply,
+    }];
+    writer.commit_group(&mut group);
+    answer.blocking_recv().unwrap().result
+}
+
+#[test]
+fn a_write_lock_held_elsewhere_refuses_the_group_without_poisoning() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("busy.db");
+    let mut writer = writer_with(&path, Durability::Durable);
+    writer
+        .connection
+        .busy_timeout(std::time::Duration::from_millis(50))
+        .unwrap();
+    // A sqlite3 shell that began a write and went to lunch.
+    let shell = rusqlite::Connection::open(&path).unwrap();
+    shell.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let refused = append_with_id(&mut writer, "agent-1", "evt-1").unwrap_err();
+    assert!(
+        refused.to_string().contains("locked by another connection"),
+        "{refused}"
+    );
+    assert!(writer.poisoned.is_none(), "a busy database poisons nothing");
+    shell.execute_batch("ROLLBACK").unwrap();
+    let appended = append_with_id(&mut writer, "agent-1", "evt-1").unwrap();
+    assert_eq!(appended.first_position, Position(1));
+}
+
+#[test]
+fn an_id_hash_collision_costs_a_lookup_never_a_wrong_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("collision.db");
+    let mut writer = writer_with(&path, Durability::Durable);
+    let first = append_with_id(&mut writer, "agent-1", "evt-a").unwrap();
+    // Make "evt-b" collide with the stored "evt-a": its hash now points at position 1.
+    let hash_b = writer.state.hasher().hash("evt-b");
+    writer
+        .state
+        .ids(&writer.connection)
+        .unwrap()
+        .insert(hash_b, 1);
+    let second = append_with_id(&mut writer, "agent-2", "evt-b").unwrap();
+    assert_eq!(second.first_position, Position(2), "a new id is appended");
+    let retried = append_with_id(&mut writer, "agent-1", "evt-a").unwrap();
+    assert_eq!(
+        retried, first,
+        "a retry still answers with the stored result"
+    );
+    let reused = append_with_id(&mut writer, "agent-3", "evt-b").unwrap_err();
+    assert!(
+        matches!(reused, annal_core::AppendError::DuplicateEventId { .. }),
+        "{reused:?}"
+    );
 }

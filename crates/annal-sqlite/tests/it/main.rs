@@ -7,6 +7,7 @@
 mod conformance;
 mod crash;
 mod ids;
+mod integrity;
 mod io_faults;
 mod log_reads;
 mod open;

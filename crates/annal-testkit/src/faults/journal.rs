@@ -24,6 +24,9 @@ pub(crate) enum Record {
     Truncate { file: FileKey, len: u64 },
     /// An fsync or fdatasync of the file completed.
     SyncFile { file: FileKey },
+    /// An fsync or fdatasync of the file failed: what was written since the last completed
+    /// one never reaches the disk, though the process still reads it.
+    FailedSync { file: FileKey },
     /// An fsync of the directory `path` completed.
     SyncDir { path: PathBuf },
     /// `from` was renamed to `to`.
@@ -61,6 +64,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Vec<Record>, String> {
             },
             b'T' => Record::Truncate { file, len: arg },
             b'S' => Record::SyncFile { file },
+            b'F' => Record::FailedSync { file },
             b'D' => Record::SyncDir { path },
             b'R' => Record::Rename {
                 from: path,
@@ -83,23 +87,34 @@ fn path_of(bytes: &[u8]) -> PathBuf {
     PathBuf::from(std::ffi::OsStr::from_bytes(bytes))
 }
 
+/// Encodes one record as the shim does (for the tests of this module and of the power model).
+#[cfg(test)]
+pub(crate) fn encode(
+    kind: u8,
+    file: FileKey,
+    arg: u64,
+    path: &str,
+    path2: &str,
+    data: &[u8],
+) -> Vec<u8> {
+    let mut bytes = vec![kind];
+    for value in [file.0, file.1, arg] {
+        bytes.extend_from_slice(&value.to_le_bytes());
+    }
+    bytes.extend_from_slice(&(path.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(&(path2.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(&(data.len() as u64).to_le_bytes());
+    bytes.extend_from_slice(path.as_bytes());
+    bytes.extend_from_slice(path2.as_bytes());
+    bytes.extend_from_slice(data);
+    bytes
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn record(kind: u8, file: FileKey, arg: u64, path: &str, path2: &str, data: &[u8]) -> Vec<u8> {
-        let mut bytes = vec![kind];
-        for value in [file.0, file.1, arg] {
-            bytes.extend_from_slice(&value.to_le_bytes());
-        }
-        bytes.extend_from_slice(&(path.len() as u32).to_le_bytes());
-        bytes.extend_from_slice(&(path2.len() as u32).to_le_bytes());
-        bytes.extend_from_slice(&(data.len() as u64).to_le_bytes());
-        bytes.extend_from_slice(path.as_bytes());
-        bytes.extend_from_slice(path2.as_bytes());
-        bytes.extend_from_slice(data);
-        bytes
-    }
+    use encode as record;
 
     #[test]
     fn decodes_records_and_drops_a_cut_last_one() {

@@ -16,7 +16,7 @@
 //! [`check`] holds the oracle both tests share: the probe protocol (acknowledgments, errors),
 //! and the store check after a reopen (every acknowledged event present, no partial batch, no
 //! gap). Randomness comes from [`Random`], seeded by [`seed`], which prints the seed and
-//! replays one from `ANNAL_SEED`.
+//! replays one from `ANNAL_SEED`; [`runs`] lets `ANNAL_FAULT_RUNS` lengthen a hunt.
 //!
 //! Invariant: a test built on this module decides everything random from the printed seed,
 //! except thread scheduling in the child; a failure message names the seed and the run.
@@ -26,7 +26,7 @@ mod journal;
 pub mod power;
 mod runs;
 
-pub use runs::{Open, Target, io_faults, power_loss};
+pub use runs::{Open, Target, Verdict, io_faults, power_loss};
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -86,6 +86,16 @@ pub fn seed(name: &str) -> u64 {
     seed
 }
 
+/// How many runs a fault or power-loss test makes: `ANNAL_FAULT_RUNS` if set (for a longer
+/// hunt, e.g. `ANNAL_FAULT_RUNS=400 cargo test -p annal-ndjson --test it power_loss`), else
+/// `default`, which keeps `scripts/test` fast.
+pub fn runs(default: u64) -> u64 {
+    std::env::var("ANNAL_FAULT_RUNS")
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(default)
+}
+
 /// Compiles the shim into `out_dir` once per process and returns the library's path. Panics
 /// with the compiler's output if `cc` fails (`scripts/test` installs it).
 pub fn shim(out_dir: &Path) -> PathBuf {
@@ -133,7 +143,7 @@ pub struct FaultPlan {
     /// The number (from 1) of the call among the chosen classes that fails.
     pub at: u64,
     /// The classes counted: `w` writes and truncations, `s` fsyncs, `r` renames and unlinks,
-    /// `o` opens.
+    /// `o` opens, `O` opens for writing.
     pub ops: String,
     /// The errno the failing call returns.
     pub errno: i32,

@@ -6,6 +6,9 @@
 //! - a file's bytes are durable as of its last completed fsync (or fdatasync); the writes and
 //!   truncations after it survive only as a random prefix, the first one left out maybe torn
 //!   (a random prefix of its bytes);
+//! - a failed fsync dooms the changes before it: as on Linux, whose writeback marks the pages
+//!   clean after an error, the process goes on reading them but no later fsync makes them
+//!   durable;
 //! - a directory's entries (creations, renames, removals) are durable as of its last completed
 //!   fsync; the later changes survive only as a random prefix, in order. An fsync of a file
 //!   does not make its name durable.
@@ -75,11 +78,14 @@ impl EntryChange {
     }
 }
 
-/// One file's content: durable bytes and the changes after its last fsync.
+/// One file's content: durable bytes, the changes after its last fsync, and the changes a
+/// failed fsync doomed (the process reads them; the disk never gets them).
 #[derive(Debug, Default)]
 struct Node {
     durable: Vec<u8>,
     pending: Vec<DataChange>,
+    /// How many of the first `pending` changes a failed fsync doomed.
+    doomed: usize,
 }
 
 fn apply_data(bytes: &mut Vec<u8>, change: &DataChange) {
@@ -147,7 +153,7 @@ impl PowerLoss {
                 let node = self.nodes.len();
                 self.nodes.push(Node {
                     durable: std::fs::read(&path)?,
-                    pending: Vec::new(),
+                    ..Node::default()
                 });
                 self.by_key.insert((metadata.dev(), metadata.ino()), node);
                 self.live.insert(path.clone(), node);
@@ -166,7 +172,12 @@ impl PowerLoss {
         random: &mut Random,
         skip: &dyn Fn(&Path) -> bool,
     ) -> Result<Loss, String> {
-        let bytes = std::fs::read(journal).map_err(|e| format!("{}: {e}", journal.display()))?;
+        let bytes = match std::fs::read(journal) {
+            Ok(bytes) => bytes,
+            // Killed before the shim started: the process changed nothing.
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(error) => return Err(format!("{}: {error}", journal.display())),
+        };
         let records = parse(&bytes)?;
         let mut loss = Loss {
             records: records.len(),
@@ -225,9 +236,15 @@ impl PowerLoss {
             Record::SyncFile { file } => {
                 let node = self.node_of(file)?;
                 let node = &mut self.nodes[node];
-                for change in std::mem::take(&mut node.pending) {
+                for change in std::mem::take(&mut node.pending).split_off(node.doomed) {
                     apply_data(&mut node.durable, &change);
                 }
+                node.doomed = 0;
+            }
+            Record::FailedSync { file } => {
+                let node = self.node_of(file)?;
+                let node = &mut self.nodes[node];
+                node.doomed = node.pending.len();
             }
             Record::SyncDir { path } => {
                 let (synced, kept) = std::mem::take(&mut self.pending)
@@ -279,12 +296,13 @@ impl PowerLoss {
     fn surviving_bytes(&self, node: usize, random: &mut Random, loss: &mut Loss) -> Vec<u8> {
         let node = &self.nodes[node];
         let mut bytes = node.durable.clone();
-        let kept = random.below(node.pending.len() as u64 + 1) as usize;
-        for change in &node.pending[..kept] {
+        let pending = &node.pending[node.doomed..];
+        let kept = random.below(pending.len() as u64 + 1) as usize;
+        for change in &pending[..kept] {
             apply_data(&mut bytes, change);
         }
         loss.dropped_changes += node.pending.len() - kept;
-        if let Some(DataChange::Write { offset, bytes: new }) = node.pending.get(kept)
+        if let Some(DataChange::Write { offset, bytes: new }) = pending.get(kept)
             && !new.is_empty()
             && random.one_in(2)
         {
@@ -325,5 +343,146 @@ impl PowerLoss {
             std::fs::write(path, &contents[node])?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::faults::journal::encode;
+
+    /// Resets `root` to `a` = "old" and `c` = "one" (new files: the image replaced them).
+    fn reset(root: &Path) {
+        let _ = std::fs::remove_dir_all(root);
+        std::fs::create_dir_all(root).unwrap();
+        std::fs::write(root.join("a"), "old").unwrap();
+        std::fs::write(root.join("c"), "one").unwrap();
+    }
+
+    fn key(path: &Path) -> FileKey {
+        let metadata = std::fs::metadata(path).unwrap();
+        (metadata.dev(), metadata.ino())
+    }
+
+    fn text(path: &Path) -> String {
+        path.to_string_lossy().into_owned()
+    }
+
+    /// Resets `root`, crashes it with the journal `journal(root)` under `seed`, and returns
+    /// the content of `a`, `b` and `c`.
+    fn crash(root: &Path, journal: &dyn Fn(&Path) -> Vec<u8>, seed: u64) -> [Option<String>; 3] {
+        reset(root);
+        let journal_path = root.with_extension("journal");
+        std::fs::write(&journal_path, journal(root)).unwrap();
+        let state = PowerLoss::start(root).unwrap();
+        state
+            .crash(&journal_path, &mut Random::new(seed), &|_| false)
+            .unwrap();
+        std::fs::remove_file(&journal_path).unwrap();
+        ["a", "b", "c"].map(|name| std::fs::read_to_string(root.join(name)).ok())
+    }
+
+    fn root(name: &str) -> PathBuf {
+        std::env::temp_dir().join(format!("annal-power-{name}-{}", std::process::id()))
+    }
+
+    /// `a` gets "111" then an fsync then "222"; a new file `b` gets "bbb" and an fsync, and
+    /// with `dir_sync` its directory is fsynced too.
+    fn writes(root: &Path, dir_sync: bool) -> Vec<u8> {
+        let (a, b) = (key(&root.join("a")), (u64::MAX, 1));
+        let mut journal = encode(b'W', a, 3, "", "", b"111");
+        journal.extend(encode(b'S', a, 0, "", "", b""));
+        journal.extend(encode(b'W', a, 6, "", "", b"222"));
+        journal.extend(encode(b'C', b, 0, &text(&root.join("b")), "", b""));
+        journal.extend(encode(b'W', b, 0, "", "", b"bbb"));
+        journal.extend(encode(b'S', b, 0, "", "", b""));
+        if dir_sync {
+            journal.extend(encode(b'D', (0, 0), 0, &text(root), "", b""));
+        }
+        journal
+    }
+
+    #[test]
+    fn unsynced_writes_and_entries_survive_only_as_prefixes() {
+        let root = root("writes");
+        let (mut a_variants, mut b_variants) = (BTreeSet::new(), BTreeSet::new());
+        for seed in 1..64 {
+            let [a_text, b_text, _] = crash(&root, &|root| writes(root, false), seed);
+            let a_text = a_text.unwrap();
+            assert!(
+                "old111222".starts_with(&a_text) && a_text.starts_with("old111"),
+                "{a_text}"
+            );
+            assert!(
+                matches!(b_text.as_deref(), None | Some("bbb")),
+                "{b_text:?}"
+            );
+            a_variants.insert(a_text);
+            b_variants.insert(b_text);
+        }
+        assert!(a_variants.len() >= 3, "{a_variants:?}");
+        assert_eq!(b_variants.len(), 2, "an unsynced name may go or stay");
+        for seed in 1..16 {
+            let [_, b_text, _] = crash(&root, &|root| writes(root, true), seed);
+            assert_eq!(b_text.as_deref(), Some("bbb"), "a synced name stays");
+        }
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    /// A new `c.tmp` = "two", fsynced and renamed over `c`, then maybe a directory fsync.
+    fn rename(root: &Path, dir_sync: bool) -> Vec<u8> {
+        let temp = (u64::MAX, 2);
+        let temp_path = text(&root.join("c.tmp"));
+        let mut journal = encode(b'C', temp, 0, &temp_path, "", b"");
+        journal.extend(encode(b'W', temp, 0, "", "", b"two"));
+        journal.extend(encode(b'S', temp, 0, "", "", b""));
+        journal.extend(encode(
+            b'R',
+            (0, 0),
+            0,
+            &temp_path,
+            &text(&root.join("c")),
+            b"",
+        ));
+        if dir_sync {
+            journal.extend(encode(b'D', (0, 0), 0, &text(root), "", b""));
+        }
+        journal
+    }
+
+    #[test]
+    fn a_rename_shows_the_old_or_the_new_file_never_a_mix() {
+        let root = root("rename");
+        let mut seen = BTreeSet::new();
+        for seed in 1..64 {
+            let c_text = crash(&root, &|root| rename(root, false), seed)[2].clone();
+            let c_text = c_text.unwrap();
+            assert!(c_text == "one" || c_text == "two", "{c_text}");
+            seen.insert(c_text);
+        }
+        assert_eq!(seen.len(), 2, "{seen:?}");
+        let c_text = crash(&root, &|root| rename(root, true), 7)[2].clone();
+        assert_eq!(c_text.as_deref(), Some("two"));
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    /// `a` gets "111", whose fsync fails, then "222" and a completed fsync.
+    fn failed_sync(root: &Path) -> Vec<u8> {
+        let a = key(&root.join("a"));
+        let mut journal = encode(b'W', a, 3, "", "", b"111");
+        journal.extend(encode(b'F', a, 0, "", "", b""));
+        journal.extend(encode(b'W', a, 6, "", "", b"222"));
+        journal.extend(encode(b'S', a, 0, "", "", b""));
+        journal
+    }
+
+    #[test]
+    fn a_failed_fsync_leaves_a_hole_that_later_fsyncs_do_not_fill() {
+        let root = root("failed");
+        for seed in 1..8 {
+            let a_text = crash(&root, &failed_sync, seed)[0].clone();
+            assert_eq!(a_text.as_deref(), Some("old\x00\x00\x00222"));
+        }
+        std::fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -1,7 +1,7 @@
 //! The two test drivers a disk backend calls: [`io_faults`] and [`power_loss`], each a bounded
 //! series of probe runs against one store, checked after every run by reopening it.
 //!
-//! Invariant: a driver panics with the seed, the run and what was injected as soon as one
+//! Invariant: a driver stops with the seed, the run and what was injected as soon as one
 //! promise is broken (an acknowledged event lost, a store that does not open, a panic or hang
 //! in the probe, a wrong error, a write accepted after a failure, a partial batch), so the
 //! message is a reproducer.
@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use annal_core::{EventId, EventType, ExpectedVersion, NewEvent, Store, StreamId};
 
-use super::check::{Acked, Outcome, check_store};
+use super::check::{Acked, Outcome, Promises, check_store};
 use super::power::{Loss, PowerLoss};
 use super::{FaultPlan, Random, preload};
 
@@ -47,6 +47,8 @@ pub struct Target<'a> {
     pub open: Open<'a>,
     /// Files written through `mmap`, which the power-loss image leaves out.
     pub volatile: &'a dyn Fn(&Path) -> bool,
+    /// Extra environment for the probe (how a deliberately broken configuration is asked for).
+    pub probe_env: &'a [(&'a str, &'a str)],
 }
 
 impl std::fmt::Debug for Target<'_> {
@@ -58,11 +60,15 @@ impl std::fmt::Debug for Target<'_> {
     }
 }
 
+/// What a driver concluded: a summary of the runs, or the first broken promise with its
+/// reproducer (seed, run, what was injected).
+pub type Verdict = Result<String, String>;
+
 /// Runs the probe in `faults` mode `runs` times, each with a random [`FaultPlan`], and checks
 /// the probe's answers and the reopened store after each run.
-pub async fn io_faults(target: &Target<'_>, seed: u64, runs: u64) {
+pub async fn io_faults(target: &Target<'_>, seed: u64, runs: u64) -> Verdict {
     let mut random = Random::new(seed);
-    let mut acknowledged: Vec<Acked> = Vec::new();
+    let mut promises = Promises::default();
     let (mut fired, mut open_errors) = (0, 0);
     for run in 0..runs {
         let plan = FaultPlan::random(&mut random, CALLS_MAX);
@@ -71,66 +77,176 @@ pub async fn io_faults(target: &Target<'_>, seed: u64, runs: u64) {
         command.arg(BATCHES.to_string());
         preload(&mut command, &target.shim, &target.dir);
         plan.apply(&mut command);
-        let (stdout, stderr) = run_to_end(command, &context);
+        let (stdout, stderr) = run_to_end(command, &context)?;
         fired += usize::from(stderr.contains("annal-fault-shim:"));
         let outcome = Outcome::parse(&stdout, BATCH);
         open_errors += usize::from(outcome.open_error.is_some());
         let problems = outcome.problems(TASKS);
-        assert!(
-            problems.is_empty(),
-            "{context}: {}\nstderr:\n{stderr}",
-            problems.join("\n")
-        );
-        acknowledged.extend(outcome.acked);
-        reopen_and_check(target, &mut acknowledged, run, &context).await;
+        if !problems.is_empty() {
+            return Err(format!(
+                "{context}: {}\nstderr:\n{stderr}",
+                problems.join("\n")
+            ));
+        }
+        promises.absorb(&outcome);
+        reopen_and_check(target, &mut promises, run, &context).await?;
     }
-    report(&format!(
-        "{runs} fault runs: a fault struck in {fired}, {open_errors} during the open; \
-         {} batches acknowledged",
-        acknowledged.len()
-    ));
     assert!(fired * 3 >= runs as usize, "too few runs met their fault");
+    Ok(format!(
+        "{runs} fault runs: a fault struck in {fired}, {open_errors} during the open; \
+         {} batches acknowledged, {} streams trimmed, {} with a snapshot",
+        promises.acked.len(),
+        promises.floors.len(),
+        promises.snapshots.len()
+    ))
 }
 
-/// Runs the probe in `write` mode `runs` times, kills it after a random delay, replaces the
-/// store's files with what a power loss at that moment leaves ([`PowerLoss`]), and checks the
-/// reopened store.
-pub async fn power_loss(target: &Target<'_>, seed: u64, runs: u64, journal_dir: &Path) {
+/// Runs the probe in `write` mode `runs` times, each killed after a random delay. About half
+/// the kills are power losses: the store's files are replaced with what a power loss at that
+/// moment leaves ([`PowerLoss`], over every run since the last one), and the reopened store is
+/// checked. A third of the runs also meet a failed fsync, whose doomed writes a later power
+/// loss drops even when the next process read them. The journals go to `journal_dir`, outside
+/// the store's directory.
+pub async fn power_loss(target: &Target<'_>, seed: u64, runs: u64, journal_dir: &Path) -> Verdict {
     let mut random = Random::new(seed);
-    let mut acknowledged: Vec<Acked> = Vec::new();
+    let mut promises = Promises::default();
     let mut total = Loss::default();
+    let (mut n_acked, mut n_losses) = (0, 0);
+    let evidence = journal_dir.join("evidence");
+    let journal = evidence.join("journal.bin");
+    let mut segment: Option<(PowerLoss, Vec<String>)> = None;
     std::fs::create_dir_all(&target.dir).unwrap();
     for run in 0..runs {
-        let context = format!("ANNAL_SEED={seed}, run {run}");
-        let before = PowerLoss::start(&target.dir).unwrap();
-        let journal = journal_dir.join(format!("journal-{run}.bin"));
+        let (state, story) = match segment.take() {
+            Some(segment) => segment,
+            None => (
+                start_segment(target, &evidence, &mut random, &mut promises),
+                Vec::new(),
+            ),
+        };
         let mut command = probe_command(target, "write", run);
         preload(&mut command, &target.shim, &target.dir);
         command.env("ANNAL_FAULT_JOURNAL", &journal);
-        let delay = Duration::from_millis(50 + random.below(300));
-        let (stdout, stderr) = run_then_kill(command, delay);
-        assert!(!stderr.contains("panicked"), "{context}: {stderr}");
+        let plan = random.one_in(3).then(|| FaultPlan {
+            ops: "s".into(),
+            sticky: false,
+            partial: false,
+            ..FaultPlan::random(&mut random, CALLS_MAX)
+        });
+        if let Some(plan) = &plan {
+            plan.apply(&mut command);
+        }
+        let (stdout, stderr) = run_then_kill(command, random_delay(&mut random));
+        let mut story = story;
+        story.push(format!("run {run} (fsync fault {plan:?}) killed"));
+        if stderr.contains("panicked") {
+            return Err(format!(
+                "ANNAL_SEED={seed}, {story:?}: the probe panicked: {stderr}"
+            ));
+        }
+        append_file(&evidence.join("stdout.txt"), &stdout);
         let outcome = Outcome::parse(&stdout, BATCH);
-        acknowledged.extend(outcome.acked);
-        let loss = before
+        n_acked += outcome.acked.len();
+        promises.absorb(&outcome);
+        if run + 1 < runs && random.one_in(2) {
+            // A process crash only: the files stay as they are, and the next run goes on.
+            segment = Some((state, story));
+            continue;
+        }
+        let context = format!("ANNAL_SEED={seed}, {story:?}, then a power loss");
+        let loss = state
             .crash(&journal, &mut random, target.volatile)
-            .unwrap_or_else(|error| panic!("{context}: {error}"));
-        std::fs::remove_file(&journal).unwrap();
+            .map_err(|error| format!("{context}: {error}"))?;
+        copy_tree(&target.dir, &evidence.join("image")).unwrap();
+        n_losses += 1;
         total.records += loss.records;
         total.dropped_changes += loss.dropped_changes;
         total.torn_writes += loss.torn_writes;
         total.dropped_entries += loss.dropped_entries;
-        let context = format!("{context}, after a power loss that dropped {loss:?}");
-        reopen_and_check(target, &mut acknowledged, run, &context).await;
+        let context = format!("{context} that dropped {loss:?}");
+        if let Err(failure) = reopen_and_check(target, &mut promises, run, &context).await {
+            return Err(format!(
+                "{failure}\n{}",
+                keep_evidence(&evidence, seed, run)
+            ));
+        }
     }
-    report(&format!(
-        "{runs} power losses: {} batches acknowledged; {total:?}",
-        acknowledged.len()
-    ));
     assert!(
-        acknowledged.len() > runs as usize,
+        n_acked > runs as usize,
         "the probes acknowledged too little to test"
     );
+    Ok(format!(
+        "{runs} runs, {n_losses} power losses: {n_acked} batches acknowledged; {total:?}"
+    ))
+}
+
+/// Starts following the store's directory from its current state (now and then an empty one,
+/// so power losses also meet the creation of a store), with fresh evidence.
+fn start_segment(
+    target: &Target<'_>,
+    evidence: &Path,
+    random: &mut Random,
+    promises: &mut Promises,
+) -> PowerLoss {
+    if !promises.acked.is_empty() && random.one_in(6) {
+        std::fs::remove_dir_all(&target.dir).unwrap();
+        std::fs::create_dir_all(&target.dir).unwrap();
+        *promises = Promises::default();
+    }
+    let _ = std::fs::remove_dir_all(evidence);
+    copy_tree(&target.dir, &evidence.join("before")).unwrap();
+    PowerLoss::start(&target.dir).unwrap()
+}
+
+/// Mostly a few hundred milliseconds; now and then a longer run, so the periodic work of a
+/// writer (refreshing a cache file, copying the WAL into the database) meets the power loss
+/// too, and a shorter one, so the open does.
+fn random_delay(random: &mut Random) -> Duration {
+    match random.below(8) {
+        0 => Duration::from_millis(2_000 + random.below(1_000)),
+        1 => Duration::from_millis(5 + random.below(40)),
+        _ => Duration::from_millis(50 + random.below(300)),
+    }
+}
+
+fn append_file(path: &Path, text: &str) {
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    file.write_all(text.as_bytes()).unwrap();
+}
+
+/// Copies the directory tree `from` to `to`.
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
+}
+
+/// Moves a failed run's evidence (the store before the run, the journal, the probe's output
+/// and the image the reopen was given) where it outlives the test; says where.
+fn keep_evidence(evidence: &Path, seed: u64, run: u64) -> String {
+    let kept = std::env::temp_dir().join(format!("annal-power-loss-{seed}-run-{run}"));
+    let _ = std::fs::remove_dir_all(&kept);
+    match copy_tree(evidence, &kept) {
+        Ok(()) => format!(
+            "the store before the run, the shim's journal, the probe's output and the image \
+             are kept in {}",
+            kept.display()
+        ),
+        Err(error) => format!("keeping the evidence failed: {error}"),
+    }
 }
 
 fn probe_command(target: &Target<'_>, mode: &str, run: u64) -> Command {
@@ -140,7 +256,9 @@ fn probe_command(target: &Target<'_>, mode: &str, run: u64) -> Command {
         .arg(&target.store)
         .args([run.to_string(), TASKS.to_string(), BATCH.to_string()])
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .stderr(Stdio::piped())
+        .env("ANNAL_PROBE_MAINTAIN", "1")
+        .envs(target.probe_env.iter().copied());
     command
 }
 
@@ -148,15 +266,15 @@ fn probe_command(target: &Target<'_>, mode: &str, run: u64) -> Command {
 /// show that a reopened store writes again.
 async fn reopen_and_check(
     target: &Target<'_>,
-    acknowledged: &mut Vec<Acked>,
+    promises: &mut Promises,
     run: u64,
     context: &str,
-) {
+) -> Result<(), String> {
     let store = (target.open)()
-        .unwrap_or_else(|error| panic!("{context}: the store does not reopen: {error}"));
-    check_store(store.as_ref(), acknowledged, BATCH)
+        .map_err(|error| format!("{context}: the store does not reopen: {error}"))?;
+    check_store(store.as_ref(), promises, BATCH)
         .await
-        .unwrap_or_else(|error| panic!("{context}: after reopening, {error}"));
+        .map_err(|error| format!("{context}: after reopening, {error}"))?;
     let ids: Vec<String> = (0..BATCH)
         .map(|i| format!("r{run}-reopen-b0-{i}"))
         .collect();
@@ -171,14 +289,16 @@ async fn reopen_and_check(
         })
         .collect();
     let stream = StreamId::new("reopened").unwrap();
-    store
+    let result = store
         .append(&stream, ExpectedVersion::Any, events)
         .await
-        .unwrap_or_else(|error| panic!("{context}: the reopened store refuses an append: {error}"));
-    acknowledged.push(Acked {
+        .map_err(|error| format!("{context}: the reopened store refuses an append: {error}"))?;
+    promises.acked.push(Acked {
         stream: "reopened".into(),
+        version: result.stream_version.0,
         ids,
     });
+    Ok(())
 }
 
 /// Starts `command`, collecting its output on threads (a full pipe must not stall it).
@@ -204,8 +324,8 @@ fn read_all(pipe: &mut impl Read) -> String {
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
-/// Runs `command` until it exits; panics if it hangs, fails or panics.
-fn run_to_end(command: Command, context: &str) -> (String, String) {
+/// Runs `command` until it exits; a hang, a failure or a panic is an error.
+fn run_to_end(command: Command, context: &str) -> Result<(String, String), String> {
     let (mut child, out, err) = spawn(command);
     let started = Instant::now();
     let status = loop {
@@ -216,16 +336,19 @@ fn run_to_end(command: Command, context: &str) -> (String, String) {
             child.kill().unwrap();
             child.wait().unwrap();
             let (stdout, stderr) = (out.join().unwrap(), err.join().unwrap());
-            panic!("{context}: the probe hung\nstdout:\n{stdout}\nstderr:\n{stderr}");
+            return Err(format!(
+                "{context}: the probe hung\nstdout:\n{stdout}\nstderr:\n{stderr}"
+            ));
         }
         std::thread::sleep(Duration::from_millis(5));
     };
     let (stdout, stderr) = (out.join().unwrap(), err.join().unwrap());
-    assert!(
-        status.success() && !stderr.contains("panicked"),
-        "{context}: the probe ended with {status}\nstdout:\n{stdout}\nstderr:\n{stderr}"
-    );
-    (stdout, stderr)
+    if !status.success() || stderr.contains("panicked") {
+        return Err(format!(
+            "{context}: the probe ended with {status}\nstdout:\n{stdout}\nstderr:\n{stderr}"
+        ));
+    }
+    Ok((stdout, stderr))
 }
 
 /// Runs `command` for `delay`, then kills it with SIGKILL.
@@ -236,10 +359,4 @@ fn run_then_kill(command: Command, delay: Duration) -> (String, String) {
     let _ = child.kill();
     child.wait().unwrap();
     (out.join().unwrap(), err.join().unwrap())
-}
-
-// The drivers' summary must reach the test's output even when the test passes.
-#[allow(clippy::print_stderr)]
-fn report(line: &str) {
-    eprintln!("{line}");
 }

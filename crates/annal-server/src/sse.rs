@@ -1,0 +1,156 @@
+//! `GET /v1/subscribe`: the log, live, as Server-Sent Events.
+//!
+//! Each event's SSE `id:` is its position. A client resumes with `Last-Event-ID` (or `?from=`),
+//! both meaning "the last position I have", and gets exactly the events after it: the store's
+//! subscription reads from the store after every wake-up instead of buffering, and the response
+//! body is polled only as fast as the socket drains, so a slow subscriber falls behind and
+//! catches up from the store while writers and other subscribers go on. Live subscribers are
+//! capped; one more is answered 503. Shutdown ends every stream cleanly.
+
+use std::sync::Arc;
+
+use annal_core::{EventType, Filter, Position};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use serde::Deserialize;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::auth::{Caller, Scope};
+use crate::params::{Params, list};
+use crate::problem::ApiError;
+use crate::state::AppState;
+
+/// Query parameters of `GET /v1/subscribe`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct SubscribeParams {
+    /// The last position the client has; delivery starts after it. Without it (and without
+    /// `Last-Event-ID`), only events committed from now on are sent.
+    pub(crate) from: Option<u64>,
+    /// Only these event types (comma-separated).
+    pub(crate) types: Option<String>,
+    /// Only streams whose id starts with this.
+    pub(crate) stream_prefix: Option<String>,
+}
+
+/// Holds one subscriber slot for as long as its response body lives.
+struct Slot {
+    _permit: OwnedSemaphorePermit,
+    semaphore: Arc<Semaphore>,
+    max: usize,
+}
+
+impl Slot {
+    fn report(&self, releasing: usize) {
+        let live = self.max - self.semaphore.available_permits() - releasing;
+        crate::metrics::subscribers(live);
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.report(1);
+    }
+}
+
+/// Follows the log from a position as SSE.
+#[utoipa::path(
+    get,
+    path = "/v1/subscribe", operation_id = "subscribe",
+    tag = "events",
+    description = "Follow the log live as Server-Sent Events (scope: read). Each `id:` is the event's position; reconnect with `Last-Event-ID` (or `from`) to resume exactly after it. Heartbeat comments keep idle connections open.",
+    params(SubscribeParams, ("Last-Event-ID" = Option<u64>, Header, description = "The last position received; takes precedence over from")),
+    responses((status = 200, description = "An SSE stream whose data lines are RecordedEvent JSON", content_type = "text/event-stream"), (status = 400, description = "Bad parameter", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"), (status = 503, description = "too-many-subscribers", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"), (status = 401, description = "No or unknown token", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "The token lacks the scope or stream", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"))
+)]
+pub(crate) async fn subscribe(
+    State(state): State<AppState>,
+    caller: Caller,
+    Params(params): Params<SubscribeParams>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    caller.require(Scope::Read)?;
+    let filter = Filter {
+        event_types: list("types", params.types.as_deref(), |t: &str| {
+            EventType::new(t)
+        })?,
+        ..Filter::default()
+    };
+    let after = match last_event_id(&headers)? {
+        Some(position) => position,
+        None => match params.from {
+            Some(position) => position,
+            None => state.store.head().await?.0,
+        },
+    };
+    let permit = Arc::clone(&state.subscribers)
+        .try_acquire_owned()
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too-many-subscribers",
+                format!(
+                    "the server has its maximum of {} live subscribers; retry later",
+                    state.config.subscribers_max
+                ),
+            )
+        })?;
+    let slot = Slot {
+        _permit: permit,
+        semaphore: Arc::clone(&state.subscribers),
+        max: state.config.subscribers_max,
+    };
+    slot.report(0);
+    let from = Position(after.saturating_add(1));
+    let events = state.store.subscribe(from, filter).await?;
+    let prefix = params.stream_prefix;
+    let selected = events.filter(move |event| {
+        let keep = match event {
+            Ok(event) => {
+                let stream = event.aggregate_id.as_str();
+                prefix.as_deref().is_none_or(|p| stream.starts_with(p)) && caller.sees(stream)
+            }
+            Err(_) => true,
+        };
+        std::future::ready(keep)
+    });
+    let frames = selected
+        .take_while(|event| {
+            if let Err(error) = event {
+                tracing::error!(%error, "subscription read failed; ending the stream");
+            }
+            std::future::ready(event.is_ok())
+        })
+        .filter_map(move |event| {
+            let _slot = &slot;
+            std::future::ready(event.ok().map(|event| frame(&event)))
+        })
+        .take_until(state.shutdown.clone().cancelled_owned());
+    let keep_alive = KeepAlive::new().interval(state.config.heartbeat);
+    Ok(Sse::new(frames).keep_alive(keep_alive).into_response())
+}
+
+/// One SSE frame; an event that does not serialize aborts the stream rather than being skipped.
+fn frame(event: &annal_core::RecordedEvent) -> Result<Event, axum::Error> {
+    crate::metrics::event_delivered();
+    Event::default()
+        .id(event.position.0.to_string())
+        .json_data(event)
+}
+
+/// The `Last-Event-ID` header as a position, if sent.
+fn last_event_id(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
+    let Some(value) = headers.get("last-event-id") else {
+        return Ok(None);
+    };
+    let text = value.to_str().unwrap_or("").trim();
+    text.parse().map(Some).map_err(|_| {
+        ApiError::invalid_parameter(
+            "Last-Event-ID",
+            format!("Last-Event-ID {text:?} is not a position"),
+        )
+    })
+}
