@@ -181,8 +181,12 @@ pub enum AppendError {
         /// The stream.
         stream: StreamId,
     },
-    /// The store's position counter would overflow.
-    #[error("the store cannot grow past position {}", u64::MAX)]
+    /// The store's position counter would reach `u64::MAX`, which is never assigned: a reader
+    /// resuming after it would have nowhere to go.
+    #[error(
+        "the store's positions are exhausted (position {} is never assigned)",
+        u64::MAX
+    )]
     PositionOverflow,
     /// The backend failed; nothing of the batch is acknowledged.
     #[error(transparent)]

@@ -74,6 +74,7 @@ fn open_writer(layout: Layout, options: OpenOptions) -> Result<NdjsonStore, Open
     raise_to_head(&mut built.index, &head_file);
     let upgraded_from = upgrade(&layout, &counters, &mut built.index)?;
     let (snapshots, renamed_files) = sidecar_dirs(&layout)?;
+    sync_names(&layout)?;
     let head_writer = start_head(&layout, &log, log_inode, &built.index)?;
     let status = index_status(&index_file, &Summary::of(&built.index));
     if status != IndexStatus::Current || torn_tail.is_some() {
@@ -213,6 +214,23 @@ fn upgrade(
     write_atomic(&path, &counters_json(&index.counters()))
         .map_err(OpenError::io("writing", &path))?;
     Ok((index.next.offset > 0 || counters.last_position > 0).then_some(1))
+}
+
+/// Makes the store's directory entries durable before anything builds on them: a writer killed
+/// between a rename and its directory fsync (a compaction's new log, a snapshot) leaves a name
+/// that this process sees but a power loss could still take back, and with it every append
+/// this writer makes to that log.
+fn sync_names(layout: &Layout) -> Result<(), OpenError> {
+    for dir in [
+        layout.dir().to_path_buf(),
+        layout.file(SNAPSHOTS_DIR),
+        layout.file(PROJECTIONS_DIR),
+    ] {
+        if dir.is_dir() {
+            sync_dir(&dir).map_err(OpenError::io("syncing", &dir))?;
+        }
+    }
+    Ok(())
 }
 
 /// Opens `head.json` and makes it durable describing the recovered log, which is synced first:

@@ -83,7 +83,7 @@ fn open_writer_store(
         }
     };
     let mut connection =
-        open_writer(path, &options, !fresh).map_err(|e| schema::classify(path, e))?;
+        open_writer(path, &options, !fresh).map_err(|source| writer_open_error(path, source))?;
     refuse_read_only(path, &connection)?;
     schema::migrate(&mut connection, path)?;
     let state = WriterState::load(&connection).map_err(|source| match as_corrupt(&source) {
@@ -96,6 +96,7 @@ fn open_writer_store(
     })?;
     // After the state loaded: a file whose values the writer cannot use stays untouched.
     wal_marker::mark_open(&connection, fresh).map_err(sqlite("marking the writer open in"))?;
+    sync_dir_of(path)?;
     let (head_sender, head) = watch::channel(Position::START);
     let writer = WriterHandle::start(
         connection,
@@ -110,6 +111,36 @@ fn open_writer_store(
     })?;
     let handle = Handle::writer(writer, lock, temp_dir, path);
     Ok(SqliteStore::new(path, options, head, handle))
+}
+
+/// SQLite fsyncs the directory when it creates the WAL (or a new file) but ignores a failure
+/// there, and the WAL's name is what keeps every acknowledged append findable after a power
+/// loss. The open fsyncs the directory itself once the WAL exists, and fails if that fails.
+fn sync_dir_of(path: &Path) -> Result<(), OpenError> {
+    let dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    std::fs::File::open(dir)
+        .and_then(|dir| dir.sync_all())
+        .map_err(|source| OpenError::Io {
+            context: "syncing the directory of",
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+/// A failure to open or set up the writer's connection: `Damaged` for a damaged file, else
+/// an error saying it happened while opening for writing (the read-only inspection passed).
+fn writer_open_error(path: &Path, source: rusqlite::Error) -> OpenError {
+    match schema::classify(path, source) {
+        OpenError::Sqlite { path, source, .. } => OpenError::Sqlite {
+            context: "opening for writing",
+            path,
+            source,
+        },
+        other => other,
+    }
 }
 
 /// SQLite falls back to a read-only handle when it cannot open the file for writing (no

@@ -20,12 +20,17 @@
 //! [`OpenError::MissingWal`]: crate::OpenError::MissingWal
 
 use rusqlite::Connection;
+use rusqlite::config::DbConfig;
 
 use crate::connection::enter_wal;
 
 /// Sets the marker at a writer's open. `fresh`: the store was just created in rollback mode,
 /// so the marker goes straight into the file and WAL mode starts afterwards.
 pub(crate) fn mark_open(connection: &Connection, fresh: bool) -> rusqlite::Result<()> {
+    // From here until `mark_closed`, closing the connection must not checkpoint the WAL into
+    // the file and delete it: after a failure (this open's, or a poisoned writer's) that would
+    // leave `writer_open = 1` in a file without a WAL, which every later open refuses.
+    connection.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
     let mark = || connection.execute("UPDATE meta SET value = 1 WHERE key = 'writer_open'", []);
     mark()?;
     if fresh {
@@ -37,10 +42,11 @@ pub(crate) fn mark_open(connection: &Connection, fresh: bool) -> rusqlite::Resul
     connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
 }
 
-/// Clears the marker at a clean close; closing the last connection then checkpoints it into
-/// the file and removes the WAL.
+/// Clears the marker at a clean close, and only then lets closing the connection checkpoint
+/// it into the file and remove the WAL ([`mark_open`] turned that off).
 pub(crate) fn mark_closed(connection: &Connection) -> rusqlite::Result<()> {
+    connection.execute("UPDATE meta SET value = 0 WHERE key = 'writer_open'", [])?;
     connection
-        .execute("UPDATE meta SET value = 0 WHERE key = 'writer_open'", [])
+        .set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, false)
         .map(|_| ())
 }

@@ -82,7 +82,8 @@ impl MemoryState {
                 stream: stream.clone(),
             });
         }
-        if self.last_position.0.checked_add(n_events).is_none() {
+        let last_position = self.last_position.0.checked_add(n_events);
+        if last_position.is_none_or(|last| last == u64::MAX) {
             return Err(AppendError::PositionOverflow);
         }
         let first_position = self.last_position.next();
@@ -406,7 +407,7 @@ mod tests {
             "{error}"
         );
         let mut state = MemoryState {
-            last_position: Position(u64::MAX),
+            last_position: Position(u64::MAX - 1),
             ..MemoryState::default()
         };
         let error = state

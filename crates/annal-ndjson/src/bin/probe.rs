@@ -17,6 +17,8 @@
 //!   <message>` followed by `after <stream> <kind> <message>` for one more append, where
 //!   `<kind>` is `poisoned`, `storage`, `other` or `ok` (the protocol of
 //!   `annal_testkit::faults::check`). Run under the fault shim by the fault tests.
+//! - `rename <from> <to>`: renames `<from>` over `<to>` and exits without syncing the directory,
+//!   as a writer killed between a compaction's rename and its directory fsync leaves it.
 //! - `hold <dir>`: opens `<dir>` for writing, prints `ready`, and holds it until stdin closes.
 //! - `tail <dir> <n>`: opens `<dir>` read-only, subscribes from the start, prints `event
 //!   <position>` for each event as it arrives, and exits 0 after `<n>` events.
@@ -64,6 +66,7 @@ fn main() -> Result<()> {
             Ok(())
         }
         "tail" => runtime.block_on(tail(arg(1)?, arg(2)?.parse()?)),
+        "rename" => Ok(std::fs::rename(arg(1)?, arg(2)?)?),
         other => Err(format!("unknown mode {other}").into()),
     }
 }

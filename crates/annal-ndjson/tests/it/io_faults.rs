@@ -37,7 +37,7 @@ async fn io_faults_lose_nothing_acknowledged_and_poison_the_writer() {
         probe_env: &[],
         volatile: &|_: &Path| false,
     };
-    match io_faults(&target, seed, runs(RUNS)).await {
+    match io_faults(&target, seed, runs(RUNS), dir.path()).await {
         Ok(summary) => println!("{summary}"),
         Err(failure) => panic!("{failure}"),
     }

@@ -58,3 +58,69 @@ async fn power_loss_catches_acknowledgments_before_the_fsync() {
     let failure = verdict.expect_err("relaxed durability loses acknowledged events");
     assert!(failure.contains("is missing"), "{failure}");
 }
+
+/// A writer killed between a compaction's rename and its directory fsync leaves a log name the
+/// next writer sees but a power loss can take back. The next writer must make the name durable
+/// before it appends, or a power loss takes its acknowledged appends with the name. Method: the
+/// probe renames a new log into place without a directory fsync, then another probe (`faults`
+/// mode, bounded) appends; both run under the journaling shim, and several power losses (one
+/// per seed, each choosing which unsynced changes survive) are checked against the
+/// acknowledgments.
+#[tokio::test]
+async fn a_rename_left_unsynced_by_a_crash_is_made_durable_before_appends() {
+    use annal_testkit::faults::power::PowerLoss;
+    use annal_testkit::faults::{Random, preload};
+    let shim = shim(Path::new(env!("CARGO_TARGET_TMPDIR")));
+    for seed in 1..=6u64 {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("store");
+        let store = NdjsonStore::open(&root).unwrap();
+        crate::support::append_ids(&store, "before", &["b1", "b2"]).await;
+        drop(store);
+        // The compaction's copy, complete and synced; only its rename is not durable.
+        std::fs::copy(
+            root.join("events.ndjson"),
+            root.join("events.ndjson.compact"),
+        )
+        .unwrap();
+        let journal = dir.path().join("journal.bin");
+        let state = PowerLoss::start(&root).unwrap();
+        let mut rename = probe();
+        rename
+            .arg("rename")
+            .arg(root.join("events.ndjson.compact"))
+            .arg(root.join("events.ndjson"));
+        preload(&mut rename, &shim, &root);
+        rename.env("ANNAL_FAULT_JOURNAL", &journal);
+        assert!(rename.status().unwrap().success());
+        // Killed after a few acknowledgments: no close, and no index refresh, syncs the
+        // directory for it.
+        let mut write = probe();
+        write.args(["write", root.to_str().unwrap(), "1", "2", "3"]);
+        preload(&mut write, &shim, &root);
+        write.env("ANNAL_FAULT_JOURNAL", &journal);
+        let mut child = write.stdout(std::process::Stdio::piped()).spawn().unwrap();
+        let mut lines =
+            std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+        let mut acked: Vec<String> = Vec::new();
+        while acked.len() < 12 {
+            let line = lines.next().expect("the writer stopped").unwrap();
+            if let Some(ack) = line.strip_prefix("ack ") {
+                acked.extend(ack.split(' ').skip(2).map(str::to_owned));
+            }
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        state
+            .crash(&journal, &mut Random::new(seed), &|_: &Path| false)
+            .unwrap();
+        let store = NdjsonStore::open(&root).unwrap();
+        let stored: Vec<String> = crate::support::ids(&crate::support::everything(&store).await);
+        for id in &acked {
+            assert!(
+                stored.iter().any(|s| s == id),
+                "seed {seed}: acknowledged {id} is missing after the power loss: {stored:?}"
+            );
+        }
+    }
+}
