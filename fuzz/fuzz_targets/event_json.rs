@@ -24,6 +24,7 @@ fuzz_target!(|data: &[u8]| {
         metadata_bytes_max: 8,
         batch_events_max: 2,
         text_bytes_max: 4,
+        ..Limits::default()
     };
     for limits in [Limits::default(), tiny] {
         if let Ok(prepared) = prepare_batch(batch.clone(), &limits, 1) {

@@ -11,8 +11,10 @@
 //! failed on a lost connection or a conflict with another process, it runs again from the
 //! start on a fresh connection; otherwise its callers get the error. If the connection was
 //! lost during `COMMIT`, the outcome is unknown and the callers are told so: retrying with the
-//! same event ids is safe (it returns the original result if the commit happened). There is no
-//! in-memory state to poison: every decision is made against the locked rows.
+//! same event ids is safe (it returns the original result if the commit happened). A group of
+//! several requests that failed otherwise runs again one request at a time, so a request the
+//! database refuses fails alone. There is no in-memory state to poison: every decision is made
+//! against the locked rows.
 
 mod append;
 mod command;
@@ -157,13 +159,22 @@ async fn commit_appends(
             Err(failure) => break failure,
         }
     };
+    if !failure.committed_unknown && appends.len() > 1 {
+        // A value the database refuses in one request (an index row over its size limit, say)
+        // failed the whole group; nothing was committed. Each request runs again alone, so the
+        // failure costs only the request that caused it.
+        for request in std::mem::take(appends) {
+            Box::pin(commit_appends(pool, head, dictionaries, &mut vec![request])).await;
+        }
+        return;
+    }
     let context = if failure.committed_unknown {
         "the connection was lost during COMMIT: the append may or may not be stored; \
          retry it with the same event ids to find out"
     } else {
         "appending to PostgreSQL failed; nothing was stored"
     };
-    let message = failure.error.to_string();
+    let message = describe(&*failure.error);
     for request in appends.drain(..) {
         let error = match &failure.corrupted {
             Some((location, reason)) => StorageError::Corrupted {
@@ -174,6 +185,19 @@ async fn commit_appends(
         };
         let _ = request.reply.send(Err(error.into()));
     }
+}
+
+/// `error` with its sources: a database error's own text is only "db error", the server's
+/// message is its source.
+fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
 }
 
 /// Runs one maintenance request in its own transaction and answers it.

@@ -11,5 +11,6 @@ mod corrupt;
 mod processes;
 mod read_only;
 mod reconnect;
+mod refusals;
 mod swarm_events;
 mod tls;
