@@ -553,8 +553,10 @@ impl AnnalMcp {
 
     /// Appends one status change to a task's stream, expecting the version its checks read.
     async fn task_change(&self, task_id: &str, change: Change, asked: Option<u64>) -> Answer {
-        let version = self.check_expected(task_id, asked).await?;
+        // The facts first, then the version: a task another caller finished after this caller
+        // read it is then this caller's wrong expected version, not "already finished".
         let facts = self.task_facts(task_id).await?;
+        let version = self.check_expected(task_id, asked).await?;
         if facts.is_final() && !matches!(change, Change::Progress(_)) {
             return Err(ToolError::new(
                 "task_finished",
