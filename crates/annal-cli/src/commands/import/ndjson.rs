@@ -37,7 +37,9 @@ pub(crate) async fn import(
     let NdjsonFile { path, file } = source;
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
     let bar = progress(out, size, "importing");
-    let head_before = store.head().await?;
+    // The newest position this import has seen: a stored id (from before the import, or
+    // repeated within its input) is answered with a position at or below it.
+    let mut newest = store.head().await?;
     let mut lines = Lines::new(BufReader::new(file), LINE_BYTES_MAX);
     let mut report = Report::new("ndjson");
     loop {
@@ -86,8 +88,11 @@ pub(crate) async fn import(
             .await
         {
             // The store answers a re-sent id with its original position, from before the import.
-            Ok(result) if result.first_position <= head_before => report.skipped_existing += 1,
-            Ok(_) => report.imported += 1,
+            Ok(result) if result.first_position <= newest => report.skipped_existing += 1,
+            Ok(result) => {
+                newest = result.last_position;
+                report.imported += 1;
+            }
             Err(AppendError::DuplicateEventId { .. }) => report.skipped_existing += 1,
             Err(error) => {
                 return Err(anyhow::Error::new(error).context(format!("line {line_number}")));

@@ -53,7 +53,9 @@ pub(crate) async fn import(
     let shown = events_path.display().to_string();
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
     let bar = progress(out, size, "importing");
-    let head_before = store.head().await?;
+    // The newest position this import has seen: a stored id (from before the import, or
+    // repeated within its input) is answered with a position at or below it.
+    let mut newest = store.head().await?;
     let mut lines = Lines::new(BufReader::new(file), LINE_BYTES_MAX);
     let mut report = Report::new("seed-ledger");
     loop {
@@ -106,8 +108,11 @@ pub(crate) async fn import(
         };
         match draft.append(store).await {
             // A re-import: the store answers a stored id with its original position.
-            Ok(result) if result.last_position <= head_before => report.skipped_existing += 1,
-            Ok(_) => report.imported += 1,
+            Ok(result) if result.last_position <= newest => report.skipped_existing += 1,
+            Ok(result) => {
+                newest = result.last_position;
+                report.imported += 1;
+            }
             Err(
                 error @ (AppendError::DuplicateEventId { .. } | AppendError::InvalidEvent { .. }),
             ) => {
