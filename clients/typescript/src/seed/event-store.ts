@@ -36,6 +36,7 @@ export class EventStore extends EventEmitter {
   #client: AnnalClient | undefined;
   #server: ServerProcess | undefined;
   #tempDir: string | undefined;
+  #location: string | undefined;
   #starting: Promise<void> | undefined;
 
   constructor(config: Partial<EventStoreConfig> = {}) {
@@ -60,6 +61,7 @@ export class EventStore extends EventEmitter {
         this.#tempDir = await mkdtemp(join(tmpdir(), "annal-eventstore-"));
         store = join(this.#tempDir, "events.db");
       }
+      this.#location = store;
       this.#server = await startServer({ bin: this.config.annalBin, store, verbose: this.config.verbose });
       this.#server.child.once("exit", (code, signal) => this.#lost(code, signal));
       url = this.#server.url;
@@ -88,6 +90,7 @@ export class EventStore extends EventEmitter {
     this.#server = undefined;
     if (this.#tempDir !== undefined) await rm(this.#tempDir, { recursive: true, force: true });
     this.#tempDir = undefined;
+    this.#location = undefined;
     this.emit("shutdown");
   }
 
@@ -217,6 +220,11 @@ export class EventStore extends EventEmitter {
       newestEvent: stats.newestTimestamp ?? null,
       snapshotCount: stats.snapshotCount,
     };
+  }
+
+  /** The annal store the private server runs on (a temporary one for `':memory:'`); none with `url`. */
+  get storeLocation(): string | undefined {
+    return this.#location;
   }
 
   /** The underlying client, for everything the seed's API lacks (subscriptions, ...). */
