@@ -67,7 +67,12 @@ export class EventStore extends EventEmitter {
       url = this.#server.url;
     }
     const client = new AnnalClient({ url, token: this.config.token });
-    await client.head();
+    try {
+      await client.head();
+    } catch (error) {
+      await this.#release();
+      throw error;
+    }
     this.#client = client;
     if (this.config.verbose) console.log(`[EventStore] connected to annal at ${url}`);
     this.emit("initialized");
@@ -86,12 +91,17 @@ export class EventStore extends EventEmitter {
     await this.persist();
     this.#client = undefined;
     this.#starting = undefined;
+    await this.#release();
+    this.emit("shutdown");
+  }
+
+  /** Stops the private server and removes a temporary store. */
+  async #release(): Promise<void> {
     await this.#server?.stop();
     this.#server = undefined;
     if (this.#tempDir !== undefined) await rm(this.#tempDir, { recursive: true, force: true });
     this.#tempDir = undefined;
     this.#location = undefined;
-    this.emit("shutdown");
   }
 
   /**
