@@ -19,7 +19,7 @@ import {
   WrongExpectedVersionError,
   type EventInput,
 } from "../src/index.js";
-import { all, unique } from "./annal.js";
+import { all, privateServer, unique } from "./annal.js";
 
 const shared = inject("annal");
 const client = new AnnalClient({ url: shared.url, token: shared.adminToken });
@@ -307,6 +307,25 @@ describe("retention", () => {
     expect(await all(client.readStream(stream))).toEqual([]);
     expect(await client.streamVersion(stream)).toBe(6);
     expect(await client.getSnapshot(stream)).toBeNull();
+  });
+});
+
+describe("store-wide retention", () => {
+  it("keeps the newest events a policy allows, and refuses a bad policy", async () => {
+    const { server, stop } = await privateServer(shared.bin);
+    try {
+      const own = new AnnalClient({ url: server.url });
+      await own.append("keep-a", Array.from({ length: 6 }, () => made("agent:started")));
+      await own.append("keep-b", Array.from({ length: 4 }, () => made("task:queued")));
+      expect(await own.applyRetention({ maxEvents: 4 })).toEqual({ removed: 6, protected: 0 });
+      const left = await all(own.readAll());
+      expect(left.map((e) => `${e.aggregateId}@${e.version}`)).toEqual(["keep-b@1", "keep-b@2", "keep-b@3", "keep-b@4"]);
+      const bad = await own.applyRetention({ maxEvents: -1 }).catch((e: unknown) => e);
+      expect(bad).toBeInstanceOf(InvalidRequestError);
+      expect(await all(own.readAll())).toHaveLength(4);
+    } finally {
+      await stop();
+    }
   });
 });
 
