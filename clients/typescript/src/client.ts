@@ -25,7 +25,7 @@ import type {
   Stats,
   VerifyReport,
 } from "./types.js";
-import * as domain from "./domain.js";
+import type * as domain from "./domain.js";
 
 /** How to reach the server. */
 export type ClientOptions = TransportOptions;
