@@ -72,7 +72,11 @@ export async function* readStreamPages(
   }
 }
 
-/** The log, filtered, page by page: forward by position, backward by offset. */
+/**
+ * The log, filtered, page by page: forward by position, backward by offset. The next page is
+ * requested as soon as a page arrives, so the server prepares it while the caller consumes
+ * this one; leaving the loop early cancels that request.
+ */
 export async function* queryPages(
   transport: Transport,
   options: QueryOptions,
@@ -83,30 +87,41 @@ export async function* queryPages(
   const pageSize = pageSizeOf(options.pageSize);
   const backward = options.direction === "backward";
   const filter = filterQuery(options);
-  let remaining = options.limit ?? Infinity;
-  let from = options.from;
-  let offset = options.offset;
-  while (remaining > 0) {
-    const limit = Math.min(pageSize, remaining);
-    const page = await transport.json<RecordedEvent[]>({
+  const controller = new AbortController();
+  const abort = () => controller.abort(options.signal?.reason);
+  options.signal?.addEventListener("abort", abort, { once: true });
+  const fetchPage = (from: number | undefined, offset: number | undefined, limit: number) =>
+    transport.json<RecordedEvent[]>({
       method: "GET",
       path: "/v1/events",
       query: { ...filter, from, limit, offset, direction: options.direction },
       retry: true,
-      signal: options.signal,
+      signal: options.signal === undefined ? controller.signal : AbortSignal.any([options.signal, controller.signal]),
     });
-    for (const event of page) {
-      yield checked(event);
+  let remaining = options.limit ?? Infinity;
+  let limit = Math.min(pageSize, remaining);
+  let pending: Promise<RecordedEvent[]> | undefined = remaining > 0 ? fetchPage(options.from, options.offset, limit) : undefined;
+  let offset = options.offset ?? 0;
+  try {
+    while (pending !== undefined) {
+      const page = await pending;
+      pending = undefined;
+      remaining -= page.length;
+      const last = page.at(-1);
+      if (page.length === limit && last !== undefined && remaining > 0) {
+        const nextLimit = Math.min(pageSize, remaining);
+        offset += page.length;
+        pending = backward ? fetchPage(undefined, offset, nextLimit) : fetchPage(last.position + 1, undefined, nextLimit);
+        pending.catch(() => undefined);
+        limit = nextLimit;
+      }
+      for (const event of page) {
+        yield checked(event);
+      }
     }
-    remaining -= page.length;
-    const last = page.at(-1);
-    if (page.length < limit || last === undefined) return;
-    if (backward) {
-      offset = (offset ?? 0) + page.length;
-    } else {
-      from = last.position + 1;
-      offset = undefined;
-    }
+  } finally {
+    options.signal?.removeEventListener("abort", abort);
+    controller.abort();
   }
 }
 

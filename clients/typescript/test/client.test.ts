@@ -412,6 +412,20 @@ describe("cancellation", () => {
     })();
     await expect(reading).rejects.toThrow("enough");
     expect(seen).toEqual([1, 2]);
+    const queryController = new AbortController();
+    const queried: number[] = [];
+    const querying = (async () => {
+      for await (const event of client.query({ streams: [stream], pageSize: 1, signal: queryController.signal })) {
+        queried.push(event.version);
+        if (queried.length === 3) queryController.abort(new Error("done querying"));
+      }
+    })();
+    await expect(querying).rejects.toThrow("done querying");
+    expect(queried).toEqual([1, 2, 3]);
+    for await (const event of client.query({ streams: [stream], pageSize: 1 })) {
+      expect(event.version).toBe(1);
+      break;
+    }
     expect(await client.streamVersion(stream)).toBe(5);
   });
 });
