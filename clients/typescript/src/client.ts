@@ -36,7 +36,7 @@ export interface AppendOptions extends CallOptions {
   expectedVersion?: ExpectedVersion | undefined;
 }
 
-/** A client of one annal server. Works in Node 20+ and in browsers (it needs `fetch`). */
+/** A client of one annal server. Works in Node 20+ and in browsers (it needs `fetch` and `AbortSignal.any`). */
 export class AnnalClient {
   readonly #transport: Transport;
 
