@@ -1,3 +1,5 @@
+// vitest: one annal serve for the whole run (test/global-setup.ts), separate processes per test file.
+
 import { defineConfig } from "vitest/config";
 
 export default defineConfig({
