@@ -76,7 +76,7 @@ async fn a_time_range_holding_more_runs_than_one_answer_may_is_refused() {
     let server = Server::start().await;
     let ledger = RunLedger::new(server.store.clone());
     let runs: Vec<_> = (0..10_200)
-        .map(|n| ledger.create_event(&format!("t-{}", n % 50), TaskIntent::Feature, "h"))
+        .map(|n| ledger.create_event(format!("t-{}", n % 50), TaskIntent::Feature, "h"))
         .collect();
     // Concurrent imports share group commits.
     let imports = runs.chunks(200).map(|chunk| ledger.import(chunk));
