@@ -902,11 +902,6 @@ export interface components {
              * @description The timestamp of the event at `position`.
              */
             timestamp?: number | null;
-            /**
-             * Format: int64
-             * @description Events folded in.
-             */
-            events: number;
             agents: components["schemas"]["AgentView"][];
             /** Format: int64 */
             activeCount: number;

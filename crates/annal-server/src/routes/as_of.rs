@@ -1,14 +1,19 @@
 //! `GET /v1/projections/as-of`: the agent state, task history and memory index as they were at
-//! a position (or at a time), folded from the log on each request: time travel.
+//! a position (or at a time): time travel.
 //!
-//! Invariant: the answer folds exactly the events at positions `1..=position` (or, by time,
-//! every event stamped at or before `time` up to the head), so asking twice for one position
-//! answers the same state whatever was appended since. The cost is one read of the log up to
-//! that position; the lists it answers are paged and the timeline is bounded.
+//! Invariant: before the head, the answer folds exactly the events at positions `1..=position`
+//! (or, by time, every event stamped at or before `time`), so asking twice for one position
+//! answers the same state whatever was appended since; the cost is one read of the log up to
+//! that position. At the head, the saved projection states are caught up instead (the
+//! `/v1/projections/*` answer), which costs only what was committed since they were saved; the
+//! two agree except that a saved state still counts events that retention removed later. The
+//! lists are paged and the timeline is bounded.
 
 use std::collections::{BTreeMap, VecDeque};
 
-use annal_core::{Position, Projection, RecordedEvent};
+use annal_core::{
+    Direction, EventType, Filter, Position, Projection, ProjectionName, RecordedEvent, Store,
+};
 use annal_swarm::projections::{AgentState, MemoryIndex, TaskHistory};
 use axum::Json;
 use axum::extract::State;
@@ -55,26 +60,38 @@ pub(crate) struct AsOfParams {
     pub(crate) top: Option<usize>,
 }
 
-/// The three projections and the timeline, folded together in one pass.
+/// The three projections, each from its saved state (when it is not past the position) or from
+/// zero, and the marks of the events folded here.
 #[derive(Default)]
 struct Folded {
-    agents: AgentState,
-    tasks: TaskHistory,
-    memory: MemoryIndex,
+    agents: (AgentState, Position),
+    tasks: (TaskHistory, Position),
+    memory: (MemoryIndex, Position),
     marks: VecDeque<TimelineMark>,
-    position: u64,
-    timestamp: Option<i64>,
-    events: u64,
 }
 
 impl Folded {
+    /// The saved states whose checkpoint is at or before `until`; the others start from zero.
+    async fn from_saved(store: &dyn Store, until: Position) -> Result<Self, ApiError> {
+        Ok(Self {
+            agents: saved(store, until).await?,
+            tasks: saved(store, until).await?,
+            memory: saved(store, until).await?,
+            marks: VecDeque::new(),
+        })
+    }
+
+    /// The first position some projection has not folded yet.
+    fn from(&self) -> Position {
+        let checkpoint = self.agents.1.min(self.tasks.1).min(self.memory.1);
+        checkpoint.next()
+    }
+
+    /// Offers `event` to each projection that has not folded it yet.
     fn apply(&mut self, event: &RecordedEvent) {
-        self.agents.apply(event);
-        self.tasks.apply(event);
-        self.memory.apply(event);
-        self.position = event.position.0;
-        self.timestamp = Some(event.timestamp);
-        self.events += 1;
+        fold(&mut self.agents, event);
+        fold(&mut self.tasks, event);
+        fold(&mut self.memory, event);
         if let Some(mark) = mark(event) {
             if self.marks.len() == TIMELINE_MAX {
                 self.marks.pop_front();
@@ -82,6 +99,29 @@ impl Folded {
             self.marks.push_back(mark);
         }
     }
+}
+
+fn fold<P: Projection>(projection: &mut (P, Position), event: &RecordedEvent) {
+    if event.position > projection.1 {
+        projection.0.apply(event);
+        projection.1 = event.position;
+    }
+}
+
+/// The saved state of `P` and its checkpoint when that is at or before `until` and the state
+/// still reads as `P`; otherwise the empty state at position 0.
+async fn saved<P: Projection>(
+    store: &dyn Store,
+    until: Position,
+) -> Result<(P, Position), ApiError> {
+    let name = ProjectionName::new(P::NAME).map_err(|error| ApiError::internal(&error))?;
+    let state = match store.load_projection(&name).await? {
+        Some(saved) if saved.checkpoint <= until => serde_json::from_value::<P>(saved.state)
+            .ok()
+            .map(|state| (state, saved.checkpoint)),
+        _ => None,
+    };
+    Ok(state.unwrap_or_default())
 }
 
 /// The timeline mark an event makes: a memory write or an error, on its agent's row.
@@ -136,12 +176,22 @@ pub(crate) async fn as_of(
             "give position or time, not both",
         ));
     }
-    let limit = bounded("limit", params.limit, 100)?;
-    let top = bounded("top", params.top, 10)?;
-    let head = state.store.head().await?;
+    let page = Paging {
+        offset: params.offset.unwrap_or(0),
+        limit: bounded("limit", params.limit, 100)?,
+        top: bounded("top", params.top, 10)?,
+    };
+    let store = state.store.as_ref();
+    let head = store.head().await?;
     let until = params.position.map_or(head, Position).min(head);
-    let mut folded = Folded::default();
-    let mut events = state.store.read_all(Position::START).await?;
+    // By time, every event up to the head may count; saved states are by position only.
+    let mut folded = match params.time {
+        Some(_) => Folded::default(),
+        None => Folded::from_saved(store, until).await?,
+    };
+    let from = folded.from();
+    let mut last: Option<(Position, i64)> = None;
+    let mut events = store.read_all(from).await?;
     while let Some(event) = events.next().await {
         let event = event?;
         if event.position > until {
@@ -149,20 +199,98 @@ pub(crate) async fn as_of(
         }
         if params.time.is_none_or(|time| event.timestamp <= time) {
             folded.apply(&event);
+            last = Some((event.position, event.timestamp));
         }
     }
-    let offset = params.offset.unwrap_or(0);
-    Ok(Json(SwarmAsOf {
-        position: folded.position,
-        head: head.0,
-        timestamp: folded.timestamp,
-        events: folded.events,
-        agents: folded.agents.all().map(AgentView::from).collect(),
-        active_count: folded.agents.active_count() as u64,
-        tasks: task_page(&folded.tasks, &params, offset, limit),
-        memory: memory_page(&folded.memory, &params, offset, limit, top),
-        timeline: timeline(&folded),
-    }))
+    let marks = if from == Position::START.next() {
+        folded.marks.into_iter().collect()
+    } else {
+        newest_marks(store, until).await?
+    };
+    let (position, timestamp) = match (last, params.time) {
+        (Some((position, timestamp)), _) => (position, Some(timestamp)),
+        (None, Some(_)) => (Position::START, None),
+        (None, None) => (until, timestamp_at(store, until).await?),
+    };
+    let views = Views {
+        agents: &folded.agents.0,
+        tasks: &folded.tasks.0,
+        memory: &folded.memory.0,
+        marks,
+        position: position.0,
+        timestamp,
+    };
+    Ok(Json(views.answer(head.0, &params, &page)))
+}
+
+/// The timestamp of the event at `position`, if one is readable there.
+async fn timestamp_at(store: &dyn Store, position: Position) -> Result<Option<i64>, ApiError> {
+    if position == Position::START {
+        return Ok(None);
+    }
+    match store.read_all(position).await?.next().await {
+        Some(event) => Ok(Some(event?)
+            .filter(|e| e.position == position)
+            .map(|e| e.timestamp)),
+        None => Ok(None),
+    }
+}
+
+/// How the lists are cut.
+struct Paging {
+    offset: usize,
+    limit: usize,
+    top: usize,
+}
+
+/// The projections' states at one position, and what the answer is built from.
+struct Views<'a> {
+    agents: &'a AgentState,
+    tasks: &'a TaskHistory,
+    memory: &'a MemoryIndex,
+    marks: Vec<TimelineMark>,
+    position: u64,
+    timestamp: Option<i64>,
+}
+
+impl Views<'_> {
+    fn answer(self, head: u64, params: &AsOfParams, page: &Paging) -> SwarmAsOf {
+        SwarmAsOf {
+            position: self.position,
+            head,
+            timestamp: self.timestamp,
+            agents: self.agents.all().map(AgentView::from).collect(),
+            active_count: self.agents.active_count() as u64,
+            tasks: task_page(self.tasks, params, page.offset, page.limit),
+            memory: memory_page(self.memory, params, page.offset, page.limit, page.top),
+            timeline: timeline(self.tasks, self.marks),
+        }
+    }
+}
+
+/// The newest memory-write and error marks at or before `until`, oldest first.
+async fn newest_marks(store: &dyn Store, until: Position) -> Result<Vec<TimelineMark>, ApiError> {
+    let types = ["memory:stored", "agent:failed"].map(EventType::new);
+    let event_types = types
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| ApiError::internal(&error))?;
+    let filter = Filter {
+        event_types,
+        direction: Direction::Backward,
+        limit: Some(TIMELINE_MAX as u64),
+        ..Filter::all()
+    };
+    let mut marks = Vec::new();
+    let mut events = store.query(&filter).await?;
+    while let Some(event) = events.next().await {
+        let event = event?;
+        if event.position <= until {
+            marks.extend(mark(&event));
+        }
+    }
+    marks.reverse();
+    Ok(marks)
 }
 
 fn bounded(parameter: &str, value: Option<usize>, default: usize) -> Result<usize, ApiError> {
@@ -241,9 +369,10 @@ fn memory_page(
     }
 }
 
-/// Task bars (from the task history) and the folded memory and error marks, oldest first.
-fn timeline(folded: &Folded) -> Vec<TimelineMark> {
-    let bars = folded.tasks.all().filter_map(|task| {
+/// Task bars (from the task history) and the memory and error marks, oldest first; the newest
+/// [`TIMELINE_MAX`] are kept.
+fn timeline(tasks: &TaskHistory, marks: Vec<TimelineMark>) -> Vec<TimelineMark> {
+    let bars = tasks.all().filter_map(|task| {
         let agent = task.assigned_agent.clone()?;
         let start = task
             .started_at
@@ -258,7 +387,7 @@ fn timeline(folded: &Folded) -> Vec<TimelineMark> {
             status: Some(super::as_of_view::name(&task.status)),
         })
     });
-    let mut marks: Vec<TimelineMark> = bars.chain(folded.marks.iter().cloned()).collect();
+    let mut marks: Vec<TimelineMark> = bars.chain(marks).collect();
     marks.sort_by_key(|mark| mark.start);
     let excess = marks.len().saturating_sub(TIMELINE_MAX);
     marks.drain(..excess);

@@ -214,8 +214,6 @@ pub(crate) struct SwarmAsOf {
     pub(crate) head: u64,
     /// The timestamp of the event at `position`.
     pub(crate) timestamp: Option<i64>,
-    /// Events folded in.
-    pub(crate) events: u64,
     pub(crate) agents: Vec<AgentView>,
     pub(crate) active_count: u64,
     pub(crate) tasks: TaskPage,

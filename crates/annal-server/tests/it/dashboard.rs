@@ -148,6 +148,23 @@ async fn time_travel_pages_and_filters_tasks_and_memory_and_draws_the_timeline()
         let expected = (expected.0.to_owned(), expected.1.to_owned(), expected.2);
         assert!(marks.contains(&expected), "{expected:?} in {marks:?}");
     }
+    // The answer at the head from saved states (and what came after them) is the full fold's.
+    let everything = "/v1/projections/as-of?time=9999999999999";
+    for projection in ["agents", "tasks", "memory"] {
+        let path = format!("/v1/projections/{projection}");
+        assert_eq!(server.get(&path).await.0, 200);
+    }
+    assert_eq!(server.get("/v1/projections/as-of").await.1, all);
+    assert_eq!(server.get(everything).await.1, all);
+    task(&server, "task-4", "agent-1", "low", Some("lint failed")).await;
+    let (_, later) = server.get("/v1/projections/as-of").await;
+    assert_eq!(later, server.get(everything).await.1);
+    assert_eq!(later["tasks"]["byStatus"]["failed"], 2);
+    assert_eq!(
+        server.get("/v1/projections/as-of?position=3").await.1["position"],
+        3
+    );
+
     let agent = &all["agents"][0];
     let verdict = [&agent["status"], &agent["health"], &agent["errorCount"]];
     assert_eq!(verdict, [&json!("error"), &json!("failing"), &json!(1)]);
