@@ -305,7 +305,7 @@ export interface paths {
         };
         /**
          * Agents, tasks and memory as of a position: time travel.
-         * @description The agent state, task history and memory index as they were at a position (or time), folded from the log: time travel (scope: read, all streams). Tasks and memory entries are paged with offset/limit; the timeline holds task bars, memory writes and errors per agent.
+         * @description The agent state, task history and memory index as they were at a position (or time), folded from the log: time travel (scope: read, all streams). Agents, tasks and memory entries are paged with offset/limit; the timeline holds task bars, memory writes and errors of the agents listed.
          */
         get: operations["getProjectionsAsOf"];
         put?: never;
@@ -902,12 +902,17 @@ export interface components {
              * @description The timestamp of the event at `position`.
              */
             timestamp?: number | null;
+            /**
+             * Format: int64
+             * @description Agents (before paging).
+             */
+            agentTotal: number;
             agents: components["schemas"]["AgentView"][];
             /** Format: int64 */
             activeCount: number;
             tasks: components["schemas"]["TaskPage"];
             memory: components["schemas"]["MemoryPage"];
-            /** @description Task bars, memory writes and errors per agent (the newest ones, bounded). */
+            /** @description Task bars, memory writes and errors of the agents listed (the newest ones, bounded). */
             timeline: components["schemas"]["TimelineMark"][];
         };
         /** @description A page of tasks and the figures over all tasks. */
@@ -1957,9 +1962,9 @@ export interface operations {
                 taskPriority?: string;
                 /** @description Only memory entries of this namespace. */
                 namespace?: string;
-                /** @description Skip this many tasks and this many memory entries (default 0). */
+                /** @description Skip this many agents, tasks and memory entries (default 0). */
                 offset?: number;
-                /** @description At most this many tasks and this many memory entries (default 100, at most 1,000). */
+                /** @description At most this many agents, tasks and memory entries (default 100, at most 1,000). */
                 limit?: number;
                 /** @description How many most-read memory entries to list (default 10, at most 1,000). */
                 top?: number;

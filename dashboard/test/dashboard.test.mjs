@@ -177,7 +177,7 @@ test("the live tail shows an appended event within 1 s, and pause/resume loses n
 
 test("swarm shows the agents the API folds, and time travel hides an agent not yet spawned", async () => {
   await open("swarm");
-  const now = await api("/v1/projections/as-of?limit=1");
+  const now = await api("/v1/projections/as-of?limit=40");
   const rows = page.getByTestId("agents").locator("tbody tr");
   assert.equal(await rows.count(), now.agents.length);
   const first = now.agents[0];
@@ -195,7 +195,7 @@ test("swarm shows the agents the API folds, and time travel hides an agent not y
     before,
   );
   await page.getByTestId("as-of-label").filter({ hasText: `as of position ${before}` }).waitFor();
-  const earlier = await api(`/v1/projections/as-of?limit=1&position=${before}`);
+  const earlier = await api(`/v1/projections/as-of?limit=40&position=${before}`);
   assert.equal(await rows.count(), earlier.agents.length);
   assert.equal(await rows.filter({ hasText: spawned[1].aggregateId }).count(), 0, "not spawned yet");
   assert.equal(await rows.filter({ hasText: spawned[0].aggregateId }).count(), 1);

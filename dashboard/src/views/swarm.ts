@@ -56,10 +56,13 @@ function timeline(state: SwarmAsOf): { canvas: HTMLCanvasElement; chart: Chart |
   return { canvas, chart };
 }
 
+const PAGE = 40;
+
 export async function swarm(root: HTMLElement): Promise<() => void> {
   let chart: Chart | null = null;
+  let offset = 0;
   const draw = async (): Promise<void> => {
-    const state = await load({ limit: 1 });
+    const state = await load({ offset, limit: PAGE });
     chart?.destroy();
     const drawn = timeline(state);
     chart = drawn.chart;
@@ -78,22 +81,30 @@ export async function swarm(root: HTMLElement): Promise<() => void> {
     root.replaceChildren(
       h("h2", { id: "view-title" }, "Swarm"),
       bar(state, () => void draw()),
-      h("p", { "data-testid": "agent-count" }, `${state.agents.length} agents, ${state.activeCount} active`),
+      h("p", { "data-testid": "agent-count" }, `${state.agentTotal} agents, ${state.activeCount} active`),
       table(
-        "Agents",
+        `Agents ${offset + 1}–${offset + state.agents.length} of ${state.agentTotal}`,
         ["agent", "status", "health", "role", "domain", "done", "failed", "average", "current task", "spawned"],
         rows,
         "agents",
       ),
+      pager(state.agentTotal),
       h(
         "figure",
         { class: "chart" },
-        h("figcaption", {}, "Timeline: task bars, memory writes and errors per agent"),
+        h("figcaption", {}, "Timeline of these agents: task bars, memory writes and errors"),
         h("div", { class: "chart-box timeline", style: undefined }, drawn.canvas),
       ),
     );
     const box = root.querySelector<HTMLElement>(".timeline");
     box?.style.setProperty("height", `${Math.max(160, state.agents.length * 26 + 80)}px`);
+  };
+  const pager = (total: number): HTMLElement => {
+    const previous = h("button", { type: "button", disabled: offset === 0 }, "Previous agents");
+    const next = h("button", { type: "button", disabled: offset + PAGE >= total }, "Next agents");
+    previous.addEventListener("click", () => ((offset = Math.max(0, offset - PAGE)), void draw()));
+    next.addEventListener("click", () => ((offset += PAGE), void draw()));
+    return h("div", { class: "pager" }, previous, next);
   };
   await draw();
   return () => chart?.destroy();

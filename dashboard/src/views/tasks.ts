@@ -26,11 +26,11 @@ export async function tasks(root: HTMLElement): Promise<void> {
     const page = state.tasks;
     const status = select("task-status", STATUSES, filters.status);
     const priority = select("task-priority", PRIORITIES, filters.priority);
-    const agent = select("task-agent", ["", ...state.agents.map((a) => a.id)], filters.agent);
+    const agent = h("input", { id: "task-agent", value: filters.agent, placeholder: "agent id" });
     const apply = (): void => {
       filters.status = status.value;
       filters.priority = priority.value;
-      filters.agent = agent.value;
+      filters.agent = agent.value.trim();
       filters.offset = 0;
       void draw();
     };

@@ -9,7 +9,7 @@
 //! two agree except that a saved state still counts events that retention removed later. The
 //! lists are paged and the timeline is bounded.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 
 use annal_core::{
     Direction, EventType, Filter, Position, Projection, ProjectionName, RecordedEvent, Store,
@@ -52,9 +52,9 @@ pub(crate) struct AsOfParams {
     pub(crate) task_priority: Option<String>,
     /// Only memory entries of this namespace.
     pub(crate) namespace: Option<String>,
-    /// Skip this many tasks and this many memory entries (default 0).
+    /// Skip this many agents, tasks and memory entries (default 0).
     pub(crate) offset: Option<usize>,
-    /// At most this many tasks and this many memory entries (default 100, at most 1,000).
+    /// At most this many agents, tasks and memory entries (default 100, at most 1,000).
     pub(crate) limit: Option<usize>,
     /// How many most-read memory entries to list (default 10, at most 1,000).
     pub(crate) top: Option<usize>,
@@ -160,7 +160,7 @@ fn mark(event: &RecordedEvent) -> Option<TimelineMark> {
     get,
     path = "/v1/projections/as-of", operation_id = "getProjectionsAsOf",
     tag = "projections",
-    description = "The agent state, task history and memory index as they were at a position (or time), folded from the log: time travel (scope: read, all streams). Tasks and memory entries are paged with offset/limit; the timeline holds task bars, memory writes and errors per agent.",
+    description = "The agent state, task history and memory index as they were at a position (or time), folded from the log: time travel (scope: read, all streams). Agents, tasks and memory entries are paged with offset/limit; the timeline holds task bars, memory writes and errors of the agents listed.",
     params(AsOfParams),
     responses((status = 200, description = "The projections as of the position", body = SwarmAsOf), (status = 400, description = "Bad parameter", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"), (status = 401, description = "No or unknown token", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "The token lacks the scope or stream", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"))
 )]
@@ -255,15 +255,25 @@ struct Views<'a> {
 
 impl Views<'_> {
     fn answer(self, head: u64, params: &AsOfParams, page: &Paging) -> SwarmAsOf {
+        let listed: HashSet<&str> = (self.agents.all().skip(page.offset).take(page.limit))
+            .map(|agent| agent.id.as_str())
+            .collect();
         SwarmAsOf {
             position: self.position,
             head,
             timestamp: self.timestamp,
-            agents: self.agents.all().map(AgentView::from).collect(),
+            agent_total: self.agents.len() as u64,
+            agents: self
+                .agents
+                .all()
+                .skip(page.offset)
+                .take(page.limit)
+                .map(AgentView::from)
+                .collect(),
             active_count: self.agents.active_count() as u64,
             tasks: task_page(self.tasks, params, page.offset, page.limit),
             memory: memory_page(self.memory, params, page.offset, page.limit, page.top),
-            timeline: timeline(self.tasks, self.marks),
+            timeline: timeline(self.tasks, self.marks, &listed),
         }
     }
 }
@@ -371,9 +381,16 @@ fn memory_page(
 
 /// Task bars (from the task history) and the memory and error marks, oldest first; the newest
 /// [`TIMELINE_MAX`] are kept.
-fn timeline(tasks: &TaskHistory, marks: Vec<TimelineMark>) -> Vec<TimelineMark> {
+fn timeline(
+    tasks: &TaskHistory,
+    marks: Vec<TimelineMark>,
+    agents: &HashSet<&str>,
+) -> Vec<TimelineMark> {
     let bars = tasks.all().filter_map(|task| {
         let agent = task.assigned_agent.clone()?;
+        if !agents.contains(agent.as_str()) {
+            return None;
+        }
         let start = task
             .started_at
             .or(task.queued_at)
@@ -387,6 +404,9 @@ fn timeline(tasks: &TaskHistory, marks: Vec<TimelineMark>) -> Vec<TimelineMark> 
             status: Some(super::as_of_view::name(&task.status)),
         })
     });
+    let marks = marks
+        .into_iter()
+        .filter(|mark| agents.contains(mark.agent.as_str()));
     let mut marks: Vec<TimelineMark> = bars.chain(marks).collect();
     marks.sort_by_key(|mark| mark.start);
     let excess = marks.len().saturating_sub(TIMELINE_MAX);

@@ -214,10 +214,12 @@ pub(crate) struct SwarmAsOf {
     pub(crate) head: u64,
     /// The timestamp of the event at `position`.
     pub(crate) timestamp: Option<i64>,
+    /// Agents (before paging).
+    pub(crate) agent_total: u64,
     pub(crate) agents: Vec<AgentView>,
     pub(crate) active_count: u64,
     pub(crate) tasks: TaskPage,
     pub(crate) memory: MemoryPage,
-    /// Task bars, memory writes and errors per agent (the newest ones, bounded).
+    /// Task bars, memory writes and errors of the agents listed (the newest ones, bounded).
     pub(crate) timeline: Vec<TimelineMark>,
 }

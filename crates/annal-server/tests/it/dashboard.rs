@@ -43,6 +43,9 @@ async fn time_travel_folds_exactly_the_events_up_to_the_position() {
     assert_eq!(then["timestamp"], 1_000);
     let (_, now) = server.get("/v1/projections/as-of").await;
     assert_eq!(ids(&now["agents"]), ["agent-1", "agent-2"]);
+    let (_, second) = server.get("/v1/projections/as-of?offset=1&limit=1").await;
+    assert_eq!(ids(&second["agents"]), ["agent-2"]);
+    assert_eq!(second["agentTotal"], 2);
 
     // Later appends change nothing about an earlier position but the head.
     spawn(&server, "agent-3", 3_000).await;
