@@ -345,7 +345,7 @@ export interface paths {
         };
         /**
          * The head, live subscribers and projection checkpoints.
-         * @description The head, the live subscribers, and each swarm projection's saved checkpoint and lag behind the head (scope: read).
+         * @description The head, the live subscribers, and each swarm projection the server keeps with its checkpoint and lag behind the head (scope: read).
          */
         get: operations["getStatus"];
         put?: never;
@@ -708,14 +708,14 @@ export interface components {
             name: string;
             /**
              * Format: int64
-             * @description The last position folded and saved (0: never run).
+             * @description The last position folded; absent while the projection is not loaded or is catching up.
              */
-            checkpoint: number;
+            checkpoint?: number | null;
             /**
              * Format: int64
              * @description Events committed after the checkpoint.
              */
-            lag: number;
+            lag?: number | null;
         };
         /** @description A stored event. */
         RecordedEvent: {

@@ -36,7 +36,11 @@ function render(stats: Stats, status: ServerStatus): HTMLElement[] {
       table(
         "Projections: checkpoint and lag behind the head",
         ["projection", "checkpoint", "lag"],
-        status.projections.map((p) => [p.name, number(p.checkpoint), number(p.lag)]),
+        status.projections.map((p) =>
+          p.checkpoint === null || p.checkpoint === undefined
+            ? [p.name, "not loaded yet", "–"]
+            : [p.name, number(p.checkpoint), number(p.lag)],
+        ),
         "projections",
       ),
     ),

@@ -4,21 +4,22 @@
 //! Invariant: before the head, the answer folds exactly the events at positions `1..=position`
 //! (or, by time, every event stamped at or before `time`), so asking twice for one position
 //! answers the same state whatever was appended since; the cost is one read of the log up to
-//! that position. At the head, the saved projection states are caught up instead (the
-//! `/v1/projections/*` answer), which costs only what was committed since they were saved; the
-//! two agree except that a saved state still counts events that retention removed later. The
-//! lists are paged and the timeline is bounded.
+//! that position. At the head, the server's own projection runners (those of
+//! `/v1/projections/*`) are caught up instead, which costs only what was committed since their
+//! last request. The lists are paged and the timeline is bounded.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::sync::Arc;
 
 use annal_core::{
-    Direction, EventType, Filter, Position, Projection, ProjectionName, RecordedEvent, Store,
+    Direction, EventType, Filter, Position, Projection, ProjectionRunner, RecordedEvent, Store,
 };
-use annal_swarm::projections::{AgentState, MemoryIndex, TaskHistory};
+use annal_swarm::projections::{AgentState, Memory, MemoryIndex, TaskHistory};
 use axum::Json;
 use axum::extract::State;
 use futures::StreamExt;
 use serde::Deserialize;
+use tokio::sync::{Mutex, MutexGuard};
 
 use super::as_of_view::{
     AgentView, MemoryPage, MemoryView, SwarmAsOf, TaskPage, TaskView, TimelineMark,
@@ -60,38 +61,20 @@ pub(crate) struct AsOfParams {
     pub(crate) top: Option<usize>,
 }
 
-/// The three projections, each from its saved state (when it is not past the position) or from
-/// zero, and the marks of the events folded here.
+/// The three projections folded from the first event, and the marks of the events folded.
 #[derive(Default)]
 struct Folded {
-    agents: (AgentState, Position),
-    tasks: (TaskHistory, Position),
-    memory: (MemoryIndex, Position),
+    agents: AgentState,
+    tasks: TaskHistory,
+    memory: MemoryIndex,
     marks: VecDeque<TimelineMark>,
 }
 
 impl Folded {
-    /// The saved states whose checkpoint is at or before `until`; the others start from zero.
-    async fn from_saved(store: &dyn Store, until: Position) -> Result<Self, ApiError> {
-        Ok(Self {
-            agents: saved(store, until).await?,
-            tasks: saved(store, until).await?,
-            memory: saved(store, until).await?,
-            marks: VecDeque::new(),
-        })
-    }
-
-    /// The first position some projection has not folded yet.
-    fn from(&self) -> Position {
-        let checkpoint = self.agents.1.min(self.tasks.1).min(self.memory.1);
-        checkpoint.next()
-    }
-
-    /// Offers `event` to each projection that has not folded it yet.
     fn apply(&mut self, event: &RecordedEvent) {
-        fold(&mut self.agents, event);
-        fold(&mut self.tasks, event);
-        fold(&mut self.memory, event);
+        self.agents.apply(event);
+        self.tasks.apply(event);
+        self.memory.apply(event);
         if let Some(mark) = mark(event) {
             if self.marks.len() == TIMELINE_MAX {
                 self.marks.pop_front();
@@ -99,29 +82,6 @@ impl Folded {
             self.marks.push_back(mark);
         }
     }
-}
-
-fn fold<P: Projection>(projection: &mut (P, Position), event: &RecordedEvent) {
-    if event.position > projection.1 {
-        projection.0.apply(event);
-        projection.1 = event.position;
-    }
-}
-
-/// The saved state of `P` and its checkpoint when that is at or before `until` and the state
-/// still reads as `P`; otherwise the empty state at position 0.
-async fn saved<P: Projection>(
-    store: &dyn Store,
-    until: Position,
-) -> Result<(P, Position), ApiError> {
-    let name = ProjectionName::new(P::NAME).map_err(|error| ApiError::internal(&error))?;
-    let state = match store.load_projection(&name).await? {
-        Some(saved) if saved.checkpoint <= until => serde_json::from_value::<P>(saved.state)
-            .ok()
-            .map(|state| (state, saved.checkpoint)),
-        _ => None,
-    };
-    Ok(state.unwrap_or_default())
 }
 
 /// The timeline mark an event makes: a memory write or an error, on its agent's row.
@@ -183,15 +143,13 @@ pub(crate) async fn as_of(
     };
     let store = state.store.as_ref();
     let head = store.head().await?;
+    if params.time.is_none() && params.position.is_none_or(|p| p >= head.0) {
+        return at_the_head(&state, &params, &page).await.map(Json);
+    }
     let until = params.position.map_or(head, Position).min(head);
-    // By time, every event up to the head may count; saved states are by position only.
-    let mut folded = match params.time {
-        Some(_) => Folded::default(),
-        None => Folded::from_saved(store, until).await?,
-    };
-    let from = folded.from();
+    let mut folded = Folded::default();
     let mut last: Option<(Position, i64)> = None;
-    let mut events = store.read_all(from).await?;
+    let mut events = store.read_all(Position::START).await?;
     while let Some(event) = events.next().await {
         let event = event?;
         if event.position > until {
@@ -202,25 +160,69 @@ pub(crate) async fn as_of(
             last = Some((event.position, event.timestamp));
         }
     }
-    let marks = if from == Position::START.next() {
-        folded.marks.into_iter().collect()
-    } else {
-        newest_marks(store, until).await?
-    };
-    let (position, timestamp) = match (last, params.time) {
-        (Some((position, timestamp)), _) => (position, Some(timestamp)),
-        (None, Some(_)) => (Position::START, None),
-        (None, None) => (until, timestamp_at(store, until).await?),
-    };
+    let (position, timestamp) = last.map_or((0, None), |(p, t)| (p.0, Some(t)));
     let views = Views {
-        agents: &folded.agents.0,
-        tasks: &folded.tasks.0,
-        memory: &folded.memory.0,
+        agents: &folded.agents,
+        tasks: &folded.tasks,
+        memory: &folded.memory,
+        marks: folded.marks.into_iter().collect(),
+        position,
+        timestamp,
+    };
+    Ok(Json(views.answer(head.0, &params, &page)))
+}
+
+/// At the head: the server's own projection runners (kept between requests, as
+/// `/v1/projections/*` keep them), caught up with what was committed since their last request.
+/// Each is then at the head it read, so `position` is the lowest of their checkpoints.
+async fn at_the_head(
+    state: &AppState,
+    params: &AsOfParams,
+    page: &Paging,
+) -> Result<SwarmAsOf, ApiError> {
+    let store = &state.store;
+    let head = store.head().await?;
+    let agents = hot(&state.projections.agents, store, head).await?;
+    let tasks = hot(&state.projections.tasks, store, head).await?;
+    let memory = hot(&state.projections.memory, store, head).await?;
+    let (Some(agents), Some(tasks), Some(memory)) = (&*agents, &*tasks, &*memory) else {
+        return Err(ApiError::internal(&"a swarm projection did not load"));
+    };
+    let position = agents
+        .checkpoint()
+        .min(tasks.checkpoint())
+        .min(memory.checkpoint());
+    let timestamp = timestamp_at(store.as_ref(), position).await?;
+    let marks = newest_marks(store.as_ref(), position).await?;
+    let (agents, tasks, memory) = (agents.state(), tasks.state(), memory.state());
+    let views = Views {
+        agents: &agents,
+        tasks: &tasks,
+        memory: &memory,
         marks,
         position: position.0,
         timestamp,
     };
-    Ok(Json(views.answer(head.0, &params, &page)))
+    Ok(views.answer(head.0, params, page))
+}
+
+/// The server's runner in `slot`, loaded if needed and caught up when it is behind `head` (a
+/// runner at the head is left alone: catching up saves its state even when nothing changed).
+async fn hot<'a, P: Projection>(
+    slot: &'a Mutex<Option<ProjectionRunner<P>>>,
+    store: &Arc<dyn Store>,
+    head: Position,
+) -> Result<MutexGuard<'a, Option<ProjectionRunner<P>>>, ApiError> {
+    let mut guard = slot.lock().await;
+    if guard.is_none() {
+        *guard = Some(ProjectionRunner::<P>::load(Arc::clone(store)).await?);
+    }
+    if let Some(runner) = guard.as_mut()
+        && runner.checkpoint() < head
+    {
+        runner.catch_up().await?;
+    }
+    Ok(guard)
 }
 
 /// The timestamp of the event at `position`, if one is readable there.
@@ -314,29 +316,28 @@ fn bounded(parameter: &str, value: Option<usize>, default: usize) -> Result<usiz
 }
 
 fn task_page(tasks: &TaskHistory, params: &AsOfParams, offset: usize, limit: usize) -> TaskPage {
-    let views: Vec<TaskView> = tasks.all().map(TaskView::from).collect();
     let mut by_status = BTreeMap::new();
-    for task in &views {
-        *by_status.entry(task.status.clone()).or_insert(0u64) += 1;
+    let mut matching = Vec::new();
+    for task in tasks.all() {
+        let status = super::as_of_view::name(&task.status);
+        let agent = task.assigned_agent.as_deref();
+        let wanted = params.task.as_ref().is_none_or(|id| &task.id == id)
+            && params.task_status.as_ref().is_none_or(|s| &status == s)
+            && params
+                .task_agent
+                .as_deref()
+                .is_none_or(|a| agent == Some(a))
+            && (params.task_priority.as_ref()).is_none_or(|p| &task.priority == p);
+        *by_status.entry(status).or_insert(0u64) += 1;
+        if wanted {
+            matching.push(task);
+        }
     }
-    let matching: Vec<TaskView> = views
-        .into_iter()
-        .filter(|t| params.task.as_ref().is_none_or(|id| &t.id == id))
-        .filter(|t| params.task_status.as_ref().is_none_or(|s| &t.status == s))
-        .filter(|t| {
-            let agent = params.task_agent.as_deref();
-            agent.is_none_or(|a| t.assigned_agent.as_deref() == Some(a))
-        })
-        .filter(|t| {
-            params
-                .task_priority
-                .as_ref()
-                .is_none_or(|p| &t.priority == p)
-        })
-        .collect();
     TaskPage {
         total: matching.len() as u64,
-        items: matching.into_iter().skip(offset).take(limit).collect(),
+        items: (matching.into_iter().skip(offset).take(limit))
+            .map(TaskView::from)
+            .collect(),
         by_status,
         average_duration_ms: tasks.average_duration_ms(),
         success_rate: tasks.success_rate(),
@@ -357,14 +358,15 @@ fn memory_page(
             .entry(memory.namespace.clone())
             .or_insert(0u64) += 1;
     }
-    let matching: Vec<MemoryView> = index
+    let matching: Vec<&Memory> = index
         .all()
         .filter(|m| params.namespace.as_ref().is_none_or(|n| &m.namespace == n))
-        .map(MemoryView::from)
         .collect();
     MemoryPage {
         total: matching.len() as u64,
-        items: matching.into_iter().skip(offset).take(limit).collect(),
+        items: (matching.into_iter().skip(offset).take(limit))
+            .map(MemoryView::from)
+            .collect(),
         size_by_namespace: index
             .total_size_by_namespace()
             .into_iter()

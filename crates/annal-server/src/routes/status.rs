@@ -1,14 +1,15 @@
 //! `GET /v1/status`: what the server is doing now: the head, the live subscribers, and each
-//! swarm projection's saved checkpoint and how far it lags behind the head.
+//! swarm projection it keeps (those of `/v1/projections/*` and time travel at the head) with its
+//! checkpoint and how far it lags behind the head.
 //!
-//! Checkpoints are read from the store (what a restart would resume from), so the answer holds
-//! for projections kept by this server or by any other process sharing the store.
+//! The answer never waits: a projection not loaded yet, or catching up at this moment, is
+//! reported without a checkpoint rather than after the catch-up.
 
-use annal_core::{Projection, ProjectionName, Store};
-use annal_swarm::projections::{AgentState, MemoryIndex, TaskHistory};
+use annal_core::{Projection, ProjectionRunner};
 use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
+use tokio::sync::Mutex;
 use utoipa::ToSchema;
 
 use crate::auth::{Caller, Scope};
@@ -20,10 +21,10 @@ use crate::state::AppState;
 #[serde(rename_all = "camelCase")]
 pub(crate) struct ProjectionProgress {
     pub(crate) name: String,
-    /// The last position folded and saved (0: never run).
-    pub(crate) checkpoint: u64,
+    /// The last position folded; absent while the projection is not loaded or is catching up.
+    pub(crate) checkpoint: Option<u64>,
     /// Events committed after the checkpoint.
-    pub(crate) lag: u64,
+    pub(crate) lag: Option<u64>,
 }
 
 /// The server's live figures.
@@ -39,20 +40,19 @@ pub(crate) struct ServerStatus {
     pub(crate) projections: Vec<ProjectionProgress>,
 }
 
-async fn progress<P: Projection>(
-    store: &dyn Store,
+fn progress<P: Projection>(
+    slot: &Mutex<Option<ProjectionRunner<P>>>,
     head: u64,
-) -> Result<ProjectionProgress, ApiError> {
-    let name = ProjectionName::new(P::NAME).map_err(|error| ApiError::internal(&error))?;
-    let checkpoint = store
-        .load_projection(&name)
-        .await?
-        .map_or(0, |saved| saved.checkpoint.0);
-    Ok(ProjectionProgress {
+) -> ProjectionProgress {
+    let checkpoint = slot
+        .try_lock()
+        .ok()
+        .and_then(|runner| runner.as_ref().map(|r| r.checkpoint().0));
+    ProjectionProgress {
         name: P::NAME.to_string(),
         checkpoint,
-        lag: head.saturating_sub(checkpoint),
-    })
+        lag: checkpoint.map(|c| head.saturating_sub(c)),
+    }
 }
 
 /// The head, live subscribers and projection checkpoints.
@@ -60,7 +60,7 @@ async fn progress<P: Projection>(
     get,
     path = "/v1/status", operation_id = "getStatus",
     tag = "store",
-    description = "The head, the live subscribers, and each swarm projection's saved checkpoint and lag behind the head (scope: read).",
+    description = "The head, the live subscribers, and each swarm projection the server keeps with its checkpoint and lag behind the head (scope: read).",
     responses((status = 200, description = "The figures", body = ServerStatus), (status = 401, description = "No or unknown token", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "The token lacks the scope or stream", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"))
 )]
 pub(crate) async fn status(
@@ -71,15 +71,15 @@ pub(crate) async fn status(
     let head = state.store.head().await?.0;
     let max = state.config.subscribers_max;
     let live = max.saturating_sub(state.subscribers.available_permits());
-    let store = state.store.as_ref();
+    let kept = &state.projections;
     Ok(Json(ServerStatus {
         head,
         live_subscribers: live as u64,
         subscribers_max: max as u64,
         projections: vec![
-            progress::<AgentState>(store, head).await?,
-            progress::<TaskHistory>(store, head).await?,
-            progress::<MemoryIndex>(store, head).await?,
+            progress(&kept.agents, head),
+            progress(&kept.tasks, head),
+            progress(&kept.memory, head),
         ],
     }))
 }

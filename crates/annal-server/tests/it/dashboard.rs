@@ -284,18 +284,24 @@ async fn status_reports_the_head_and_each_projection_lag() {
     let (status, before) = server.get("/v1/status").await;
     assert_eq!(status, 200, "{before}");
     assert_eq!(before["head"], 2);
-    assert_eq!(
-        before["projections"][0],
-        json!({"name": "swarm.agent-state", "checkpoint": 0, "lag": 2})
-    );
+    let unloaded = json!({"name": "swarm.agent-state", "checkpoint": null, "lag": null});
+    assert_eq!(before["projections"][0], unloaded);
     assert_eq!(server.get("/v1/projections/agents").await.0, 200);
     spawn(&server, "agent-3", 3).await;
     let (_, after) = server.get("/v1/status").await;
-    assert_eq!(
-        after["projections"][0],
-        json!({"name": "swarm.agent-state", "checkpoint": 2, "lag": 1})
-    );
+    let behind = json!({"name": "swarm.agent-state", "checkpoint": 2, "lag": 1});
+    assert_eq!(after["projections"][0], behind);
+    assert_eq!(after["projections"][1]["checkpoint"], Value::Null);
     assert_eq!(after["liveSubscribers"], 0);
+    // Time travel at the head catches up the same projections.
+    assert_eq!(server.get("/v1/projections/as-of").await.0, 200);
+    let (_, caught_up) = server.get("/v1/status").await;
+    for projection in caught_up["projections"].as_array().unwrap() {
+        assert_eq!(
+            (&projection["checkpoint"], &projection["lag"]),
+            (&json!(3), &json!(0))
+        );
+    }
     server.stop().await;
 }
 
