@@ -200,7 +200,20 @@ test("swarm shows the agents the API folds, and time travel hides an agent not y
   assert.equal(await rows.count(), earlier.agents.length);
   assert.equal(await rows.filter({ hasText: spawned[1].aggregateId }).count(), 0, "not spawned yet");
   assert.equal(await rows.filter({ hasText: spawned[0].aggregateId }).count(), 1);
-  await shot("time-travel");
+  await shot("time-travel-early");
+  const middle = Math.floor(now.head / 2);
+  await page.$eval(
+    "#as-of",
+    (slider, value) => {
+      slider.value = String(value);
+      slider.dispatchEvent(new Event("change"));
+    },
+    middle,
+  );
+  await page.getByTestId("as-of-label").filter({ hasText: `as of position ${middle}` }).waitFor();
+  const halfway = await api(`/v1/projections/as-of?limit=40&position=${middle}`);
+  assert.match(await page.getByTestId("agent-count").innerText(), new RegExp(`active: ${halfway.activeCount}$`));
+  await shot("time-travel", page, true);
   await page.getByRole("button", { name: "Back to live" }).click();
   await page.getByTestId("as-of-label").filter({ hasText: "live" }).waitFor();
 });

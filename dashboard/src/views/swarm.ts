@@ -81,7 +81,7 @@ export async function swarm(root: HTMLElement): Promise<() => void> {
     root.replaceChildren(
       h("h2", { id: "view-title" }, "Swarm"),
       bar(state, () => void draw()),
-      h("p", { "data-testid": "agent-count" }, `${state.agentTotal} agents, ${state.activeCount} active`),
+      h("p", { "data-testid": "agent-count" }, `agents: ${state.agentTotal} · active: ${state.activeCount}`),
       table(
         `Agents ${offset + 1}–${offset + state.agents.length} of ${state.agentTotal}`,
         ["agent", "status", "health", "role", "domain", "done", "failed", "average", "current task", "spawned"],
