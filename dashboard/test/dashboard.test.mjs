@@ -174,6 +174,18 @@ test("the live tail shows an appended event within 1 s, and pause/resume loses n
   const expected = [position, ...appended];
   assert.deepEqual(shown.filter((p) => expected.includes(p)).sort((a, b) => a - b), expected, "each once, none lost");
   await shot("tail");
+
+  // Filters: the stream prefix on the server, the agent here.
+  await page.locator("#tail-prefix").fill("dash-only-");
+  await page.locator("#tail-agent").fill("agent-x");
+  await page.locator("#tail-agent").press("Tab");
+  const other = await append("dash-other-1", "dash:pinged", { agentId: "agent-x" });
+  const wrongAgent = await append("dash-only-1", "dash:pinged", { agentId: "agent-y" });
+  const wanted = await append("dash-only-1", "dash:pinged", { agentId: "agent-x" });
+  await page.locator(`tr[data-position="${wanted}"]`).waitFor({ timeout: 2000 });
+  for (const hidden of [other, wrongAgent]) {
+    assert.equal(await page.locator(`tr[data-position="${hidden}"]`).count(), 0, `${hidden} is filtered out`);
+  }
 });
 
 test("swarm shows the agents the API folds, and time travel hides an agent not yet spawned", async () => {
