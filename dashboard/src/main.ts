@@ -42,7 +42,19 @@ const nav = h(
 );
 const signOut = h("button", { type: "button", class: "secondary", onclick: () => askToken("") }, "Change token");
 document.getElementById("app")?.replaceChildren(
-  h("a", { href: "#main", class: "skip" }, "Skip to content"),
+  // Focuses the content without touching the hash, which names the view.
+  h(
+    "a",
+    {
+      href: "#main",
+      class: "skip",
+      onclick: (event: Event) => {
+        event.preventDefault();
+        main.focus();
+      },
+    },
+    "Skip to content",
+  ),
   h("header", {}, h("h1", {}, h("a", { href: "#/overview" }, "annal")), nav, signOut),
   main,
 );

@@ -338,8 +338,52 @@ test("a phone-sized dark page fits its width and every control is reachable by k
     await page.keyboard.press("Tab");
     reached.add(await page.evaluate(() => document.activeElement?.id || document.activeElement?.textContent?.trim()));
   }
+  await page.keyboard.press("Shift+Tab");
+  await page.reload();
+  await page.locator("#task-status").waitFor();
+  await page.keyboard.press("Tab");
+  assert.equal(await page.evaluate(() => document.activeElement?.textContent), "Skip to content");
+  await page.keyboard.press("Enter");
+  assert.equal(await page.evaluate(() => document.activeElement?.id), "main");
+  assert.match(page.url(), /#\/tasks$/, "skipping to the content keeps the view");
   for (const name of ["Overview", "Live tail", "Swarm", "Tasks", "Memory", "Streams", "Runs", "as-of", "task-status", "task-priority", "task-agent"]) {
     assert.ok(reached.has(name), `${name} is not reachable with Tab (reached ${[...reached].join(", ")})`);
+  }
+});
+
+test("an empty store without tokens opens every view at once, without errors", async () => {
+  const empty = join(dir, "empty.db");
+  execFileSync(annal, ["--store", empty, "init"]);
+  const open = spawn(annal, ["--store", empty, "--json", "serve", "--listen", "127.0.0.1:0"], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  try {
+    const lines = createInterface({ input: open.stdout });
+    let url = null;
+    for await (const line of lines) {
+      url = JSON.parse(line).listening;
+      break;
+    }
+    const fresh = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const tab = await fresh.newPage();
+    const errors = [];
+    tab.on("console", (m) => m.type() === "error" && errors.push(m.text()));
+    tab.on("pageerror", (error) => errors.push(String(error)));
+    await tab.goto(`${url}/`);
+    await tab.getByTestId("total-events").filter({ hasText: "0" }).waitFor();
+    const titles = { tail: "Live tail", swarm: "Swarm", tasks: "Tasks", memory: "Memory", streams: "Streams", runs: "Run ledger" };
+    for (const [view, title] of Object.entries(titles)) {
+      await tab.goto(`${url}/#/${view}`);
+      await tab.locator("#view-title", { hasText: title }).waitFor();
+      assert.equal(await tab.locator(".error").count(), 0, `${view} shows an error`);
+    }
+    assert.equal(await tab.locator("#token").count(), 0, "no token asked for");
+    assert.deepEqual(errors, []);
+    await fresh.close();
+  } finally {
+    const exited = new Promise((done) => open.once("exit", done));
+    open.kill("SIGTERM");
+    await exited;
   }
 });
 
