@@ -5,6 +5,11 @@ import { h, time } from "./dom.ts";
 
 let asOf: number | null = null;
 
+/** Whether the views follow the head (no earlier position chosen). */
+export function live(): boolean {
+  return asOf === null;
+}
+
 /** The projections as of the chosen position, with the view's own filters and paging. */
 export function load(query: Query<"/v1/projections/as-of"> = {}): Promise<SwarmAsOf> {
   return get("/v1/projections/as-of", asOf === null ? query : { ...query, position: asOf });

@@ -197,6 +197,11 @@ test("swarm shows the agents the API folds, and time travel hides an agent not y
   assert.match(await rows.filter({ hasText: first.id }).innerText(), new RegExp(`${first.status}\\s+${first.health}`));
   await shot("swarm", page, true);
 
+  // Following the head, a newly spawned agent appears without a reload.
+  const payload = { agentId: "agent-late-1", role: "reviewer", domain: "docs", capabilities: [] };
+  await append("agent-late-1", "agent:spawned", payload);
+  await rows.filter({ hasText: "agent-late-1" }).waitFor({ timeout: 8000 });
+
   const spawned = await api("/v1/events?types=agent:spawned&limit=2");
   const before = spawned[1].position - 1;
   await page.$eval(

@@ -14,7 +14,7 @@ import {
 } from "chart.js";
 import type { SwarmAsOf } from "../api.ts";
 import { cssVar, h, link, number, table, time } from "../dom.ts";
-import { bar, load } from "../timetravel.ts";
+import { bar, live, load } from "../timetravel.ts";
 
 Chart.register(BarController, BarElement, CategoryScale, LinearScale, PointElement, ScatterController, Legend, Tooltip);
 
@@ -57,12 +57,15 @@ function timeline(state: SwarmAsOf): { canvas: HTMLCanvasElement; chart: Chart |
 }
 
 const PAGE = 40;
+const REFRESH_MS = 5000;
 
 export async function swarm(root: HTMLElement): Promise<() => void> {
   let chart: Chart | null = null;
   let offset = 0;
+  let left = false;
   const draw = async (): Promise<void> => {
     const state = await load({ offset, limit: PAGE });
+    if (left) return;
     chart?.destroy();
     const drawn = timeline(state);
     chart = drawn.chart;
@@ -107,5 +110,14 @@ export async function swarm(root: HTMLElement): Promise<() => void> {
     return h("div", { class: "pager" }, previous, next);
   };
   await draw();
-  return () => chart?.destroy();
+  // Following the head, the view redraws itself, except while the user is on one of its
+  // controls (a redraw would take the focus away).
+  const refresh = setInterval(() => {
+    if (live() && !root.contains(document.activeElement)) void draw().catch(() => undefined);
+  }, REFRESH_MS);
+  return () => {
+    left = true;
+    clearInterval(refresh);
+    chart?.destroy();
+  };
 }
