@@ -889,7 +889,8 @@ export interface components {
         SwarmAsOf: {
             /**
              * Format: int64
-             * @description The last position folded in (0: none).
+             * @description The last position folded in (0: none). Following the head, each projection has folded
+             *     at least up to it (appends racing the request may have gone further).
              */
             position: number;
             /**
@@ -1948,7 +1949,10 @@ export interface operations {
     getProjectionsAsOf: {
         parameters: {
             query?: {
-                /** @description Fold the events up to this position (inclusive); default the head. */
+                /**
+                 * @description Fold exactly the events up to this position (inclusive); without it (and without
+                 *     `time`), the answer follows the head.
+                 */
                 position?: number;
                 /** @description Instead of a position: fold the events stamped at or before this time (ms since epoch). */
                 time?: number;

@@ -1,12 +1,12 @@
 //! `GET /v1/projections/as-of`: the agent state, task history and memory index as they were at
 //! a position (or at a time): time travel.
 //!
-//! Invariant: before the head, the answer folds exactly the events at positions `1..=position`
-//! (or, by time, every event stamped at or before `time`), so asking twice for one position
-//! answers the same state whatever was appended since; the cost is one read of the log up to
-//! that position. At the head, the server's own projection runners (those of
-//! `/v1/projections/*`) are caught up instead, which costs only what was committed since their
-//! last request. The lists are paged and the timeline is bounded.
+//! Invariant: given a position, the answer folds exactly the events at positions
+//! `1..=position` (or, given a time, every event stamped at or before it), so asking twice for
+//! one position answers the same state whatever was appended since; the cost is one read of the
+//! log up to that position. Given neither, the answer follows the head: the server's own
+//! projection runners (those of `/v1/projections/*`) are caught up instead, which costs only
+//! what was committed since their last request. The lists are paged and the timeline bounded.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -39,7 +39,8 @@ const TIMELINE_MAX: usize = 4000;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct AsOfParams {
-    /// Fold the events up to this position (inclusive); default the head.
+    /// Fold exactly the events up to this position (inclusive); without it (and without
+    /// `time`), the answer follows the head.
     pub(crate) position: Option<u64>,
     /// Instead of a position: fold the events stamped at or before this time (ms since epoch).
     pub(crate) time: Option<i64>,
@@ -143,7 +144,8 @@ pub(crate) async fn as_of(
     };
     let store = state.store.as_ref();
     let head = store.head().await?;
-    if params.time.is_none() && params.position.is_none_or(|p| p >= head.0) {
+    // Without a position or time the answer follows the head; an explicit position is exact.
+    if params.time.is_none() && params.position.is_none() {
         return at_the_head(&state, &params, &page).await.map(Json);
     }
     let until = params.position.map_or(head, Position).min(head);

@@ -208,7 +208,8 @@ pub(crate) struct TimelineMark {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct SwarmAsOf {
-    /// The last position folded in (0: none).
+    /// The last position folded in (0: none). Following the head, each projection has folded
+    /// at least up to it (appends racing the request may have gone further).
     pub(crate) position: u64,
     /// The store's head when asked.
     pub(crate) head: u64,
