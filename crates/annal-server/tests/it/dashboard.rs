@@ -94,17 +94,21 @@ async fn task(server: &Server, id: &str, agent: &str, priority: &str, fails: Opt
     }
 }
 
-#[tokio::test]
-async fn time_travel_pages_and_filters_tasks_and_memory_and_draws_the_timeline() {
-    let server = Server::start().await;
-    spawn(&server, "agent-1", 1).await;
-    task(&server, "task-1", "agent-1", "high", None).await;
-    task(&server, "task-2", "agent-1", "low", Some("tests failed")).await;
-    task(&server, "task-3", "agent-1", "high", None).await;
+/// One agent, three tasks (task-2 fails), one memory write; the write's position.
+async fn small_swarm(server: &Server) -> u64 {
+    spawn(server, "agent-1", 1).await;
+    task(server, "task-1", "agent-1", "high", None).await;
+    task(server, "task-2", "agent-1", "low", Some("tests failed")).await;
+    task(server, "task-3", "agent-1", "high", None).await;
     let stored = json!({"memoryId": "mem-1", "namespace": "ns", "key": "k",
         "memoryType": "semantic", "size": 64, "storedAt": 50});
-    let memory_write = put(&server, "mem-1", "memory:stored", stored, 50).await;
+    put(server, "mem-1", "memory:stored", stored, 50).await
+}
 
+#[tokio::test]
+async fn time_travel_pages_and_filters_tasks_and_memory() {
+    let server = Server::start().await;
+    let memory_write = small_swarm(&server).await;
     let (_, failed) = server.get("/v1/projections/as-of?taskStatus=failed").await;
     let tasks = &failed["tasks"];
     assert_eq!(tasks["total"], 1);
@@ -121,56 +125,54 @@ async fn time_travel_pages_and_filters_tasks_and_memory_and_draws_the_timeline()
     let memory = &page["memory"];
     assert_eq!(memory["countByNamespace"], json!({"ns": 1}));
     assert_eq!(memory["sizeByNamespace"], json!({"ns": 64}));
-    let (_, before_write) = server
-        .get(&format!(
-            "/v1/projections/as-of?position={}",
-            memory_write - 1
-        ))
-        .await;
-    assert_eq!(before_write["memory"]["total"], 0);
+    let before = format!("/v1/projections/as-of?position={}", memory_write - 1);
+    assert_eq!(server.get(&before).await.1["memory"]["total"], 0);
+    server.stop().await;
+}
 
-    let (_, all) = server.get("/v1/projections/as-of").await;
-    let marks: Vec<(String, String, Option<i64>)> = all["timeline"]
-        .as_array()
-        .unwrap()
+/// The timeline's marks as (kind, label, end).
+fn marks(answer: &Value) -> Vec<(String, String, Option<i64>)> {
+    let text = |value: &Value| value.as_str().unwrap().to_owned();
+    let timeline = answer["timeline"].as_array().unwrap();
+    timeline
         .iter()
-        .map(|m| {
-            let kind = m["kind"].as_str().unwrap().to_owned();
-            (
-                kind,
-                m["label"].as_str().unwrap().to_owned(),
-                m["end"].as_i64(),
-            )
-        })
-        .collect();
-    for expected in [
+        .map(|m| (text(&m["kind"]), text(&m["label"]), m["end"].as_i64()))
+        .collect()
+}
+
+#[tokio::test]
+async fn time_travel_at_the_head_draws_the_timeline_and_equals_a_full_fold() {
+    let server = Server::start().await;
+    small_swarm(&server).await;
+    let (_, all) = server.get("/v1/projections/as-of").await;
+    let drawn = marks(&all);
+    for (kind, label, end) in [
         ("task", "task-2", Some(30)),
         ("error", "tests failed", None),
         ("task", "task-1", Some(40)),
     ] {
-        let expected = (expected.0.to_owned(), expected.1.to_owned(), expected.2);
-        assert!(marks.contains(&expected), "{expected:?} in {marks:?}");
+        let expected = (kind.to_owned(), label.to_owned(), end);
+        assert!(drawn.contains(&expected), "{expected:?} in {drawn:?}");
     }
-    // The answer at the head from saved states (and what came after them) is the full fold's.
+    let agent = &all["agents"][0];
+    let verdict = [&agent["status"], &agent["health"], &agent["errorCount"]];
+    assert_eq!(verdict, [&json!("error"), &json!("failing"), &json!(1)]);
+
+    // Following the head through the server's runners answers what a fold of everything does,
+    // before and after more events, and whichever endpoint loaded the runners first.
     let everything = "/v1/projections/as-of?time=9999999999999";
+    assert_eq!(server.get(everything).await.1, all);
     for projection in ["agents", "tasks", "memory"] {
         let path = format!("/v1/projections/{projection}");
         assert_eq!(server.get(&path).await.0, 200);
     }
     assert_eq!(server.get("/v1/projections/as-of").await.1, all);
-    assert_eq!(server.get(everything).await.1, all);
     task(&server, "task-4", "agent-1", "low", Some("lint failed")).await;
     let (_, later) = server.get("/v1/projections/as-of").await;
     assert_eq!(later, server.get(everything).await.1);
     assert_eq!(later["tasks"]["byStatus"]["failed"], 2);
-    assert_eq!(
-        server.get("/v1/projections/as-of?position=3").await.1["position"],
-        3
-    );
-
-    let agent = &all["agents"][0];
-    let verdict = [&agent["status"], &agent["health"], &agent["errorCount"]];
-    assert_eq!(verdict, [&json!("error"), &json!("failing"), &json!(1)]);
+    let (_, exact) = server.get("/v1/projections/as-of?position=3").await;
+    assert_eq!(exact["position"], 3);
     server.stop().await;
 }
 
