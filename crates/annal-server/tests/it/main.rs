@@ -15,3 +15,4 @@ mod mcp;
 mod subscribe;
 mod swarm;
 mod timeouts;
+mod tls;
