@@ -365,7 +365,7 @@ export interface paths {
         };
         /**
          * Lists run events.
-         * @description Run ledger events by task, time range or recency (scope: read, all streams).
+         * @description Run ledger events by task, time range or recency (scope: read, all streams). A time range holding more than 10,000 runs is refused.
          */
         get: operations["listRuns"];
         put?: never;
@@ -2142,6 +2142,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": unknown[];
+                };
+            };
+            /** @description Several selectors given, or more than 10,000 runs in the time range */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description No or unknown token */
