@@ -264,7 +264,7 @@ impl Views<'_> {
             .collect();
         SwarmAsOf {
             position: self.position,
-            head,
+            head: head.max(self.position),
             timestamp: self.timestamp,
             agent_total: self.agents.len() as u64,
             agents: self
