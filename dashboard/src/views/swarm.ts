@@ -96,7 +96,7 @@ export async function swarm(root: HTMLElement): Promise<() => void> {
         "figure",
         { class: "chart" },
         h("figcaption", {}, "Timeline of these agents: task bars, memory writes and errors"),
-        h("div", { class: "chart-box timeline", style: undefined }, drawn.canvas),
+        h("div", { class: "chart-box timeline" }, drawn.canvas),
       ),
     );
     const box = root.querySelector<HTMLElement>(".timeline");
