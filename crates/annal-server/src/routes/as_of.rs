@@ -417,3 +417,36 @@ fn timeline(
     marks.drain(..excess);
     marks
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn memory_write(start: i64) -> TimelineMark {
+        TimelineMark {
+            agent: "agent-1".into(),
+            kind: "memory".into(),
+            start,
+            end: None,
+            label: format!("mem-{start}"),
+            status: None,
+        }
+    }
+
+    /// The timeline keeps the newest marks of the listed agents, oldest first, at most
+    /// `TIMELINE_MAX` of them.
+    #[test]
+    fn the_timeline_keeps_the_newest_marks_of_the_listed_agents() {
+        let mut marks: Vec<TimelineMark> = (0..5000).rev().map(memory_write).collect();
+        marks.push(TimelineMark {
+            agent: "agent-2".into(),
+            ..memory_write(9999)
+        });
+        let listed = HashSet::from(["agent-1"]);
+        let kept = timeline(&TaskHistory::default(), marks, &listed);
+        assert_eq!(kept.len(), TIMELINE_MAX);
+        let starts: Vec<i64> = kept.iter().map(|mark| mark.start).collect();
+        let newest: Vec<i64> = (5000 - TIMELINE_MAX as i64..5000).collect();
+        assert_eq!(starts, newest);
+    }
+}
