@@ -11,8 +11,7 @@
 
 import { ProtocolError, NotFoundError } from "./errors.js";
 import { Transport, type TransportOptions } from "./http.js";
-import { queryPages, readStreamPages, type QueryOptions, type ReadStreamOptions } from "./reads.js";
-import { checked } from "./reads.js";
+import { checked, queryPages, readStreamPages, type QueryOptions, type ReadStreamOptions } from "./reads.js";
 import { streamPages, type ListStreamsOptions } from "./stream-list.js";
 import { subscribeEvents, type SubscribeOptions } from "./subscribe.js";
 import type {
