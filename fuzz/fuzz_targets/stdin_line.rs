@@ -2,7 +2,7 @@
 //!
 //! The bytes are standard input: the command reads it as UTF-8 lines and skips blank ones. Each
 //! line that parses is appended, as the command would, to an in-memory store; a refusal is an
-//! error, never a panic, and the store then holds exactly the events it acknowledged.
+//! error, never a panic, and the store then holds exactly the positions it acknowledged.
 
 #![no_main]
 
@@ -18,20 +18,23 @@ fuzz_target!(|data: &[u8]| {
     };
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     runtime().block_on(async {
-        let mut acknowledged = 0;
+        // Positions, not calls: a line repeating an earlier one's id and content is a retry,
+        // answered with the original positions and storing nothing new.
+        let mut acknowledged = std::collections::BTreeSet::new();
         for line in text.lines().filter(|line| !line.trim().is_empty()) {
             let Ok(parsed) = annal_cli::fuzzing::parse_stdin_line(line) else {
                 continue;
             };
-            if store
+            if let Ok(result) = store
                 .append(&parsed.stream, parsed.expected, vec![parsed.event])
                 .await
-                .is_ok()
             {
-                acknowledged += 1;
+                acknowledged.extend(result.first_position.0..=result.last_position.0);
             }
         }
         let events = read_everything(&*store).await.unwrap();
-        assert_eq!(events.len(), acknowledged);
+        let stored: std::collections::BTreeSet<u64> =
+            events.iter().map(|event| event.position.0).collect();
+        assert_eq!(stored, acknowledged);
     });
 });
