@@ -157,6 +157,18 @@ impl SqliteStore {
         }
     }
 
+    /// Compares the derived index (postings, time blocks, maintained counts) with the events
+    /// it describes, as `annal verify` does; returns the problems found, each naming its table.
+    /// It reads the whole log in one snapshot, beside any writer. A store whose index disagrees
+    /// still answers correctly once its writer reopens it after the index tables are dropped:
+    /// the open rebuilds a missing index.
+    pub async fn check_index(&self) -> Result<Vec<String>, ReadError> {
+        self.shared
+            .readers
+            .run(crate::index_check::check_index)
+            .await
+    }
+
     pub(crate) fn new(
         path: &Path,
         options: OpenOptions,
@@ -440,6 +452,17 @@ impl Store for SqliteStore {
 
     async fn query(&self, filter: &Filter) -> Result<EventStream, ReadError> {
         filter.validate()?;
+        if read::index_serves(filter) {
+            let filter = filter.clone();
+            return Ok(read::read_ahead(
+                &self.shared.readers,
+                read::IndexedCursor::start(&filter),
+                move |connection, names, cursor| {
+                    let page = read::indexed_page(connection, names, &filter, cursor, PAGE_EVENTS)?;
+                    Ok(page.map(|(events, next)| (events, Some(next))))
+                },
+            ));
+        }
         if let Some((condition, values)) = read::scan_condition(filter) {
             return Ok(read::read_ranges(
                 &self.shared.readers,

@@ -78,6 +78,7 @@ macro_rules! __for_each_rule {
             query::query_limit_offset_direction,
             query::query_refuses_empty_window,
             query::query_finds_sparse_matches,
+            indexed::indexed_queries_equal_scanned,
             subscribe::subscribe_history_then_live,
             subscribe::subscribe_from_position,
             subscribe::subscribe_with_filter,

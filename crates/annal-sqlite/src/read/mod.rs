@@ -7,7 +7,9 @@
 
 mod ahead;
 mod events;
+mod indexed;
 mod lookups;
+mod maintained_stats;
 mod names;
 mod query;
 mod ranges;
@@ -24,11 +26,13 @@ use crate::connection::open_reader;
 
 pub(crate) use ahead::read_ahead;
 pub(crate) use events::{range_page, range_page_where, stream_page};
+pub(crate) use indexed::{IndexedCursor, indexed_page, serves as index_serves};
 pub(crate) use lookups::{head, load_projection, load_snapshot, stream_version};
+pub(crate) use maintained_stats::stats;
 pub(crate) use names::Names;
 pub(crate) use query::{QueryCursor, query_page, scan_condition};
 pub(crate) use ranges::read_ranges;
-pub(crate) use stats::stats;
+pub(crate) use stats::recount as recount_stats;
 
 /// Idle read connections kept for reuse; more can be open at once, the rest are closed.
 const IDLE_READERS_MAX: usize = 4;

@@ -19,6 +19,7 @@ mod corrupt;
 mod filter;
 mod id_hash;
 mod ids;
+mod index;
 mod maintenance;
 mod parts;
 mod runs;
@@ -197,6 +198,7 @@ impl Writer {
         let committed = result
             .and_then(|()| self.state.write_versions(&self.connection))
             .and_then(|()| self.state.merge_ids(&self.connection))
+            .and_then(|()| self.state.index_if_due(&self.connection))
             .and_then(|()| self.connection.execute_batch("COMMIT"));
         if let Err(failure) = committed {
             // The transaction may already be gone (SQLite rolls back on some errors).

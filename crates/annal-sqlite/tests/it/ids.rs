@@ -150,7 +150,7 @@ async fn a_version_1_store_is_upgraded_and_keeps_its_ids() {
     let version: i64 = connection
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 4);
+    assert_eq!(version, 5);
     assert_eq!(
         indexed_through(&path),
         0,
