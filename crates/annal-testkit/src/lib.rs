@@ -79,6 +79,7 @@ macro_rules! __for_each_rule {
             query::query_refuses_empty_window,
             query::query_finds_sparse_matches,
             indexed::indexed_queries_equal_scanned,
+            indexed::indexed_queries_over_many_blocks,
             subscribe::subscribe_history_then_live,
             subscribe::subscribe_from_position,
             subscribe::subscribe_with_filter,
