@@ -9,11 +9,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use annal_core::{
-    AppendError, AppendResult, BatchPreparer, CheckpointError, Clock, Direction, EventStream,
-    ExpectedVersion, Filter, Limits, NewEvent, PAGE_EVENTS, Position, PreparedEvent,
-    ProjectionName, ReadError, ReadStreamOptions, RetentionError, RetentionPolicy, RetentionReport,
-    SavedProjection, Snapshot, SnapshotError, Stats, StorageError, Store, StreamId, Version,
-    follow, paged, prepare_batch,
+    AppendError, AppendResult, BatchPreparer, CheckpointError, Clock, Direction, EventId,
+    EventStream, ExpectedVersion, Filter, Limits, NewEvent, PAGE_EVENTS, Position, PreparedEvent,
+    ProjectionName, ReadError, ReadStreamOptions, RecordedEvent, RetentionError, RetentionPolicy,
+    RetentionReport, SavedProjection, Snapshot, SnapshotError, Stats, StorageError, Store,
+    StreamId, Version, follow, paged, prepare_batch,
 };
 use async_trait::async_trait;
 use tokio::sync::{oneshot, watch};
@@ -550,6 +550,14 @@ impl Store for SqliteStore {
 
     async fn retain(&self, policy: RetentionPolicy) -> Result<RetentionReport, RetentionError> {
         self.send(|reply| Command::Retain { policy, reply }).await
+    }
+
+    async fn event_by_id(&self, id: &EventId) -> Result<Option<RecordedEvent>, ReadError> {
+        let id = id.clone();
+        self.shared
+            .readers
+            .run_with_names(move |connection, names| read::event_by_id(connection, names, &id))
+            .await
     }
 
     async fn stats(&self, top_streams: usize) -> Result<Stats, ReadError> {

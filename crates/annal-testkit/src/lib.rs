@@ -72,6 +72,7 @@ macro_rules! __for_each_rule {
             read::read_missing_stream_is_empty,
             read::read_all_from_position,
             read::long_reads_page_through,
+            read::event_by_id_finds_readable_events,
             query::query_by_types_and_aggregates,
             query::query_by_source_correlation_causation,
             query::query_time_window,

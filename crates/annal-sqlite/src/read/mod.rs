@@ -6,6 +6,7 @@
 //! its own [`Names`], the dictionary names it has resolved, for the event reads.
 
 mod ahead;
+mod by_id;
 mod events;
 mod indexed;
 mod lookups;
@@ -25,6 +26,7 @@ use tokio::task::JoinHandle;
 use crate::connection::open_reader;
 
 pub(crate) use ahead::read_ahead;
+pub(crate) use by_id::event_by_id;
 pub(crate) use events::{range_page, range_page_where, stream_page};
 pub(crate) use indexed::{IndexedCursor, indexed_page, serves as index_serves};
 pub(crate) use lookups::{head, load_projection, load_snapshot, stream_version};

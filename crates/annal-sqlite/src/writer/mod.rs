@@ -36,8 +36,8 @@ use checkpoint::{CHECKPOINT_AFTER_BYTES, Checkpointer, finish_checkpoint};
 pub(crate) use command::{AppendAnswer, Command, MoreParts};
 use command::{Decided, Waiting};
 pub(crate) use corrupt::as_corrupt;
-pub(crate) use id_hash::rekey_ids;
-pub(crate) use runs::convert_version_2_ids;
+pub(crate) use id_hash::{IdHasher, rekey_ids};
+pub(crate) use runs::{Runs, convert_version_2_ids};
 pub(crate) use state::WriterState;
 
 use crate::options::Durability;
