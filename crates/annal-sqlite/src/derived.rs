@@ -1,6 +1,8 @@
 //! The derived index: postings by event type, aggregate type and source, per-block time bounds
 //! and maintained counts, written behind the commit path and covering positions up to a
-//! watermark (`meta.indexed_through`).
+//! watermark (`meta.indexed_through`). A postings row holds one key's positions from one
+//! indexing pass, ascending, as a blob of deltas (LEB128), keyed by (key, its last position):
+//! one row per key per pass instead of one per event, so indexing writes a few dozen rows.
 //!
 //! Invariant: every table here is a function of the `events` rows at or below the watermark
 //! (and of the dictionaries), changed only in the same transaction as the rows it describes, so
@@ -39,8 +41,9 @@ CREATE TABLE IF NOT EXISTS sources (
 ) STRICT;
 CREATE TABLE IF NOT EXISTS postings (
     key INTEGER NOT NULL,
-    position INTEGER NOT NULL,
-    PRIMARY KEY (key, position)
+    last INTEGER NOT NULL,
+    positions BLOB NOT NULL,
+    PRIMARY KEY (key, last)
 ) STRICT, WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS time_blocks (
     block INTEGER PRIMARY KEY,
@@ -89,4 +92,84 @@ pub(crate) fn watermark(connection: &Connection) -> rusqlite::Result<Option<i64>
         |row| row.get(0),
     )?;
     Ok(if tables == 5 { mark } else { None })
+}
+
+/// Encodes ascending positions as LEB128 deltas (the first from 0).
+pub(crate) fn encode_positions(positions: &[i64]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(positions.len() * 2);
+    let mut previous = 0i64;
+    for &position in positions {
+        let mut delta = position.wrapping_sub(previous) as u64;
+        previous = position;
+        loop {
+            let byte = (delta & 0x7F) as u8;
+            delta >>= 7;
+            if delta == 0 {
+                out.push(byte);
+                break;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    out
+}
+
+/// Decodes [`encode_positions`]; `Err` names what is wrong with a damaged blob.
+pub(crate) fn decode_positions(blob: &[u8]) -> Result<Vec<i64>, String> {
+    let mut positions = Vec::with_capacity(blob.len());
+    let mut previous = 0i64;
+    let mut delta = 0u64;
+    let mut shift = 0u32;
+    for &byte in blob {
+        if shift > 63 {
+            return Err("a delta longer than 64 bits".to_owned());
+        }
+        delta |= u64::from(byte & 0x7F) << shift;
+        shift += 7;
+        if byte & 0x80 == 0 {
+            previous = previous.wrapping_add(delta as i64);
+            if previous <= 0 || positions.last().is_some_and(|last| *last >= previous) {
+                return Err(format!("position {previous} does not ascend"));
+            }
+            positions.push(previous);
+            delta = 0;
+            shift = 0;
+        }
+    }
+    if shift != 0 {
+        return Err("the blob ends inside a delta".to_owned());
+    }
+    Ok(positions)
+}
+
+/// The positions of a postings row, or `Corrupted` naming the row.
+pub(crate) fn row_positions(key: i64, last: i64, blob: &[u8]) -> rusqlite::Result<Vec<i64>> {
+    decode_positions(blob).map_err(|reason| {
+        rusqlite::Error::FromSqlConversionFailure(
+            2,
+            rusqlite::types::Type::Blob,
+            format!("table postings, row (key {key}, last {last}): {reason}").into(),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_round_trip_and_damage_is_named() {
+        let positions = vec![1, 2, 130, 131, 1 << 40, (1 << 40) + 5];
+        let blob = encode_positions(&positions);
+        assert_eq!(decode_positions(&blob), Ok(positions));
+        assert!(decode_positions(&blob[..blob.len() - 1]).is_ok_and(|p| p.len() == 5));
+        assert_eq!(
+            decode_positions(&[0x80]),
+            Err("the blob ends inside a delta".to_owned())
+        );
+        assert!(
+            decode_positions(&[5, 0]).is_err(),
+            "a zero delta repeats a position"
+        );
+    }
 }

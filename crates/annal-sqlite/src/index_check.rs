@@ -4,10 +4,10 @@
 //! Invariant: it only reads, in one read transaction, so it sees one consistent snapshot.
 
 use annal_core::ReadError;
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 use crate::derived::{
-    BLOCK_SHIFT, KIND_AGGREGATE_TYPE, KIND_SOURCE, KIND_TYPE, kind_end, watermark,
+    BLOCK_SHIFT, KIND_AGGREGATE_TYPE, KIND_SOURCE, KIND_TYPE, kind_end, row_positions, watermark,
 };
 use crate::read::{recount_stats, stats};
 use crate::row::read_failed;
@@ -26,33 +26,7 @@ pub(crate) fn check_index(connection: &Connection) -> Result<Vec<String>, ReadEr
             .query_row(sql, [mark], |row| row.get(0))
             .map_err(failed)
     };
-    let kinds = [
-        (KIND_TYPE, "e.type_id"),
-        (KIND_AGGREGATE_TYPE, "e.aggregate_type_id"),
-        (
-            KIND_SOURCE,
-            "(SELECT s.id FROM sources s WHERE s.name = e.source)",
-        ),
-    ];
-    for (kind, column) in kinds {
-        let end = kind_end(kind);
-        let missing = count(&format!(
-            "SELECT count(*) FROM events e WHERE e.position <= ?1 AND NOT EXISTS (SELECT 1 \
-             FROM postings p WHERE p.key = {kind} + {column} AND p.position = e.position)"
-        ))?;
-        let extra = count(&format!(
-            "SELECT count(*) FROM postings p WHERE p.key >= {kind} AND p.key < {end} AND \
-             ?1 = ?1 AND NOT EXISTS (SELECT 1 FROM events e WHERE e.position = p.position \
-             AND {kind} + {column} = p.key)"
-        ))?;
-        if missing + extra > 0 {
-            problems.push(format!(
-                "table postings (key kind {}): {missing} events at or below the watermark \
-                 {mark} have no posting, {extra} postings match no event",
-                kind >> crate::derived::KIND_SHIFT
-            ));
-        }
-    }
+    postings(&connection, mark, &mut problems)?;
     let blocks = count(&format!(
         "SELECT (SELECT count(*) FROM (SELECT position >> {BLOCK_SHIFT} AS b, min(timestamp) \
          AS lo, max(timestamp) AS hi FROM events WHERE position <= ?1 GROUP BY b \
@@ -74,4 +48,68 @@ pub(crate) fn check_index(connection: &Connection) -> Result<Vec<String>, ReadEr
         ));
     }
     Ok(problems)
+}
+
+/// Every posting names an event at or below the watermark with its key, and every such event
+/// has one posting of each kind.
+fn postings(
+    connection: &Connection,
+    mark: i64,
+    problems: &mut Vec<String>,
+) -> Result<(), ReadError> {
+    let failed = |source| read_failed("the derived index", source);
+    let kinds = [
+        (KIND_TYPE, "type_id"),
+        (KIND_AGGREGATE_TYPE, "aggregate_type_id"),
+        (
+            KIND_SOURCE,
+            "(SELECT s.id FROM sources s WHERE s.name = e.source)",
+        ),
+    ];
+    for (kind, column) in kinds {
+        let events: i64 = connection
+            .query_row(
+                "SELECT count(*) FROM events WHERE position <= ?1",
+                [mark],
+                |row| row.get(0),
+            )
+            .map_err(failed)?;
+        let mut lookup = connection
+            .prepare(&format!(
+                "SELECT {kind} + {column} FROM events e WHERE e.position = ?1"
+            ))
+            .map_err(failed)?;
+        let mut statement = connection
+            .prepare("SELECT key, last, positions FROM postings WHERE key >= ?1 AND key < ?2")
+            .map_err(failed)?;
+        let mut rows = statement.query([kind, kind_end(kind)]).map_err(failed)?;
+        let (mut held, mut wrong) = (0i64, 0i64);
+        while let Some(row) = rows.next().map_err(failed)? {
+            let key: i64 = row.get(0).map_err(failed)?;
+            let last: i64 = row.get(1).map_err(failed)?;
+            let blob = row
+                .get_ref(2)
+                .and_then(|v| Ok(v.as_blob()?))
+                .map_err(failed)?;
+            let positions = row_positions(key, last, blob).map_err(failed)?;
+            for position in positions {
+                held += 1;
+                let actual: Option<i64> = lookup
+                    .query_row([position], |row| row.get(0))
+                    .optional()
+                    .map_err(failed)?;
+                if actual != Some(key) || position > mark {
+                    wrong += 1;
+                }
+            }
+        }
+        if held != events || wrong > 0 {
+            problems.push(format!(
+                "table postings (key kind {}): {held} postings for {events} events at or below \
+                 the watermark {mark}, {wrong} of them naming no event with their key",
+                kind >> crate::derived::KIND_SHIFT
+            ));
+        }
+    }
+    Ok(())
 }

@@ -16,7 +16,9 @@ use rusqlite::types::Value;
 
 use super::Names;
 use super::query::{all_of, conditions};
-use crate::derived::{BLOCK_SHIFT, KIND_AGGREGATE_TYPE, KIND_SOURCE, KIND_TYPE, watermark};
+use crate::derived::{
+    BLOCK_SHIFT, KIND_AGGREGATE_TYPE, KIND_SOURCE, KIND_TYPE, row_positions, watermark,
+};
 use crate::row::{EVENT_COLUMNS, EVENT_FROM, decode, read_failed, to_sql};
 
 /// Where an indexed query resumes.
@@ -352,23 +354,14 @@ impl Page<'_> {
     ) -> Result<Examined, ReadError> {
         let failed = |source| read_failed("the postings", source);
         let order = if self.forward { "ASC" } else { "DESC" };
-        let sql = format!(
-            "SELECT position FROM postings WHERE key = ?1 AND position BETWEEN ?2 AND ?3 \
-             ORDER BY position {order} LIMIT ?4"
-        );
-        let mut statement = self.connection.prepare_cached(&sql).map_err(failed)?;
         let mut candidates: Vec<i64> = Vec::new();
-        for key in keys {
-            let rows = statement
-                .query_map(
-                    // One more than wanted: a key that has it is not exhausted.
-                    rusqlite::params![key, span.low, span.high, to_sql(wanted).saturating_add(1)],
-                    |row| row.get::<_, i64>(0),
-                )
-                .map_err(failed)?;
-            for position in rows {
-                candidates.push(position.map_err(failed)?);
-            }
+        // One more than wanted from each key: a key that has it is not exhausted.
+        let enough = usize::try_from(wanted)
+            .unwrap_or(usize::MAX)
+            .saturating_add(1);
+        for &key in keys {
+            let taken = self.key_positions(key, span, enough).map_err(failed)?;
+            candidates.extend(taken);
         }
         candidates.sort_unstable();
         candidates.dedup();
@@ -397,6 +390,50 @@ impl Page<'_> {
         );
         let events = self.fetch(&sql, names)?;
         Ok(Examined { events, last, done })
+    }
+
+    /// Up to `enough` positions of `key` within `span`, nearest the span's start in the read's
+    /// direction first. Rows are keyed by their last position, so the first row that may hold
+    /// a position at the start is the first whose last position reaches it.
+    fn key_positions(&self, key: i64, span: Span, enough: usize) -> rusqlite::Result<Vec<i64>> {
+        let mut found = Vec::new();
+        if self.forward {
+            let mut statement = self.connection.prepare_cached(
+                "SELECT last, positions FROM postings WHERE key = ?1 AND last >= ?2 ORDER BY last",
+            )?;
+            let mut rows = statement.query(rusqlite::params![key, span.low])?;
+            while let Some(row) = rows.next()? {
+                let held = row_positions(key, row.get(0)?, row.get_ref(1)?.as_blob()?)?;
+                for position in held.into_iter().filter(|p| *p >= span.low) {
+                    if position > span.high || found.len() >= enough {
+                        return Ok(found);
+                    }
+                    found.push(position);
+                }
+            }
+            return Ok(found);
+        }
+        let upper: Option<i64> = self.connection.query_row(
+            "SELECT min(last) FROM postings WHERE key = ?1 AND last >= ?2",
+            rusqlite::params![key, span.high],
+            |row| row.get(0),
+        )?;
+        let mut statement = self.connection.prepare_cached(
+            "SELECT last, positions FROM postings WHERE key = ?1 AND last >= ?2 AND last <= ?3 \
+             ORDER BY last DESC",
+        )?;
+        let upper = upper.unwrap_or(i64::MAX);
+        let mut rows = statement.query(rusqlite::params![key, span.low, upper])?;
+        while let Some(row) = rows.next()? {
+            let held = row_positions(key, row.get(0)?, row.get_ref(1)?.as_blob()?)?;
+            for position in held.into_iter().rev().filter(|p| *p <= span.high) {
+                if position < span.low || found.len() >= enough {
+                    return Ok(found);
+                }
+                found.push(position);
+            }
+        }
+        Ok(found)
     }
 
     /// Runs one statement over `events e` with the filter's parameters and decodes its rows.

@@ -7,107 +7,257 @@
 //! describes (the group's, or a removal's), so after any crash the index and its watermark
 //! describe exactly the committed rows at or below the watermark.
 
-use rusqlite::{Connection, OptionalExtension};
+use std::collections::{BTreeMap, HashMap};
+
+use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::derived::{
     BLOCK_SHIFT, DROP_INDEX_TABLES, INDEX_TABLES, KIND_AGGREGATE_TYPE, KIND_SOURCE, KIND_TYPE,
+    encode_positions, row_positions,
 };
 
 /// Events indexed per transaction when an open catches up a long unindexed tail.
 const CATCH_UP_CHUNK: i64 = 100_000;
 
+/// One event as the index sees it.
+struct Indexed {
+    position: i64,
+    keys: [i64; 3],
+    stream_id: i64,
+    timestamp: i64,
+}
+
+/// Reads the events selected by `condition` (over `events`, with `params`) in position order,
+/// with their postings keys; adds the sources they name to `sources` first.
+fn indexed_events<P: rusqlite::Params + Copy>(
+    connection: &Connection,
+    condition: &str,
+    params: P,
+) -> rusqlite::Result<Vec<Indexed>> {
+    connection.execute(
+        &format!("INSERT OR IGNORE INTO sources (name) SELECT DISTINCT source FROM events WHERE {condition}"),
+        params,
+    )?;
+    let mut sources: HashMap<String, i64> = HashMap::new();
+    let mut statement = connection.prepare_cached("SELECT name, id FROM sources")?;
+    let mut rows = statement.query([])?;
+    while let Some(row) = rows.next()? {
+        sources.insert(row.get(0)?, row.get(1)?);
+    }
+    let mut statement = connection.prepare(&format!(
+        "SELECT position, type_id, aggregate_type_id, source, stream_id, timestamp FROM events \
+         WHERE {condition} ORDER BY position"
+    ))?;
+    let mut rows = statement.query(params)?;
+    let mut events = Vec::new();
+    while let Some(row) = rows.next()? {
+        let source = row.get_ref(3)?.as_str()?;
+        let source_id = sources.get(source).copied().unwrap_or(0);
+        events.push(Indexed {
+            position: row.get(0)?,
+            keys: [
+                KIND_TYPE + row.get::<_, i64>(1)?,
+                KIND_AGGREGATE_TYPE + row.get::<_, i64>(2)?,
+                KIND_SOURCE + source_id,
+            ],
+            stream_id: row.get(4)?,
+            timestamp: row.get(5)?,
+        });
+    }
+    Ok(events)
+}
+
 /// Indexes the events at positions in `(from, to]` and moves the watermark to `to`.
 ///
-/// Postings are inserted sorted by key, so each key's entries go to its B-tree edge together:
-/// in bulk they dirty a few pages per key, where one index row per event in every commit
-/// dirtied a page per key per group (`docs/sqlite-schema.md`).
+/// One postings row per key (its positions as one blob), one count update per key and per
+/// stream, one bound update per time block: a few dozen writes per pass, where an index row
+/// per event in the commit cost about as much as the events' own rows
+/// (`docs/sqlite-schema.md`).
 pub(crate) fn index_range(connection: &Connection, from: i64, to: i64) -> rusqlite::Result<()> {
-    let range = format!("position > {from} AND position <= {to}");
-    connection.execute_batch(&format!(
-        "INSERT OR IGNORE INTO sources (name) SELECT DISTINCT source FROM events WHERE {range};
-         INSERT INTO postings (key, position)
-           SELECT {KIND_TYPE} + type_id, position FROM events WHERE {range}
-           UNION ALL SELECT {KIND_AGGREGATE_TYPE} + aggregate_type_id, position FROM events
-             WHERE {range}
-           UNION ALL SELECT {KIND_SOURCE} + (SELECT s.id FROM sources s WHERE s.name = events.source),
-             position FROM events WHERE {range}
-           ORDER BY 1, 2;
-         INSERT INTO counts (key, events)
-           SELECT key, count(*) FROM (
-             SELECT {KIND_TYPE} + type_id AS key FROM events WHERE {range}
-             UNION ALL SELECT {KIND_AGGREGATE_TYPE} + aggregate_type_id FROM events WHERE {range})
-           GROUP BY key
-           ON CONFLICT (key) DO UPDATE SET events = events + excluded.events;
-         UPDATE meta SET value = value + (SELECT count(DISTINCT stream_id) FROM events
-             WHERE {range} AND stream_id NOT IN (SELECT stream_id FROM stream_counts))
-           WHERE key = 'indexed_streams';
-         INSERT INTO stream_counts (stream_id, name, events)
-           SELECT g.stream_id, s.name, g.c FROM (SELECT stream_id, count(*) AS c FROM events
-             WHERE {range} GROUP BY stream_id) g JOIN streams s ON s.id = g.stream_id
-           WHERE true
-           ON CONFLICT (stream_id) DO UPDATE SET events = events + excluded.events;
-         INSERT INTO time_blocks (block, min_ts, max_ts)
-           SELECT position >> {BLOCK_SHIFT}, min(timestamp), max(timestamp) FROM events
-             WHERE {range} GROUP BY 1
-           ON CONFLICT (block) DO UPDATE SET min_ts = min(min_ts, excluded.min_ts),
-             max_ts = max(max_ts, excluded.max_ts);
-         UPDATE meta SET value = {to} WHERE key = 'indexed_through';"
-    ))
+    let events = indexed_events(connection, "position > ?1 AND position <= ?2", [from, to])?;
+    let mut postings: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+    let mut streams: BTreeMap<i64, i64> = BTreeMap::new();
+    let mut blocks: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
+    for event in &events {
+        for key in event.keys {
+            postings.entry(key).or_default().push(event.position);
+        }
+        *streams.entry(event.stream_id).or_default() += 1;
+        let block = blocks
+            .entry(event.position >> BLOCK_SHIFT)
+            .or_insert((event.timestamp, event.timestamp));
+        block.0 = block.0.min(event.timestamp);
+        block.1 = block.1.max(event.timestamp);
+    }
+    let mut insert = connection
+        .prepare_cached("INSERT INTO postings (key, last, positions) VALUES (?1, ?2, ?3)")?;
+    let mut count = connection.prepare_cached(
+        "INSERT INTO counts (key, events) VALUES (?1, ?2) \
+         ON CONFLICT (key) DO UPDATE SET events = events + excluded.events",
+    )?;
+    for (key, positions) in &postings {
+        let last = positions.last().copied().unwrap_or(to);
+        insert.execute(params![key, last, encode_positions(positions)])?;
+        if *key < KIND_SOURCE {
+            count.execute(params![key, positions.len() as i64])?;
+        }
+    }
+    let mut grow = connection
+        .prepare_cached("UPDATE stream_counts SET events = events + ?2 WHERE stream_id = ?1")?;
+    let mut add = connection.prepare_cached(
+        "INSERT INTO stream_counts (stream_id, name, events) \
+         SELECT id, name, ?2 FROM streams WHERE id = ?1",
+    )?;
+    let mut new_streams = 0i64;
+    for (stream_id, events) in &streams {
+        if grow.execute(params![stream_id, events])? == 0 {
+            add.execute(params![stream_id, events])?;
+            new_streams += 1;
+        }
+    }
+    let mut bound = connection.prepare_cached(
+        "INSERT INTO time_blocks (block, min_ts, max_ts) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (block) DO UPDATE SET min_ts = min(min_ts, excluded.min_ts), \
+         max_ts = max(max_ts, excluded.max_ts)",
+    )?;
+    for (block, (low, high)) in &blocks {
+        bound.execute(params![block, low, high])?;
+    }
+    connection
+        .prepare_cached("UPDATE meta SET value = value + ?1 WHERE key = 'indexed_streams'")?
+        .execute([new_streams])?;
+    connection
+        .prepare_cached("UPDATE meta SET value = ?1 WHERE key = 'indexed_through'")?
+        .execute([to])?;
+    Ok(())
 }
+
+/// Positions per removal pass of [`forget`], so its memory stays bounded whatever it removes.
+const FORGET_RANGE: i64 = 1 << 18;
 
 /// Before a removal deletes the rows `condition` selects (its `WHERE` clause over `events`,
 /// with `params`): takes those at or below `watermark` out of the postings, counts and time
-/// blocks. Rows above the watermark are in no index yet.
+/// blocks, a range of positions at a time. Rows above the watermark are in no index yet.
 pub(crate) fn forget<P: rusqlite::Params + Copy>(
     connection: &Connection,
     watermark: i64,
     condition: &str,
     params: P,
 ) -> rusqlite::Result<()> {
-    let doomed = format!("({condition}) AND position <= {watermark}");
-    let statements = [
-        format!(
-            "UPDATE counts SET events = events - d.c FROM (SELECT key, count(*) AS c FROM (
-               SELECT {KIND_TYPE} + type_id AS key FROM events WHERE {doomed}
-               UNION ALL SELECT {KIND_AGGREGATE_TYPE} + aggregate_type_id FROM events
-                 WHERE {doomed}) GROUP BY key) AS d
-             WHERE counts.key = d.key"
+    let low: Option<i64> = connection.query_row(
+        &format!(
+            "SELECT min(position) FROM events WHERE ({condition}) AND position <= {watermark}"
         ),
-        format!(
-            "UPDATE stream_counts SET events = events - d.c FROM (SELECT stream_id AS sid,
-               count(*) AS c FROM events WHERE {doomed} GROUP BY stream_id) AS d
-             WHERE stream_counts.stream_id = d.sid"
-        ),
-        format!(
-            "DELETE FROM postings WHERE (key, position) IN (
-               SELECT {KIND_TYPE} + type_id, position FROM events WHERE {doomed}
-               UNION ALL SELECT {KIND_AGGREGATE_TYPE} + aggregate_type_id, position FROM events
-                 WHERE {doomed}
-               UNION ALL SELECT {KIND_SOURCE} + (SELECT s.id FROM sources s
-                 WHERE s.name = events.source), position FROM events WHERE {doomed})"
-        ),
-        format!(
-            "UPDATE time_blocks SET
-               min_ts = (SELECT min(timestamp) FROM events WHERE position >= (time_blocks.block
-                 << {BLOCK_SHIFT}) AND position < ((time_blocks.block + 1) << {BLOCK_SHIFT})
-                 AND position <= {watermark} AND NOT ({condition})),
-               max_ts = (SELECT max(timestamp) FROM events WHERE position >= (time_blocks.block
-                 << {BLOCK_SHIFT}) AND position < ((time_blocks.block + 1) << {BLOCK_SHIFT})
-                 AND position <= {watermark} AND NOT ({condition}))
-             WHERE block IN (SELECT DISTINCT position >> {BLOCK_SHIFT} FROM events
-               WHERE {doomed})"
-        ),
-    ];
-    for sql in &statements {
-        connection.execute(sql, params)?;
+        params,
+        |row| row.get(0),
+    )?;
+    let Some(mut low) = low else {
+        return Ok(());
+    };
+    while low <= watermark {
+        let high = watermark.min(low.saturating_add(FORGET_RANGE - 1));
+        let range = format!("({condition}) AND position >= {low} AND position <= {high}");
+        let doomed = indexed_events(connection, &range, params)?;
+        forget_events(connection, &doomed)?;
+        low = high + 1;
+    }
+    forget_blocks(connection, watermark, condition, params)
+}
+
+/// Takes `doomed` (in position order) out of the postings and counts.
+fn forget_events(connection: &Connection, doomed: &[Indexed]) -> rusqlite::Result<()> {
+    let mut by_key: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+    let mut streams: BTreeMap<i64, i64> = BTreeMap::new();
+    for event in doomed {
+        for key in event.keys {
+            by_key.entry(key).or_default().push(event.position);
+        }
+        *streams.entry(event.stream_id).or_default() += 1;
+    }
+    let mut count =
+        connection.prepare_cached("UPDATE counts SET events = events - ?2 WHERE key = ?1")?;
+    for (key, positions) in &by_key {
+        remove_postings(connection, *key, positions)?;
+        if *key < KIND_SOURCE {
+            count.execute(params![key, positions.len() as i64])?;
+        }
+    }
+    let mut shrink = connection
+        .prepare_cached("UPDATE stream_counts SET events = events - ?2 WHERE stream_id = ?1")?;
+    for (stream_id, events) in &streams {
+        shrink.execute(params![stream_id, events])?;
     }
     connection.execute_batch(
         "DELETE FROM counts WHERE events <= 0;
          UPDATE meta SET value = value - (SELECT count(*) FROM stream_counts WHERE events <= 0)
            WHERE key = 'indexed_streams';
-         DELETE FROM stream_counts WHERE events <= 0;
-         DELETE FROM time_blocks WHERE min_ts IS NULL;",
+         DELETE FROM stream_counts WHERE events <= 0;",
     )
+}
+
+/// Removes `positions` (ascending) from the postings rows of `key`, rewriting each row that
+/// held some of them (deleted when none is left).
+fn remove_postings(connection: &Connection, key: i64, positions: &[i64]) -> rusqlite::Result<()> {
+    let (Some(&first), Some(&last)) = (positions.first(), positions.last()) else {
+        return Ok(());
+    };
+    let mut rows = Vec::new();
+    {
+        let mut statement = connection.prepare_cached(
+            "SELECT last, positions FROM postings WHERE key = ?1 AND last >= ?2 ORDER BY last",
+        )?;
+        let mut found = statement.query(params![key, first])?;
+        while let Some(row) = found.next()? {
+            let row_last: i64 = row.get(0)?;
+            let held = row_positions(key, row_last, row.get_ref(1)?.as_blob()?)?;
+            let starts_after = held.first().is_some_and(|p| *p > last);
+            rows.push((row_last, held));
+            if starts_after {
+                break;
+            }
+        }
+    }
+    let mut delete =
+        connection.prepare_cached("DELETE FROM postings WHERE key = ?1 AND last = ?2")?;
+    let mut insert = connection
+        .prepare_cached("INSERT INTO postings (key, last, positions) VALUES (?1, ?2, ?3)")?;
+    for (row_last, held) in rows {
+        let kept: Vec<i64> = held
+            .iter()
+            .copied()
+            .filter(|p| positions.binary_search(p).is_err())
+            .collect();
+        if kept.len() == held.len() {
+            continue;
+        }
+        delete.execute(params![key, row_last])?;
+        if let Some(&kept_last) = kept.last() {
+            insert.execute(params![key, kept_last, encode_positions(&kept)])?;
+        }
+    }
+    Ok(())
+}
+
+/// Recomputes the bounds of the time blocks that lose events, without them.
+fn forget_blocks<P: rusqlite::Params + Copy>(
+    connection: &Connection,
+    watermark: i64,
+    condition: &str,
+    params: P,
+) -> rusqlite::Result<()> {
+    let doomed = format!("({condition}) AND position <= {watermark}");
+    let sql = format!(
+        "UPDATE time_blocks SET
+           min_ts = (SELECT min(timestamp) FROM events WHERE position >= (time_blocks.block
+             << {BLOCK_SHIFT}) AND position < ((time_blocks.block + 1) << {BLOCK_SHIFT})
+             AND position <= {watermark} AND NOT ({condition})),
+           max_ts = (SELECT max(timestamp) FROM events WHERE position >= (time_blocks.block
+             << {BLOCK_SHIFT}) AND position < ((time_blocks.block + 1) << {BLOCK_SHIFT})
+             AND position <= {watermark} AND NOT ({condition}))
+         WHERE block IN (SELECT DISTINCT position >> {BLOCK_SHIFT} FROM events WHERE {doomed})"
+    );
+    connection.execute(&sql, params)?;
+    connection.execute_batch("DELETE FROM time_blocks WHERE min_ts IS NULL;")
 }
 
 /// At a writer's open: creates the index if it is missing, rebuilds it if its watermark is

@@ -142,7 +142,8 @@ async fn check_index_names_the_table_that_disagrees() {
     filled(&path).await;
     sql(
         &path,
-        "DELETE FROM postings WHERE position = 5; UPDATE counts SET events = events + 1;",
+        "DELETE FROM postings WHERE key = (SELECT min(key) FROM postings); \
+         UPDATE counts SET events = events + 1;",
     );
     let store = SqliteStore::open_read_only(&path).unwrap();
     let problems = store.check_index().await.unwrap();
