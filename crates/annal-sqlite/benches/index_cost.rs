@@ -65,10 +65,31 @@ fn open(path: &Path, variant: Variant) -> Arc<dyn Store> {
     Arc::new(SqliteStore::open_with(path, options).expect("open"))
 }
 
-async fn batches(path: &Path, variant: Variant, events: u64) -> f64 {
+/// CPU time of every thread of this process so far (`/proc/self/task/*/schedstat`, in ns):
+/// unlike wall time, barely moved by other processes on a shared machine.
+fn cpu_time() -> Duration {
+    let mut total = 0u64;
+    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
+        for task in tasks.flatten() {
+            let stat = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
+            total += stat
+                .split_whitespace()
+                .next()
+                .and_then(|ns| ns.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    Duration::from_nanos(total)
+}
+
+/// Events per second of wall time, and per second of CPU time of the whole process (the
+/// writer, checkpointer and reader threads included; threads that ended are not counted, so
+/// each store stays open until its CPU time is read).
+async fn batches(path: &Path, variant: Variant, events: u64) -> (f64, f64) {
     let store = open(path, variant);
     let stream = StreamId::new("batches").expect("valid stream");
     let mut elapsed = Duration::ZERO;
+    let cpu_before = cpu_time();
     for first in (0..events).step_by(1_000) {
         let batch = (first..first + 1_000).map(event).collect();
         let started = Instant::now();
@@ -78,7 +99,11 @@ async fn batches(path: &Path, variant: Variant, events: u64) -> f64 {
             .expect("append");
         elapsed += started.elapsed();
     }
-    events as f64 / elapsed.as_secs_f64()
+    let cpu = cpu_time().saturating_sub(cpu_before);
+    (
+        events as f64 / elapsed.as_secs_f64(),
+        events as f64 / cpu.as_secs_f64(),
+    )
 }
 
 async fn singles(path: &Path, variant: Variant, events: u64) -> f64 {
@@ -114,15 +139,47 @@ async fn main() {
     let batch_events = args.get(1).copied().unwrap_or(100_000);
     let single_events = args.get(2).copied().unwrap_or(16_384);
     let variants = [Variant::NoIndex, Variant::Derived, Variant::InCommit];
-    println!("round\tvariant\tbatches of 1,000 (events/s)\t64 tasks, single events (events/s)");
+    println!(
+        "round\tvariant\tbatches of 1,000 (events/s)\t(events/CPU-s)\t64 tasks, single events (events/s)"
+    );
+    let mut ratios: Vec<[f64; 5]> = Vec::new();
     for round in 0..rounds {
+        let mut rates = [((0.0, 0.0), 0.0); 3];
         for i in 0..variants.len() {
             // Rotate the order, so no variant always runs first (on a colder disk cache).
-            let variant = variants[(i + round as usize) % variants.len()];
+            let at = (i + round as usize) % variants.len();
+            let variant = variants[at];
             let dir = tempfile::tempdir().expect("temp dir");
             let batch = batches(&dir.path().join("b.db"), variant, batch_events).await;
             let single = singles(&dir.path().join("s.db"), variant, single_events).await;
-            println!("{round}\t{variant:?}\t{batch:.0}\t{single:.0}");
+            rates[at] = (batch, single);
+            println!(
+                "{round}\t{variant:?}\t{:.0}\t{:.0}\t{single:.0}",
+                batch.0, batch.1
+            );
         }
+        let (none, derived, commit) = (rates[0], rates[1], rates[2]);
+        ratios.push([
+            derived.0.0 / none.0.0,
+            derived.1 / none.1,
+            commit.0.0 / none.0.0,
+            commit.1 / none.1,
+            derived.0.1 / none.0.1,
+        ]);
     }
+    // Medians of the per-round ratios: each round's variants shared the machine's load.
+    let median = |column: usize| {
+        let mut values: Vec<f64> = ratios.iter().map(|r| r[column]).collect();
+        values.sort_by(f64::total_cmp);
+        values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+    };
+    println!(
+        "median ratio to NoIndex over {rounds} rounds: Derived batches {:.3} (per CPU-s {:.3}), \
+         singles {:.3}; InCommit batches {:.3}, singles {:.3}",
+        median(0),
+        median(4),
+        median(1),
+        median(2),
+        median(3)
+    );
 }

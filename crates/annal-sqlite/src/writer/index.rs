@@ -28,23 +28,21 @@ struct Indexed {
 }
 
 /// Reads the events selected by `condition` (over `events`, with `params`) in position order,
-/// with their postings keys; adds the sources they name to `sources` first.
+/// with their postings keys; a source not in `sources` yet is added to it.
 fn indexed_events<P: rusqlite::Params + Copy>(
     connection: &Connection,
     condition: &str,
     params: P,
 ) -> rusqlite::Result<Vec<Indexed>> {
-    connection.execute(
-        &format!("INSERT OR IGNORE INTO sources (name) SELECT DISTINCT source FROM events WHERE {condition}"),
-        params,
-    )?;
     let mut sources: HashMap<String, i64> = HashMap::new();
     let mut statement = connection.prepare_cached("SELECT name, id FROM sources")?;
     let mut rows = statement.query([])?;
     while let Some(row) = rows.next()? {
         sources.insert(row.get(0)?, row.get(1)?);
     }
-    let mut statement = connection.prepare(&format!(
+    let mut add_source =
+        connection.prepare_cached("INSERT INTO sources (name) VALUES (?1) RETURNING id")?;
+    let mut statement = connection.prepare_cached(&format!(
         "SELECT position, type_id, aggregate_type_id, source, stream_id, timestamp FROM events \
          WHERE {condition} ORDER BY position"
     ))?;
@@ -52,7 +50,14 @@ fn indexed_events<P: rusqlite::Params + Copy>(
     let mut events = Vec::new();
     while let Some(row) = rows.next()? {
         let source = row.get_ref(3)?.as_str()?;
-        let source_id = sources.get(source).copied().unwrap_or(0);
+        let source_id = match sources.get(source) {
+            Some(id) => *id,
+            None => {
+                let id: i64 = add_source.query_row([source], |row| row.get(0))?;
+                sources.insert(source.to_owned(), id);
+                id
+            }
+        };
         events.push(Indexed {
             position: row.get(0)?,
             keys: [
