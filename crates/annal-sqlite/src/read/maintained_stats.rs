@@ -53,19 +53,26 @@ pub(crate) fn stats(connection: &Connection, top_streams: usize) -> Result<Stats
     for (name, count) in indexed(KIND_AGGREGATE_TYPE, "aggregate_types", "aggregate_type_id")? {
         *stats.events_by_aggregate_type.entry(name).or_default() += count;
     }
-    let value = |sql: &str| -> Result<Option<i64>, ReadError> {
+    let tail = |sql: &str| -> Result<Option<i64>, ReadError> {
         connection
             .query_row(sql, [mark], |row| row.get(0))
             .map_err(failed)
     };
-    let indexed_oldest = value("SELECT min(min_ts) FROM time_blocks WHERE ?1 = ?1")?;
-    let tail_oldest = value("SELECT min(timestamp) FROM events WHERE position > ?1")?;
+    // Plain `min`/`max` of an indexed column, with no WHERE clause: SQLite reads one end of
+    // the index (with any WHERE clause, even a constant one, it scans the whole table).
+    let edge = |sql: &str| -> Result<Option<i64>, ReadError> {
+        connection
+            .query_row(sql, [], |row| row.get(0))
+            .map_err(failed)
+    };
+    let indexed_oldest = edge("SELECT min(min_ts) FROM time_blocks")?;
+    let tail_oldest = tail("SELECT min(timestamp) FROM events WHERE position > ?1")?;
     stats.oldest_timestamp = indexed_oldest.into_iter().chain(tail_oldest).min();
-    let indexed_newest = value("SELECT max(max_ts) FROM time_blocks WHERE ?1 = ?1")?;
-    let tail_newest = value("SELECT max(timestamp) FROM events WHERE position > ?1")?;
+    let indexed_newest = edge("SELECT max(max_ts) FROM time_blocks")?;
+    let tail_newest = tail("SELECT max(timestamp) FROM events WHERE position > ?1")?;
     stats.newest_timestamp = indexed_newest.into_iter().chain(tail_newest).max();
-    let first = value("SELECT min(position) FROM events WHERE ?1 = ?1")?;
-    let last = value("SELECT max(position) FROM events WHERE ?1 = ?1")?;
+    let first = edge("SELECT min(position) FROM events")?;
+    let last = edge("SELECT max(position) FROM events")?;
     let position = |p: Option<i64>| -> Result<Option<Position>, ReadError> {
         Ok(p.map(|p| from_sql(p, "position", p))
             .transpose()?
