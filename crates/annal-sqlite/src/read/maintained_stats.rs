@@ -42,8 +42,8 @@ pub(crate) fn stats(connection: &Connection, top_streams: usize) -> Result<Stats
         names(&format!(
             "SELECT d.name, c.events FROM counts c JOIN {table} d ON d.id = c.key - {kind} \
              WHERE c.key >= {kind} AND c.key < {end} AND ?1 = ?1 \
-             UNION ALL SELECT d.name, count(*) FROM events e JOIN {table} d ON d.id = e.{column} \
-             WHERE e.position > ?1 GROUP BY e.{column}"
+             UNION ALL SELECT d.name, g.c FROM (SELECT {column} AS id, count(*) AS c \
+             FROM events WHERE position > ?1 GROUP BY {column}) g JOIN {table} d ON d.id = g.id"
         ))
     };
     for (name, count) in indexed(KIND_TYPE, "types", "type_id")? {
@@ -101,11 +101,13 @@ fn streams(
     let mut counts: HashMap<i64, (String, i64)> = HashMap::new();
     let mut statement = connection
         .prepare_cached(
-            "SELECT e.stream_id, s.name, count(*) + coalesce((SELECT c.events FROM \
-             stream_counts c WHERE c.stream_id = e.stream_id), 0), \
-             (SELECT c.events FROM stream_counts c WHERE c.stream_id = e.stream_id) IS NULL \
-             FROM events e JOIN streams s ON s.id = e.stream_id WHERE e.position > ?1 \
-             GROUP BY e.stream_id",
+            // The tail's rows grouped first, in a subquery: joined directly, SQLite may walk
+            // every stream's rows through `events_stream` instead (the whole log).
+            "SELECT g.stream_id, s.name, g.c + coalesce((SELECT c.events FROM \
+             stream_counts c WHERE c.stream_id = g.stream_id), 0), \
+             (SELECT c.events FROM stream_counts c WHERE c.stream_id = g.stream_id) IS NULL \
+             FROM (SELECT stream_id, count(*) AS c FROM events WHERE position > ?1 \
+             GROUP BY stream_id) g JOIN streams s ON s.id = g.stream_id",
         )
         .map_err(failed)?;
     let mut rows = statement.query([mark]).map_err(failed)?;
