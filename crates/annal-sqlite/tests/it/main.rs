@@ -7,6 +7,7 @@
 mod catch_up;
 mod conformance;
 mod crash;
+mod creation;
 mod derived_index;
 mod ids;
 mod integrity;

@@ -218,6 +218,7 @@ impl PowerLoss {
     fn replay(&mut self, record: Record) -> Result<(), String> {
         match record {
             Record::Create { path, file } => {
+                self.unlink_unrecorded(file);
                 // A new node even if the inode number was used before: a recycled inode is a
                 // new file, and the old name may still point at the old one on disk.
                 let node = self.nodes.len();
@@ -277,6 +278,27 @@ impl PowerLoss {
             }
         }
         Ok(())
+    }
+
+    /// A file created with the inode number `file` shows that the file which had it lost its
+    /// last name before: a name the journal still gives that file had its unlink (or rename)
+    /// unrecorded, which happens when a process is killed between the call and its record. The
+    /// removal is replayed here, as pending as any other, so a later directory fsync makes it
+    /// durable as it did on the disk.
+    fn unlink_unrecorded(&mut self, file: FileKey) {
+        let Some(&old) = self.by_key.get(&file) else {
+            return;
+        };
+        let stale: Vec<PathBuf> = self
+            .live
+            .iter()
+            .filter(|(_, node)| **node == old)
+            .map(|(path, _)| path.clone())
+            .collect();
+        for path in stale {
+            self.live.remove(&path);
+            self.pending.push(EntryChange::Unlink { path });
+        }
     }
 
     /// Directories created during the run count as durable (see the module doc).
@@ -508,6 +530,31 @@ mod tests {
         assert_eq!(seen.len(), 2, "{seen:?}");
         let c_text = crash(&root, &|root| rename(root, true), 7)[2].clone();
         assert_eq!(c_text.as_deref(), Some("two"));
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_new_file_on_a_recycled_inode_number_shows_the_old_file_s_name_went() {
+        // `c` was unlinked by a process killed before the shim recorded it; a new `d` then took
+        // `c`'s inode number and the directory was synced: `c` is gone on the disk.
+        let root = root("recycled");
+        for seed in 1..16 {
+            reset(&root);
+            let c = key(&root.join("c"));
+            let mut journal = encode(b'C', c, 0, &text(&root.join("d")), "", b"");
+            journal.extend(encode(b'W', c, 0, "", "", b"new"));
+            journal.extend(encode(b'S', c, 0, "", "", b""));
+            journal.extend(encode(b'D', (0, 0), 0, &text(&root), "", b""));
+            let journal_path = root.with_extension("journal");
+            std::fs::write(&journal_path, journal).unwrap();
+            let state = PowerLoss::start(&root).unwrap();
+            state
+                .crash(&journal_path, &mut Random::new(seed), &|_| false)
+                .unwrap();
+            std::fs::remove_file(&journal_path).unwrap();
+            assert!(!root.join("c").exists(), "seed {seed}");
+            assert_eq!(std::fs::read_to_string(root.join("d")).unwrap(), "new");
+        }
         std::fs::remove_dir_all(&root).unwrap();
     }
 
