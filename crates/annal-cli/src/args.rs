@@ -451,6 +451,19 @@ pub struct BenchArgs {
     /// directory inside it is removed afterwards. The `--store` flag is not used.
     #[arg(long)]
     pub dir: Option<PathBuf>,
+    /// Measure cost as the store grows instead: build a wl1 store of each of --scale-sizes
+    /// events and time fixed-size reads, reopen, the first append and RSS on each.
+    #[arg(long)]
+    pub scale: bool,
+    /// The store sizes of --scale, in events.
+    #[arg(long, value_delimiter = ',', default_value = "100000,1000000,10000000")]
+    pub scale_sizes: Vec<u64>,
+    /// The backend of --scale: sqlite or ndjson.
+    #[arg(long, default_value = "sqlite")]
+    pub scale_backend: String,
+    /// Internal: time the --scale steps on the store at this location, built with --events.
+    #[arg(long, hide = true)]
+    pub scale_one: Option<String>,
 }
 
 /// `annal serve`.

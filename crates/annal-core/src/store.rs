@@ -15,7 +15,7 @@ use crate::error::{
 };
 use crate::event::{NewEvent, RecordedEvent, Timestamp};
 use crate::filter::{Direction, Filter};
-use crate::ids::{ProjectionName, StreamId};
+use crate::ids::{EventId, ProjectionName, StreamId};
 use crate::position::{ExpectedVersion, Position, Version};
 use crate::snapshot::{LoadedAggregate, Snapshot};
 use crate::stats::Stats;
@@ -194,6 +194,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Applies a store-wide retention policy.
     async fn retain(&self, policy: RetentionPolicy) -> Result<RetentionReport, RetentionError>;
+
+    /// The readable event with this id, if any. The default scans the log in position order;
+    /// a backend that keeps an index of ids answers from it.
+    async fn event_by_id(&self, id: &EventId) -> Result<Option<RecordedEvent>, ReadError> {
+        crate::trace::find_event(self, id.as_str()).await
+    }
 
     /// Counts over the readable events; `top_streams` caps the per-stream list.
     async fn stats(&self, top_streams: usize) -> Result<Stats, ReadError>;

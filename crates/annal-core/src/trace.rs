@@ -1,6 +1,6 @@
 //! The trace query: why an event happened and what it led to, answered by every backend.
 //!
-//! Given an event id, [`trace`] returns the event, its causes (walking `causation_id` up to
+//! Given an event id, [`trace`] finds the event ([`Store::event_by_id`]) and returns it, its causes (walking `causation_id` up to
 //! the first event of the chain), its effects (every event whose `causation_id` is the event
 //! or one of its effects, transitively) and the events sharing its `correlation_id`. It is
 //! built only from [`Store::query`] with the filter's causation and correlation fields, so a
@@ -83,8 +83,11 @@ pub enum TraceError {
 }
 
 /// Finds the event with `id` by scanning the store in position order; `None` when no readable
-/// event has it.
-pub async fn find_event(store: &dyn Store, id: &str) -> Result<Option<RecordedEvent>, ReadError> {
+/// event has it. What [`Store::event_by_id`] does for a backend without an index of ids.
+pub async fn find_event<S: Store + ?Sized>(
+    store: &S,
+    id: &str,
+) -> Result<Option<RecordedEvent>, ReadError> {
     let mut events = store.query(&Filter::all()).await?;
     while let Some(event) = events.next().await {
         let event = event?;
@@ -101,7 +104,8 @@ pub async fn trace(
     id: &EventId,
     limits: TraceLimits,
 ) -> Result<Trace, TraceError> {
-    let event = find_event(store, id.as_str())
+    let event = store
+        .event_by_id(id)
         .await?
         .ok_or_else(|| TraceError::NotFound { id: id.clone() })?;
     let (correlated, correlated_truncated) = match &event.correlation_id {

@@ -1,5 +1,6 @@
 //! The in-memory index of the log: for every readable event its byte offset and length, by
-//! position and per stream, plus the counters stats need. Never whole events.
+//! position and per stream, plus the counters stats need and the postings queries use
+//! (`postings.rs`). Never whole events.
 //!
 //! Built by scanning the log at open (the log is the truth), extended batch by batch after each
 //! fsync (O(1) per event), and rebuilt after a compaction. Readers take the read lock just long
@@ -17,6 +18,7 @@ use std::sync::Arc;
 
 use annal_core::{AggregateType, EventId, EventType, Position, Stats, StreamCount, StreamId};
 
+use crate::postings::Postings;
 use crate::scan::{LineInfo, Start};
 use crate::sidecar::{Counters, FORMAT_VERSION};
 
@@ -61,6 +63,8 @@ pub(crate) struct Index {
     by_aggregate_type: HashMap<String, u64>,
     oldest_timestamp: Option<i64>,
     newest_timestamp: Option<i64>,
+    /// Which entries carry each type, aggregate type, source and link, and time bounds.
+    pub(crate) postings: Postings,
 }
 
 impl Index {
@@ -77,6 +81,7 @@ impl Index {
             by_aggregate_type: HashMap::new(),
             oldest_timestamp: None,
             newest_timestamp: None,
+            postings: Postings::default(),
         };
         index.merge_counters(counters)?;
         Ok(index)
@@ -139,6 +144,9 @@ impl Index {
                     .map_err(|error| error.to_string())?;
             }
         }
+        if self.entries.len() + batch.len() > u32::MAX as usize {
+            return Err("more than 2^32 events in one log".to_owned());
+        }
         let stream = self.stream_mut(&first.stream)?;
         for line in batch {
             let entry = Entry {
@@ -153,6 +161,7 @@ impl Index {
             stream.counter = stream.counter.max(line.version);
         }
         for line in batch {
+            self.postings.add(self.entries.len(), line)?;
             self.entries.push(Entry {
                 position: line.position,
                 offset: line.offset,

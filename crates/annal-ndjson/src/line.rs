@@ -175,6 +175,12 @@ pub(crate) struct Header<'a> {
     pub(crate) position: u64,
     pub(crate) timestamp: i64,
     pub(crate) batch_size: u64,
+    #[serde(default, borrow)]
+    pub(crate) source: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub(crate) causation_id: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub(crate) correlation_id: Option<Cow<'a, str>>,
 }
 
 /// Decodes a line's header (without its `\n`).

@@ -24,7 +24,7 @@ use crate::writer::{SharedIndex, read_index};
 const QUERY_SCAN_PAGES: usize = 16;
 
 /// Reads and decodes the lines of `entries`, in the order given.
-fn read_entries(
+pub(crate) fn read_entries(
     file: &File,
     path: &Path,
     entries: &[Entry],

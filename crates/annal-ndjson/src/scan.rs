@@ -18,6 +18,7 @@
 //! Invariant: a line longer than [`LINE_BYTES_MAX`] is a bad line, so a damaged file without
 //! newlines never makes the scanner buffer unbounded memory.
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::fs::FileExt;
@@ -56,6 +57,9 @@ pub(crate) struct LineInfo {
     pub(crate) version: u64,
     pub(crate) position: u64,
     pub(crate) timestamp: i64,
+    pub(crate) source: String,
+    pub(crate) causation_id: Option<String>,
+    pub(crate) correlation_id: Option<String>,
     /// Byte offset of the line's first byte.
     pub(crate) offset: u64,
     /// Its length without the `\n`.
@@ -297,6 +301,9 @@ fn check_line(
         version: header.version,
         position: header.position,
         timestamp: header.timestamp,
+        source: header.source.into_owned(),
+        causation_id: header.causation_id.map(Cow::into_owned),
+        correlation_id: header.correlation_id.map(Cow::into_owned),
         offset,
         len,
     };

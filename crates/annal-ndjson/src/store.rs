@@ -376,7 +376,9 @@ impl Store for NdjsonStore {
             let index = Arc::clone(&index);
             let path = Arc::clone(&path);
             let filter = Arc::clone(&filter);
-            blocking(move || read::query_page(&index, &path, &filter, cursor, PAGE_EVENTS))
+            blocking(move || {
+                crate::indexed::query_page(&index, &path, &filter, cursor, PAGE_EVENTS)
+            })
         }))
     }
 

@@ -133,6 +133,10 @@ fn start_writer(
     })?;
     // After the state loaded: a file whose values the writer cannot use stays untouched.
     wal_marker::mark_open(&connection, path).map_err(sqlite("marking the writer open in"))?;
+    let mut state = state;
+    state
+        .prepare_index(&connection, options.index_every)
+        .map_err(sqlite("preparing the derived index of"))?;
     sync_dir_of(path)?;
     if let Some(lock) = creating {
         creation::finish(path, lock)?;

@@ -33,6 +33,7 @@ pub struct OpenOptions {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) max_size_bytes: Option<u64>,
     pub(crate) poll_interval: Duration,
+    pub(crate) index_every: u64,
 }
 
 impl std::fmt::Debug for OpenOptions {
@@ -44,6 +45,7 @@ impl std::fmt::Debug for OpenOptions {
             .field("limits", &self.limits)
             .field("max_size_bytes", &self.max_size_bytes)
             .field("poll_interval", &self.poll_interval)
+            .field("index_every", &self.index_every)
             .finish_non_exhaustive()
     }
 }
@@ -58,6 +60,7 @@ impl Default for OpenOptions {
             clock: Arc::new(SystemClock),
             max_size_bytes: None,
             poll_interval: Duration::from_millis(10),
+            index_every: crate::derived::INDEX_EVERY_DEFAULT,
         }
     }
 }
@@ -109,6 +112,15 @@ impl OpenOptions {
     /// How often a read-only store checks for commits by other connections (default 10 ms).
     pub fn poll_interval(mut self, interval: Duration) -> Self {
         self.poll_interval = interval.max(Duration::from_millis(1));
+        self
+    }
+
+    /// How many events the writer leaves above the derived index's watermark before a group
+    /// indexes them in bulk (default 4,096; at least 1). Queries and `stats` scan the events
+    /// above it, so a smaller value trades append throughput for a shorter scan; tests use a
+    /// small one to exercise both sides of the watermark.
+    pub fn index_every(mut self, events: u64) -> Self {
+        self.index_every = events.max(1);
         self
     }
 }

@@ -19,7 +19,7 @@ use crate::error::OpenError;
 pub(crate) const APPLICATION_ID: i32 = 0x414E_4E4C;
 
 /// The schema version this build writes; `user_version` of an up-to-date store.
-pub(crate) const SCHEMA_VERSION: i64 = 4;
+pub(crate) const SCHEMA_VERSION: i64 = 5;
 
 /// One step of the schema: statements, then perhaps a conversion written in Rust.
 struct Migration {
@@ -28,7 +28,7 @@ struct Migration {
 }
 
 /// `MIGRATIONS[v]` brings a store from schema version `v` to `v + 1`.
-const MIGRATIONS: [Migration; 4] = [
+const MIGRATIONS: [Migration; 5] = [
     Migration {
         sql: SCHEMA_V1,
         then: None,
@@ -44,6 +44,10 @@ const MIGRATIONS: [Migration; 4] = [
     Migration {
         sql: SCHEMA_V4,
         then: Some(crate::writer::rekey_ids),
+    },
+    Migration {
+        sql: crate::derived::INDEX_TABLES,
+        then: None,
     },
 ];
 const _: () = assert!(MIGRATIONS.len() as i64 == SCHEMA_VERSION);
@@ -162,6 +166,10 @@ INSERT OR REPLACE INTO meta (key, value)
 VALUES ('id_hash_key_0', random()), ('id_hash_key_1', random());
 INSERT OR IGNORE INTO meta (key, value) VALUES ('writer_open', 0);
 ";
+
+// Version 5 is the derived index (`derived.rs`): postings by type, aggregate type and source,
+// per-block time bounds and maintained counts, empty with the watermark at 0 after the
+// upgrade; the writer's open then indexes the stored events in chunks.
 
 /// The conversion of version 3: version 2's id tables become one run, then go.
 fn ids_into_runs(connection: &Connection) -> rusqlite::Result<()> {

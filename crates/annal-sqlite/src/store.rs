@@ -9,11 +9,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use annal_core::{
-    AppendError, AppendResult, BatchPreparer, CheckpointError, Clock, Direction, EventStream,
-    ExpectedVersion, Filter, Limits, NewEvent, PAGE_EVENTS, Position, PreparedEvent,
-    ProjectionName, ReadError, ReadStreamOptions, RetentionError, RetentionPolicy, RetentionReport,
-    SavedProjection, Snapshot, SnapshotError, Stats, StorageError, Store, StreamId, Version,
-    follow, paged, prepare_batch,
+    AppendError, AppendResult, BatchPreparer, CheckpointError, Clock, Direction, EventId,
+    EventStream, ExpectedVersion, Filter, Limits, NewEvent, PAGE_EVENTS, Position, PreparedEvent,
+    ProjectionName, ReadError, ReadStreamOptions, RecordedEvent, RetentionError, RetentionPolicy,
+    RetentionReport, SavedProjection, Snapshot, SnapshotError, Stats, StorageError, Store,
+    StreamId, Version, follow, paged, prepare_batch,
 };
 use async_trait::async_trait;
 use tokio::sync::{oneshot, watch};
@@ -155,6 +155,18 @@ impl SqliteStore {
                 reason: "it is empty (a writer creates the store)".into(),
             }),
         }
+    }
+
+    /// Compares the derived index (postings, time blocks, maintained counts) with the events
+    /// it describes, as `annal verify` does; returns the problems found, each naming its table.
+    /// It reads the whole log in one snapshot, beside any writer. A store whose index disagrees
+    /// still answers correctly once its writer reopens it after the index tables are dropped:
+    /// the open rebuilds a missing index.
+    pub async fn check_index(&self) -> Result<Vec<String>, ReadError> {
+        self.shared
+            .readers
+            .run(crate::index_check::check_index)
+            .await
     }
 
     pub(crate) fn new(
@@ -440,6 +452,17 @@ impl Store for SqliteStore {
 
     async fn query(&self, filter: &Filter) -> Result<EventStream, ReadError> {
         filter.validate()?;
+        if read::index_serves(filter) {
+            let filter = filter.clone();
+            return Ok(read::read_ahead(
+                &self.shared.readers,
+                read::IndexedCursor::start(&filter),
+                move |connection, names, cursor| {
+                    let page = read::indexed_page(connection, names, &filter, cursor, PAGE_EVENTS)?;
+                    Ok(page.map(|(events, next)| (events, Some(next))))
+                },
+            ));
+        }
         if let Some((condition, values)) = read::scan_condition(filter) {
             return Ok(read::read_ranges(
                 &self.shared.readers,
@@ -527,6 +550,14 @@ impl Store for SqliteStore {
 
     async fn retain(&self, policy: RetentionPolicy) -> Result<RetentionReport, RetentionError> {
         self.send(|reply| Command::Retain { policy, reply }).await
+    }
+
+    async fn event_by_id(&self, id: &EventId) -> Result<Option<RecordedEvent>, ReadError> {
+        let id = id.clone();
+        self.shared
+            .readers
+            .run_with_names(move |connection, names| read::event_by_id(connection, names, &id))
+            .await
     }
 
     async fn stats(&self, top_streams: usize) -> Result<Stats, ReadError> {

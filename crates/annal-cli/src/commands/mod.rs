@@ -78,7 +78,8 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 None
             };
-            verify::run(read(&location).await?, deep, &mut out).await
+            let index_problems = verify::index(&location).await?;
+            verify::run(read(&location).await?, deep, index_problems, &mut out).await
         }
         Command::Import(args) => {
             // Check the source before opening the store, so a wrong file creates or changes

@@ -3,7 +3,8 @@
 //! payload and metadata value is a JSON object (a read stops with an error at the first that is
 //! not). Prints each problem; fails if there is any. `--deep` first runs the backend's own
 //! check of its files: SQLite's full `integrity_check` (the other backends have none beyond
-//! what their open and reads check).
+//! what their open and reads check). A SQLite store's derived index (postings, time blocks,
+//! maintained counts) is compared with its events too (`SqliteStore::check_index`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -32,9 +33,22 @@ pub(crate) async fn deep(location: &Location) -> anyhow::Result<&'static str> {
     }
 }
 
+/// The problems of the store's derived index: SQLite's postings, time blocks and maintained
+/// counts against its events. The other backends keep no index on disk to check.
+pub(crate) async fn index(location: &Location) -> anyhow::Result<Vec<String>> {
+    match location {
+        Location::Sqlite(path) => {
+            let store = annal_sqlite::SqliteStore::open_read_only(path)?;
+            Ok(store.check_index().await?)
+        }
+        _ => Ok(Vec::new()),
+    }
+}
+
 pub(crate) async fn run(
     store: Arc<dyn Store>,
     deep: Option<&'static str>,
+    index_problems: Vec<String>,
     out: &mut Output,
 ) -> anyhow::Result<()> {
     let progress = crate::commands::transfer::progress(out, store.head().await?.0, "verifying");
@@ -80,6 +94,9 @@ pub(crate) async fn run(
         last_version.insert(event.aggregate_id.clone(), event.version);
     }
     progress.finish_and_clear();
+    index_problems
+        .into_iter()
+        .for_each(|problem| report(format!("derived index: {problem}")));
     for (stream, version) in &last_version {
         let current = store.stream_version(stream).await?;
         if current < *version {

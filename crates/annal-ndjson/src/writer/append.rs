@@ -128,6 +128,9 @@ impl Writer {
                 version,
                 position,
                 timestamp: event.timestamp,
+                source: event.source.clone(),
+                causation_id: event.causation_id.clone(),
+                correlation_id: event.correlation_id.clone(),
                 offset,
                 // Below LINE_BYTES_MAX, checked above.
                 len: u32::try_from(line_bytes - 1).unwrap_or(u32::MAX),

@@ -105,11 +105,19 @@ async fn write(db: &str, run: u64, tasks: u64, batch: u64) -> Result<()> {
 /// the power-loss test uses to show that it catches acknowledgments made before an fsync.
 fn write_options() -> annal_sqlite::OpenOptions {
     let relaxed = std::env::var("ANNAL_PROBE_DURABILITY").is_ok_and(|value| value == "relaxed");
-    annal_sqlite::OpenOptions::new().durability(if relaxed {
+    let options = annal_sqlite::OpenOptions::new().durability(if relaxed {
         annal_sqlite::Durability::Relaxed
     } else {
         annal_sqlite::Durability::Durable
-    })
+    });
+    // The crash test indexes often, so kills land inside groups that index too.
+    match std::env::var("ANNAL_PROBE_INDEX_EVERY")
+        .ok()
+        .and_then(|every| every.parse().ok())
+    {
+        Some(every) => options.index_every(every),
+        None => options,
+    }
 }
 
 async fn append_forever(store: SqliteStore, run: u64, task: u64, batch: u64) -> Result<()> {

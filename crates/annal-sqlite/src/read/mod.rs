@@ -6,8 +6,11 @@
 //! its own [`Names`], the dictionary names it has resolved, for the event reads.
 
 mod ahead;
+mod by_id;
 mod events;
+mod indexed;
 mod lookups;
+mod maintained_stats;
 mod names;
 mod query;
 mod ranges;
@@ -23,12 +26,15 @@ use tokio::task::JoinHandle;
 use crate::connection::open_reader;
 
 pub(crate) use ahead::read_ahead;
+pub(crate) use by_id::event_by_id;
 pub(crate) use events::{range_page, range_page_where, stream_page};
+pub(crate) use indexed::{IndexedCursor, indexed_page, serves as index_serves};
 pub(crate) use lookups::{head, load_projection, load_snapshot, stream_version};
+pub(crate) use maintained_stats::stats;
 pub(crate) use names::Names;
 pub(crate) use query::{QueryCursor, query_page, scan_condition};
 pub(crate) use ranges::read_ranges;
-pub(crate) use stats::stats;
+pub(crate) use stats::recount as recount_stats;
 
 /// Idle read connections kept for reuse; more can be open at once, the rest are closed.
 const IDLE_READERS_MAX: usize = 4;

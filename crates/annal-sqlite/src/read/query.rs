@@ -23,7 +23,7 @@ pub(crate) struct QueryCursor {
 }
 
 /// The filter's conditions on `events e` as SQL clauses, with their parameters in order.
-fn conditions(filter: &Filter) -> (Vec<String>, Vec<Value>) {
+pub(super) fn conditions(filter: &Filter) -> (Vec<String>, Vec<Value>) {
     let mut clauses: Vec<String> = Vec::new();
     let mut values: Vec<Value> = Vec::new();
     let mut name_clause = |clause: &str, list: Vec<String>, values: &mut Vec<Value>| {
@@ -77,7 +77,7 @@ fn conditions(filter: &Filter) -> (Vec<String>, Vec<Value>) {
 }
 
 /// `clauses` joined by AND; true when there are none.
-fn all_of(clauses: &[String]) -> String {
+pub(super) fn all_of(clauses: &[String]) -> String {
     if clauses.is_empty() {
         "1".to_owned()
     } else {

@@ -1,4 +1,5 @@
-//! Store statistics computed by SQL over the readable events.
+//! Store statistics recounted by SQL over the readable events (the maintained ones are in
+//! `maintained_stats.rs`).
 //!
 //! Every count is over rows that exist, so truncated and deleted events are never counted (the
 //! seed's single-row statistics were never even stepped).
@@ -8,12 +9,17 @@ use rusqlite::Connection;
 
 use crate::row::{from_sql, read_failed};
 
-/// Counts over the readable events; `top_streams` caps the per-stream list.
-pub(crate) fn stats(connection: &Connection, top_streams: usize) -> Result<Stats, ReadError> {
+/// Counts over the readable events by counting the rows: what a store without the derived
+/// index answers, and what `check_index` compares the maintained counts with.
+pub(crate) fn recount(connection: &Connection, top_streams: usize) -> Result<Stats, ReadError> {
     let failed = |source| read_failed("statistics", source);
-    // One read transaction, so every count comes from the same snapshot even while the writer
-    // commits (separate statements would each see a different head).
-    let connection = connection.unchecked_transaction().map_err(failed)?;
+    // One read transaction (unless the caller's is open), so every count comes from the same
+    // snapshot even while the writer commits (separate statements would each see a different
+    // head).
+    let _snapshot = match connection.is_autocommit() {
+        true => Some(connection.unchecked_transaction().map_err(failed)?),
+        false => None,
+    };
     let mut stats = Stats::default();
     let (total, oldest, newest, first, last): (
         i64,

@@ -90,7 +90,7 @@ pub(crate) fn truncate_before(
     }
     state.pin_head(connection)?;
     let doomed = "stream_id = ?1 AND version < ?2";
-    state.forget_ids(connection, doomed, params![stream_id, to_sql(before.0)])?;
+    state.forget_indexed(connection, doomed, params![stream_id, to_sql(before.0)])?;
     let removed = connection
         .prepare_cached(&format!("DELETE FROM events WHERE {doomed}"))?
         .execute(params![stream_id, to_sql(before.0)])?;
@@ -124,7 +124,7 @@ pub(crate) fn delete_stream(
         return Ok(Ok(RetentionReport::default()));
     };
     state.pin_head(connection)?;
-    state.forget_ids(connection, "stream_id = ?1", [stream_id])?;
+    state.forget_indexed(connection, "stream_id = ?1", [stream_id])?;
     let removed = connection
         .prepare_cached("DELETE FROM events WHERE stream_id = ?1")?
         .execute([stream_id])?;
@@ -182,7 +182,7 @@ pub(crate) fn retain(
     };
     state.pin_head(connection)?;
     let doomed = format!("{selected} AND (?3 OR NOT {uncovered})");
-    state.forget_ids(
+    state.forget_indexed(
         connection,
         &doomed,
         params![count_bound, cutoff, policy.force, i64::MAX],

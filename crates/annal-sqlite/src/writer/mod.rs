@@ -19,6 +19,7 @@ mod corrupt;
 mod filter;
 mod id_hash;
 mod ids;
+mod index;
 mod maintenance;
 mod parts;
 mod runs;
@@ -35,8 +36,8 @@ use checkpoint::{CHECKPOINT_AFTER_BYTES, Checkpointer, finish_checkpoint};
 pub(crate) use command::{AppendAnswer, Command, MoreParts};
 use command::{Decided, Waiting};
 pub(crate) use corrupt::as_corrupt;
-pub(crate) use id_hash::rekey_ids;
-pub(crate) use runs::convert_version_2_ids;
+pub(crate) use id_hash::{IdHasher, rekey_ids};
+pub(crate) use runs::{Runs, convert_version_2_ids};
 pub(crate) use state::WriterState;
 
 use crate::options::Durability;
@@ -197,6 +198,7 @@ impl Writer {
         let committed = result
             .and_then(|()| self.state.write_versions(&self.connection))
             .and_then(|()| self.state.merge_ids(&self.connection))
+            .and_then(|()| self.state.index_if_due(&self.connection))
             .and_then(|()| self.connection.execute_batch("COMMIT"));
         if let Err(failure) = committed {
             // The transaction may already be gone (SQLite rolls back on some errors).

@@ -92,6 +92,10 @@ pub(crate) struct WriterState {
     /// While an append runs inside a savepoint: the names it created, so that rolling it back
     /// forgets them too (their rows go with the savepoint).
     created: Option<Vec<Created>>,
+    /// The derived index's watermark (`derived.rs`); `None` until the open prepared it.
+    indexed_through: Option<i64>,
+    /// Events left above the watermark before a group indexes them.
+    index_every: u64,
 }
 
 /// A name the writer added to a dictionary.
@@ -147,6 +151,8 @@ impl WriterState {
             ids: None,
             hasher,
             created: None,
+            indexed_through: None,
+            index_every: crate::derived::INDEX_EVERY_DEFAULT,
         })
     }
 
@@ -276,6 +282,49 @@ impl WriterState {
             .execute([to_sql(self.last_position)])?;
         self.head_floor = self.last_position;
         Ok(())
+    }
+
+    /// Prepares the derived index at open (`writer/index.rs`): created, rebuilt or caught up
+    /// so that fewer than `every` events are left above its watermark.
+    pub(crate) fn prepare_index(
+        &mut self,
+        connection: &Connection,
+        every: u64,
+    ) -> rusqlite::Result<()> {
+        let head = to_sql(self.last_position);
+        self.indexed_through = Some(super::index::prepare_at_open(connection, head, every)?);
+        self.index_every = every;
+        Ok(())
+    }
+
+    /// Inside the group, before its commit: indexes the events above the watermark once at
+    /// least `index_every` of them gathered.
+    pub(crate) fn index_if_due(&mut self, connection: &Connection) -> rusqlite::Result<()> {
+        let Some(mark) = self.indexed_through else {
+            return Ok(());
+        };
+        let head = to_sql(self.last_position);
+        if head.saturating_sub(mark) < i64::try_from(self.index_every).unwrap_or(i64::MAX) {
+            return Ok(());
+        }
+        super::index::index_range(connection, mark, head)?;
+        self.indexed_through = Some(head);
+        Ok(())
+    }
+
+    /// Before rows are deleted: takes them out of the derived index. `condition` is the
+    /// deleting statement's `WHERE` clause over `events`, with the same parameters.
+    pub(crate) fn forget_indexed<P: rusqlite::Params + Copy>(
+        &mut self,
+        connection: &Connection,
+        condition: &str,
+        params: P,
+    ) -> rusqlite::Result<()> {
+        self.forget_ids(connection, condition, params)?;
+        match self.indexed_through {
+            Some(mark) => super::index::forget(connection, mark, condition, params),
+            None => Ok(()),
+        }
     }
 
     /// The hasher of ids under the store's key.

@@ -9,9 +9,12 @@ use annal_sqlite::{OpenOptions, SqliteStore};
 use annal_testkit::{Harness, Reopen};
 use futures::future::BoxFuture;
 
+// Every few events go into the derived index, so queries and stats read both the index and
+// the unindexed tail above its watermark (the `:memory:` path below keeps the default).
 async fn make() -> Harness {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path().join("annal.db")).unwrap();
+    let options = OpenOptions::new().index_every(3);
+    let store = SqliteStore::open_with(dir.path().join("annal.db"), options).unwrap();
     Harness::new(store).keeping(dir)
 }
 
@@ -35,7 +38,7 @@ impl Reopen for Location {
     fn open(&self) -> BoxFuture<'_, Arc<dyn Store>> {
         let path = self.dir.path().join("annal.db");
         Box::pin(async move {
-            let store = SqliteStore::open_with(path, OpenOptions::new()).unwrap();
+            let store = SqliteStore::open_with(path, OpenOptions::new().index_every(2)).unwrap();
             Arc::new(store) as Arc<dyn Store>
         })
     }

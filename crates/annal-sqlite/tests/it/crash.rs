@@ -2,16 +2,18 @@
 // partial batch or a gap. Method: run a child writer (annal-sqlite-probe `write`) with several
 // concurrent tasks appending multi-event batches to the same file, kill it with SIGKILL at a
 // random moment, 20 times; after each kill, reopen and check every acknowledged id is there,
-// every batch is whole, and versions and positions are contiguous. The seed of the kill times is
-// printed; ANNAL_SEED replays it.
+// every batch is whole, versions and positions are contiguous, and the derived index and its
+// maintained statistics equal a recount (the probe indexes every 7 events, so kills land in
+// groups that index); at the end, the same after a retention pass. The seed of the kill times
+// is printed; ANNAL_SEED replays it.
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::Duration;
 
-use annal_core::{ReadStreamOptions, Store, collect};
-use annal_sqlite::SqliteStore;
+use annal_core::{ReadStreamOptions, RetentionPolicy, Store, collect};
+use annal_sqlite::{OpenOptions, SqliteStore};
 
 use crate::processes::probe;
 use crate::support::{everything, stream};
@@ -54,6 +56,7 @@ async fn acknowledged_appends_survive_sigkill() {
                 &TASKS.to_string(),
             ])
             .arg(BATCH.to_string())
+            .env("ANNAL_PROBE_INDEX_EVERY", "7")
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
@@ -97,10 +100,36 @@ async fn acknowledged_appends_survive_sigkill() {
         acknowledged.len() > RUNS as usize,
         "the writers acknowledged too little to test"
     );
+    let store = SqliteStore::open_with(&path, OpenOptions::new().index_every(7)).unwrap();
+    let policy = RetentionPolicy {
+        max_events: Some(events_now(&store).await / 2),
+        ..RetentionPolicy::default()
+    };
+    store.retain(policy).await.unwrap();
+    store
+        .truncate_before(&stream("w1"), annal_core::Version(5), true)
+        .await
+        .unwrap();
+    check_index(&store).await;
+}
+
+async fn events_now(store: &SqliteStore) -> u64 {
+    everything(store).await.len() as u64
+}
+
+/// The derived index agrees with the log, and the maintained statistics with a recount.
+async fn check_index(store: &SqliteStore) {
+    assert_eq!(store.check_index().await.unwrap(), Vec::<String>::new());
+    let events = everything(store).await;
+    let mut stats = store.stats(3).await.unwrap();
+    stats.bytes_on_disk = None;
+    stats.snapshot_count = 0;
+    assert_eq!(stats, annal_testkit::rules::indexed::recount(&events, 3));
 }
 
 async fn check_store(path: &std::path::Path, acknowledged: &[(String, Vec<String>)]) {
     let store = SqliteStore::open(path).unwrap();
+    check_index(&store).await;
     let events = everything(&store).await;
     let positions: Vec<u64> = events.iter().map(|e| e.position.0).collect();
     assert_eq!(

@@ -78,6 +78,15 @@ async fn merged_and_recent_ids_answer_retries_and_duplicates_after_reopen() {
         assert_eq!(retried, results[b as usize]);
     }
     assert_eq!(store.head().await.unwrap().0, BATCHES * BATCH);
+    // Looked up by id: a merged id through the runs, a recent one after the mark, and one that
+    // was never stored.
+    for n in [5, BATCHES * BATCH - 3] {
+        let id = EventId::new(format!("id-{n}")).unwrap();
+        let found = store.event_by_id(&id).await.unwrap().expect("stored id");
+        assert_eq!((found.id, found.position.0), (id, n + 1));
+    }
+    let absent = EventId::new("id-never").unwrap();
+    assert!(store.event_by_id(&absent).await.unwrap().is_none());
     // Reusing a merged id or a recent id anywhere else is a duplicate.
     for n in [5, BATCHES * BATCH - 5] {
         let reused = vec![event(n).with_id(EventId::new(format!("id-{n}")).unwrap())];
@@ -150,7 +159,7 @@ async fn a_version_1_store_is_upgraded_and_keeps_its_ids() {
     let version: i64 = connection
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 4);
+    assert_eq!(version, 5);
     assert_eq!(
         indexed_through(&path),
         0,

@@ -4,9 +4,11 @@
 // Test code: a panic is how a check reports a failure, helpers included, and seeds are printed.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
+mod catch_up;
 mod conformance;
 mod crash;
 mod creation;
+mod derived_index;
 mod ids;
 mod integrity;
 mod io_faults;

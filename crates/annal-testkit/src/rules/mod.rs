@@ -7,6 +7,7 @@
 
 pub mod append;
 pub mod durability;
+pub mod indexed;
 pub mod limits;
 pub mod projection;
 pub mod query;

@@ -117,3 +117,31 @@ pub async fn long_reads_page_through(store: Arc<dyn Store>) {
     }
     assert_eq!(count, 1_000);
 }
+
+/// `event_by_id` finds a readable event by its id, and nothing for an id never stored or an
+/// event removed.
+pub async fn event_by_id_finds_readable_events(store: Arc<dyn Store>) {
+    let at = |id: &str| {
+        crate::fixtures::event("note:added", serde_json::json!({}))
+            .with_id(crate::fixtures::event_id(id))
+    };
+    crate::fixtures::append(&store, "a", vec![at("e-1"), at("e-2")]).await;
+    crate::fixtures::append(&store, "b", vec![at("e-3")]).await;
+    let found = store
+        .event_by_id(&crate::fixtures::event_id("e-2"))
+        .await
+        .unwrap()
+        .expect("e-2 is stored");
+    assert_eq!(
+        (found.aggregate_id, found.version),
+        (stream("a"), Version(2))
+    );
+    let missing = crate::fixtures::event_id("e-9");
+    assert!(store.event_by_id(&missing).await.unwrap().is_none());
+    store
+        .truncate_before(&stream("a"), Version(2), true)
+        .await
+        .unwrap();
+    let removed = crate::fixtures::event_id("e-1");
+    assert!(store.event_by_id(&removed).await.unwrap().is_none());
+}

@@ -7,6 +7,7 @@
 mod ceilings;
 mod measure;
 mod report;
+mod scale;
 mod script;
 mod seed;
 
@@ -28,6 +29,13 @@ const BATCH_TARGET: f64 = 150_000.0;
 const BATCHES_AGAINST_BARE: &str = "same batches, ceiling without indexes";
 
 pub(crate) async fn run(args: BenchArgs, out: &mut Output) -> anyhow::Result<()> {
+    if let Some(store) = &args.scale_one {
+        let figures = scale::steps(store, args.events).await?;
+        return out.json_line(&figures);
+    }
+    if args.scale {
+        return run_scale(&args, out).await;
+    }
     anyhow::ensure!(
         args.events >= 1_000,
         "--events must be at least 1,000 (one wl1 block)"
@@ -153,6 +161,47 @@ pub(crate) async fn run(args: BenchArgs, out: &mut Output) -> anyhow::Result<()>
         figures.push(figure);
     }
     report::print(out, n, &machine(), &figures)
+}
+
+/// `--scale`: per size, builds the store, runs the steps in a child process (its own RSS),
+/// then removes the store; prints one table with a column per size.
+async fn run_scale(args: &BenchArgs, out: &mut Output) -> anyhow::Result<()> {
+    let parent = args.dir.clone().unwrap_or_else(std::env::temp_dir);
+    let dir = tempfile::Builder::new()
+        .prefix("annal-bench-scale-")
+        .tempdir_in(&parent)
+        .with_context(|| format!("creating a directory in {}", parent.display()))?;
+    let mut columns: Vec<(u64, Vec<Figure>)> = Vec::new();
+    for &events in &args.scale_sizes {
+        anyhow::ensure!(events >= 1_000, "--scale-sizes must be at least 1,000 each");
+        let store = scale::location(dir.path(), &args.scale_backend, events)?;
+        if !out.json() {
+            eprintln!("  building {events} events at {store}...");
+        }
+        let build = tokio::task::spawn_blocking({
+            let store = store.clone();
+            move || scale::build(&store, events)
+        })
+        .await??;
+        let bytes = scale::bytes(&store) as f64 / events as f64;
+        let measured = tokio::task::spawn_blocking({
+            let store = store.clone();
+            move || scale::measure_in_child(&store, events)
+        })
+        .await??;
+        let mut figures = measured;
+        figures.insert(0, build);
+        figures.push(Figure::quantity("bytes per event on disk", bytes, "B"));
+        if let Some(path) = store.strip_prefix("ndjson:") {
+            std::fs::remove_dir_all(path).ok();
+        } else {
+            for suffix in ["", "-wal", "-shm", ".lock"] {
+                std::fs::remove_file(format!("{store}{suffix}")).ok();
+            }
+        }
+        columns.push((events, figures));
+    }
+    report::print_scale(out, &args.scale_backend, &machine(), &columns)
 }
 
 /// Cores, CPU model and memory, from /proc.

@@ -71,3 +71,41 @@ pub(crate) fn print(
     ))?;
     out.text(&table.to_string())
 }
+
+/// The `--scale` table: a row per step, a column per store size.
+pub(crate) fn print_scale(
+    out: &mut Output,
+    backend: &str,
+    machine: &str,
+    columns: &[(u64, Vec<Figure>)],
+) -> anyhow::Result<()> {
+    if out.json() {
+        let sizes: Vec<_> = columns
+            .iter()
+            .map(|(events, figures)| json!({ "events": events, "figures": figures }))
+            .collect();
+        return out.json_line(&json!({ "backend": backend, "machine": machine, "sizes": sizes }));
+    }
+    let mut table = Table::new();
+    let mut header = vec![Cell::new(format!("step ({backend})"))];
+    header.extend(
+        columns
+            .iter()
+            .map(|(events, _)| Cell::new(format!("{} events", number(*events as f64)))),
+    );
+    header.push(Cell::new("unit"));
+    table.set_header(header);
+    let Some((_, first)) = columns.first() else {
+        return out.text(&format!("{machine}: no sizes"));
+    };
+    for (row, figure) in first.iter().enumerate() {
+        let mut cells = vec![Cell::new(&figure.step)];
+        for (_, figures) in columns {
+            let value = figures.get(row).map_or(String::new(), |f| number(f.value));
+            cells.push(Cell::new(value).set_alignment(CellAlignment::Right));
+        }
+        cells.push(Cell::new(figure.unit));
+        table.add_row(cells);
+    }
+    out.text(&format!("{machine}\n{table}"))
+}
