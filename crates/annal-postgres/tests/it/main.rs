@@ -12,5 +12,6 @@ mod processes;
 mod read_only;
 mod reconnect;
 mod refusals;
+mod slow_commit;
 mod swarm_events;
 mod tls;
