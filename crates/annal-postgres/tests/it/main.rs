@@ -13,5 +13,6 @@ mod read_only;
 mod reconnect;
 mod refusals;
 mod slow_commit;
+mod stats;
 mod swarm_events;
 mod tls;
