@@ -31,6 +31,7 @@ mod routes;
 mod serve;
 mod sse;
 mod state;
+mod tail;
 mod tls;
 pub mod wire;
 

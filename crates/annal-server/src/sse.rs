@@ -1,15 +1,16 @@
 //! `GET /v1/subscribe`: the log, live, as Server-Sent Events.
 //!
 //! Each event's SSE `id:` is its position. A client resumes with `Last-Event-ID` (or `?from=`),
-//! both meaning "the last position I have", and gets exactly the events after it: the store's
-//! subscription reads from the store after every wake-up instead of buffering, and the response
-//! body is polled only as fast as the socket drains, so a slow subscriber falls behind and
-//! catches up from the store while writers and other subscribers go on. Live subscribers are
+//! both meaning "the last position I have", and gets exactly the events after it. Subscribers
+//! follow the server's shared tail ([`crate::tail`]): one store reader for all of them, each
+//! event serialized once. The response body is polled only as fast as the socket drains, so a
+//! slow subscriber falls behind the tail's bounded ring and catches up from the store while
+//! writers and other subscribers go on. Filters apply per subscriber. Live subscribers are
 //! capped; one more is answered 503. Shutdown ends every stream cleanly.
 
 use std::sync::Arc;
 
-use annal_core::{EventType, Filter, Position};
+use annal_core::EventType;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -22,6 +23,7 @@ use crate::auth::{Caller, Scope};
 use crate::params::{Params, list};
 use crate::problem::ApiError;
 use crate::state::AppState;
+use crate::tail::{Frame, Tail};
 
 /// Query parameters of `GET /v1/subscribe`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -73,12 +75,9 @@ pub(crate) async fn subscribe(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     caller.require(Scope::Read)?;
-    let filter = Filter {
-        event_types: list("types", params.types.as_deref(), |t: &str| {
-            EventType::new(t)
-        })?,
-        ..Filter::default()
-    };
+    let types = list("types", params.types.as_deref(), |t: &str| {
+        EventType::new(t)
+    })?;
     let after = match last_event_id(&headers)? {
         Some(position) => position,
         None => match params.from {
@@ -104,14 +103,21 @@ pub(crate) async fn subscribe(
         max: state.config.subscribers_max,
     };
     slot.report(0);
-    let from = Position(after.saturating_add(1));
-    let events = state.store.subscribe(from, filter).await?;
+    let store = Arc::clone(&state.store);
+    let shutdown = state.shutdown.clone();
+    let tail = state
+        .tail
+        .get_or_try_init(|| Tail::start(store, shutdown))
+        .await?;
     let prefix = params.stream_prefix;
-    let selected = events.filter(move |event| {
-        let keep = match event {
-            Ok(event) => {
+    let selected = tail.follow(after).filter(move |frame| {
+        let keep = match frame {
+            Ok(frame) => {
+                let event = &frame.event;
                 let stream = event.aggregate_id.as_str();
-                prefix.as_deref().is_none_or(|p| stream.starts_with(p)) && caller.sees(stream)
+                (types.is_empty() || types.contains(&event.event_type))
+                    && prefix.as_deref().is_none_or(|p| stream.starts_with(p))
+                    && caller.sees(stream)
             }
             Err(_) => true,
         };
@@ -134,11 +140,15 @@ pub(crate) async fn subscribe(
 }
 
 /// One SSE frame; an event that does not serialize aborts the stream rather than being skipped.
-fn frame(event: &annal_core::RecordedEvent) -> Result<Event, axum::Error> {
+fn frame(frame: &Frame) -> Result<Event, axum::Error> {
     crate::metrics::event_delivered();
-    Event::default()
-        .id(event.position.0.to_string())
-        .json_data(event)
+    let json = frame
+        .json
+        .as_deref()
+        .map_err(|why| axum::Error::new(why.to_owned()))?;
+    Ok(Event::default()
+        .id(frame.event.position.0.to_string())
+        .data(json))
 }
 
 /// The `Last-Event-ID` header as a position, if sent.

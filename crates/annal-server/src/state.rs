@@ -1,15 +1,16 @@
-//! What every handler shares: the store, the settings, the token check, the subscriber cap and
-//! the shutdown signal.
+//! What every handler shares: the store, the settings, the token check, the subscriber cap, the
+//! shared tail and the shutdown signal.
 
 use std::sync::Arc;
 
 use annal_core::Store;
-use tokio::sync::Semaphore;
+use tokio::sync::{OnceCell, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::Auth;
 use crate::config::ServerConfig;
 use crate::routes::projections::Projections;
+use crate::tail::Tail;
 
 /// The state behind the router. Cloning it is cheap (handles only).
 #[derive(Clone)]
@@ -26,6 +27,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// The swarm projections, kept caught up between requests.
     pub(crate) projections: Arc<Projections>,
+    /// The shared reader live subscribers follow, started with the first of them.
+    pub(crate) tail: Arc<OnceCell<Tail>>,
 }
 
 impl AppState {
@@ -38,6 +41,7 @@ impl AppState {
             auth: Arc::new(auth),
             shutdown: CancellationToken::new(),
             projections: Arc::new(Projections::default()),
+            tail: Arc::new(OnceCell::new()),
         }
     }
 }

@@ -35,9 +35,9 @@ pub(crate) struct RunsParams {
     get,
     path = "/v1/runs", operation_id = "listRuns",
     tag = "runs",
-    description = "Run ledger events by task, time range or recency (scope: read, all streams).",
+    description = "Run ledger events by task, time range or recency (scope: read, all streams). A time range holding more than 10,000 runs is refused.",
     params(RunsParams),
-    responses((status = 200, description = "Run events", body = Vec<serde_json::Value>), (status = 401, description = "No or unknown token", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "The token lacks the scope or stream", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"))
+    responses((status = 200, description = "Run events", body = Vec<serde_json::Value>), (status = 400, description = "Several selectors given, or more than 10,000 runs in the time range", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"), (status = 401, description = "No or unknown token", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "The token lacks the scope or stream", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"))
 )]
 pub(crate) async fn list(
     State(state): State<AppState>,
@@ -58,11 +58,21 @@ pub(crate) async fn list(
         ledger.events_by_task(task).await?
     } else if by_time {
         let since = params.since.unwrap_or(i64::MIN);
+        let until = params.until.unwrap_or(i64::MAX);
+        // One more than the bound, to tell a full answer from a cut one.
         let runs = ledger
-            .events_in_range(since, params.until.unwrap_or(i64::MAX))
+            .events_in_range_at_most(since, until, Some(RUNS_MAX + 1))
             .await?;
-        let max = usize::try_from(RUNS_MAX).unwrap_or(usize::MAX);
-        runs.into_iter().take(max).collect()
+        if runs.len() as u64 > RUNS_MAX {
+            return Err(ApiError::invalid_parameter(
+                "since",
+                format!(
+                    "more than {RUNS_MAX} runs lie between since and until; narrow the range, \
+                     or ask for the runs of one task"
+                ),
+            ));
+        }
+        runs
     } else {
         let recent = params.recent.unwrap_or(100);
         if recent > RUNS_MAX {

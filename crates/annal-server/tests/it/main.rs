@@ -14,3 +14,4 @@ mod mcp;
 mod subscribe;
 mod swarm;
 mod timeouts;
+mod tls;

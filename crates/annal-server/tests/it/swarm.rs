@@ -70,3 +70,24 @@ async fn runs_are_recorded_listed_and_measured() {
     assert_eq!(status, 400, "{both}");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_time_range_holding_more_runs_than_one_answer_may_is_refused() {
+    let server = Server::start().await;
+    let ledger = RunLedger::new(server.store.clone());
+    let runs: Vec<_> = (0..10_200)
+        .map(|n| ledger.create_event(format!("t-{}", n % 50), TaskIntent::Feature, "h"))
+        .collect();
+    // Concurrent imports share group commits.
+    let imports = runs.chunks(200).map(|chunk| ledger.import(chunk));
+    for report in futures::future::join_all(imports).await {
+        assert_eq!(report.unwrap().imported, 200);
+    }
+    let (status, body) = server.get("/v1/runs?since=0").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("10000"), "{body}");
+    let (status, recent) = server.get("/v1/runs?recent=10000").await;
+    assert_eq!(status, 200);
+    assert_eq!(recent.as_array().unwrap().len(), 10_000);
+    server.stop().await;
+}

@@ -196,6 +196,17 @@ impl RunLedger {
         start_ms: Timestamp,
         end_ms: Timestamp,
     ) -> Result<Vec<RunEvent>, LedgerError> {
+        self.events_in_range_at_most(start_ms, end_ms, None).await
+    }
+
+    /// The first `max` runs (all with `None`) with `start_ms <= timestamp <= end_ms`, in
+    /// position order: a caller that holds the answer in memory bounds it here.
+    pub async fn events_in_range_at_most(
+        &self,
+        start_ms: Timestamp,
+        end_ms: Timestamp,
+        max: Option<u64>,
+    ) -> Result<Vec<RunEvent>, LedgerError> {
         if start_ms > end_ms {
             return Ok(Vec::new());
         }
@@ -203,6 +214,7 @@ impl RunLedger {
         let filter = Filter {
             timestamp_from: Some(start_ms),
             timestamp_to: end_ms.checked_add(1),
+            limit: max,
             ..run_filter()
         };
         collect_runs(self.store.query(&filter).await?).await

@@ -4,7 +4,7 @@
 //! Invariant: a record cut short at the end of the file (the process was killed while the shim
 //! wrote it) is dropped: the call it describes had not returned, so no caller relied on it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// A file's identity while it exists: device and inode numbers.
 pub(crate) type FileKey = (u64, u64);
@@ -36,6 +36,45 @@ pub(crate) enum Record {
 }
 
 const HEADER_LEN: usize = 41;
+
+/// The length of the whole records at the start of `bytes`: a process killed while the shim
+/// wrote a record leaves part of it at the end.
+pub(crate) fn whole_len(bytes: &[u8]) -> usize {
+    let mut at = 0;
+    while bytes.len() - at >= HEADER_LEN {
+        let header = &bytes[at..at + HEADER_LEN];
+        let u64_at = |i: usize| u64::from_le_bytes(header[i..i + 8].try_into().unwrap());
+        let u32_at = |i: usize| u64::from(u32::from_le_bytes(header[i..i + 4].try_into().unwrap()));
+        let body = u32_at(25) + u32_at(29) + u64_at(33);
+        let end = (at as u64)
+            .saturating_add(HEADER_LEN as u64)
+            .saturating_add(body);
+        if end > bytes.len() as u64 {
+            break;
+        }
+        at = end as usize;
+    }
+    at
+}
+
+/// Cuts a record a killed process left half-written off the end of the journal at `path`, so
+/// the next process's records follow whole ones. The write it described is not in the journal:
+/// a power loss may drop an unsynced write anyway.
+pub(crate) fn drop_partial_record(path: &Path) -> std::io::Result<()> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(error) => return Err(error),
+    };
+    let whole = whole_len(&bytes);
+    if whole < bytes.len() {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)?
+            .set_len(whole as u64)?;
+    }
+    Ok(())
+}
 
 /// Decodes every whole record of `bytes`.
 pub(crate) fn parse(bytes: &[u8]) -> Result<Vec<Record>, String> {
@@ -115,6 +154,21 @@ mod tests {
     use super::*;
 
     use encode as record;
+
+    #[test]
+    fn a_record_cut_by_a_kill_is_dropped_before_the_next_process_appends() {
+        let path = std::env::temp_dir().join(format!("annal-journal-{}", std::process::id()));
+        let mut first = record(b'W', (1, 2), 0, "", "", b"abc");
+        first.extend(record(b'W', (1, 2), 3, "", "", b"defgh"));
+        std::fs::write(&path, &first[..first.len() - 2]).unwrap();
+        drop_partial_record(&path).unwrap();
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes.extend(record(b'S', (1, 2), 0, "", "", b""));
+        std::fs::remove_file(&path).unwrap();
+        let records = parse(&bytes).unwrap();
+        assert_eq!(records.len(), 2, "{records:?}");
+        assert!(matches!(records[1], Record::SyncFile { file: (1, 2) }));
+    }
 
     #[test]
     fn decodes_records_and_drops_a_cut_last_one() {
