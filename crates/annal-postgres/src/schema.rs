@@ -97,7 +97,10 @@ JOIN aggregate_types a ON a.id = e.aggregate_type_id;
 /// events are kept by statement triggers on `events`, in the transaction that inserts or
 /// deletes the rows, so they are exact whenever the rows are: after a crash, a rollback,
 /// retention. The triggers update stream rows and then the `counts` rows in key order, after
-/// every lock the writers take, so they add no deadlock.
+/// every lock the writers take, so they add no deadlock. `time_chunks` holds the smallest and
+/// largest timestamp of each run of 4,096 positions (widened on insert, never narrowed: a
+/// bound, not a count), so a time window becomes a range of positions that holds all of it,
+/// whatever the order of the timestamps.
 const SCHEMA_V2: &str = r#"
 CREATE INDEX events_type ON events (type_id, position);
 CREATE INDEX events_aggregate_type ON events (aggregate_type_id, position);
@@ -125,6 +128,13 @@ UNION ALL SELECT 'aggregate_type', aggregate_type_id, count(*) FROM events
     GROUP BY aggregate_type_id
 UNION ALL SELECT 'all', 0, count(*) FROM events
 UNION ALL SELECT 'streams', 0, count(*) FROM streams WHERE events > 0;
+CREATE TABLE time_chunks (
+    chunk BIGINT PRIMARY KEY,
+    min_ts BIGINT NOT NULL,
+    max_ts BIGINT NOT NULL
+);
+INSERT INTO time_chunks (chunk, min_ts, max_ts)
+SELECT position / 4096, min(timestamp), max(timestamp) FROM events GROUP BY position / 4096;
 CREATE FUNCTION annal_count_events() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     sign BIGINT := CASE WHEN TG_OP = 'INSERT' THEN 1 ELSE -1 END;
@@ -149,6 +159,13 @@ BEGIN
         UNION ALL SELECT 'streams', 0, streams_moved
     ) d ORDER BY kind, id
     ON CONFLICT (kind, id) DO UPDATE SET events = counts.events + excluded.events;
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO time_chunks (chunk, min_ts, max_ts)
+        SELECT position / 4096, min(timestamp), max(timestamp) FROM changed
+        GROUP BY position / 4096 ORDER BY 1
+        ON CONFLICT (chunk) DO UPDATE SET min_ts = least(time_chunks.min_ts, excluded.min_ts),
+            max_ts = greatest(time_chunks.max_ts, excluded.max_ts);
+    END IF;
     RETURN NULL;
 END $$;
 CREATE TRIGGER events_counted_insert AFTER INSERT ON events

@@ -81,7 +81,8 @@ pub(crate) async fn stats(client: Object, top_streams: usize) -> Result<Stats, R
             "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c \
              WHERE c.relkind = 'r' AND c.relnamespace = current_schema()::regnamespace \
              AND c.relname IN ('events', 'streams', 'types', 'aggregate_types', 'snapshots', \
-                               'projections', 'meta', 'schema_migrations', 'counts')",
+                               'projections', 'meta', 'schema_migrations', 'counts', \
+                               'time_chunks')",
             &[],
         )
         .await?
