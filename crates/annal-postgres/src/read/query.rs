@@ -137,11 +137,14 @@ fn conditions(filter: &Filter, cursor: QueryCursor, binder: &mut Binder<'_>) -> 
         let value = binder.bind(causation_id.clone());
         conditions.push(format!("e.causation_id = {value}"));
     }
+    // `+ 0` keeps the planner off `events_time` for the window: its statistics lag behind the
+    // newest timestamps, so it would take a window of recent events for a small one and sort
+    // all of it; the window is read as a range of positions instead (below).
     if let Some(from) = filter.timestamp_from {
-        conditions.push(format!("e.timestamp >= {}", binder.bind(from)));
+        conditions.push(format!("e.timestamp + 0 >= {}", binder.bind(from)));
     }
     if let Some(to) = filter.timestamp_to {
-        conditions.push(format!("e.timestamp < {}", binder.bind(to)));
+        conditions.push(format!("e.timestamp + 0 < {}", binder.bind(to)));
     }
     if let Some(range) = time_positions(filter, binder) {
         conditions.push(range);
