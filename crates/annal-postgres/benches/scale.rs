@@ -118,7 +118,10 @@ async fn measure(store: &PostgresStore, size: u64) {
         (
             "append one event",
             median(|| async {
-                let event = NewEvent::new(EventType::new("run:end").unwrap(), json!({}));
+                // On the load's clock: one timestamp far from its neighbours would widen the
+                // position range of every later time window (docs/postgres-ordering.md).
+                let event = NewEvent::new(EventType::new("run:end").unwrap(), json!({}))
+                    .with_timestamp(START_MS + size as i64);
                 let stream = StreamId::new("one-more").unwrap();
                 store
                     .append(&stream, ExpectedVersion::Any, vec![event])
