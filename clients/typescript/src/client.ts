@@ -11,18 +11,24 @@
 
 import { ProtocolError, NotFoundError } from "./errors.js";
 import { Transport, type TransportOptions } from "./http.js";
-import { queryPages, readStreamPages, type QueryOptions, type ReadStreamOptions } from "./reads.js";
+import { checked, queryPages, readStreamPages, type QueryOptions, type ReadStreamOptions } from "./reads.js";
+import { streamPages, type ListStreamsOptions } from "./stream-list.js";
 import { subscribeEvents, type SubscribeOptions } from "./subscribe.js";
 import type {
   AppendResult,
   CallOptions,
   EventInput,
   ExpectedVersion,
+  ProjectionsAsOf,
+  ProjectionsAsOfQuery,
   RecordedEvent,
   RetentionPolicy,
   RetentionReport,
+  ServerStatus,
   Snapshot,
   Stats,
+  StreamSummary,
+  Trace,
   VerifyReport,
 } from "./types.js";
 import type * as domain from "./domain.js";
@@ -109,6 +115,51 @@ export class AnnalClient {
   async head(options: CallOptions = {}): Promise<number> {
     const answer = await this.#get<{ head: number }>("/v1/head", {}, options);
     return answer.head;
+  }
+
+  /**
+   * Why an event happened and what it led to: its causes (root first), its direct and
+   * indirect effects (in position order) and the events sharing its correlation id, each list
+   * at most `limit` long (default 100, at most 1,000; a cut list has its `…Truncated` flag set).
+   * Throws `EventNotFoundError` when no event the caller may read has this id.
+   */
+  async trace(eventId: string, options: CallOptions & { limit?: number | undefined } = {}): Promise<Trace> {
+    if (typeof eventId !== "string" || eventId === "") {
+      throw new TypeError("trace: an event id must be a non-empty string");
+    }
+    const answer = await this.#get<Trace>(`/v1/events/${encodeURIComponent(eventId)}/trace`, { limit: options.limit }, options);
+    checked(answer.event);
+    for (const list of [answer.causes, answer.effects, answer.correlated]) list.forEach(checked);
+    return answer;
+  }
+
+  /**
+   * The streams whose id starts with `prefix` (default: all), in id order, with each one's
+   * aggregate type, event count, version and newest position. Pages by cursor under the hood,
+   * `pageSize` streams per request (default 100, the server allows at most 1,000).
+   */
+  listStreams(options: ListStreamsOptions = {}): AsyncGenerator<StreamSummary, void, undefined> {
+    return streamPages(this.#transport, options);
+  }
+
+  /**
+   * What the server is doing now: the head, the live subscribers and, for each projection
+   * it keeps, the checkpoint and the lag behind the head (absent while it loads or catches up).
+   */
+  status(options: CallOptions = {}): Promise<ServerStatus> {
+    return this.#get<ServerStatus>("/v1/status", {}, options);
+  }
+
+  /**
+   * Time travel: the agent state, task history and memory index folded from exactly the
+   * events up to `position` (inclusive), or from those stamped at or before `time`; with
+   * neither, as of the head. The lists are paged with `offset`/`limit` (default 100, at most
+   * 1,000). Needs a token that reads every stream. Giving both `position` and `time` is an
+   * `InvalidRequestError`.
+   */
+  projectionsAsOf(options: ProjectionsAsOfQuery & CallOptions = {}): Promise<ProjectionsAsOf> {
+    const { signal, ...query } = options;
+    return this.#get<ProjectionsAsOf>("/v1/projections/as-of", query, { signal });
   }
 
   /** Counts over the store; `top` largest streams are listed (default 10, at most 1,000). */
@@ -208,7 +259,11 @@ export class AnnalClient {
     });
   }
 
-  /** Run events by task, by time range (inclusive), or the most recent (default 100). */
+  /**
+   * Run events by task, by time range (inclusive), or the most recent (default 100, at most
+   * 10,000). A time range holding more than 10,000 runs is refused (`InvalidRequestError`,
+   * parameter `since`): narrow it, or ask for one task's runs.
+   */
   listRuns(options: domain.RunsQuery & CallOptions = {}): Promise<domain.RunEvent[]> {
     const { signal, ...query } = options;
     return this.#get("/v1/runs", query, { signal });

@@ -88,11 +88,20 @@ export class UnauthorizedError extends AnnalError {}
 /** 403 `forbidden`: the token lacks the scope or the stream. */
 export class ForbiddenError extends AnnalError {}
 
-/** 404 `not-found`, `stream-not-found` or `snapshot-not-found`. */
+/** 404 `not-found`, `stream-not-found`, `event-not-found` or `snapshot-not-found`. */
 export class NotFoundError extends AnnalError {}
 
 /** 404 `stream-not-found`: the stream never held an event. */
 export class StreamNotFoundError extends NotFoundError {}
+
+/** 404 `event-not-found`: no event the caller may read has this id (`eventId`). */
+export class EventNotFoundError extends NotFoundError {
+  readonly eventId: string | undefined;
+  constructor(problem: Problem) {
+    super(problem);
+    this.eventId = optionalString(problem["id"]);
+  }
+}
 
 /** 409 `snapshot-stale`: a newer snapshot is stored (`storedVersion`). */
 export class SnapshotStaleError extends AnnalError {
@@ -160,6 +169,7 @@ const BY_CODE: Record<string, ProblemClass> = {
   forbidden: ForbiddenError,
   "not-found": NotFoundError,
   "stream-not-found": StreamNotFoundError,
+  "event-not-found": EventNotFoundError,
   "snapshot-not-found": NotFoundError,
   "snapshot-stale": SnapshotStaleError,
   "snapshot-ahead-of-stream": SnapshotAheadOfStreamError,

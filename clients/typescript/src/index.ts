@@ -6,6 +6,7 @@
 
 export { AnnalClient, newId, type AppendOptions, type ClientOptions } from "./client.js";
 export type { ReadStreamOptions, QueryOptions } from "./reads.js";
+export type { ListStreamsOptions } from "./stream-list.js";
 export type { SubscribeOptions } from "./subscribe.js";
 export * from "./errors.js";
 export type * from "./types.js";

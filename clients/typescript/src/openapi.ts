@@ -4,6 +4,26 @@
  */
 
 export interface paths {
+    "/v1/streams": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lists streams by id prefix.
+         * @description The streams whose id starts with `prefix`, in id order, paged with `after` (scope: read; a stream-limited token sees only its streams). Answered from one read of the log.
+         */
+        get: operations["listStreams"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/streams/{stream}/events": {
         parameters: {
             query?: never;
@@ -276,6 +296,66 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/projections/as-of": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Agents, tasks and memory as of a position: time travel.
+         * @description The agent state, task history and memory index as they were at a position (or time), folded from the log: time travel (scope: read, all streams). Agents, tasks and memory entries are paged with offset/limit; the timeline holds task bars, memory writes and errors of the agents listed.
+         */
+        get: operations["getProjectionsAsOf"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/events/{id}/trace": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The event's causes, effects and correlated events.
+         * @description Why an event happened and what it led to: its causes (root first), its direct and indirect effects, and the events sharing its correlation id, each list bounded by `limit` (scope: read).
+         */
+        get: operations["traceEvent"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The head, live subscribers and projection checkpoints.
+         * @description The head, the live subscribers, and each swarm projection the server keeps with its checkpoint and lag behind the head (scope: read).
+         */
+        get: operations["getStatus"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/runs": {
         parameters: {
             query?: never;
@@ -421,6 +501,37 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description One agent as of the position. */
+        AgentView: {
+            id: string;
+            role: string;
+            domain: string;
+            capabilities: string[];
+            /** @description idle, active, blocked, completed or error. */
+            status: string;
+            /** @description healthy, degraded or failing. */
+            health: string;
+            currentTask?: string | null;
+            /** Format: int64 */
+            completedCount: number;
+            /** Format: int64 */
+            failedCount: number;
+            /**
+             * Format: double
+             * @description Mean duration of its completed tasks.
+             */
+            averageTaskDurationMs?: number | null;
+            /** Format: int64 */
+            errorCount: number;
+            /** Format: int64 */
+            spawnedAt: number;
+            /** Format: int64 */
+            startedAt?: number | null;
+            /** Format: int64 */
+            stoppedAt?: number | null;
+            /** Format: int64 */
+            lastActivityAt: number;
+        };
         /** @description `POST /v1/streams/{stream}/events`: a batch, appended atomically. */
         AppendRequest: {
             expectedVersion?: components["schemas"]["ExpectedVersion"] | null;
@@ -478,6 +589,52 @@ export interface components {
              */
             head: number;
         };
+        /** @description A page of memory entries and the figures over all entries. */
+        MemoryPage: {
+            /**
+             * Format: int64
+             * @description Entries matching the filter (before paging).
+             */
+            total: number;
+            items: components["schemas"]["MemoryView"][];
+            /** @description Live bytes per namespace. */
+            sizeByNamespace: {
+                [key: string]: number;
+            };
+            /** @description Entries (of any status) per namespace. */
+            countByNamespace: {
+                [key: string]: number;
+            };
+            /** @description The most-read entries. */
+            mostAccessed: components["schemas"]["MemoryView"][];
+        };
+        /** @description One memory entry as of the position. */
+        MemoryView: {
+            id: string;
+            namespace: string;
+            key: string;
+            memoryType: string;
+            /**
+             * Format: int64
+             * @description Bytes.
+             */
+            size: number;
+            /**
+             * Format: int64
+             * @description How often it was read.
+             */
+            accessCount: number;
+            /** @description active, deleted or expired. */
+            status: string;
+            /** Format: int64 */
+            storedAt: number;
+            /** Format: int64 */
+            lastAccessedAt: number;
+            /** Format: int64 */
+            deletedAt?: number | null;
+            /** Format: int64 */
+            expiresAt?: number | null;
+        };
         /** @description An event to append. */
         NewEvent: {
             /**
@@ -524,6 +681,7 @@ export interface components {
              * @description The stable machine code: wrong-expected-version, duplicate-event-id, invalid-field,
              *     invalid-parameter, malformed-json, unsupported-media-type, body-too-large,
              *     batch-too-large, event-too-large, unauthorized, forbidden, not-found, stream-not-found,
+             *     event-not-found,
              *     snapshot-not-found, snapshot-stale, snapshot-ahead-of-stream, protected-by-snapshot,
              *     too-many-subscribers, store-unavailable, shutting-down, method-not-allowed, internal.
              */
@@ -544,6 +702,20 @@ export interface components {
              * @description The limit exceeded (413).
              */
             limit?: number | null;
+        };
+        /** @description One projection's progress. */
+        ProjectionProgress: {
+            name: string;
+            /**
+             * Format: int64
+             * @description The last position folded; absent while the projection is not loaded or is catching up.
+             */
+            checkpoint?: number | null;
+            /**
+             * Format: int64
+             * @description Events committed after the checkpoint.
+             */
+            lag?: number | null;
         };
         /** @description A stored event. */
         RecordedEvent: {
@@ -602,6 +774,25 @@ export interface components {
              */
             protected: number;
         };
+        /** @description The server's live figures. */
+        ServerStatus: {
+            /**
+             * Format: int64
+             * @description The position of the newest committed event.
+             */
+            head: number;
+            /**
+             * Format: int64
+             * @description Live SSE subscribers now.
+             */
+            liveSubscribers: number;
+            /**
+             * Format: int64
+             * @description The most live subscribers allowed.
+             */
+            subscribersMax: number;
+            projections: components["schemas"]["ProjectionProgress"][];
+        };
         /** @description A stream's saved state at a version. */
         Snapshot: {
             aggregateId: string;
@@ -658,6 +849,32 @@ export interface components {
             /** Format: int64 */
             events: number;
         };
+        /** @description A page of streams. */
+        StreamList: {
+            streams: components["schemas"]["StreamSummary"][];
+            /** @description The cursor of the next page (`after`), absent on the last page. */
+            next?: string | null;
+        };
+        /** @description One stream in a list. */
+        StreamSummary: {
+            stream: string;
+            aggregateType: string;
+            /**
+             * Format: int64
+             * @description Readable events.
+             */
+            events: number;
+            /**
+             * Format: int64
+             * @description Its newest event's version.
+             */
+            version: number;
+            /**
+             * Format: int64
+             * @description Its newest event's position.
+             */
+            lastPosition: number;
+        };
         /** @description A stream's current version. */
         StreamVersion: {
             /** @description The stream. */
@@ -667,6 +884,125 @@ export interface components {
              * @description Its last assigned version; 0 if it never held an event.
              */
             version: number;
+        };
+        /** @description `GET /v1/projections/as-of`: the three swarm projections as of one position. */
+        SwarmAsOf: {
+            /**
+             * Format: int64
+             * @description The last position folded in (0: none). Following the head, each projection has folded
+             *     at least up to it (appends racing the request may have gone further).
+             */
+            position: number;
+            /**
+             * Format: int64
+             * @description The store's head when asked.
+             */
+            head: number;
+            /**
+             * Format: int64
+             * @description The timestamp of the event at `position`.
+             */
+            timestamp?: number | null;
+            /**
+             * Format: int64
+             * @description Agents (before paging).
+             */
+            agentTotal: number;
+            agents: components["schemas"]["AgentView"][];
+            /** Format: int64 */
+            activeCount: number;
+            tasks: components["schemas"]["TaskPage"];
+            memory: components["schemas"]["MemoryPage"];
+            /** @description Task bars, memory writes and errors of the agents listed (the newest ones, bounded). */
+            timeline: components["schemas"]["TimelineMark"][];
+        };
+        /** @description A page of tasks and the figures over all tasks. */
+        TaskPage: {
+            /**
+             * Format: int64
+             * @description Tasks matching the filters (before paging).
+             */
+            total: number;
+            items: components["schemas"]["TaskView"][];
+            /** @description Tasks per status, over all tasks. */
+            byStatus: {
+                [key: string]: number;
+            };
+            /** Format: double */
+            averageDurationMs?: number | null;
+            /** Format: double */
+            successRate?: number | null;
+            /** Format: double */
+            failureRate?: number | null;
+        };
+        /** @description One task as of the position. */
+        TaskView: {
+            id: string;
+            taskType: string;
+            title: string;
+            description: string;
+            priority: string;
+            /** @description pending, queued, assigned, in-progress, blocked, completed, failed or cancelled. */
+            status: string;
+            assignedAgent?: string | null;
+            dependencies: string[];
+            blockedBy: string[];
+            /** Format: int64 */
+            createdAt: number;
+            /** Format: int64 */
+            queuedAt?: number | null;
+            /** Format: int64 */
+            startedAt?: number | null;
+            /** Format: int64 */
+            completedAt?: number | null;
+            /** Format: int64 */
+            failedAt?: number | null;
+            /** Format: int64 */
+            durationMs?: number | null;
+            /** @description What a completed task returned. */
+            result?: unknown;
+            /** @description Why a failed task failed. */
+            error?: string | null;
+            /** Format: int32 */
+            retryCount: number;
+            /** Format: int32 */
+            failureCount: number;
+        };
+        /** @description A mark on an agent's timeline row. */
+        TimelineMark: {
+            agent: string;
+            /** @description `task` (a bar from start to end), `memory` (a write) or `error`. */
+            kind: string;
+            /**
+             * Format: int64
+             * @description Ms since the epoch.
+             */
+            start: number;
+            /**
+             * Format: int64
+             * @description Where a task bar ends (absent while it runs).
+             */
+            end?: number | null;
+            /** @description The task, memory entry or error text it is about. */
+            label: string;
+            /** @description For a task bar: completed, failed, in-progress… */
+            status?: string | null;
+        };
+        /** @description The JSON of annal-core's [`Trace`] (core carries no OpenAPI derive). */
+        Trace: {
+            /** @description The traced event. */
+            event: components["schemas"]["RecordedEvent"];
+            /** @description Its causes, from the root of the chain to its direct cause. */
+            causes: components["schemas"]["RecordedEvent"][];
+            /** @description The causation id where the chain left the store, if it did. */
+            missingCause?: string | null;
+            causesTruncated: boolean;
+            /** @description Its direct and indirect effects, in position order. */
+            effects: components["schemas"]["RecordedEvent"][];
+            effectsTruncated: boolean;
+            /** @description Every event with the same correlation id (the traced one included). */
+            correlated: components["schemas"]["RecordedEvent"][];
+            correlatedTruncated: boolean;
         };
         /** @description `POST /v1/streams/{stream}/truncate`. */
         TruncateRequest: {
@@ -707,6 +1043,60 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    listStreams: {
+        parameters: {
+            query?: {
+                /** @description Only streams whose id starts with this. */
+                prefix?: string;
+                /** @description Only streams whose id sorts after this (the last id of the previous page). */
+                after?: string;
+                /** @description At most this many streams (default 100, at most 1,000). */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of streams */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StreamList"];
+                };
+            };
+            /** @description Bad parameter */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No or unknown token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token lacks the scope or stream */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     readStream: {
         parameters: {
             query?: {
@@ -1534,6 +1924,177 @@ export interface operations {
                 };
                 content: {
                     "application/json": unknown;
+                };
+            };
+            /** @description No or unknown token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token lacks the scope or stream */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getProjectionsAsOf: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Fold exactly the events up to this position (inclusive); without it (and without
+                 *     `time`), the answer follows the head.
+                 */
+                position?: number;
+                /** @description Instead of a position: fold the events stamped at or before this time (ms since epoch). */
+                time?: number;
+                /** @description Only this task. */
+                task?: string;
+                /** @description Only tasks with this status. */
+                taskStatus?: string;
+                /** @description Only tasks assigned to this agent. */
+                taskAgent?: string;
+                /** @description Only tasks of this priority. */
+                taskPriority?: string;
+                /** @description Only memory entries of this namespace. */
+                namespace?: string;
+                /** @description Skip this many agents, tasks and memory entries (default 0). */
+                offset?: number;
+                /** @description At most this many agents, tasks and memory entries (default 100, at most 1,000). */
+                limit?: number;
+                /** @description How many most-read memory entries to list (default 10, at most 1,000). */
+                top?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The projections as of the position */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SwarmAsOf"];
+                };
+            };
+            /** @description Bad parameter */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No or unknown token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token lacks the scope or stream */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    traceEvent: {
+        parameters: {
+            query?: {
+                /** @description At most this many events in each list (default 100, at most 1,000). */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The event id, percent-encoded */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The trace */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Trace"];
+                };
+            };
+            /** @description Bad parameter */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No or unknown token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token lacks the scope or stream */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description event-not-found: no readable event has this id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getStatus: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The figures */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ServerStatus"];
                 };
             };
             /** @description No or unknown token */

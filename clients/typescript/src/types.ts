@@ -8,7 +8,7 @@
  * so a number is never silently rounded.
  */
 
-import type { components } from "./openapi.js";
+import type { components, operations } from "./openapi.js";
 
 type Schemas = components["schemas"];
 
@@ -26,6 +26,38 @@ export type RetentionReport = Schemas["RetentionReport"];
 export type RetentionPolicy = Schemas["RetentionPolicy"];
 /** What a verification found. */
 export type VerifyReport = Schemas["VerifyReport"];
+
+/** An event's causes (root first), effects (in position order) and correlated events. */
+export type Trace = Schemas["Trace"];
+/** One stream of `listStreams`: its aggregate type, event count, version and newest position. */
+export type StreamSummary = Schemas["StreamSummary"];
+/** The server's live figures: head, live subscribers, each projection's checkpoint and lag. */
+export type ServerStatus = Schemas["ServerStatus"];
+/** One server-kept projection's checkpoint and lag (both absent while it is loading or catching up). */
+export type ProjectionProgress = Schemas["ProjectionProgress"];
+/** The agent state, task history and memory index as of a position or time. */
+export type ProjectionsAsOf = Schemas["SwarmAsOf"];
+/** One agent of `projectionsAsOf`. */
+export type AgentAsOf = Schemas["AgentView"];
+/** One task of `projectionsAsOf`. */
+export type TaskAsOf = Schemas["TaskView"];
+/** One memory entry of `projectionsAsOf`. */
+export type MemoryAsOf = Schemas["MemoryView"];
+/** One mark of `projectionsAsOf`'s timeline. */
+export type TimelineMark = Schemas["TimelineMark"];
+
+type AsOfParameters = NonNullable<operations["getProjectionsAsOf"]["parameters"]["query"]>;
+
+/**
+ * What `projectionsAsOf` folds: the events up to `position` (inclusive), or those stamped at or
+ * before `time` (ms since epoch), never both; with neither, the projections at the head. The
+ * other fields narrow and page the lists.
+ */
+export type ProjectionsAsOfQuery = Omit<AsOfParameters, "position" | "time"> &
+  (
+    | { position?: number | undefined; time?: undefined }
+    | { time?: number | undefined; position?: undefined }
+  );
 
 /** `"any"`, `"noStream"`, `"streamExists"` or the exact version the stream must be at. */
 export type ExpectedVersion = Schemas["ExpectedVersion"];

@@ -395,6 +395,37 @@ describe("run ledger", () => {
   });
 });
 
+describe("run ledger bounds", () => {
+  it("refuses a time range holding more than 10,000 runs, and answers one at the bound", async () => {
+    const { server, stop } = await privateServer(shared.bin);
+    try {
+      const own = new AnnalClient({ url: server.url });
+      const run = (n: number, timestamp: number): EventInput => ({
+        type: "run:recorded",
+        aggregateType: "run",
+        timestamp,
+        payload: {
+          eventId: `bulk-${n}`, taskId: "bulk", guidanceHash: "h", retrievedRuleIds: [], toolsUsed: [], filesTouched: [],
+          diffSummary: { linesAdded: 0, linesRemoved: 0, filesChanged: 0 },
+          testResults: { ran: false, passed: 0, failed: 0, skipped: 0 },
+          violations: [], outcomeAccepted: null, reworkLines: 0, intent: "general", timestamp, durationMs: 1,
+        },
+      });
+      for (let batch = 0; batch < 10; batch += 1) {
+        await own.append("run-bulk", Array.from({ length: 1000 }, (_, i) => run(batch * 1000 + i, 1_000)));
+      }
+      await own.append("run-bulk", run(10_000, 2_000));
+      expect(await own.listRuns({ since: 0, until: 1_000 })).toHaveLength(10_000);
+      const refused = await own.listRuns({ since: 0, until: 2_000 }).catch((e: unknown) => e);
+      expect(refused).toBeInstanceOf(InvalidRequestError);
+      expect(refused).toMatchObject({ status: 400, parameter: "since" });
+      expect(await own.listRuns({ since: 1_500 })).toHaveLength(1);
+    } finally {
+      await stop();
+    }
+  });
+});
+
 describe("cancellation", () => {
   it("stops a call and an iterator when the signal aborts", async () => {
     const stream = unique("cancel");

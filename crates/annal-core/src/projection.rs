@@ -5,6 +5,7 @@
 //! between saves loses only unsaved work, which the next run re-applies from the checkpoint, so
 //! no event is applied twice or skipped.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use futures::StreamExt;
@@ -93,8 +94,14 @@ pub struct ProjectionRunner<P: Projection> {
     name: ProjectionName,
     state: Arc<RwLock<P>>,
     checkpoint: Position,
+    /// The checkpoint of the state last saved or loaded (`NOTHING_SAVED` before either): a
+    /// catch-up that folded nothing saves only if the saved pair is not this one.
+    saved: AtomicU64,
     save_every_events: u64,
 }
+
+/// [`ProjectionRunner::saved`] before anything was saved or loaded.
+const NOTHING_SAVED: u64 = u64::MAX;
 
 impl<P: Projection> std::fmt::Debug for ProjectionRunner<P> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -116,6 +123,9 @@ impl<P: Projection> ProjectionRunner<P> {
                 name: P::NAME,
                 source,
             })?;
+        let saved_checkpoint = saved
+            .as_ref()
+            .map_or(NOTHING_SAVED, |saved| saved.checkpoint.0);
         let (state, checkpoint) = match saved {
             Some(saved) => {
                 let state = serde_json::from_value(saved.state).map_err(|source| {
@@ -133,6 +143,7 @@ impl<P: Projection> ProjectionRunner<P> {
             name,
             state: Arc::new(RwLock::new(state)),
             checkpoint,
+            saved: AtomicU64::new(saved_checkpoint),
             save_every_events: SAVE_EVERY_EVENTS,
         })
     }
@@ -186,7 +197,10 @@ impl<P: Projection> ProjectionRunner<P> {
                 unsaved = 0;
             }
         }
-        if unsaved > 0 || applied == 0 {
+        // With nothing folded, the saved pair is usually this one already: rewriting the whole
+        // state then would cost as much as a real save, on every call.
+        let saved = self.saved.load(Ordering::Acquire);
+        if unsaved > 0 || saved != self.checkpoint.0 {
             self.save().await?;
         }
         Ok(applied)
@@ -221,7 +235,9 @@ impl<P: Projection> ProjectionRunner<P> {
             .map_err(|source| ProjectionError::Save {
                 name: P::NAME,
                 source,
-            })
+            })?;
+        self.saved.store(saved.checkpoint.0, Ordering::Release);
+        Ok(())
     }
 
     /// Folds one event and advances the checkpoint past it.
@@ -259,5 +275,75 @@ impl<P: Projection> ProjectionRunner<P> {
 
     pub(crate) fn apply_live(&mut self, event: &RecordedEvent) {
         self.apply(event);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    use super::*;
+    use crate::{EventType, ExpectedVersion, MemoryStore, NewEvent, StreamId};
+
+    #[derive(Debug, Default, Serialize, Deserialize)]
+    struct Count(u64);
+
+    impl Projection for Count {
+        const NAME: &'static str = "count";
+
+        fn apply(&mut self, _event: &RecordedEvent) {
+            self.0 += 1;
+        }
+    }
+
+    async fn append(store: &MemoryStore, n: usize) {
+        let events = (0..n)
+            .map(|_| NewEvent::new(EventType::new("t:x").unwrap(), serde_json::json!({})))
+            .collect();
+        let stream = StreamId::new("s").unwrap();
+        store
+            .append(&stream, ExpectedVersion::Any, events)
+            .await
+            .unwrap();
+    }
+
+    /// What is saved under the projection's name now.
+    async fn saved(store: &MemoryStore) -> SavedProjection {
+        let name = ProjectionName::new(Count::NAME).unwrap();
+        store.load_projection(&name).await.unwrap().unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_catch_up_that_folds_nothing_does_not_save_again() {
+        let store = Arc::new(MemoryStore::new());
+        append(&store, 3).await;
+        let mut runner = ProjectionRunner::<Count>::load(store.clone())
+            .await
+            .unwrap();
+        assert_eq!(runner.catch_up().await.unwrap(), 3);
+        assert_eq!(saved(&store).await.checkpoint, Position(3));
+        // A marker pair: a save by the next catch-up would replace it.
+        let name = ProjectionName::new(Count::NAME).unwrap();
+        let marker = SavedProjection {
+            checkpoint: Position(3),
+            state: serde_json::json!(99),
+        };
+        store.save_projection(&name, &marker).await.unwrap();
+        assert_eq!(runner.catch_up().await.unwrap(), 0);
+        assert_eq!(saved(&store).await.state, serde_json::json!(99));
+
+        append(&store, 2).await;
+        assert_eq!(runner.catch_up().await.unwrap(), 2);
+        assert_eq!(saved(&store).await.state, serde_json::json!(5));
+    }
+
+    #[tokio::test]
+    async fn a_first_catch_up_saves_even_with_nothing_to_fold() {
+        let empty = Arc::new(MemoryStore::new());
+        let mut fresh = ProjectionRunner::<Count>::load(empty.clone())
+            .await
+            .unwrap();
+        assert_eq!(fresh.catch_up().await.unwrap(), 0);
+        assert_eq!(saved(&empty).await.checkpoint, Position::START);
     }
 }

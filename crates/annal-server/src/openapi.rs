@@ -15,7 +15,9 @@ use axum::response::{IntoResponse, Response};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use crate::routes::{events, health, projections, runs, snapshots, store, streams};
+use crate::routes::{
+    as_of, events, health, projections, runs, snapshots, status, store, stream_list, streams, trace,
+};
 
 /// An RFC 9457 problem: every error the API answers.
 #[derive(ToSchema)]
@@ -30,6 +32,7 @@ pub(crate) struct ProblemDoc {
     /// The stable machine code: wrong-expected-version, duplicate-event-id, invalid-field,
     /// invalid-parameter, malformed-json, unsupported-media-type, body-too-large,
     /// batch-too-large, event-too-large, unauthorized, forbidden, not-found, stream-not-found,
+    /// event-not-found,
     /// snapshot-not-found, snapshot-stale, snapshot-ahead-of-stream, protected-by-snapshot,
     /// too-many-subscribers, store-unavailable, shutting-down, method-not-allowed, internal.
     code: String,
@@ -226,10 +229,12 @@ impl Modify for BearerAuth {
         license(name = "MIT OR Apache-2.0")
     ),
     paths(
-        streams::append, streams::read, streams::version, streams::delete, streams::truncate,
+        stream_list::list, streams::append, streams::read, streams::version, streams::delete,
+        streams::truncate,
         snapshots::get, snapshots::put, events::read, crate::sse::subscribe, store::head,
         store::stats, store::retain, store::verify, projections::agents, projections::tasks,
-        projections::memory, runs::list, runs::record, runs::metrics, runs::violations,
+        projections::memory, as_of::as_of, trace::trace, status::status, runs::list,
+        runs::record, runs::metrics, runs::violations,
         health::healthz, health::readyz, health::metrics, openapi_json
     ),
     components(schemas(

@@ -59,6 +59,7 @@ mod backup;
 mod check;
 mod clean_close;
 mod connection;
+mod creation;
 mod error;
 mod lock;
 mod open;

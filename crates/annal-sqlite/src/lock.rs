@@ -21,8 +21,11 @@ const LOCK_RETRY_INTERVAL: Duration = Duration::from_millis(20);
 pub(crate) struct WriterLock {
     file: File,
     /// What the lock file held when the lock was taken: the last writer's clean-close record,
-    /// if it left one (`clean_close.rs`).
+    /// if it left one (`clean_close.rs`), or the record of a creation under way (`creation.rs`).
     previous: String,
+    /// Whether the lock file records a creation under way (`creation.rs`): every rewrite of
+    /// it keeps that record until [`WriterLock::finish_creation`].
+    creating: bool,
 }
 
 impl WriterLock {
@@ -49,8 +52,59 @@ impl WriterLock {
         let _ = self.file.set_len(0).and_then(|()| {
             self.file.seek(SeekFrom::Start(0))?;
             write!(self.file, "pid {}\n{record}\n", std::process::id())?;
+            if self.creating {
+                writeln!(self.file, "{}", crate::creation::UNDER_WAY)?;
+            }
             self.file.sync_data()
         });
+    }
+
+    /// Records, durably (the lock file and its directory synced), that a new store's creation
+    /// at `db_path` is under way, before its first byte is written. A record the lock file
+    /// already held when the lock was taken stays as it is: rewriting it would open a moment
+    /// in which a power loss leaves neither it nor the file's content.
+    pub(crate) fn begin_creation(&mut self, db_path: &Path) -> Result<(), OpenError> {
+        if !self.creating {
+            let text = format!(
+                "pid {}\n{}\n",
+                std::process::id(),
+                crate::creation::UNDER_WAY
+            );
+            self.rewrite(db_path, &text)
+                .map_err(|source| self.io_error(db_path, source))?;
+            self.creating = true;
+        }
+        Ok(())
+    }
+
+    /// Erases the record of a creation under way, durably, once the new store is.
+    pub(crate) fn finish_creation(&mut self, db_path: &Path) -> Result<(), OpenError> {
+        let text = format!("pid {}", std::process::id());
+        self.rewrite(db_path, &text)
+            .map_err(|source| self.io_error(db_path, source))?;
+        self.creating = false;
+        Ok(())
+    }
+
+    fn rewrite(&mut self, db_path: &Path, text: &str) -> std::io::Result<()> {
+        self.file.set_len(0)?;
+        self.file.seek(SeekFrom::Start(0))?;
+        self.file.write_all(text.as_bytes())?;
+        self.file.sync_all()?;
+        let lock_path = lock_path(db_path);
+        let dir = match lock_path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        };
+        File::open(dir).and_then(|dir| dir.sync_all())
+    }
+
+    fn io_error(&self, db_path: &Path, source: std::io::Error) -> OpenError {
+        OpenError::Io {
+            context: "recording a store's creation in the lock file",
+            path: lock_path(db_path),
+            source,
+        }
     }
 }
 
@@ -114,14 +168,21 @@ pub(crate) fn acquire(db_path: &Path, timeout: Duration) -> Result<WriterLock, O
     let _ = file
         .seek(SeekFrom::Start(0))
         .and_then(|_| (&mut file).take(4096).read_to_string(&mut previous));
-    // Record who holds the lock, for the next opener's error message; this also erases the
-    // last clean-close record, so a crash from here on leaves none. A failure here costs only
-    // that message, so it does not fail the open.
-    let _ = file.set_len(0).and_then(|()| {
-        file.seek(SeekFrom::Start(0))?;
-        write!(file, "pid {}", std::process::id())
-    });
-    Ok(WriterLock { file, previous })
+    let creating = crate::creation::under_way(&previous);
+    if !creating {
+        // Record who holds the lock, for the next opener's error message; this also erases
+        // the last clean-close record, so a crash from here on leaves none. A failure here
+        // costs only that message, so it does not fail the open. A creation's record stays.
+        let _ = file.set_len(0).and_then(|()| {
+            file.seek(SeekFrom::Start(0))?;
+            write!(file, "pid {}", std::process::id())
+        });
+    }
+    Ok(WriterLock {
+        file,
+        previous,
+        creating,
+    })
 }
 
 /// What the lock file of the database at `db_path` holds (empty if there is none): read without

@@ -13,6 +13,7 @@ use tokio::sync::watch;
 
 use crate::check;
 use crate::connection::open_writer;
+use crate::creation;
 use crate::error::OpenError;
 use crate::lock;
 use crate::options::{Durability, OpenOptions};
@@ -65,18 +66,19 @@ fn open_writer_store(
     options: OpenOptions,
     temp_dir: Option<tempfile::TempDir>,
 ) -> Result<SqliteStore, OpenError> {
-    schema::inspect(path, None)?;
+    if let Err(error) = schema::inspect(path, None) {
+        // Only a file an interrupted creation left goes on, to be set aside under the lock.
+        if !(creation::recoverable(&error) && creation::under_way(&lock::peek(path))) {
+            return Err(error);
+        }
+    }
     let mut lock = lock::acquire(path, options.lock_timeout)?;
     // Again under the lock: the file may have changed while we waited for it.
-    let found = schema::inspect(path, Some(lock.previous()))?;
-    let fresh = !matches!(found, Found::Annal(_));
-    if !fresh && !lock.closed_cleanly(path) {
-        // A crash, a copy or another program may have left damage the open's cheap check
-        // cannot see: read every page before writing any.
-        check::quick_check(path)?;
-    }
+    let inspected = inspect_under_lock(path, &lock);
+    let creating = creation::prepare(path, &mut lock, inspected, temp_dir.is_none())?;
     let connection = open_writer(path, &options).map_err(|e| writer_open_error(path, e))?;
-    match start_writer(connection, path, &options) {
+    let creating = creating.then_some(&mut lock);
+    match start_writer(connection, path, &options, creating) {
         Ok((writer, head)) => {
             let handle = Handle::writer(writer, lock, temp_dir, path);
             Ok(SqliteStore::new(path, options, head, handle))
@@ -91,12 +93,26 @@ fn open_writer_store(
     }
 }
 
+/// What the file at `path` holds, checked under the writer lock: the inspection, then, unless
+/// the last writer closed it cleanly, `quick_check`: a crash, a copy or another program may
+/// have left damage the open's cheap check cannot see, so every page is read before any is
+/// written.
+fn inspect_under_lock(path: &Path, lock: &lock::WriterLock) -> Result<Found, OpenError> {
+    let found = schema::inspect(path, Some(lock.previous()))?;
+    if matches!(found, Found::Annal(_)) && !lock.closed_cleanly(path) {
+        check::quick_check(path)?;
+    }
+    Ok(found)
+}
+
 /// Upgrades the schema, loads the writer's state, marks the writer open and starts its thread;
-/// on any failure the connection is closed before this returns.
+/// on any failure the connection is closed before this returns. `creating` holds the lock when
+/// it records a creation under way, which ends once the new store is durable.
 fn start_writer(
     mut connection: rusqlite::Connection,
     path: &Path,
     options: &OpenOptions,
+    creating: Option<&mut lock::WriterLock>,
 ) -> Result<(WriterHandle, watch::Receiver<Position>), OpenError> {
     let sqlite = |context| {
         move |source| OpenError::Sqlite {
@@ -118,6 +134,9 @@ fn start_writer(
     // After the state loaded: a file whose values the writer cannot use stays untouched.
     wal_marker::mark_open(&connection, path).map_err(sqlite("marking the writer open in"))?;
     sync_dir_of(path)?;
+    if let Some(lock) = creating {
+        creation::finish(path, lock)?;
+    }
     let (head_sender, head) = watch::channel(Position::START);
     let writer = WriterHandle::start(
         connection,

@@ -1,13 +1,19 @@
 //! The router: every path, its handler, and the layers every request passes through (request
 //! id, tracing, body size and read time limits).
 
+pub(crate) mod as_of;
+mod as_of_view;
+mod dashboard;
 pub(crate) mod events;
 pub(crate) mod health;
 pub(crate) mod projections;
 pub(crate) mod runs;
 pub(crate) mod snapshots;
+pub(crate) mod status;
 pub(crate) mod store;
+pub(crate) mod stream_list;
 pub(crate) mod streams;
+pub(crate) mod trace;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -42,6 +48,10 @@ pub fn router(state: AppState) -> Router {
             get(snapshots::get).put(snapshots::put),
         )
         .route("/events", get(events::read))
+        .route("/streams", get(stream_list::list))
+        .route("/events/{id}/trace", get(trace::trace))
+        .route("/status", get(status::status))
+        .route("/projections/as-of", get(as_of::as_of))
         .route("/subscribe", get(crate::sse::subscribe))
         .route("/head", get(store::head))
         .route("/stats", get(store::stats))
@@ -74,6 +84,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(health::metrics))
         .route("/openapi.json", get(crate::openapi::openapi_json))
         .merge(crate::mcp::routes(&state))
+        .merge(dashboard::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_bytes_max))

@@ -22,9 +22,9 @@ use crate::state::AppState;
 /// The projections' runners, loaded on first use.
 #[derive(Default)]
 pub(crate) struct Projections {
-    agents: Mutex<Option<ProjectionRunner<AgentState>>>,
-    tasks: Mutex<Option<ProjectionRunner<TaskHistory>>>,
-    memory: Mutex<Option<ProjectionRunner<MemoryIndex>>>,
+    pub(crate) agents: Mutex<Option<ProjectionRunner<AgentState>>>,
+    pub(crate) tasks: Mutex<Option<ProjectionRunner<TaskHistory>>>,
+    pub(crate) memory: Mutex<Option<ProjectionRunner<MemoryIndex>>>,
 }
 
 /// The runner in `slot`, loaded if needed and caught up with the store.

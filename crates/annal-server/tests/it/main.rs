@@ -10,6 +10,7 @@ mod append_read;
 mod auth;
 mod backends;
 mod bad_input;
+mod dashboard;
 mod mcp;
 mod subscribe;
 mod swarm;

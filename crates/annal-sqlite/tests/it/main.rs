@@ -6,6 +6,7 @@
 
 mod conformance;
 mod crash;
+mod creation;
 mod ids;
 mod integrity;
 mod io_faults;

@@ -19,7 +19,10 @@
 //!
 //! Invariant: the image never holds a byte that the process did not write, and holds every
 //! byte that an fsync it saw complete covered, under a name whose directory fsync it saw
-//! complete.
+//! complete. The image's files are new files, but none takes the inode number another file had
+//! in the run: a file's content may name a file by inode (NDJSON's `head.json` names its log),
+//! and on a disk a file keeps its number through a power loss, so a recycled number would make a
+//! stale reference look current.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::os::unix::fs::MetadataExt;
@@ -121,6 +124,8 @@ pub struct PowerLoss {
     dirs: BTreeSet<PathBuf>,
     nodes: Vec<Node>,
     by_key: HashMap<FileKey, usize>,
+    /// Every identity a node had since the start, recycled inode numbers included.
+    keys: Vec<(FileKey, usize)>,
     live: BTreeMap<PathBuf, usize>,
     durable: BTreeMap<PathBuf, usize>,
     pending: Vec<EntryChange>,
@@ -134,6 +139,7 @@ impl PowerLoss {
             dirs: BTreeSet::from([root.to_path_buf()]),
             nodes: Vec::new(),
             by_key: HashMap::new(),
+            keys: Vec::new(),
             live: BTreeMap::new(),
             durable: BTreeMap::new(),
             pending: Vec::new(),
@@ -156,6 +162,7 @@ impl PowerLoss {
                     ..Node::default()
                 });
                 self.by_key.insert((metadata.dev(), metadata.ino()), node);
+                self.keys.push(((metadata.dev(), metadata.ino()), node));
                 self.live.insert(path.clone(), node);
                 self.durable.insert(path, node);
             }
@@ -211,11 +218,13 @@ impl PowerLoss {
     fn replay(&mut self, record: Record) -> Result<(), String> {
         match record {
             Record::Create { path, file } => {
+                self.unlink_unrecorded(file);
                 // A new node even if the inode number was used before: a recycled inode is a
                 // new file, and the old name may still point at the old one on disk.
                 let node = self.nodes.len();
                 self.nodes.push(Node::default());
                 self.by_key.insert(file, node);
+                self.keys.push((file, node));
                 self.live.insert(path.clone(), node);
                 self.pending.push(EntryChange::Link { path, node });
             }
@@ -271,6 +280,27 @@ impl PowerLoss {
         Ok(())
     }
 
+    /// A file created with the inode number `file` shows that the file which had it lost its
+    /// last name before: a name the journal still gives that file had its unlink (or rename)
+    /// unrecorded, which happens when a process is killed between the call and its record. The
+    /// removal is replayed here, as pending as any other, so a later directory fsync makes it
+    /// durable as it did on the disk.
+    fn unlink_unrecorded(&mut self, file: FileKey) {
+        let Some(&old) = self.by_key.get(&file) else {
+            return;
+        };
+        let stale: Vec<PathBuf> = self
+            .live
+            .iter()
+            .filter(|(_, node)| **node == old)
+            .map(|(path, _)| path.clone())
+            .collect();
+        for path in stale {
+            self.live.remove(&path);
+            self.pending.push(EntryChange::Unlink { path });
+        }
+    }
+
     /// Directories created during the run count as durable (see the module doc).
     fn note_live_dirs(&mut self, dir: &Path) -> std::io::Result<()> {
         for entry in std::fs::read_dir(dir)? {
@@ -319,6 +349,14 @@ impl PowerLoss {
         bytes
     }
 
+    /// Whether a file of `node` with identity `key` would pass for another file: the key was
+    /// another node's in the run, never this node's (a disk keeps a file's number, so a file
+    /// shows a recycled number only if it got that number itself).
+    fn passes_for_another(&self, key: FileKey, node: usize) -> bool {
+        let mut owners = self.keys.iter().filter(|(k, _)| *k == key);
+        !owners.clone().any(|&(_, n)| n == node) && owners.any(|&(_, n)| n != node)
+    }
+
     fn write_image(
         &self,
         entries: &BTreeMap<PathBuf, usize>,
@@ -329,6 +367,24 @@ impl PowerLoss {
         for dir in &self.dirs {
             std::fs::create_dir_all(dir)?;
         }
+        // Files whose inode number would pass for another file's, kept linked (so the number
+        // stays taken) beside the root until every file of the image is written.
+        let mut held = Vec::new();
+        let result = self.write_files(entries, contents, skip, &mut held);
+        for path in held {
+            std::fs::remove_file(path)?;
+        }
+        result
+    }
+
+    fn write_files(
+        &self,
+        entries: &BTreeMap<PathBuf, usize>,
+        contents: &HashMap<usize, Vec<u8>>,
+        skip: &dyn Fn(&Path) -> bool,
+        held: &mut Vec<PathBuf>,
+    ) -> std::io::Result<()> {
+        let root_name = self.root.file_name().unwrap_or_default().to_string_lossy();
         for (path, node) in entries {
             if skip(path) {
                 continue;
@@ -340,7 +396,18 @@ impl PowerLoss {
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent)?;
             }
-            std::fs::write(path, &contents[node])?;
+            loop {
+                std::fs::write(path, &contents[node])?;
+                let metadata = std::fs::metadata(path)?;
+                if !self.passes_for_another((metadata.dev(), metadata.ino()), *node) {
+                    break;
+                }
+                let aside = self
+                    .root
+                    .with_file_name(format!(".{root_name}.held-{}", held.len()));
+                std::fs::rename(path, &aside)?;
+                held.push(aside);
+            }
         }
         Ok(())
     }
@@ -463,6 +530,63 @@ mod tests {
         assert_eq!(seen.len(), 2, "{seen:?}");
         let c_text = crash(&root, &|root| rename(root, true), 7)[2].clone();
         assert_eq!(c_text.as_deref(), Some("two"));
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_new_file_on_a_recycled_inode_number_shows_the_old_file_s_name_went() {
+        // `c` was unlinked by a process killed before the shim recorded it; a new `d` then took
+        // `c`'s inode number and the directory was synced: `c` is gone on the disk.
+        let root = root("recycled");
+        for seed in 1..16 {
+            reset(&root);
+            let c = key(&root.join("c"));
+            let mut journal = encode(b'C', c, 0, &text(&root.join("d")), "", b"");
+            journal.extend(encode(b'W', c, 0, "", "", b"new"));
+            journal.extend(encode(b'S', c, 0, "", "", b""));
+            journal.extend(encode(b'D', (0, 0), 0, &text(&root), "", b""));
+            let journal_path = root.with_extension("journal");
+            std::fs::write(&journal_path, journal).unwrap();
+            let state = PowerLoss::start(&root).unwrap();
+            state
+                .crash(&journal_path, &mut Random::new(seed), &|_| false)
+                .unwrap();
+            std::fs::remove_file(&journal_path).unwrap();
+            assert!(!root.join("c").exists(), "seed {seed}");
+            assert_eq!(std::fs::read_to_string(root.join("d")).unwrap(), "new");
+        }
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_replaced_file_in_the_image_never_takes_the_old_file_s_inode_number() {
+        // `c` is replaced by a new file (synced, renamed, directory synced): the image's `c` is
+        // the new file, so it must not show the inode number the old `c` had, which a stale
+        // reference (NDJSON's head.json naming the log it replaced) would then match.
+        let root = root("identity");
+        for seed in 1..16 {
+            reset(&root);
+            let old_c = key(&root.join("c"));
+            let journal_path = root.with_extension("journal");
+            std::fs::write(&journal_path, rename(&root, true)).unwrap();
+            let state = PowerLoss::start(&root).unwrap();
+            state
+                .crash(&journal_path, &mut Random::new(seed), &|_| false)
+                .unwrap();
+            std::fs::remove_file(&journal_path).unwrap();
+            assert_eq!(std::fs::read_to_string(root.join("c")).unwrap(), "two");
+            assert_ne!(key(&root.join("c")), old_c, "seed {seed}");
+            let parent = root.parent().unwrap();
+            let held = std::fs::read_dir(parent)
+                .unwrap()
+                .filter(|e| {
+                    let name = e.as_ref().unwrap().file_name();
+                    let name = name.to_string_lossy();
+                    name.contains("annal-power-identity") && name.contains(".held-")
+                })
+                .count();
+            assert_eq!(held, 0, "files held aside are removed");
+        }
         std::fs::remove_dir_all(&root).unwrap();
     }
 

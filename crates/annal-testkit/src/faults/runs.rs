@@ -285,18 +285,6 @@ async fn reopen_and_check(
 ) -> Result<(), String> {
     let store = match (target.open)() {
         Ok(store) => store,
-        Err(error) if promises.acked.is_empty() && refuses_interrupted_creation(&error) => {
-            // FIXME: SQLite's open check reads a new store's file before SQLite rolls back the
-            // hot journal its interrupted creation left, and refuses it (as damaged, or as
-            // missing its WAL) though it never held an event. Pinned here, and counted, until
-            // the open rolls such a journal back first; the store is created anew.
-            report(&format!(
-                "{context}: an interrupted creation is refused: {error}"
-            ));
-            std::fs::remove_dir_all(&target.dir).unwrap();
-            std::fs::create_dir_all(&target.dir).unwrap();
-            return Ok(());
-        }
         Err(error) => return Err(format!("{context}: the store does not reopen: {error}")),
     };
     check_store(store.as_ref(), promises, BATCH)
@@ -326,18 +314,6 @@ async fn reopen_and_check(
         ids,
     });
     Ok(())
-}
-
-/// Whether `error` is how SQLite's open check refuses a store whose creation was interrupted
-/// (see the FIXME in [`reopen_and_check`]).
-fn refuses_interrupted_creation(error: &str) -> bool {
-    error.contains("which is missing") || error.contains("is damaged (the open's check found")
-}
-
-// The pinned behaviour must stay visible in the test's output.
-#[allow(clippy::print_stderr)]
-fn report(line: &str) {
-    eprintln!("{line}");
 }
 
 /// Starts `command`, collecting its output on threads (a full pipe must not stall it).
