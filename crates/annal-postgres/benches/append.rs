@@ -3,14 +3,19 @@
 //! own stream; the writer task groups them into one transaction per group), batches of 1,000
 //! into one stream, and the ceiling, plain `INSERT`s of the same rows into a copy of the events
 //! table (same columns and indexes, no store machinery): one row per transaction from 1, 16
-//! and 64 connections, and 1,000 rows per transaction.
+//! and 64 connections, and 1,000 rows per transaction. A last case runs 3 processes (the
+//! `annal-postgres-probe` binary) of 16 appenders each against one database, alternating with
+//! its ceiling, 3 processes of 16 connections of one-row `INSERT`s, and prints the rates.
+//! While each case runs, the sessions' wait events are sampled from `pg_stat_activity` every
+//! 10 ms and printed as a histogram: what bounds the figure.
 //!
 //! The server is a throwaway cluster with fsync on (durable commits, as in production), on a
 //! Unix socket; `ANNAL_PG_URL` points the run at another server. Run:
 //! `cargo bench -p annal-postgres --bench append`.
 
-// Benchmark code: a failed setup should stop the run loudly.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+// Benchmark code: a failed setup should stop the run loudly; the multi-process case and the
+// wait events are printed.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -70,29 +75,36 @@ fn concurrent_appends(c: &mut Criterion) {
         let url = runtime.block_on(annal_testkit::pg_cluster::durable_cluster().fresh_database());
         let store = runtime.block_on(store(&url));
         group.throughput(Throughput::Elements(tasks));
-        group.bench_function(BenchmarkId::new("store_single_events", tasks), |b| {
-            b.iter_custom(|iters| {
-                runtime.block_on(async {
-                    let started = Instant::now();
-                    let workers: Vec<_> = (0..tasks)
-                        .map(|task| {
-                            let store = Arc::clone(&store);
-                            tokio::spawn(async move {
-                                for n in 0..iters {
-                                    store
-                                        .append(&stream(task), ExpectedVersion::Any, vec![event(n)])
-                                        .await
-                                        .unwrap();
-                                }
+        let label = format!("store {tasks} tasks");
+        with_waits(&runtime, &url, &label, || {
+            group.bench_function(BenchmarkId::new("store_single_events", tasks), |b| {
+                b.iter_custom(|iters| {
+                    runtime.block_on(async {
+                        let started = Instant::now();
+                        let workers: Vec<_> = (0..tasks)
+                            .map(|task| {
+                                let store = Arc::clone(&store);
+                                tokio::spawn(async move {
+                                    for n in 0..iters {
+                                        store
+                                            .append(
+                                                &stream(task),
+                                                ExpectedVersion::Any,
+                                                vec![event(n)],
+                                            )
+                                            .await
+                                            .unwrap();
+                                    }
+                                })
                             })
-                        })
-                        .collect();
-                    for worker in workers {
-                        worker.await.unwrap();
-                    }
-                    started.elapsed()
-                })
-            });
+                            .collect();
+                        for worker in workers {
+                            worker.await.unwrap();
+                        }
+                        started.elapsed()
+                    })
+                });
+            })
         });
     }
     group.finish();
@@ -209,41 +221,44 @@ fn ceiling(c: &mut Criterion) {
             clients
         });
         group.throughput(Throughput::Elements(connections as u64));
-        group.bench_function(
-            BenchmarkId::new("plain_insert_single_rows", connections),
-            |b| {
-                b.iter_custom(|iters| {
-                    runtime.block_on(async {
-                        let started = Instant::now();
-                        let workers: Vec<_> = clients
-                            .iter()
-                            .enumerate()
-                            .map(|(stream_id, client)| {
-                                let (client, next) = (Arc::clone(client), Arc::clone(&next));
-                                tokio::spawn(async move {
-                                    let statement = client.prepare(PLAIN_INSERT).await.unwrap();
-                                    for _ in 0..iters {
-                                        let first = next.fetch_add(1, Ordering::Relaxed);
-                                        plain_insert(
-                                            &client,
-                                            &statement,
-                                            first,
-                                            1,
-                                            stream_id as i64,
-                                        )
-                                        .await;
-                                    }
+        let label = format!("plain {connections} connections");
+        with_waits(&runtime, &url, &label, || {
+            group.bench_function(
+                BenchmarkId::new("plain_insert_single_rows", connections),
+                |b| {
+                    b.iter_custom(|iters| {
+                        runtime.block_on(async {
+                            let started = Instant::now();
+                            let workers: Vec<_> = clients
+                                .iter()
+                                .enumerate()
+                                .map(|(stream_id, client)| {
+                                    let (client, next) = (Arc::clone(client), Arc::clone(&next));
+                                    tokio::spawn(async move {
+                                        let statement = client.prepare(PLAIN_INSERT).await.unwrap();
+                                        for _ in 0..iters {
+                                            let first = next.fetch_add(1, Ordering::Relaxed);
+                                            plain_insert(
+                                                &client,
+                                                &statement,
+                                                first,
+                                                1,
+                                                stream_id as i64,
+                                            )
+                                            .await;
+                                        }
+                                    })
                                 })
-                            })
-                            .collect();
-                        for worker in workers {
-                            worker.await.unwrap();
-                        }
-                        started.elapsed()
-                    })
-                });
-            },
-        );
+                                .collect();
+                            for worker in workers {
+                                worker.await.unwrap();
+                            }
+                            started.elapsed()
+                        })
+                    });
+                },
+            )
+        });
     }
     let client = runtime.block_on(plain_client(&url));
     let statement = runtime.block_on(client.prepare(PLAIN_INSERT)).unwrap();
@@ -265,5 +280,104 @@ fn ceiling(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, concurrent_appends, batches, ceiling);
+/// Samples the wait events of the database's active sessions every 10 ms until `stop` is set;
+/// returns (wait event, samples) sorted by count, "CPU" for an active session not waiting.
+async fn sample_waits(url: String, stop: Arc<std::sync::atomic::AtomicBool>) -> Vec<(String, u64)> {
+    let client = plain_client(&url).await;
+    let mut counts: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+    while !stop.load(Ordering::Relaxed) {
+        let rows = client
+            .query(
+                "SELECT coalesce(wait_event_type || ':' || wait_event, 'CPU') FROM pg_stat_activity \
+                 WHERE datname = current_database() AND state = 'active' AND pid <> pg_backend_pid()",
+                &[],
+            )
+            .await
+            .unwrap();
+        for row in rows {
+            *counts.entry(row.get(0)).or_default() += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut counts: Vec<(String, u64)> = counts.into_iter().collect();
+    counts.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+    counts
+}
+
+/// Runs `f` while sampling wait events, and prints them under `label`.
+fn with_waits<T>(
+    runtime: &tokio::runtime::Runtime,
+    url: &str,
+    label: &str,
+    f: impl FnOnce() -> T,
+) -> T {
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = runtime.spawn(sample_waits(url.to_owned(), Arc::clone(&stop)));
+    let result = f();
+    stop.store(true, Ordering::Relaxed);
+    let waits = runtime.block_on(sampler).unwrap();
+    let total: u64 = waits.iter().map(|(_, n)| n).sum::<u64>().max(1);
+    let shown: Vec<String> = waits
+        .iter()
+        .take(6)
+        .map(|(event, n)| format!("{event} {:.0}%", *n as f64 * 100.0 / total as f64))
+        .collect();
+    println!("waits {label}: {}", shown.join(", "));
+    result
+}
+
+/// 3 processes × 16 appenders against one database, alternating with 3 processes × 16
+/// connections of plain one-row `INSERT`s; prints each rate and the ratio.
+fn processes(_: &mut Criterion) {
+    const PROCESSES: usize = 3;
+    const TASKS: &str = "16";
+    const MILLIS: u64 = 4_000;
+    let runtime = runtime();
+    let url = runtime.block_on(annal_testkit::pg_cluster::durable_cluster().fresh_database());
+    runtime.block_on(async {
+        drop(store(&url).await);
+        plain_client(&url)
+            .await
+            .batch_execute("CREATE TABLE ceiling (LIKE events INCLUDING ALL)")
+            .await
+            .unwrap();
+    });
+    let run = |mode: &str, round: usize| -> f64 {
+        let children: Vec<_> = (0..PROCESSES)
+            .map(|p| {
+                std::process::Command::new(env!("CARGO_BIN_EXE_annal-postgres-probe"))
+                    .args([
+                        mode,
+                        &url,
+                        &format!("r{round}p{p}"),
+                        TASKS,
+                        &MILLIS.to_string(),
+                    ])
+                    .stdout(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let mut total = 0u64;
+        for child in children {
+            let output = child.wait_with_output().unwrap();
+            assert!(output.status.success(), "{mode} probe failed");
+            let text = String::from_utf8(output.stdout).unwrap();
+            let count = text.trim().strip_prefix("count ").unwrap();
+            total += count.parse::<u64>().unwrap();
+        }
+        // Each child counts over its own window of MILLIS after connecting.
+        total as f64 / (MILLIS as f64 / 1_000.0)
+    };
+    for round in 0..3 {
+        let store = with_waits(&runtime, &url, "3x16 store", || run("bench-store", round));
+        let plain = with_waits(&runtime, &url, "3x16 plain", || run("bench-plain", round));
+        println!(
+            "append/3_processes_x16 round {round}: store {store:.0}/s, plain INSERT {plain:.0}/s, ratio {:.2}",
+            store / plain
+        );
+    }
+}
+
+criterion_group!(benches, concurrent_appends, batches, ceiling, processes);
 criterion_main!(benches);

@@ -10,10 +10,11 @@
 //!
 //! - **Positions in commit order, without gaps, across processes.** Each process runs one
 //!   writer task that drains a queue of appends into one transaction. The transaction locks its
-//!   streams' rows, checks expected versions and retries, and only then locks the single
-//!   `meta` row that holds the head position, assigns the group's positions from it, inserts
-//!   and commits. The head row's lock is held until commit, so positions are handed out in
-//!   commit order, and a reader that sees an event at position p sees every event below it.
+//!   streams' rows and decides expected versions and retries; only then does one statement
+//!   lock the single `meta` row that holds the head position (by moving it), insert the
+//!   group's rows at the positions after it, and the `COMMIT` follows in the same round trip.
+//!   The head row's lock is held until commit, so positions are handed out in commit order,
+//!   and a reader that sees an event at position p sees every event below it.
 //! - **Live subscriptions.** `LISTEN`/`NOTIFY` on a dedicated connection outside the pool is
 //!   only a wake-up; a slow poll of the head row backs it up. Subscribers read from the table
 //!   ([`annal_core::follow`]), so a lost notification or connection delays but never loses an

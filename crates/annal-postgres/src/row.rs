@@ -10,13 +10,31 @@ use annal_core::{
 };
 use tokio_postgres::Row;
 
+/// The select list of an event read, over `e` (an events row) and its joined names.
+macro_rules! event_select {
+    () => {
+        "e.position, e.id, t.name, s.name, a.name, e.version, e.timestamp, e.source, e.payload, \
+         e.metadata, e.causation_id, e.correlation_id"
+    };
+}
+
+/// The joins that name an events row `e`'s stream, type and aggregate type.
+macro_rules! event_joins {
+    () => {
+        " JOIN streams s ON s.id = e.stream_id \
+         JOIN types t ON t.id = e.type_id \
+         JOIN aggregate_types a ON a.id = e.aggregate_type_id"
+    };
+}
+
 /// The columns every event read selects, in the order [`event`] decodes them.
-pub(crate) const EVENT_COLUMNS: &str = "e.position, e.id, t.name, s.name, a.name, e.version, \
-     e.timestamp, e.source, e.payload, e.metadata, e.causation_id, e.correlation_id \
-     FROM events e \
-     JOIN streams s ON s.id = e.stream_id \
-     JOIN types t ON t.id = e.type_id \
-     JOIN aggregate_types a ON a.id = e.aggregate_type_id";
+pub(crate) const EVENT_COLUMNS: &str = concat!(event_select!(), " FROM events e", event_joins!());
+
+/// The columns of [`EVENT_COLUMNS`] over an events subquery, which follows as `e`.
+pub(crate) const EVENT_COLUMNS_OF: &str = concat!(event_select!(), " FROM ");
+
+/// The joins that follow [`EVENT_COLUMNS_OF`]'s subquery.
+pub(crate) const EVENT_JOINS: &str = event_joins!();
 
 /// A counter as a `BIGINT`. Counters start at 0 and grow by one per event, so they cannot
 /// reach `i64::MAX` in practice; saturating keeps a bogus caller value (a read from

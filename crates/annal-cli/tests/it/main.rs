@@ -8,6 +8,7 @@ mod demo;
 mod errors;
 mod maintenance;
 mod one_answer;
+mod pg_two_servers;
 mod project;
 mod seed_ledger;
 mod seed_sqlite;

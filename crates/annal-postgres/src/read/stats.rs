@@ -1,4 +1,7 @@
-//! Store statistics, computed by aggregate queries over the readable events.
+//! Store statistics, read from counts maintained with the events (never recounted).
+//!
+//! Invariant: the counts change in the same transaction as the rows they count, so every
+//! figure equals what a full count of the readable events in the same snapshot would give.
 
 use annal_core::{Position, Stats, StreamCount, StreamId};
 use deadpool_postgres::Object;
@@ -6,14 +9,19 @@ use deadpool_postgres::Object;
 use crate::retry::ReadFailure;
 use crate::row::{from_sql, to_sql};
 
-/// Counts over the readable events; `top_streams` caps the per-stream list.
+/// Statistics from the maintained counts (`schema.rs`, `SCHEMA_V2`): O(types + streams shown)
+/// rows read, whatever the number of events; `top_streams` caps the per-stream list.
 pub(crate) async fn stats(client: Object, top_streams: usize) -> Result<Stats, ReadFailure> {
     let count = |value: i64| u64::try_from(value).unwrap_or(0);
+    // One statement, so every figure comes from the same snapshot. The oldest and newest
+    // timestamps and positions are the ends of the time index and of the primary key.
     let totals = client
         .query_one(
-            "SELECT count(*), min(timestamp), max(timestamp), min(position), max(position), \
-                    count(DISTINCT stream_id), (SELECT count(*) FROM snapshots) \
-             FROM events",
+            "SELECT (SELECT coalesce(sum(events), 0)::bigint FROM counts WHERE kind = 'all'), \
+                    (SELECT min(timestamp) FROM events), (SELECT max(timestamp) FROM events), \
+                    (SELECT min(position) FROM events), (SELECT max(position) FROM events), \
+                    (SELECT coalesce(sum(events), 0)::bigint FROM counts WHERE kind = 'streams'), \
+                    (SELECT count(*) FROM snapshots)",
             &[],
         )
         .await?;
@@ -35,31 +43,29 @@ pub(crate) async fn stats(client: Object, top_streams: usize) -> Result<Stats, R
     };
     for row in client
         .query(
-            "SELECT t.name, count(*) FROM events e JOIN types t ON t.id = e.type_id \
-             GROUP BY t.name",
+            "SELECT c.kind, coalesce(t.name, a.name), c.events FROM counts c \
+             LEFT JOIN types t ON c.kind = 'type' AND t.id = c.id \
+             LEFT JOIN aggregate_types a ON c.kind = 'aggregate_type' AND a.id = c.id \
+             WHERE c.kind IN ('type', 'aggregate_type') AND c.events > 0",
             &[],
         )
         .await?
     {
-        stats.events_by_type.insert(row.get(0), count(row.get(1)));
+        let (kind, name): (String, Option<String>) = (row.get(0), row.get(1));
+        let Some(name) = name else { continue };
+        let counts = if kind == "type" {
+            &mut stats.events_by_type
+        } else {
+            &mut stats.events_by_aggregate_type
+        };
+        counts.insert(name, count(row.get(2)));
     }
+    // Ties are broken by name in byte order (COLLATE "C"), as every backend does; the order is
+    // the index streams_events's, so only the streams shown are read.
     for row in client
         .query(
-            "SELECT a.name, count(*) FROM events e \
-             JOIN aggregate_types a ON a.id = e.aggregate_type_id GROUP BY a.name",
-            &[],
-        )
-        .await?
-    {
-        stats
-            .events_by_aggregate_type
-            .insert(row.get(0), count(row.get(1)));
-    }
-    // Ties are broken by name in byte order (COLLATE "C"), as every backend does.
-    for row in client
-        .query(
-            "SELECT s.name, count(*) AS n FROM events e JOIN streams s ON s.id = e.stream_id \
-             GROUP BY s.name ORDER BY n DESC, s.name COLLATE \"C\" LIMIT $1",
+            "SELECT name, events FROM streams WHERE events > 0 \
+             ORDER BY events DESC, name COLLATE \"C\" LIMIT $1",
             &[&to_sql(top_streams as u64)],
         )
         .await?
@@ -75,7 +81,8 @@ pub(crate) async fn stats(client: Object, top_streams: usize) -> Result<Stats, R
             "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c \
              WHERE c.relkind = 'r' AND c.relnamespace = current_schema()::regnamespace \
              AND c.relname IN ('events', 'streams', 'types', 'aggregate_types', 'snapshots', \
-                               'projections', 'meta', 'schema_migrations')",
+                               'projections', 'meta', 'schema_migrations', 'counts', \
+                               'time_chunks')",
             &[],
         )
         .await?

@@ -79,6 +79,16 @@ impl GroupFailure {
         }
     }
 
+    /// A state the writer's own locks rule out: a bug, never retried.
+    pub(crate) fn impossible(what: &str) -> Self {
+        Self {
+            error: what.to_owned().into(),
+            committed_unknown: false,
+            retryable: false,
+            corrupted: None,
+        }
+    }
+
     /// A pool failure before anything was sent.
     pub(crate) fn no_connection(error: deadpool_postgres::PoolError) -> Self {
         let retryable = match &error {

@@ -183,7 +183,10 @@ pub(crate) async fn retain(
     let mut count_bound = 0i64;
     if let Some(max_events) = policy.max_events {
         let total: i64 = transaction
-            .query_one("SELECT count(*) FROM events", &[])
+            .query_one(
+                "SELECT coalesce(sum(events), 0)::bigint FROM counts WHERE kind = 'all'",
+                &[],
+            )
             .await?
             .get(0);
         let over = counter(total, || "table events (count)".into())?.saturating_sub(max_events);

@@ -22,6 +22,9 @@ mod corrupt;
 mod dictionary;
 mod failure;
 mod maintenance;
+mod names;
+mod plan;
+mod versions;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,9 +33,11 @@ use annal_core::{Position, StorageError};
 use deadpool_postgres::{Object, Pool};
 use tokio::sync::{mpsc, watch};
 
-use append::{Dictionaries, append_group};
+use append::append_group;
 pub(crate) use command::{AppendRequest, Command};
 use failure::GroupFailure;
+use names::Dictionaries;
+use versions::VersionCache;
 
 /// Most requests waiting in the queue; a full queue makes callers wait (back-pressure).
 pub(crate) const QUEUE_COMMANDS_MAX: usize = 16 * 1024;
@@ -66,6 +71,7 @@ pub(crate) async fn run(
     mut receiver: mpsc::Receiver<Command>,
 ) {
     let mut dictionaries = Dictionaries::default();
+    let mut cache = VersionCache::default();
     let mut group: Vec<Command> = Vec::new();
     let mut previous_group = 0usize;
     while let Some(first) = receiver.recv().await {
@@ -110,12 +116,13 @@ pub(crate) async fn run(
             match command {
                 Command::Append(request) => appends.push(request),
                 other => {
-                    commit_appends(&pool, &head, &mut dictionaries, &mut appends).await;
+                    commit_appends(&pool, &head, &mut dictionaries, &mut cache, &mut appends).await;
+                    cache.clear();
                     maintain(&pool, other).await;
                 }
             }
         }
-        commit_appends(&pool, &head, &mut dictionaries, &mut appends).await;
+        commit_appends(&pool, &head, &mut dictionaries, &mut cache, &mut appends).await;
     }
 }
 
@@ -124,6 +131,7 @@ async fn commit_appends(
     pool: &Pool,
     head: &watch::Sender<Position>,
     dictionaries: &mut Dictionaries,
+    cache: &mut VersionCache,
     appends: &mut Vec<AppendRequest>,
 ) {
     if appends.is_empty() {
@@ -134,7 +142,8 @@ async fn commit_appends(
         attempt += 1;
         let outcome = match pool.get().await {
             Ok(client) => {
-                let outcome = append_group(&client, dictionaries, appends).await;
+                let published = head.borrow().0;
+                let outcome = append_group(&client, dictionaries, cache, published, appends).await;
                 if outcome.is_err() {
                     discard(client);
                 }
@@ -164,7 +173,8 @@ async fn commit_appends(
         // failed the whole group; nothing was committed. Each request runs again alone, so the
         // failure costs only the request that caused it.
         for request in std::mem::take(appends) {
-            Box::pin(commit_appends(pool, head, dictionaries, &mut vec![request])).await;
+            let alone = &mut vec![request];
+            Box::pin(commit_appends(pool, head, dictionaries, cache, alone)).await;
         }
         return;
     }

@@ -9,8 +9,11 @@
 mod conformance;
 mod corrupt;
 mod processes;
+mod query_equivalence;
 mod read_only;
 mod reconnect;
 mod refusals;
+mod slow_commit;
+mod stats;
 mod swarm_events;
 mod tls;
