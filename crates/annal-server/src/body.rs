@@ -90,6 +90,18 @@ fn is_timeout(rejection: &BytesRejection) -> bool {
 
 /// Parses `bytes` as JSON `T`, naming the field at fault.
 pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Tracking the path costs every good body; only a bad one needs it, so a body that fails
+    // is parsed again to name its field.
+    match serde_json::from_slice(bytes) {
+        Ok(value) => Ok(value),
+        Err(error) => Err(parse_naming_the_field::<T>(bytes)
+            .err()
+            .unwrap_or_else(|| json_error(".", &error))),
+    }
+}
+
+/// Parses `bytes` as JSON `T` while tracking the path, so an error names the field at fault.
+fn parse_naming_the_field<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let path = error.path().to_string();
