@@ -8,64 +8,14 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use eventsource_stream::Eventsource;
-use futures::StreamExt;
 use serde_json::{Value, json};
+
+use crate::serve::{serve, subscribe};
 
 const CLIENTS_PER_SERVER: usize = 32;
 const APPENDS_PER_CLIENT: usize = 12;
-
-/// Starts `annal serve` on `store` and returns the child and its base URL.
-fn serve(store: &str) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_annal"))
-        .args([
-            "--store",
-            store,
-            "--json",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let first: Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("{line:?}"));
-    (child, first["listening"].as_str().unwrap().to_owned())
-}
-
-/// Reads `n` events (position, id) from an SSE subscription from the start at `base`.
-async fn subscribe(base: String, n: usize) -> Vec<(u64, String)> {
-    let response = reqwest::Client::new()
-        .get(format!("{base}/v1/subscribe?from=0"))
-        .send()
-        .await
-        .unwrap();
-    let mut events = response.bytes_stream().eventsource();
-    let mut seen = Vec::new();
-    while seen.len() < n {
-        let event = tokio::time::timeout(Duration::from_secs(30), events.next())
-            .await
-            .expect("every event arrives")
-            .unwrap()
-            .unwrap();
-        let data: Value = serde_json::from_str(&event.data).unwrap();
-        seen.push((
-            event.id.parse().unwrap(),
-            data["id"].as_str().unwrap().to_owned(),
-        ));
-    }
-    seen
-}
 
 /// One client: `APPENDS_PER_CLIENT` single-event appends to its own stream through `base`;
 /// returns each acknowledged (position, id).
@@ -93,8 +43,8 @@ async fn two_servers_with_32_clients_each_deliver_every_acknowledged_event_to_bo
     let url = annal_testkit::pg_cluster::cluster()
         .fresh_database_url()
         .await;
-    let (mut first, first_base) = serve(&url);
-    let (mut second, second_base) = serve(&url);
+    let (first, second) = (serve(&url), serve(&url));
+    let (first_base, second_base) = (first.base.clone(), second.base.clone());
     let total = 2 * CLIENTS_PER_SERVER * APPENDS_PER_CLIENT;
     let subscribers = [
         tokio::spawn(subscribe(first_base.clone(), total)),
@@ -135,8 +85,5 @@ async fn two_servers_with_32_clients_each_deliver_every_acknowledged_event_to_bo
             "every acknowledged event at its acknowledged position"
         );
     }
-    for child in [&mut first, &mut second] {
-        child.kill().unwrap();
-        child.wait().unwrap();
-    }
+    drop((first, second));
 }

@@ -17,12 +17,21 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 
 /// A running `annal serve` and its base URL.
-struct Served {
-    child: Child,
-    base: String,
+pub(crate) struct Served {
+    pub(crate) child: Child,
+    pub(crate) base: String,
 }
 
-fn serve(store: &str) -> Served {
+/// A failing test still stops the server it started.
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `annal serve` on `store`, on a free loopback port.
+pub(crate) fn serve(store: &str) -> Served {
     let mut child = Command::new(env!("CARGO_BIN_EXE_annal"))
         .args([
             "--store",
@@ -158,8 +167,8 @@ async fn sigterm_finishes_in_flight_appends_and_releases_the_store() {
         .status()
         .unwrap();
     assert!(status.success());
-    let mut child = served.child;
-    let exit = tokio::task::spawn_blocking(move || child.wait().unwrap())
+    let mut served = served;
+    let exit = tokio::task::spawn_blocking(move || served.child.wait().unwrap())
         .await
         .unwrap();
     assert!(exit.success(), "{exit:?}");
@@ -183,8 +192,8 @@ async fn sigterm_finishes_in_flight_appends_and_releases_the_store() {
     }
 }
 
-/// Reads `n` events from an SSE subscription at `base`.
-async fn subscribe(base: String, n: usize) -> Vec<(u64, String)> {
+/// Reads `n` events (position, id) from an SSE subscription from the start at `base`.
+pub(crate) async fn subscribe(base: String, n: usize) -> Vec<(u64, String)> {
     let response = client_without_timeout()
         .get(format!("{base}/v1/subscribe?from=0"))
         .send()
@@ -193,7 +202,7 @@ async fn subscribe(base: String, n: usize) -> Vec<(u64, String)> {
     let mut events = response.bytes_stream().eventsource();
     let mut seen = Vec::new();
     while seen.len() < n {
-        let event = tokio::time::timeout(Duration::from_secs(20), events.next())
+        let event = tokio::time::timeout(Duration::from_secs(30), events.next())
             .await
             .expect("every event arrives")
             .unwrap()
