@@ -58,15 +58,7 @@ pub(crate) fn query_page(
             cursor.next = None;
             break;
         }
-        if !filter.matches(&event) {
-            continue;
-        }
-        if cursor.skipped < filter.offset {
-            cursor.skipped += 1;
-            continue;
-        }
-        cursor.taken += 1;
-        events.push(event);
+        cursor.admit(filter, event, &mut events);
     }
     if events.is_empty() && cursor.next.is_none() {
         return Ok(None);

@@ -185,6 +185,26 @@ pub(crate) struct QueryCursor {
     pub(crate) taken: u64,
 }
 
+impl QueryCursor {
+    /// Adds `event` to `events` if `filter` selects it and the offset is used up, counting it.
+    pub(crate) fn admit(
+        &mut self,
+        filter: &Filter,
+        event: RecordedEvent,
+        events: &mut Vec<RecordedEvent>,
+    ) {
+        if !filter.matches(&event) {
+            return;
+        }
+        if self.skipped < filter.offset {
+            self.skipped += 1;
+            return;
+        }
+        self.taken += 1;
+        events.push(event);
+    }
+}
+
 /// The next page of a query and the cursor after it; `None` when the query is done.
 pub(crate) fn query_page(
     index: &SharedIndex,
@@ -226,15 +246,7 @@ pub(crate) fn query_page(
                 break 'window;
             }
             scanned += 1;
-            if !filter.matches(&event) {
-                continue;
-            }
-            if cursor.skipped < filter.offset {
-                cursor.skipped += 1;
-                continue;
-            }
-            cursor.taken += 1;
-            events.push(event);
+            cursor.admit(filter, event, &mut events);
         }
     }
     if events.is_empty() && cursor.next.is_none() {
