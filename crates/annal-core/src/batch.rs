@@ -3,7 +3,6 @@
 //! [`prepare_batch`] validates a batch against the [`Limits`] and completes each event's
 //! defaults, so a backend only writes events that are already known to be valid;
 //! [`BatchPreparer`] does the same one part of a batch at a time.
-//! [`check_retry`] decides whether a batch whose ids are already stored is a harmless retry.
 
 use std::collections::HashSet;
 
@@ -13,9 +12,8 @@ use crate::error::{AppendError, InvalidEvent, json_kind};
 use crate::event::{NewEvent, RecordedEvent, Timestamp};
 use crate::ids::{AggregateType, EventId, EventType, StreamId};
 use crate::limits::Limits;
-use crate::position::{ExpectedVersion, Position, Version};
+use crate::position::{Position, Version};
 use crate::raw_object::RawObject;
-use crate::store::AppendResult;
 
 /// An event that passed validation, with every default filled in, waiting for its version and
 /// position.
@@ -242,84 +240,6 @@ fn check_text(
     }
 }
 
-/// Where an already stored event lives.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StoredEventRef {
-    /// Its stream.
-    pub stream: StreamId,
-    /// Its version.
-    pub version: Version,
-    /// Its position.
-    pub position: Position,
-}
-
-/// The verdict on a batch's ids.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RetryCheck {
-    /// No id is stored: append normally.
-    New,
-    /// Every id is stored as exactly this batch: return the original result, write nothing.
-    AlreadyAppended(AppendResult),
-}
-
-/// Classifies `batch` against what is stored, using `lookup` to find an id's event.
-///
-/// A retry must match the original exactly: every id in `stream`, at consecutive versions in
-/// batch order, starting where `expected` says the batch went. Anything else that reuses a stored
-/// id is a [`AppendError::DuplicateEventId`].
-pub fn check_retry(
-    stream: &StreamId,
-    expected: ExpectedVersion,
-    current: Version,
-    batch: &[PreparedEvent],
-    mut lookup: impl FnMut(&EventId) -> Option<StoredEventRef>,
-) -> Result<RetryCheck, AppendError> {
-    let stored: Vec<Option<StoredEventRef>> = batch.iter().map(|event| lookup(&event.id)).collect();
-    let Some(first_stored) = stored.iter().position(Option::is_some) else {
-        return Ok(RetryCheck::New);
-    };
-    let duplicate = |index: usize| {
-        let stored_in = stored[index]
-            .as_ref()
-            .map_or_else(|| stream.clone(), |s| s.stream.clone());
-        AppendError::DuplicateEventId {
-            id: batch[index].id.clone(),
-            stored_in,
-        }
-    };
-    let Some(first) = stored[0].as_ref() else {
-        return Err(duplicate(first_stored));
-    };
-    for (index, entry) in stored.iter().enumerate() {
-        let in_place = entry.as_ref().is_some_and(|entry| {
-            entry.stream == *stream && entry.version.0 == first.version.0 + index as u64
-        });
-        if !in_place {
-            let index = if entry.is_some() { index } else { first_stored };
-            return Err(duplicate(index));
-        }
-    }
-    let started_where_expected = match expected {
-        ExpectedVersion::Any | ExpectedVersion::StreamExists => true,
-        ExpectedVersion::NoStream => first.version == Version(1),
-        // Checked: a caller's `Exact(u64::MAX)` names no version a batch can start after.
-        ExpectedVersion::Exact(version) => version.checked_next() == Some(first.version),
-    };
-    if !started_where_expected {
-        return Err(AppendError::WrongExpectedVersion {
-            stream: stream.clone(),
-            expected,
-            actual: current,
-        });
-    }
-    let last = stored.last().and_then(Option::as_ref).unwrap_or(first);
-    Ok(RetryCheck::AlreadyAppended(AppendResult {
-        first_position: first.position,
-        last_position: last.position,
-        stream_version: last.version,
-    }))
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -492,24 +412,5 @@ mod tests {
             preparer.prepare(vec![event("b"), event("c")]),
             Err(AppendError::BatchBytesTooLarge { index: 2, .. })
         ));
-    }
-
-    #[test]
-    fn a_retry_expecting_the_largest_version_is_a_wrong_expected_version() {
-        let stream = StreamId::new("s").unwrap();
-        let batch = prepare_batch(vec![event("a")], &Limits::default(), 0).unwrap();
-        let stored = StoredEventRef {
-            stream: stream.clone(),
-            version: Version(1),
-            position: Position(1),
-        };
-        let expected = ExpectedVersion::Exact(Version(u64::MAX));
-        let verdict = check_retry(&stream, expected, Version(1), &batch, |_| {
-            Some(stored.clone())
-        });
-        assert!(
-            matches!(verdict, Err(AppendError::WrongExpectedVersion { .. })),
-            "{verdict:?}"
-        );
     }
 }

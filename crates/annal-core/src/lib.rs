@@ -34,6 +34,7 @@
 
 mod batch;
 mod clock;
+pub mod decide;
 mod error;
 mod event;
 mod filter;
@@ -46,16 +47,13 @@ mod position;
 mod projection;
 mod projection_group;
 mod raw_object;
-mod retention;
 mod snapshot;
 mod stats;
 mod store;
 mod subscription;
 mod trace;
 
-pub use batch::{
-    BatchPreparer, PreparedEvent, RetryCheck, StoredEventRef, check_retry, prepare_batch,
-};
+pub use batch::{BatchPreparer, PreparedEvent, prepare_batch};
 pub use clock::{Clock, SystemClock};
 pub use error::{
     AppendError, CheckpointError, Error, InvalidEvent, ReadError, RetentionError, SnapshotError,
@@ -74,7 +72,6 @@ pub use position::{ExpectedVersion, Position, Version};
 pub use projection::{Projection, ProjectionError, ProjectionRunner, SAVE_EVERY_EVENTS};
 pub use projection_group::ProjectionGroup;
 pub use raw_object::{InvalidObject, RawObject};
-pub use retention::{RetentionPass, RetentionVerdict};
 pub use snapshot::{LoadedAggregate, Snapshot};
 pub use stats::{Stats, StreamCount};
 pub use store::{

@@ -500,12 +500,7 @@ impl Store for SqliteStore {
     }
 
     async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), SnapshotError> {
-        if snapshot.version == Version::NONE {
-            return Err(SnapshotError::VersionZero);
-        }
-        if !snapshot.state.is_object() {
-            return Err(SnapshotError::StateNotObject);
-        }
+        annal_core::decide::snapshot_well_formed(&snapshot)?;
         self.send(|reply| Command::SaveSnapshot { snapshot, reply })
             .await
     }

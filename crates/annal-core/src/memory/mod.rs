@@ -178,12 +178,7 @@ impl Store for MemoryStore {
     }
 
     async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), SnapshotError> {
-        if snapshot.version == Version::NONE {
-            return Err(SnapshotError::VersionZero);
-        }
-        if !snapshot.state.is_object() {
-            return Err(SnapshotError::StateNotObject);
-        }
+        crate::decide::snapshot_well_formed(&snapshot)?;
         self.state().save_snapshot(snapshot)
     }
 

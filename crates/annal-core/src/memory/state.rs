@@ -7,17 +7,28 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use crate::batch::{PreparedEvent, RetryCheck, StoredEventRef, check_retry};
+use crate::batch::PreparedEvent;
+use crate::decide::{
+    self, AppendDecision, AppendState, CounterBounds, PositionsExhausted, RetentionPass,
+    RetentionVerdict, StoredEventRef,
+};
 use crate::error::{AppendError, RetentionError, SnapshotError};
 use crate::event::RecordedEvent;
 use crate::filter::{Direction, Filter};
 use crate::ids::{EventId, ProjectionName, StreamId};
 use crate::position::{ExpectedVersion, Position, Version};
-use crate::retention::{RetentionPass, RetentionVerdict};
 use crate::snapshot::Snapshot;
 use crate::stats::{Stats, StreamCount};
 use crate::store::{
     AppendResult, ReadStreamOptions, RetentionPolicy, RetentionReport, SavedProjection,
+};
+
+/// The in-memory store's counters are `u64`; position `u64::MAX` is never assigned, so a reader
+/// resuming after the last position always has somewhere to go.
+const COUNTER_BOUNDS: CounterBounds = CounterBounds {
+    version_max: u64::MAX,
+    position_max: u64::MAX - 1,
+    positions_exhausted: PositionsExhausted::Overflow,
 };
 
 #[derive(Default)]
@@ -62,56 +73,35 @@ impl MemoryState {
         expected: ExpectedVersion,
         batch: Vec<PreparedEvent>,
     ) -> Result<AppendResult, AppendError> {
-        let current = self.stream_version(stream);
-        let retry = check_retry(stream, expected, current, &batch, |id| {
-            self.ids.get(id).cloned()
-        })?;
-        if let RetryCheck::AlreadyAppended(result) = retry {
-            return Ok(result);
-        }
-        if !expected.accepts(current) {
-            return Err(AppendError::WrongExpectedVersion {
-                stream: stream.clone(),
-                expected,
-                actual: current,
-            });
-        }
-        let n_events = batch.len() as u64;
-        if current.0.checked_add(n_events).is_none() {
-            return Err(AppendError::VersionOverflow {
-                stream: stream.clone(),
-            });
-        }
-        let last_position = self.last_position.0.checked_add(n_events);
-        if last_position.is_none_or(|last| last == u64::MAX) {
-            return Err(AppendError::PositionOverflow);
-        }
-        let first_position = self.last_position.next();
+        let stored: Vec<Option<StoredEventRef>> = batch
+            .iter()
+            .map(|event| self.ids.get(&event.id).cloned())
+            .collect();
+        let looked = AppendState {
+            current: self.stream_version(stream),
+            last_position: self.last_position,
+            stored: &stored,
+        };
+        let placement = match decide::append(stream, expected, &batch, looked, &COUNTER_BOUNDS)? {
+            AppendDecision::AlreadyAppended(result) => return Ok(result),
+            AppendDecision::Write(placement) => placement,
+        };
         let entry = self.streams.entry(stream.clone()).or_default();
-        for event in batch {
-            // Both counters were checked above to have room for the whole batch.
-            entry.version = entry.version.next();
-            self.last_position = self.last_position.next();
-            let recorded = event.record(stream, entry.version, self.last_position);
-            entry.versions.insert(entry.version, self.last_position);
+        for (index, event) in batch.into_iter().enumerate() {
+            let (version, position) = (placement.version(index), placement.position(index));
+            let recorded = event.record(stream, version, position);
+            entry.versions.insert(version, position);
             let stored = StoredEventRef {
                 stream: stream.clone(),
-                version: entry.version,
-                position: self.last_position,
+                version,
+                position,
             };
             self.ids.insert(recorded.id.clone(), stored);
-            self.events.insert(self.last_position, Arc::new(recorded));
+            self.events.insert(position, Arc::new(recorded));
         }
-        assert_eq!(
-            self.last_position.0 - first_position.0 + 1,
-            n_events,
-            "a batch occupies consecutive positions"
-        );
-        Ok(AppendResult {
-            first_position,
-            last_position: self.last_position,
-            stream_version: entry.version,
-        })
+        entry.version = placement.last_version();
+        self.last_position = placement.last_position();
+        Ok(placement.result())
     }
 
     /// Up to `page` events of `stream` after `cursor` (a version, exclusive of ones returned).
@@ -202,23 +192,14 @@ impl MemoryState {
     }
 
     pub(super) fn save_snapshot(&mut self, snapshot: Snapshot) -> Result<(), SnapshotError> {
-        let actual = self.stream_version(&snapshot.aggregate_id);
-        if snapshot.version > actual {
-            return Err(SnapshotError::AheadOfStream {
-                stream: snapshot.aggregate_id,
-                offered: snapshot.version,
-                actual,
-            });
-        }
-        if let Some(stored) = self.snapshots.get(&snapshot.aggregate_id)
-            && stored.version > snapshot.version
-        {
-            return Err(SnapshotError::Stale {
-                stream: snapshot.aggregate_id,
-                stored: stored.version,
-                offered: snapshot.version,
-            });
-        }
+        let stream = &snapshot.aggregate_id;
+        let stored = self.snapshots.get(stream).map(|stored| stored.version);
+        decide::save_snapshot(
+            stream,
+            snapshot.version,
+            self.stream_version(stream),
+            stored,
+        )?;
         self.snapshots
             .insert(snapshot.aggregate_id.clone(), snapshot);
         Ok(())
@@ -234,16 +215,8 @@ impl MemoryState {
         before: Version,
         force: bool,
     ) -> Result<RetentionReport, RetentionError> {
-        if let Some(snapshot) = self.snapshots.get(stream)
-            && !force
-            && before > snapshot.version.next()
-        {
-            return Err(RetentionError::ProtectedBySnapshot {
-                stream: stream.clone(),
-                snapshot: snapshot.version,
-                before,
-            });
-        }
+        let snapshot = self.snapshots.get(stream).map(|snapshot| snapshot.version);
+        decide::truncate_before(stream, before, force, snapshot)?;
         let doomed: Vec<Position> = match self.streams.get(stream) {
             Some(entry) => entry
                 .versions
@@ -264,14 +237,7 @@ impl MemoryState {
         stream: &StreamId,
         expected: ExpectedVersion,
     ) -> Result<RetentionReport, RetentionError> {
-        let actual = self.stream_version(stream);
-        if !expected.accepts(actual) {
-            return Err(RetentionError::WrongExpectedVersion {
-                stream: stream.clone(),
-                expected,
-                actual,
-            });
-        }
+        decide::delete_stream(stream, expected, self.stream_version(stream))?;
         let doomed: Vec<Position> = match self.streams.get(stream) {
             Some(entry) => entry.versions.values().copied().collect(),
             None => Vec::new(),

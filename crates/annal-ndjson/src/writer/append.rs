@@ -1,21 +1,31 @@
-//! Deciding one append of a group: the idempotent-retry check, the expected-version check, then
-//! encoding its lines into the group's buffer.
+//! Deciding one append of a group: look up what the append rule needs (the stream's version,
+//! the last position, the stored events of the batch's ids), decide it with
+//! `annal_core::decide::append`, then encode its lines into the group's buffer.
 //!
 //! Invariant: a refused append adds nothing to the group, so its neighbours commit unaffected.
-//! The order of the checks is the reference backend's: a retry of a stored batch wins over the
-//! expected-version check, which wins over everything else.
 
 use std::os::unix::fs::FileExt;
 
+use annal_core::decide::{
+    self, AppendDecision, AppendState, CounterBounds, Placement, PositionsExhausted, StoredEventRef,
+};
 use annal_core::{
-    AppendError, AppendResult, ExpectedVersion, InvalidEvent, Position, PreparedEvent, RetryCheck,
-    StorageError, StoredEventRef, StreamId, Version, check_retry,
+    AppendError, AppendResult, ExpectedVersion, InvalidEvent, Position, PreparedEvent,
+    StorageError, StreamId, Version,
 };
 
 use super::{Writer, read_index};
 use crate::ids::id_hash;
 use crate::line::{encode, header};
 use crate::scan::{LINE_BYTES_MAX, LineInfo};
+
+/// Versions and positions are written as JSON numbers read back as `u64`, so both go up to
+/// `u64::MAX`.
+const COUNTER_BOUNDS: CounterBounds = CounterBounds {
+    version_max: u64::MAX,
+    position_max: u64::MAX,
+    positions_exhausted: PositionsExhausted::Overflow,
+};
 
 /// The refusal of an event whose line would be longer than the format allows, phrased as the
 /// payload limit it implies for this event.
@@ -37,71 +47,60 @@ impl Writer {
         expected: ExpectedVersion,
         batch: &[PreparedEvent],
     ) -> Result<AppendResult, AppendError> {
-        let current = self
-            .state
-            .versions
-            .get(stream.as_str())
-            .copied()
-            .unwrap_or(0);
         let hashes: Vec<u64> = batch.iter().map(|e| id_hash(e.id.as_str())).collect();
         let maybe_stored = hashes
             .iter()
             .any(|hash| self.state.ids.candidates(*hash).next().is_some());
-        if maybe_stored {
-            let verdict = self.check_stored(stream, expected, Version(current), batch)?;
-            if let RetryCheck::AlreadyAppended(result) = verdict {
-                return Ok(result);
-            }
-        }
-        if !expected.accepts(Version(current)) {
-            return Err(AppendError::WrongExpectedVersion {
-                stream: stream.clone(),
-                expected,
-                actual: Version(current),
-            });
-        }
-        let n_events = batch.len() as u64;
-        if current.checked_add(n_events).is_none() {
-            return Err(AppendError::VersionOverflow {
-                stream: stream.clone(),
-            });
-        }
-        if self.state.last_position.checked_add(n_events).is_none() {
-            return Err(AppendError::PositionOverflow);
-        }
-        let first_position = self.state.last_position + 1;
+        let stored = if maybe_stored {
+            self.stored_events(batch)?
+        } else {
+            Vec::new()
+        };
+        let looked = AppendState {
+            current: Version(self.stream_version(stream)),
+            last_position: Position(self.state.last_position),
+            stored: &stored,
+        };
+        let placement = match decide::append(stream, expected, batch, looked, &COUNTER_BOUNDS)? {
+            AppendDecision::AlreadyAppended(result) => return Ok(result),
+            AppendDecision::Write(placement) => placement,
+        };
         let start = self.group.lines.len();
-        self.encode_batch(stream, batch, current, first_position)?;
+        self.encode_batch(stream, batch, &placement)?;
         for (line, hash) in self.group.lines[start..].iter().zip(&hashes) {
             self.state.ids.insert(*hash, line.position);
         }
         self.group.batches.push(start..self.group.lines.len());
-        self.state.last_position += n_events;
+        self.state.last_position = placement.last_position().0;
         self.state
             .versions
-            .insert(stream.as_str().to_owned(), current + n_events);
-        Ok(AppendResult {
-            first_position: Position(first_position),
-            last_position: Position(self.state.last_position),
-            stream_version: Version(current + n_events),
-        })
+            .insert(stream.as_str().to_owned(), placement.last_version().0);
+        Ok(placement.result())
     }
 
-    /// Encodes the batch's lines into the group, after version `current` and position
-    /// `first_position - 1`; a refused batch leaves the group as it was.
+    /// The stream's version: 0 for a stream never written, which has no entry.
+    pub(super) fn stream_version(&self, stream: &StreamId) -> u64 {
+        self.state
+            .versions
+            .get(stream.as_str())
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Encodes the batch's lines into the group at `placement`; a refused batch leaves the
+    /// group as it was.
     fn encode_batch(
         &mut self,
         stream: &StreamId,
         batch: &[PreparedEvent],
-        current: u64,
-        first_position: u64,
+        placement: &Placement,
     ) -> Result<(), AppendError> {
-        let n_events = batch.len() as u64;
+        let n_events = placement.n_events;
         let start = self.group.lines.len();
         let buf_start = self.group.buf.len();
         for (event_idx, event) in batch.iter().enumerate() {
-            let version = current + 1 + event_idx as u64;
-            let position = first_position + event_idx as u64;
+            let version = placement.version(event_idx).0;
+            let position = placement.position(event_idx).0;
             let offset = self.end + self.group.buf.len() as u64;
             let before = self.group.buf.len();
             encode(
@@ -139,39 +138,41 @@ impl Writer {
         Ok(())
     }
 
-    /// Classifies a batch some of whose id hashes are stored, confirming each hit against the
-    /// stored line (in the open group, or read from the log).
-    fn check_stored(
+    /// What is stored under each id of `batch`, in batch order (`None`: not stored; a hash hit
+    /// was a collision), confirming each hit against the stored line (in the open group, or
+    /// read from the log). A line whose stream name does not validate is damage, never "not
+    /// stored": that would write the id a second time.
+    fn stored_events(
         &self,
-        stream: &StreamId,
-        expected: ExpectedVersion,
-        current: Version,
         batch: &[PreparedEvent],
-    ) -> Result<RetryCheck, AppendError> {
-        let mut failure: Option<StorageError> = None;
-        let verdict = check_retry(stream, expected, current, batch, |id| {
-            for position in self.state.ids.candidates(id_hash(id.as_str())) {
-                match self.stored_at(position) {
-                    Ok(Some((stored_id, stored_stream, version))) if stored_id == id.as_str() => {
-                        return Some(StoredEventRef {
-                            stream: StreamId::new(stored_stream).ok()?,
-                            version: Version(version),
-                            position: Position(position),
-                        });
-                    }
-                    Ok(_) => {}
-                    Err(error) => {
-                        failure.get_or_insert(error);
-                        return None;
-                    }
+    ) -> Result<Vec<Option<StoredEventRef>>, StorageError> {
+        let mut stored = Vec::with_capacity(batch.len());
+        for event in batch {
+            let id = event.id.as_str();
+            let mut found = None;
+            for position in self.state.ids.candidates(id_hash(id)) {
+                if let Some((stored_id, stream, version)) = self.stored_at(position)?
+                    && stored_id == id
+                {
+                    let stream =
+                        StreamId::new(&stream).map_err(|error| StorageError::Corrupted {
+                            location: format!(
+                                "{} at position {position}",
+                                self.layout.events().display()
+                            ),
+                            reason: format!("stream name {stream:?}: {error}"),
+                        })?;
+                    found = Some(StoredEventRef {
+                        stream,
+                        version: Version(version),
+                        position: Position(position),
+                    });
+                    break;
                 }
             }
-            None
-        });
-        match failure {
-            Some(error) => Err(error.into()),
-            None => verdict,
+            stored.push(found);
         }
+        Ok(stored)
     }
 
     /// The id, stream and version of the event at `position`, if it is readable.

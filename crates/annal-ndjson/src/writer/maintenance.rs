@@ -6,9 +6,10 @@
 //! removal; a snapshot or projection file is replaced atomically, so a crash leaves the old one
 //! or the new one.
 
+use annal_core::decide::{self, RetentionPass, RetentionVerdict};
 use annal_core::{
-    CheckpointError, ExpectedVersion, RetentionError, RetentionPass, RetentionPolicy,
-    RetentionReport, RetentionVerdict, Snapshot, SnapshotError, StorageError, StreamId, Version,
+    CheckpointError, ExpectedVersion, RetentionError, RetentionPolicy, RetentionReport, Snapshot,
+    SnapshotError, StorageError, StreamId, Version,
 };
 
 use super::compact::Verdict;
@@ -134,23 +135,14 @@ impl Writer {
 
     fn save_snapshot(&mut self, snapshot: Snapshot) -> Result<(), SnapshotError> {
         let stream = snapshot.aggregate_id.clone();
-        let actual = self.version(&stream);
-        if snapshot.version.0 > actual {
-            return Err(SnapshotError::AheadOfStream {
-                stream,
-                offered: snapshot.version,
-                actual: Version(actual),
-            });
-        }
-        if let Some(stored) = self.state.snapshots.get(stream.as_str())
-            && *stored > snapshot.version.0
-        {
-            return Err(SnapshotError::Stale {
-                stream,
-                stored: Version(*stored),
-                offered: snapshot.version,
-            });
-        }
+        let actual = Version(self.stream_version(&stream));
+        let stored = self
+            .state
+            .snapshots
+            .get(stream.as_str())
+            .copied()
+            .map(Version);
+        decide::save_snapshot(&stream, snapshot.version, actual, stored)?;
         let bytes = serde_json::to_vec(&snapshot)
             .map_err(|error| StorageError::backend("serializing a snapshot", error))?;
         let path = self.layout.snapshot(stream.as_str());
@@ -159,14 +151,6 @@ impl Writer {
             .snapshots
             .insert(stream.as_str().to_owned(), snapshot.version.0);
         Ok(())
-    }
-
-    fn version(&self, stream: &StreamId) -> u64 {
-        self.state
-            .versions
-            .get(stream.as_str())
-            .copied()
-            .unwrap_or(0)
     }
 
     /// Readable events of `stream` with versions before `before`.
@@ -183,16 +167,13 @@ impl Writer {
         before: Version,
         force: bool,
     ) -> Result<RetentionReport, RetentionError> {
-        if let Some(snapshot) = self.state.snapshots.get(stream.as_str())
-            && !force
-            && before.0 > snapshot.saturating_add(1)
-        {
-            return Err(RetentionError::ProtectedBySnapshot {
-                stream: stream.clone(),
-                snapshot: Version(*snapshot),
-                before,
-            });
-        }
+        let snapshot = self
+            .state
+            .snapshots
+            .get(stream.as_str())
+            .copied()
+            .map(Version);
+        decide::truncate_before(stream, before, force, snapshot)?;
         if self.count_before(stream, before.0)? == 0 {
             return Ok(RetentionReport::default());
         }
@@ -216,14 +197,7 @@ impl Writer {
         stream: &StreamId,
         expected: ExpectedVersion,
     ) -> Result<RetentionReport, RetentionError> {
-        let actual = Version(self.version(stream));
-        if !expected.accepts(actual) {
-            return Err(RetentionError::WrongExpectedVersion {
-                stream: stream.clone(),
-                expected,
-                actual,
-            });
-        }
+        decide::delete_stream(stream, expected, Version(self.stream_version(stream)))?;
         // The events go first: a crash between the two steps leaves a snapshot without
         // events (harmless), never events without the snapshot that protects them.
         let mut report = RetentionReport::default();
@@ -250,7 +224,7 @@ impl Writer {
     }
 
     /// Removes what `policy` selects, decided line by line in log order by
-    /// `annal_core::RetentionPass`, so every stream keeps a contiguous suffix of its versions.
+    /// `annal_core::decide::RetentionPass`, so every stream keeps a contiguous suffix of its versions.
     fn retain(&mut self, policy: RetentionPolicy) -> Result<RetentionReport, RetentionError> {
         let total = read_index(&self.index)?.entries.len() as u64;
         let mut pass = RetentionPass::new(policy, total);

@@ -12,7 +12,8 @@
 
 use std::collections::HashMap;
 
-use annal_core::{Position, StorageError, StoredEventRef, StreamId, Version};
+use annal_core::decide::StoredEventRef;
+use annal_core::{Position, StorageError, StreamId, Version};
 use deadpool_postgres::Object;
 use futures::future::{join, join4};
 use tokio_postgres::Row;
@@ -131,6 +132,7 @@ async fn fast(
     let before = GroupFailure::before_commit;
     let lock_streams = client.prepare_cached(LOCK_STREAMS).await.map_err(before)?;
     let write = client.prepare_cached(WRITE).await.map_err(before)?;
+    // `predict` answered for every stream, so the 0 is never used.
     let guard: Vec<i64> = streams
         .iter()
         .map(|id| to_sql(predicted.get(id).copied().unwrap_or(0)))
@@ -192,6 +194,7 @@ async fn slow(
     let corrupted = GroupFailure::corrupted;
     let assumed_head =
         counter(head.map_err(before)?.get(0), || "meta row head".into()).map_err(corrupted)?;
+    // `resolve` gave every stream of the group a row, so the lock returned each one's version.
     let guard: Vec<i64> = names
         .streams
         .iter()

@@ -7,6 +7,7 @@
 //! request that reads a stream's version locks its row first, the same lock appends take, so
 //! the check and the change see one version.
 
+use annal_core::decide;
 use annal_core::{
     ExpectedVersion, RetentionError, RetentionPolicy, RetentionReport, Snapshot, SnapshotError,
     StreamId, Version,
@@ -35,7 +36,7 @@ async fn lock_stream(transaction: &Transaction<'_>, stream: &StreamId) -> Db<Opt
     Ok(Some((id, version)))
 }
 
-async fn snapshot_version(transaction: &Transaction<'_>, stream_id: i64) -> Db<Option<u64>> {
+async fn snapshot_version(transaction: &Transaction<'_>, stream_id: i64) -> Db<Option<Version>> {
     let row = transaction
         .query_opt(
             "SELECT version FROM snapshots WHERE stream_id = $1",
@@ -46,7 +47,7 @@ async fn snapshot_version(transaction: &Transaction<'_>, stream_id: i64) -> Db<O
         return Ok(None);
     };
     let location = || format!("snapshots row of stream {stream_id} (version)");
-    Ok(Some(counter(row.get(0), location)?))
+    Ok(Some(Version(counter(row.get(0), location)?)))
 }
 
 /// Saves `snapshot` unless it is ahead of its stream or older than the stored one.
@@ -57,21 +58,11 @@ pub(crate) async fn save_snapshot(
     let transaction = client.transaction().await?;
     let stream = &snapshot.aggregate_id;
     let (stream_id, actual) = lock_stream(&transaction, stream).await?.unwrap_or((0, 0));
-    if snapshot.version.0 > actual {
-        return Ok(Err(SnapshotError::AheadOfStream {
-            stream: stream.clone(),
-            offered: snapshot.version,
-            actual: Version(actual),
-        }));
-    }
-    if let Some(stored) = snapshot_version(&transaction, stream_id).await?
-        && stored > snapshot.version.0
-    {
-        return Ok(Err(SnapshotError::Stale {
-            stream: stream.clone(),
-            stored: Version(stored),
-            offered: snapshot.version,
-        }));
+    // A stream without a row is at version 0 (id 0 matches no snapshot row).
+    let stored = snapshot_version(&transaction, stream_id).await?;
+    let decided = decide::save_snapshot(stream, snapshot.version, Version(actual), stored);
+    if decided.is_err() {
+        return Ok(decided);
     }
     transaction
         .execute(
@@ -103,15 +94,10 @@ pub(crate) async fn truncate_before(
     let Some((stream_id, _)) = lock_stream(&transaction, stream).await? else {
         return Ok(Ok(RetentionReport::default()));
     };
-    if let Some(snapshot) = snapshot_version(&transaction, stream_id).await?
-        && !force
-        && before.0 > snapshot.saturating_add(1)
-    {
-        return Ok(Err(RetentionError::ProtectedBySnapshot {
-            stream: stream.clone(),
-            snapshot: Version(snapshot),
-            before,
-        }));
+    let snapshot = snapshot_version(&transaction, stream_id).await?;
+    let decided = decide::truncate_before(stream, before, force, snapshot);
+    if let Err(refused) = decided {
+        return Ok(Err(refused));
     }
     let removed = transaction
         .execute(
@@ -140,13 +126,10 @@ pub(crate) async fn delete_stream(
 ) -> Db<Result<RetentionReport, RetentionError>> {
     let transaction = client.transaction().await?;
     let locked = lock_stream(&transaction, stream).await?;
+    // A stream without a row was never written: version 0.
     let actual = Version(locked.map_or(0, |(_, version)| version));
-    if !expected.accepts(actual) {
-        return Ok(Err(RetentionError::WrongExpectedVersion {
-            stream: stream.clone(),
-            expected,
-            actual,
-        }));
+    if let Err(refused) = decide::delete_stream(stream, expected, actual) {
+        return Ok(Err(refused));
     }
     let Some((stream_id, _)) = locked else {
         return Ok(Ok(RetentionReport::default()));
@@ -172,7 +155,7 @@ pub(crate) async fn delete_stream(
 
 /// Removes the oldest events beyond `policy.max_events` and each stream's longest prefix of
 /// events older than its cutoff, except events newer than their stream's snapshot (unless
-/// forced): the same verdicts as `annal_core::RetentionPass`, so every stream keeps a
+/// forced): the same verdicts as `annal_core::decide::RetentionPass`, so every stream keeps a
 /// contiguous suffix of its versions whatever its timestamps.
 pub(crate) async fn retain(
     client: &mut Object,

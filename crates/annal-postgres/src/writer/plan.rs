@@ -1,21 +1,23 @@
 //! Deciding a group of appends in memory: which requests write, at which versions, and which
 //! rows they add.
 //!
-//! Invariant: the decisions follow the reference rules in queue order (`check_retry`, then the
-//! expected version, then overflow), against the stream versions and stored ids the caller
-//! supplies; a refused request adds no row. Positions are provisional: they continue after a
+//! Invariant: each request is decided by `annal_core::decide::append`, in queue order, against
+//! the stream versions and stored ids the caller supplies plus those of the requests before it
+//! in the group; a refused request adds no row. Positions are provisional: they continue after a
 //! guess of the head (`assumed_head`), and the write statement shifts them onto the head it
 //! finds under the head lock (`docs/postgres-ordering.md`), so a plan never needs that lock.
 
 use std::collections::HashMap;
 
-use annal_core::{
-    AppendError, AppendResult, Position, RetryCheck, StorageError, StoredEventRef, Version,
-    check_retry,
-};
+use annal_core::decide::{self, AppendDecision, AppendState, CounterBounds, StoredEventRef};
+use annal_core::{AppendError, AppendResult, Position, Version};
 
 use crate::row::to_sql;
 use crate::writer::command::AppendRequest;
+
+/// Versions and positions are `BIGINT` columns, so both stop at `i64::MAX` (the write statement
+/// also fails rather than wrap if the real head is higher than the plan's).
+pub(crate) const COUNTER_BOUNDS: CounterBounds = CounterBounds::SIGNED_64;
 
 /// The columns of the rows a group inserts, one vector per column (bound as arrays).
 #[derive(Default)]
@@ -95,6 +97,8 @@ pub(crate) fn plan<'a>(
         all_write: true,
     };
     for ((request, &id), name_ids) in requests.iter().zip(stream_ids).zip(name_ids) {
+        // Every stream of the group has a row (`names.rs` created it); 0 only guards a
+        // caller that supplied no version for it, as for a stream never written.
         let current = versions.get(&id).copied().unwrap_or(0);
         let answer = decide(
             request,
@@ -140,52 +144,35 @@ fn decide<'a>(
     stored: &HashMap<String, StoredEventRef>,
     rows: &mut Rows<'a>,
 ) -> Result<AppendResult, AppendError> {
-    let stream = &request.stream;
-    let expected = request.expected;
-    // The same order as the reference backend: a retry of a stored batch wins over the
-    // expected-version check, which wins over everything else.
-    let verdict = check_retry(stream, expected, Version(current), &request.batch, |id| {
-        stored.get(id.as_str()).cloned()
-    })?;
-    if let RetryCheck::AlreadyAppended(result) = verdict {
-        return Ok(result);
-    }
-    if !expected.accepts(Version(current)) {
-        return Err(AppendError::WrongExpectedVersion {
-            stream: stream.clone(),
-            expected,
-            actual: Version(current),
-        });
-    }
-    let n_events = request.batch.len() as u64;
-    // Counters are BIGINT, so a stream stops at i64::MAX, and so do positions (the write
-    // statement also fails rather than wrap if the real head is higher than `last`).
-    let overflows = |counter: u64| {
-        counter
-            .checked_add(n_events)
-            .is_none_or(|last| last > i64::MAX as u64)
+    let batch = &request.batch;
+    // A group whose ids are all new (the common case) looks nothing up.
+    let found: Vec<Option<StoredEventRef>> = if stored.is_empty() {
+        Vec::new()
+    } else {
+        batch
+            .iter()
+            .map(|event| stored.get(event.id.as_str()).cloned())
+            .collect()
     };
-    if overflows(current) {
-        return Err(AppendError::VersionOverflow {
-            stream: stream.clone(),
-        });
-    }
-    if overflows(last) {
-        return Err(AppendError::Storage(StorageError::backend(
-            "the store has no position left for this batch",
-            format!(
-                "its last position is {last}, and positions stop at {}",
-                i64::MAX
-            ),
-        )));
-    }
-    for (offset, (event, (type_id, aggregate_type_id))) in
-        request.batch.iter().zip(name_ids).enumerate()
-    {
-        let offset = offset as u64;
-        rows.position.push(to_sql(last + 1 + offset));
+    let looked = AppendState {
+        current: Version(current),
+        last_position: Position(last),
+        stored: &found,
+    };
+    let placement = match decide::append(
+        &request.stream,
+        request.expected,
+        batch,
+        looked,
+        &COUNTER_BOUNDS,
+    )? {
+        AppendDecision::AlreadyAppended(result) => return Ok(result),
+        AppendDecision::Write(placement) => placement,
+    };
+    for (index, (event, (type_id, aggregate_type_id))) in batch.iter().zip(name_ids).enumerate() {
+        rows.position.push(to_sql(placement.position(index).0));
         rows.stream_id.push(stream_id);
-        rows.version.push(to_sql(current + 1 + offset));
+        rows.version.push(to_sql(placement.version(index).0));
         rows.type_id.push(*type_id);
         rows.aggregate_type_id.push(*aggregate_type_id);
         rows.timestamp.push(event.timestamp);
@@ -196,9 +183,5 @@ fn decide<'a>(
         rows.causation_id.push(event.causation_id.as_deref());
         rows.correlation_id.push(event.correlation_id.as_deref());
     }
-    Ok(AppendResult {
-        first_position: Position(last + 1),
-        last_position: Position(last + n_events),
-        stream_version: Version(current + n_events),
-    })
+    Ok(placement.result())
 }

@@ -1,5 +1,6 @@
-//! One append inside a group transaction: the expected-version check and the duplicate-id
-//! check in memory, then the inserts.
+//! One append inside a group transaction: look up what the append rule needs (the stream's
+//! version, the last position, the stored events of the batch's ids), decide it with
+//! `annal_core::decide::append`, then insert what it decided.
 //!
 //! Invariant: an append that is refused writes no row, so its neighbours in the group commit
 //! unaffected. Everything that can refuse an append is decided before its first insert; an
@@ -7,9 +8,12 @@
 
 use std::sync::LazyLock;
 
+use annal_core::decide::{
+    self, AppendDecision, AppendState, CounterBounds, Placement, StoredEventRef,
+};
 use annal_core::{
     AggregateType, AppendError, AppendResult, EventType, ExpectedVersion, Position, PreparedEvent,
-    RetryCheck, StorageError, StoredEventRef, StreamId, Version, check_retry,
+    StreamId, Version,
 };
 use rusqlite::{Connection, OptionalExtension};
 
@@ -22,6 +26,9 @@ use crate::writer::state::WriterState;
 /// whole group; the inner result is the caller's answer.
 pub(crate) type Outcome = rusqlite::Result<Result<AppendResult, AppendError>>;
 
+/// Versions and positions are stored as SQLite integers, so both stop at `i64::MAX`.
+pub(crate) const COUNTER_BOUNDS: CounterBounds = CounterBounds::SIGNED_64;
+
 /// Appends `batch` to `stream` inside the writer's open transaction.
 pub(crate) fn append(
     connection: &Connection,
@@ -30,65 +37,53 @@ pub(crate) fn append(
     expected: ExpectedVersion,
     batch: &[PreparedEvent],
 ) -> Outcome {
-    let current = state.version(stream);
     let hashes = id_hashes(state.hasher(), batch);
-    let maybe_stored = maybe_stored(connection, state, &hashes)?;
-    // The same order as the reference backend: a retry of a stored batch wins over the
-    // expected-version check, which wins over everything else.
-    if maybe_stored && let Some(outcome) = retry(connection, state, stream, expected, batch)? {
-        return Ok(outcome);
-    }
-    if !expected.accepts(Version(current)) {
-        return Ok(Err(AppendError::WrongExpectedVersion {
-            stream: stream.clone(),
-            expected,
-            actual: Version(current),
-        }));
-    }
-    let n_events = batch.len() as u64;
-    if overflows(current, n_events) {
-        return Ok(Err(AppendError::VersionOverflow {
-            stream: stream.clone(),
-        }));
-    }
-    if overflows(state.last_position, n_events) {
-        return Ok(Err(positions_exhausted(state.last_position)));
-    }
+    let stored = if maybe_stored(connection, state, &hashes)? {
+        stored_events(connection, state, batch)?
+    } else {
+        Vec::new()
+    };
+    let looked = AppendState {
+        current: Version(state.version(stream)),
+        last_position: Position(state.last_position),
+        stored: &stored,
+    };
+    let placement = match decide::append(stream, expected, batch, looked, &COUNTER_BOUNDS) {
+        Ok(AppendDecision::Write(placement)) => placement,
+        Ok(AppendDecision::AlreadyAppended(result)) => return Ok(Ok(result)),
+        Err(refused) => return Ok(Err(refused)),
+    };
     let stream_id = state.stream_id(connection, stream)?;
-    let first_position = state.last_position + 1;
-    insert_rows(
-        connection,
-        state,
-        stream_id,
-        first_position,
-        current + 1,
-        batch,
-    )?;
-    record_appended(connection, state, stream, current, &hashes).map(Ok)
+    insert_rows(connection, state, stream_id, &placement, batch)?;
+    record_appended(connection, state, stream, &placement, &hashes).map(Ok)
 }
 
-/// Records in the writer's state a batch just inserted after the last position: its ids (by
-/// `hashes`, in order), the new last position, and the stream's new version after `current`.
+/// Records in the writer's state a batch just inserted at `placement`: its ids (by `hashes`,
+/// in order), the new last position, and the stream's new version.
 pub(crate) fn record_appended(
     connection: &Connection,
     state: &mut WriterState,
     stream: &StreamId,
-    current: u64,
+    placement: &Placement,
     hashes: &[u64],
 ) -> rusqlite::Result<AppendResult> {
-    let first_position = state.last_position + 1;
-    let n_events = hashes.len() as u64;
+    debug_assert_eq!(
+        placement.first_position.0,
+        state.last_position + 1,
+        "a batch starts right after the last position"
+    );
+    debug_assert_eq!(
+        placement.n_events,
+        hashes.len() as u64,
+        "one hash per event"
+    );
     let ids = state.ids(connection)?;
-    for (offset, hash) in hashes.iter().enumerate() {
-        ids.insert(*hash, first_position + offset as u64);
+    for (index, hash) in hashes.iter().enumerate() {
+        ids.insert(*hash, placement.position(index).0);
     }
-    state.last_position += n_events;
-    state.set_version(stream, current + n_events);
-    Ok(AppendResult {
-        first_position: Position(first_position),
-        last_position: Position(state.last_position),
-        stream_version: Version(current + n_events),
-    })
+    state.last_position = placement.last_position().0;
+    state.set_version(stream, placement.last_version().0);
+    Ok(placement.result())
 }
 
 /// The index keys of the batch's ids.
@@ -112,26 +107,6 @@ pub(crate) fn maybe_stored(
         }
     }
     Ok(false)
-}
-
-/// Whether `n_events` more would take a stream at `current` past the largest version: counters
-/// are stored as SQLite integers, so a stream stops at `i64::MAX`.
-pub(crate) fn overflows(current: u64, n_events: u64) -> bool {
-    current
-        .checked_add(n_events)
-        .is_none_or(|last| last > i64::MAX as u64)
-}
-
-/// The answer to a batch that would take the store past the largest position (stored as a
-/// SQLite integer): nothing is written, and the store says why.
-pub(crate) fn positions_exhausted(last_position: u64) -> AppendError {
-    AppendError::Storage(StorageError::backend(
-        "the store has no position left for this batch",
-        format!(
-            "its last position is {last_position}, and positions stop at {}",
-            i64::MAX
-        ),
-    ))
 }
 
 /// Rows per `INSERT` statement. One statement of many rows spares the per-statement work
@@ -194,18 +169,39 @@ impl<'a, N: PartialEq> SeenNames<'a, N> {
             self.seen.push((name, id));
         }
     }
+
+    /// The id of `name`: from the names seen, or from `lookup` (then remembered).
+    fn id(
+        &mut self,
+        name: &'a N,
+        lookup: impl FnOnce(&'a N) -> rusqlite::Result<i64>,
+    ) -> rusqlite::Result<i64> {
+        if let Some(id) = self.find(name) {
+            return Ok(id);
+        }
+        let id = lookup(name)?;
+        self.remember(name, id);
+        Ok(id)
+    }
 }
 
-/// Inserts `batch` as the rows of stream `stream_id` from `first_position` and `first_version`
-/// on. Decides nothing: every check has passed.
+/// Inserts `batch` as the rows of stream `stream_id` at `placement` (the part of a batch in
+/// parts: its first event at the placement's first version and position). Decides nothing:
+/// the append rule has placed it.
 pub(crate) fn insert_rows(
     connection: &Connection,
     state: &mut WriterState,
     stream_id: i64,
-    first_position: u64,
-    first_version: u64,
+    placement: &Placement,
     batch: &[PreparedEvent],
 ) -> rusqlite::Result<()> {
+    debug_assert_eq!(
+        placement.n_events,
+        batch.len() as u64,
+        "the placement is the batch's"
+    );
+    let first_position = placement.first_position.0;
+    let first_version = placement.first_version.0;
     // Looking a statement up in the cache hashes its text (2 KiB for the many-row one), so a
     // batch looks up only those it uses.
     let mut one = None;
@@ -233,35 +229,16 @@ pub(crate) fn insert_rows(
         };
         let (events, tail) = rest.split_at(rows);
         for (row_idx, event) in events.iter().enumerate() {
-            let type_id = match types.find(&event.event_type) {
-                Some(id) => id,
-                None => {
-                    let id = state.type_id(connection, &event.event_type)?;
-                    types.remember(&event.event_type, id);
-                    id
-                }
+            let row = Row {
+                position: first_position + offset,
+                stream_id,
+                version: first_version + offset,
+                type_id: types.id(&event.event_type, |name| state.type_id(connection, name))?,
+                aggregate_type_id: aggregate_types.id(&event.aggregate_type, |name| {
+                    state.aggregate_type_id(connection, name)
+                })?,
             };
-            let aggregate_type_id = match aggregate_types.find(&event.aggregate_type) {
-                Some(id) => id,
-                None => {
-                    let id = state.aggregate_type_id(connection, &event.aggregate_type)?;
-                    aggregate_types.remember(&event.aggregate_type, id);
-                    id
-                }
-            };
-            let base = row_idx * INSERT_COLUMNS;
-            statement.raw_bind_parameter(base + 1, to_sql(first_position + offset))?;
-            statement.raw_bind_parameter(base + 2, stream_id)?;
-            statement.raw_bind_parameter(base + 3, to_sql(first_version + offset))?;
-            statement.raw_bind_parameter(base + 4, type_id)?;
-            statement.raw_bind_parameter(base + 5, aggregate_type_id)?;
-            statement.raw_bind_parameter(base + 6, event.timestamp)?;
-            statement.raw_bind_parameter(base + 7, event.id.as_str())?;
-            statement.raw_bind_parameter(base + 8, &event.source)?;
-            statement.raw_bind_parameter(base + 9, &event.payload_json)?;
-            statement.raw_bind_parameter(base + 10, &event.metadata_json)?;
-            statement.raw_bind_parameter(base + 11, &event.causation_id)?;
-            statement.raw_bind_parameter(base + 12, &event.correlation_id)?;
+            bind_row(statement, row_idx * INSERT_COLUMNS, &row, event)?;
             offset += 1;
         }
         statement.raw_execute()?;
@@ -270,33 +247,56 @@ pub(crate) fn insert_rows(
     Ok(())
 }
 
-/// Decides a batch some of whose ids may be stored: a retry of a stored batch answers with the
-/// original result, a reused id is a duplicate, and `None` means no id of the batch is stored
-/// (the hash hits were collisions).
-fn retry(
+/// The integer columns of one event row.
+struct Row {
+    position: u64,
+    stream_id: i64,
+    version: u64,
+    type_id: i64,
+    aggregate_type_id: i64,
+}
+
+/// Binds `row` and `event` as the row of the statement whose first parameter is `base + 1`.
+fn bind_row(
+    statement: &mut rusqlite::CachedStatement<'_>,
+    base: usize,
+    row: &Row,
+    event: &PreparedEvent,
+) -> rusqlite::Result<()> {
+    statement.raw_bind_parameter(base + 1, to_sql(row.position))?;
+    statement.raw_bind_parameter(base + 2, row.stream_id)?;
+    statement.raw_bind_parameter(base + 3, to_sql(row.version))?;
+    statement.raw_bind_parameter(base + 4, row.type_id)?;
+    statement.raw_bind_parameter(base + 5, row.aggregate_type_id)?;
+    statement.raw_bind_parameter(base + 6, event.timestamp)?;
+    statement.raw_bind_parameter(base + 7, event.id.as_str())?;
+    statement.raw_bind_parameter(base + 8, &event.source)?;
+    statement.raw_bind_parameter(base + 9, &event.payload_json)?;
+    statement.raw_bind_parameter(base + 10, &event.metadata_json)?;
+    statement.raw_bind_parameter(base + 11, &event.causation_id)?;
+    statement.raw_bind_parameter(base + 12, &event.correlation_id)?;
+    Ok(())
+}
+
+/// What is stored under each id of `batch`, in batch order (`None`: not stored; a hash hit was
+/// a collision). A row that matches an id but does not decode is damage, never "not stored":
+/// that would write the id a second time.
+fn stored_events(
     connection: &Connection,
     state: &mut WriterState,
-    stream: &StreamId,
-    expected: ExpectedVersion,
     batch: &[PreparedEvent],
-) -> rusqlite::Result<Option<Result<AppendResult, AppendError>>> {
-    let current = Version(state.version(stream));
+) -> rusqlite::Result<Vec<Option<StoredEventRef>>> {
     let hasher = *state.hasher();
     let ids = state.ids(connection)?;
     let mut row_at = connection.prepare_cached(
         "SELECT e.id, e.version, s.name FROM events e JOIN streams s ON s.id = e.stream_id \
          WHERE e.position = ?1",
     )?;
-    let mut failure = None;
-    let verdict = check_retry(stream, expected, current, batch, |id| {
-        let candidates = match ids.candidates(connection, hasher.hash(id.as_str())) {
-            Ok(candidates) => candidates,
-            Err(error) => {
-                failure.get_or_insert(error);
-                return None;
-            }
-        };
-        for position in candidates {
+    let mut stored = Vec::with_capacity(batch.len());
+    for event in batch {
+        let id = event.id.as_str();
+        let mut found = None;
+        for position in ids.candidates(connection, hasher.hash(id))? {
             let row = row_at
                 .query_row([to_sql(position)], |row| {
                     Ok((
@@ -305,45 +305,28 @@ fn retry(
                         row.get::<_, String>(2)?,
                     ))
                 })
-                .optional();
-            match row {
-                Ok(Some((stored_id, version, name))) if stored_id == id.as_str() => {
-                    // A stored row that does not decode must not pass for "not stored": that
-                    // would write the id a second time.
-                    let location = || format!("events row at position {position}");
-                    let version = counter(version, || location() + " (version)");
-                    let stream = StreamId::new(&name).map_err(|error| {
-                        corrupt(location(), format!("stream name {name:?}: {error}"))
-                    });
-                    match (stream, version) {
-                        (Ok(stream), Ok(version)) => {
-                            return Some(StoredEventRef {
-                                stream,
-                                version: Version(version),
-                                position: Position(position),
-                            });
-                        }
-                        (Err(error), _) | (_, Err(error)) => {
-                            failure.get_or_insert(error);
-                            return None;
-                        }
-                    }
-                }
-                Ok(_) => {}
-                Err(error) => {
-                    failure.get_or_insert(error);
-                    return None;
-                }
+                .optional()?;
+            if let Some((stored_id, version, name)) = row
+                && stored_id == id
+            {
+                found = Some(stored_at(position, version, &name)?);
+                break;
             }
         }
-        None
-    });
-    if let Some(error) = failure {
-        return Err(error);
+        stored.push(found);
     }
-    Ok(match verdict {
-        Ok(RetryCheck::AlreadyAppended(result)) => Some(Ok(result)),
-        Ok(RetryCheck::New) => None,
-        Err(error) => Some(Err(error)),
+    Ok(stored)
+}
+
+/// The stored event at `position`, from its row's version and stream name.
+fn stored_at(position: u64, version: i64, name: &str) -> rusqlite::Result<StoredEventRef> {
+    let location = || format!("events row at position {position}");
+    let version = counter(version, || location() + " (version)")?;
+    let stream = StreamId::new(name)
+        .map_err(|error| corrupt(location(), format!("stream name {name:?}: {error}")))?;
+    Ok(StoredEventRef {
+        stream,
+        version: Version(version),
+        position: Position(position),
     })
 }

@@ -5,6 +5,7 @@
 //! `streams` row); the head is pinned in `meta` before any removal, so positions are never
 //! reused; events newer than a stream's snapshot stay unless the caller forces their removal.
 
+use annal_core::decide;
 use annal_core::{
     ExpectedVersion, RetentionError, RetentionPolicy, RetentionReport, Snapshot, SnapshotError,
     StreamId, Version,
@@ -16,7 +17,7 @@ use crate::writer::corrupt::counter;
 use crate::writer::state::WriterState;
 
 /// The stored snapshot version of a stream, if it has one.
-fn snapshot_version(connection: &Connection, stream_id: i64) -> rusqlite::Result<Option<u64>> {
+fn snapshot_version(connection: &Connection, stream_id: i64) -> rusqlite::Result<Option<Version>> {
     let version: Option<i64> = connection
         .prepare_cached("SELECT version FROM snapshots WHERE stream_id = ?1")?
         .query_row([stream_id], |row| row.get(0))
@@ -24,6 +25,7 @@ fn snapshot_version(connection: &Connection, stream_id: i64) -> rusqlite::Result
     version
         .map(|version| counter(version, || format!("snapshots row {stream_id} (version)")))
         .transpose()
+        .map(|version| version.map(Version))
 }
 
 /// Saves `snapshot` unless it is ahead of its stream or older than the stored one.
@@ -33,25 +35,26 @@ pub(crate) fn save_snapshot(
     snapshot: Snapshot,
 ) -> rusqlite::Result<Result<(), SnapshotError>> {
     let stream = &snapshot.aggregate_id;
-    let actual = state.version(stream);
-    if snapshot.version.0 > actual {
-        return Ok(Err(SnapshotError::AheadOfStream {
-            stream: stream.clone(),
-            offered: snapshot.version,
-            actual: Version(actual),
-        }));
+    let stored = match state.known_stream_id(stream) {
+        Some(stream_id) => snapshot_version(connection, stream_id)?,
+        None => None,
+    };
+    let actual = Version(state.version(stream));
+    let decided = decide::save_snapshot(stream, snapshot.version, actual, stored);
+    if decided.is_ok() {
+        write_snapshot(connection, state, &snapshot)?;
     }
+    Ok(decided)
+}
+
+/// Writes `snapshot` over the stored one of its stream.
+fn write_snapshot(
+    connection: &Connection,
+    state: &mut WriterState,
+    snapshot: &Snapshot,
+) -> rusqlite::Result<()> {
     // The stream has reached the snapshot's version (at least 1), so its row exists.
-    let stream_id = state.stream_id(connection, stream)?;
-    if let Some(stored) = snapshot_version(connection, stream_id)?
-        && stored > snapshot.version.0
-    {
-        return Ok(Err(SnapshotError::Stale {
-            stream: stream.clone(),
-            stored: Version(stored),
-            offered: snapshot.version,
-        }));
-    }
+    let stream_id = state.stream_id(connection, &snapshot.aggregate_id)?;
     connection
         .prepare_cached(
             "INSERT OR REPLACE INTO snapshots (stream_id, aggregate_type, version, state, \
@@ -64,7 +67,7 @@ pub(crate) fn save_snapshot(
             snapshot.state.to_string(),
             snapshot.timestamp,
         ])?;
-    Ok(Ok(()))
+    Ok(())
 }
 
 /// Removes the events of `stream` before version `before`.
@@ -78,15 +81,9 @@ pub(crate) fn truncate_before(
     let Some(stream_id) = state.known_stream_id(stream) else {
         return Ok(Ok(RetentionReport::default()));
     };
-    if let Some(snapshot) = snapshot_version(connection, stream_id)?
-        && !force
-        && before.0 > snapshot.saturating_add(1)
-    {
-        return Ok(Err(RetentionError::ProtectedBySnapshot {
-            stream: stream.clone(),
-            snapshot: Version(snapshot),
-            before,
-        }));
+    let snapshot = snapshot_version(connection, stream_id)?;
+    if let Err(refused) = decide::truncate_before(stream, before, force, snapshot) {
+        return Ok(Err(refused));
     }
     state.pin_head(connection)?;
     let doomed = "stream_id = ?1 AND version < ?2";
@@ -113,12 +110,8 @@ pub(crate) fn delete_stream(
     expected: ExpectedVersion,
 ) -> rusqlite::Result<Result<RetentionReport, RetentionError>> {
     let actual = Version(state.version(stream));
-    if !expected.accepts(actual) {
-        return Ok(Err(RetentionError::WrongExpectedVersion {
-            stream: stream.clone(),
-            expected,
-            actual,
-        }));
+    if let Err(refused) = decide::delete_stream(stream, expected, actual) {
+        return Ok(Err(refused));
     }
     let Some(stream_id) = state.known_stream_id(stream) else {
         return Ok(Ok(RetentionReport::default()));
@@ -142,7 +135,7 @@ pub(crate) fn delete_stream(
 
 /// Removes the oldest events beyond `policy.max_events` and each stream's longest prefix of
 /// events older than its cutoff, except events newer than their stream's snapshot (unless
-/// forced): the same verdicts as `annal_core::RetentionPass`, so every stream keeps a
+/// forced): the same verdicts as `annal_core::decide::RetentionPass`, so every stream keeps a
 /// contiguous suffix of its versions whatever its timestamps.
 pub(crate) fn retain(
     connection: &Connection,

@@ -16,12 +16,15 @@
 
 use std::sync::mpsc::Receiver;
 
-use annal_core::{AppendError, ExpectedVersion, PreparedEvent, StorageError, StreamId, Version};
+use annal_core::decide::{self, Placement};
+use annal_core::{
+    AppendError, ExpectedVersion, Position, PreparedEvent, StorageError, StreamId, Version,
+};
 use rusqlite::Connection;
 
 use crate::writer::MoreParts;
 use crate::writer::append::{
-    self, Outcome, id_hashes, insert_rows, maybe_stored, overflows, record_appended,
+    self, COUNTER_BOUNDS, Outcome, id_hashes, insert_rows, maybe_stored, record_appended,
 };
 use crate::writer::state::WriterState;
 
@@ -58,22 +61,28 @@ pub(crate) fn append_in_parts(
     more: MoreParts,
     spent: &mut Vec<Vec<PreparedEvent>>,
 ) -> Outcome {
-    let current = state.version(stream);
     let first_hashes = id_hashes(state.hasher(), &first);
-    let decided_whole = maybe_stored(connection, state, &first_hashes)?
-        || !expected.accepts(Version(current))
-        || overflows(current, more.total as u64)
-        || overflows(state.last_position, more.total as u64);
-    if decided_whole {
-        return whole(connection, state, stream, expected, first, &more);
-    }
+    // Where the whole batch goes if none of its ids is stored: the rule after the retry check.
+    let placed = decide::place(
+        stream,
+        expected,
+        Version(state.version(stream)),
+        Position(state.last_position),
+        more.total as u64,
+        &COUNTER_BOUNDS,
+    );
+    let placement = match placed {
+        Ok(placement) if !maybe_stored(connection, state, &first_hashes)? => placement,
+        // A refusal or a possible retry: the rule decides the whole batch.
+        _ => return whole(connection, state, stream, expected, first, &more),
+    };
     connection.execute_batch("SAVEPOINT append_parts")?;
     state.begin_undo();
     let written = write_parts(
         connection,
         state,
         stream,
-        current,
+        &placement,
         first,
         first_hashes,
         &more,
@@ -83,7 +92,7 @@ pub(crate) fn append_in_parts(
             spent.extend(received);
             connection.execute_batch("RELEASE append_parts")?;
             state.end_undo(true);
-            record_appended(connection, state, stream, current, &hashes).map(Ok)
+            record_appended(connection, state, stream, &placement, &hashes).map(Ok)
         }
         Ok(Parts::Stopped { received, why }) => {
             connection.execute_batch("ROLLBACK TO append_parts; RELEASE append_parts")?;
@@ -101,32 +110,29 @@ pub(crate) fn append_in_parts(
     }
 }
 
-/// Inserts the parts one by one as they arrive, after the last position.
+/// Inserts the parts one by one as they arrive, at `placement` (the whole batch's).
 fn write_parts(
     connection: &Connection,
     state: &mut WriterState,
     stream: &StreamId,
-    current: u64,
+    placement: &Placement,
     first: Vec<PreparedEvent>,
     first_hashes: Vec<u64>,
     more: &MoreParts,
 ) -> rusqlite::Result<Parts> {
     let stream_id = state.stream_id(connection, stream)?;
-    let first_position = state.last_position + 1;
     let mut received: Vec<Vec<PreparedEvent>> = Vec::new();
     let mut n_received = 0;
     let mut hashes: Vec<u64> = Vec::with_capacity(more.total);
     let (mut part, mut part_hashes) = (first, first_hashes);
     loop {
-        let offset = n_received as u64;
-        insert_rows(
-            connection,
-            state,
-            stream_id,
-            first_position + offset,
-            current + 1 + offset,
-            &part,
-        )?;
+        // The part's share of the batch's placement: right after the parts before it.
+        let at = Placement {
+            first_version: placement.version(n_received),
+            first_position: placement.position(n_received),
+            n_events: part.len() as u64,
+        };
+        insert_rows(connection, state, stream_id, &at, &part)?;
         n_received += part.len();
         received.push(part);
         hashes.extend(part_hashes);
