@@ -151,6 +151,7 @@ fn rules_for(
     };
     let rules = Rules {
         unchecked_through: counters.unchecked_through(),
+        // No head for this log: no byte of it is known to be synced.
         synced: synced.unwrap_or(0),
         limit: synced.filter(|_| read_only),
     };

@@ -126,6 +126,7 @@ impl Seen {
         let synced = synced.map(|head| head.synced_bytes);
         Some(Rules {
             unchecked_through,
+            // No head for this log: no byte of it is known to be synced.
             synced: synced.unwrap_or(0),
             limit: synced,
         })

@@ -29,6 +29,18 @@ pub(crate) fn from_sql(value: i64, what: &str, position: i64) -> Result<u64, Sto
     u64::try_from(value).map_err(|_| corrupted(position, format!("negative {what} {value}")))
 }
 
+/// A stored counter outside an event row (a stream's version, a meta value, a maintained count),
+/// named by `location` (table and row, or meta key); a negative one means the file was damaged.
+pub(crate) fn stored_counter(
+    value: i64,
+    location: impl FnOnce() -> String,
+) -> Result<u64, StorageError> {
+    u64::try_from(value).map_err(|_| StorageError::Corrupted {
+        location: location(),
+        reason: format!("negative counter {value}"),
+    })
+}
+
 fn corrupted(position: i64, reason: String) -> StorageError {
     StorageError::Corrupted {
         location: format!("events row at position {position}"),

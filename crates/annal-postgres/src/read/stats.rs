@@ -12,7 +12,6 @@ use crate::row::{from_sql, to_sql};
 /// Statistics from the maintained counts (`schema.rs`, `SCHEMA_V2`): O(types + streams shown)
 /// rows read, whatever the number of events; `top_streams` caps the per-stream list.
 pub(crate) async fn stats(client: Object, top_streams: usize) -> Result<Stats, ReadFailure> {
-    let count = |value: i64| u64::try_from(value).unwrap_or(0);
     // One statement, so every figure comes from the same snapshot. The oldest and newest
     // timestamps and positions are the ends of the time index and of the primary key.
     let totals = client
@@ -32,13 +31,13 @@ pub(crate) async fn stats(client: Object, top_streams: usize) -> Result<Stats, R
             .map_err(|e| ReadFailure::Read(e.into()))
     };
     let mut stats = Stats {
-        total_events: count(totals.get(0)),
+        total_events: count(totals.get(0), &|| "table counts (kind all)".into())?,
         oldest_timestamp: totals.get(1),
         newest_timestamp: totals.get(2),
         first_position: position(totals.get(3))?,
         last_position: position(totals.get(4))?,
-        stream_count: count(totals.get(5)),
-        snapshot_count: count(totals.get(6)),
+        stream_count: count(totals.get(5), &|| "table counts (kind streams)".into())?,
+        snapshot_count: count(totals.get(6), &|| "table snapshots (count)".into())?,
         ..Stats::default()
     };
     for row in client
@@ -58,24 +57,44 @@ pub(crate) async fn stats(client: Object, top_streams: usize) -> Result<Stats, R
         } else {
             &mut stats.events_by_aggregate_type
         };
-        counts.insert(name, count(row.get(2)));
+        let events = count(row.get(2), &|| format!("table counts ({kind} {name:?})"))?;
+        counts.insert(name, events);
     }
+    stats.top_streams = top(&client, top_streams).await?;
+    stats.bytes_on_disk = Some(bytes_on_disk(&client).await?);
+    Ok(stats)
+}
+
+/// A maintained count; below zero is damage, named by where it is stored, never shown as 0.
+fn count(value: i64, location: &dyn Fn() -> String) -> Result<u64, ReadFailure> {
+    from_sql(value, location).map_err(|e| ReadFailure::Read(e.into()))
+}
+
+/// The `limit` streams with the most events.
+async fn top(client: &Object, limit: usize) -> Result<Vec<StreamCount>, ReadFailure> {
+    let mut top = Vec::new();
     // Ties are broken by name in byte order (COLLATE "C"), as every backend does; the order is
     // the index streams_events's, so only the streams shown are read.
     for row in client
         .query(
             "SELECT name, events FROM streams WHERE events > 0 \
              ORDER BY events DESC, name COLLATE \"C\" LIMIT $1",
-            &[&to_sql(top_streams as u64)],
+            &[&to_sql(limit as u64)],
         )
         .await?
     {
-        stats.top_streams.push(StreamCount {
-            stream: StreamId::new(row.get::<_, String>(0))
-                .map_err(|e| ReadFailure::Read(e.into()))?,
-            events: count(row.get(1)),
+        let name: String = row.get(0);
+        let events = count(row.get(1), &|| format!("streams row {name:?} (events)"))?;
+        top.push(StreamCount {
+            stream: StreamId::new(name).map_err(|e| ReadFailure::Read(e.into()))?,
+            events,
         });
     }
+    Ok(top)
+}
+
+/// The size of the store's tables on disk.
+async fn bytes_on_disk(client: &Object) -> Result<u64, ReadFailure> {
     let bytes: i64 = client
         .query_one(
             "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c \
@@ -87,6 +106,5 @@ pub(crate) async fn stats(client: Object, top_streams: usize) -> Result<Stats, R
         )
         .await?
         .get(0);
-    stats.bytes_on_disk = Some(count(bytes));
-    Ok(stats)
+    count(bytes, &|| "pg_total_relation_size".into())
 }

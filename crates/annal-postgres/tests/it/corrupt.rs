@@ -90,3 +90,18 @@ async fn the_last_position_is_never_passed() {
     );
     assert_eq!(sql(&url, "SELECT 1").await, 1, "nothing more was written");
 }
+
+#[tokio::test]
+async fn a_negative_maintained_count_is_corrupted_not_zero() {
+    let url = cluster().fresh_database().await;
+    let store = PostgresStore::connect(&url).await.unwrap();
+    append(&store, "a").await.unwrap();
+    sql(&url, "UPDATE counts SET events = -2 WHERE kind = 'all'").await;
+    match store.stats(10).await {
+        Err(annal_core::ReadError::Storage(StorageError::Corrupted { location, reason })) => {
+            assert!(location.contains("table counts"), "{location}");
+            assert!(reason.contains("-2"), "{reason}");
+        }
+        other => panic!("expected Corrupted, got {other:?}"),
+    }
+}

@@ -28,6 +28,8 @@ pub(crate) fn event_by_id(
         )
         .optional()
         .map_err(failed)?
+        // No mark: no id was merged into the runs yet, so the scan below covers every event.
+        // A damaged mark costs speed, never an answer: the scan covers what the runs do not.
         .unwrap_or(0);
     let hash = IdHasher::load(connection)
         .map_err(failed)?

@@ -104,6 +104,7 @@ pub(crate) fn indexed_page(
         want = want.min(remaining);
     }
     let transaction = connection.unchecked_transaction().map_err(failed)?;
+    // No index (dropped, or not built yet): nothing is below the watermark, the page scans.
     let mark = watermark(&transaction).map_err(failed)?.unwrap_or(0);
     let (clauses, values) = conditions(filter);
     let plan = Page {

@@ -6,7 +6,7 @@ use annal_core::{
 };
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::row::{from_sql, read_failed};
+use crate::row::{read_failed, stored_counter};
 
 /// The newest position ever assigned. Removing the newest events does not lower it: the writer
 /// records the head in `meta.head_floor` before any removal, so positions are never reused.
@@ -18,7 +18,8 @@ pub(crate) fn head(connection: &Connection) -> Result<Position, ReadError> {
         .prepare_cached(sql)
         .and_then(|mut statement| statement.query_row([], |row| row.get(0)))
         .map_err(failed)?;
-    Ok(Position(from_sql(head, "head", head)?))
+    let location = || "table events (max position) or meta row head_floor".to_owned();
+    Ok(Position(stored_counter(head, location)?))
 }
 
 /// The last version assigned in `stream` (0 if it never held an event).
@@ -35,11 +36,12 @@ pub(crate) fn stream_version(
                 .optional()
         })
         .map_err(failed)?;
-    Ok(Version(from_sql(
-        version.unwrap_or(0),
-        "stream version",
-        0,
-    )?))
+    // No row: the stream was never written, which is version 0.
+    let Some(version) = version else {
+        return Ok(Version::NONE);
+    };
+    let location = || format!("streams row {stream} (version)");
+    Ok(Version(stored_counter(version, location)?))
 }
 
 /// The stored snapshot of `stream`, if any.
@@ -72,7 +74,9 @@ pub(crate) fn load_snapshot(
     Ok(Some(Snapshot {
         aggregate_id: stream.clone(),
         aggregate_type: AggregateType::new(aggregate_type).map_err(|e| damaged(e.to_string()))?,
-        version: Version(from_sql(version, "snapshot version", 0)?),
+        version: Version(stored_counter(version, || {
+            format!("snapshots row of stream {stream} (version)")
+        })?),
         state: serde_json::from_str(&state).map_err(|e| damaged(e.to_string()))?,
         timestamp,
     }))
@@ -102,7 +106,9 @@ pub(crate) fn load_projection(
         })
     })?;
     Ok(Some(SavedProjection {
-        checkpoint: Position(from_sql(checkpoint, "checkpoint", 0)?),
+        checkpoint: Position(stored_counter(checkpoint, || {
+            format!("projections row {name} (checkpoint)")
+        })?),
         state,
     }))
 }

@@ -12,7 +12,7 @@ use annal_core::{Position, ReadError, Stats, StreamCount, StreamId};
 use rusqlite::Connection;
 
 use crate::derived::{KIND_AGGREGATE_TYPE, KIND_TYPE, kind_end, watermark};
-use crate::row::{from_sql, read_failed};
+use crate::row::{from_sql, read_failed, stored_counter};
 
 /// The maintained counts of `kind` (names from `table`) and the tail's, grouped by `column`
 /// in a subquery first: joined directly, SQLite may walk the names and reach the rows through
@@ -54,8 +54,10 @@ pub(crate) fn stats(connection: &Connection, top_streams: usize) -> Result<Stats
         let mut rows = statement.query([mark]).map_err(failed)?;
         let mut out = Vec::new();
         while let Some(row) = rows.next().map_err(failed)? {
+            let name: String = row.get(0).map_err(failed)?;
             let count: i64 = row.get(1).map_err(failed)?;
-            out.push((row.get(0).map_err(failed)?, from_sql(count, "count", 0)?));
+            let count = stored_counter(count, || format!("table counts (events of {name:?})"))?;
+            out.push((name, count));
         }
         Ok(out)
     };
@@ -98,7 +100,7 @@ pub(crate) fn stats(connection: &Connection, top_streams: usize) -> Result<Stats
     let snapshots: i64 = connection
         .query_row("SELECT count(*) FROM snapshots", [], |row| row.get(0))
         .map_err(failed)?;
-    stats.snapshot_count = from_sql(snapshots, "count", 0)?;
+    stats.snapshot_count = stored_counter(snapshots, || "table snapshots (count)".into())?;
     Ok(stats)
 }
 
@@ -133,7 +135,9 @@ fn streams(
             |row| row.get(0),
         )
         .map_err(failed)?;
-    stats.stream_count = from_sql(indexed + new_streams, "stream count", 0)?;
+    let indexed = stored_counter(indexed, || "meta row indexed_streams".into())?;
+    // At most one new stream per tail row, so the sum stays far below u64::MAX.
+    stats.stream_count = indexed + new_streams as u64;
     let limit = i64::try_from(top_streams.saturating_add(counts.len())).unwrap_or(i64::MAX);
     let mut statement = connection
         .prepare_cached(
@@ -154,7 +158,7 @@ fn streams(
     });
     for (name, events) in ranked.into_iter().take(top_streams) {
         let stream = StreamId::new(name).map_err(ReadError::InvalidName)?;
-        let events = from_sql(events, "count", 0)?;
+        let events = stored_counter(events, || format!("table stream_counts ({stream})"))?;
         stats.top_streams.push(StreamCount { stream, events });
     }
     Ok(())

@@ -281,7 +281,10 @@ pub(crate) fn prepare_at_open(
             "BEGIN IMMEDIATE; {DROP_INDEX_TABLES} {INDEX_TABLES} COMMIT;"
         ))?;
     }
+    // The index is derived, so a watermark it cannot use was rebuilt above rather than refused;
+    // what is left is a usable watermark, or none (an index just created covers nothing).
     let mut mark = crate::derived::watermark(connection)?.unwrap_or(0);
+    // NULL: no event, so nothing to index.
     let max: i64 = connection
         .query_row("SELECT max(position) FROM events", [], |row| row.get(0))
         .optional()?

@@ -238,6 +238,64 @@ async fn the_last_position_is_never_passed() {
     store.flush().await.unwrap();
 }
 
+#[tokio::test]
+async fn a_negative_snapshot_version_or_checkpoint_is_corrupted_naming_the_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("annal.db");
+    closed_store(&path, 10).await;
+    let projection = annal_core::ProjectionName::new("counter").unwrap();
+    {
+        let store = SqliteStore::open(&path).unwrap();
+        let snapshot = annal_core::Snapshot {
+            aggregate_id: stream("s"),
+            aggregate_type: annal_core::AggregateType::new("agent").unwrap(),
+            version: annal_core::Version(5),
+            state: serde_json::json!({}),
+            timestamp: 0,
+        };
+        store.save_snapshot(snapshot).await.unwrap();
+        let saved = annal_core::SavedProjection {
+            checkpoint: annal_core::Position(10),
+            state: serde_json::json!({}),
+        };
+        store.save_projection(&projection, &saved).await.unwrap();
+    }
+    let connection = rusqlite::Connection::open(&path).unwrap();
+    connection
+        .execute_batch("UPDATE snapshots SET version = -4; UPDATE projections SET checkpoint = -6")
+        .unwrap();
+    drop(connection);
+    let store = SqliteStore::open(&path).unwrap();
+    let corrupted = |error: &annal_core::ReadError, location: &str, value: &str| match error {
+        annal_core::ReadError::Storage(StorageError::Corrupted {
+            location: at,
+            reason,
+        }) => at.contains(location) && reason.contains(value),
+        _ => false,
+    };
+    let loaded = store.load_snapshot(&stream("s")).await.unwrap_err();
+    assert!(
+        corrupted(&loaded, "snapshots row of stream s", "-4"),
+        "{loaded:?}"
+    );
+    let loaded = store.load_projection(&projection).await.unwrap_err();
+    assert!(
+        corrupted(&loaded, "projections row counter", "-6"),
+        "{loaded:?}"
+    );
+    // The writer reads the same row before a truncation: refused, naming it, nothing removed.
+    let refused = store
+        .truncate_before(&stream("s"), annal_core::Version(3), false)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&refused, annal_core::RetentionError::Storage(StorageError::Corrupted { location, reason })
+            if location.contains("snapshots row") && reason.contains("-4")),
+        "{refused:?}"
+    );
+    assert_eq!(everything(&store).await.len(), 10, "nothing was removed");
+}
+
 fn set_meta(path: &Path, key: &str, value: i64) {
     let connection = rusqlite::Connection::open(path).unwrap();
     let changed = connection

@@ -312,10 +312,15 @@ impl Pipeline {
         for line in &outcome.lines {
             self.held_bytes -= line.text.len();
         }
+        assert!(
+            outcome.committed.len() <= outcome.lines.len(),
+            "the committed lines are a prefix of the batch"
+        );
         for (line, ack) in outcome.lines.iter().zip(&outcome.committed) {
             let index = line.seq.checked_sub(self.first_seq);
             let slot = index.and_then(|index| self.slots.get_mut(usize::try_from(index).ok()?));
             if let Some(slot) = slot {
+                debug_assert!(slot.ack.is_none(), "a line is acknowledged once");
                 slot.ack = Some(*ack);
             }
         }

@@ -162,7 +162,14 @@ fn is_consecutive(result: &AppendResult, len: usize) -> bool {
     positions == Some(len) && result.stream_version.0 >= len
 }
 
+/// Gives each of the `len` lines just committed by `result` its own position and version.
 fn acknowledge(outcome: &mut Outcome, result: &AppendResult, len: usize) {
+    // Relied on below: `len` consecutive positions ending at the answer's last one, and as
+    // many versions ending at the stream's, so nothing wraps and no two lines share a position.
+    assert!(
+        is_consecutive(result, len),
+        "acknowledging {len} lines with a non-consecutive answer {result:?}"
+    );
     let len = len as u64;
     let first_version = result.stream_version.0 + 1 - len;
     for index in 0..len {
@@ -171,6 +178,11 @@ fn acknowledge(outcome: &mut Outcome, result: &AppendResult, len: usize) {
             Version(first_version + index),
         ));
     }
+    debug_assert_eq!(
+        outcome.committed.last(),
+        Some(&(result.last_position, result.stream_version)),
+        "the last line acknowledged is the answer's last event"
+    );
 }
 
 /// The position and version of each line of a retried part whose events were first appended
