@@ -97,8 +97,15 @@ impl<S: Store> Follower<S> {
     }
 
     fn accept(&mut self, event: RecordedEvent) -> Option<RecordedEvent> {
-        // A backend's read_all never goes back, but a repeated position would break the
-        // exactly-once promise, so it is dropped here rather than delivered.
+        // A backend's read_all never goes back (asserted, so the conformance suite catches a
+        // backend that does), and a repeated position would break the exactly-once promise, so
+        // a release build drops it here rather than delivering it.
+        debug_assert!(
+            event.position >= self.next,
+            "read_all went back: position {} after reading up to {}",
+            event.position,
+            self.next
+        );
         if event.position < self.next {
             return None;
         }

@@ -67,6 +67,11 @@ impl Writer {
         };
         let start = self.group.lines.len();
         self.encode_batch(stream, batch, &placement)?;
+        debug_assert_eq!(
+            self.group.lines.last().map(|line| line.position),
+            Some(placement.last_position().0),
+            "a batch's lines take consecutive positions ending at its placement's last"
+        );
         for (line, hash) in self.group.lines[start..].iter().zip(&hashes) {
             self.state.ids.insert(*hash, line.position);
         }
