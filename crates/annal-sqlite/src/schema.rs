@@ -59,7 +59,8 @@ const _: () = assert!(MIGRATIONS.len() as i64 == SCHEMA_VERSION);
 /// reads; `events_correlation` and `events_causation` serve those filters and cost nothing for
 /// events without the field. There is deliberately no index on the event id (the writer keeps
 /// the ids in memory for retries; no read looks events up by id) and none on the type (it cost
-/// 17 % of append throughput; type queries scan in position order).
+/// append throughput, measured in `docs/sqlite-schema.md`; type queries scan in position
+/// order).
 const SCHEMA_V1: &str = "
 CREATE TABLE streams (
     id INTEGER PRIMARY KEY,
