@@ -3,8 +3,9 @@
 //!
 //! Invariants: a file is only ever written after [`inspect`] found it missing, empty, or marked
 //! with annal's `application_id` at a schema version this build understands. `user_version`
-//! holds the schema version; [`MIGRATIONS`] step it up one version at a time, each in one
-//! transaction. `docs/sqlite-schema.md` records the measurements behind the layout.
+//! holds the schema version; [`MIGRATIONS`] step it up one version at a time, all the steps of
+//! one upgrade in one transaction. `docs/sqlite-schema.md` records the measurements behind the
+//! layout and the version log.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
