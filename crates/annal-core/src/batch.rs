@@ -211,8 +211,8 @@ fn prepare_event(
 
 /// `value` as compact JSON (the same text as `Value::to_string`). Serializes straight into a
 /// byte buffer sized for a typical payload: going through `fmt::Display` and its formatter
-/// adapter made the boundary check of one event take twice as long (2.2 µs against 1.1 µs,
-/// `cargo bench -p annal-core --bench hot_paths`).
+/// adapter measured twice as slow (figures in `BENCHMARKS.md`, "Figures behind constants in
+/// the code").
 fn compact_json(value: &Value) -> String {
     let mut bytes = Vec::with_capacity(512);
     match serde_json::to_writer(&mut bytes, value) {

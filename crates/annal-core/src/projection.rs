@@ -84,7 +84,7 @@ pub enum ProjectionError {
 
 /// How many events a catch-up applies between saves unless told otherwise. A save writes the
 /// whole state and its checkpoint durably, so it is kept to a few per second of catching up (a
-/// replay reads about a million events a second); a crash mid-rebuild loses at most this much
+/// replay's rate is in `BENCHMARKS.md`); a crash mid-rebuild loses at most this much
 /// work, and a catch-up always saves when it ends.
 pub const SAVE_EVERY_EVENTS: u64 = 500_000;
 

@@ -159,7 +159,7 @@ fn rules_for(
 }
 
 /// Refuses damage, and cuts a torn tail before anything is appended (or the next append would
-/// land behind the torn bytes and be lost with them, the seed's defect 21).
+/// land behind the torn bytes and be lost with them, as in the seed's ledger).
 fn recover_tail(layout: &Layout, log: &File, end: &End) -> Result<Option<TornTail>, OpenError> {
     match end.problem.clone() {
         None => Ok(None),

@@ -7,7 +7,7 @@
 //! it is the unterminated last line a crash mid-append leaves. Blank lines are skipped, as the
 //! seed did. Nothing in the directory is modified: the seed's `.lock` (a check-then-write lock
 //! with a timestamp and pid) is read for the report and never honoured or removed, and its
-//! `index.json` is returned as found, untrusted (its counts were often wrong, defect 19).
+//! `index.json` is returned as found, untrusted (the seed's counts in it were often wrong).
 //!
 //! Invariant: memory stays bounded by one line, and a line longer than the scanner's limit is
 //! reported as bad instead of buffered.

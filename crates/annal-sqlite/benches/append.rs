@@ -19,7 +19,8 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use futures::StreamExt;
 use serde_json::json;
 
-/// A payload of about 300 bytes of JSON, the size SQLITE-LIMITS.md measured with.
+/// A payload of about 300 bytes of JSON, the size the measurements in `docs/sqlite-schema.md`
+/// used.
 fn event(n: u64) -> NewEvent {
     let note = "the agent finished the step and wrote its findings to memory; ".repeat(4);
     NewEvent::new(

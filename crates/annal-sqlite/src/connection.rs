@@ -16,16 +16,14 @@ use crate::options::{Durability, OpenOptions};
 /// plus the tail leaf of every active stream in `events_stream` (4 MiB for 1,000 streams); a
 /// cache that holds it turns index maintenance into pure WAL writes with no reads. It is no
 /// larger: until a cache is full, every new page is a fresh allocation on the writer thread,
-/// which grows its heap a page at a time. With 64 MiB, the cache of a store of 100,000 events
-/// never filled, and inserting a batch of 1,000 took 1.3-1.8 times as long as in a plain loop on
-/// the main thread; with 8 MiB, 0.8-1.6 times (the same runs); `annal bench`'s peak RSS fell
-/// from 77 to 54 MiB.
+/// which grows its heap a page at a time, so a larger cache measured slower inserts and a larger
+/// peak RSS (figures in `docs/sqlite-schema.md`, "Writer cache 16 MiB").
 pub(crate) const WRITER_CACHE_KIB: i64 = 16 * 1024;
 
 /// Each reader's page cache: SQLite's default size. Long reads touch each page once and the OS
-/// caches the file anyway; with several readers fetching ranges of the log at once, 8 MiB each
-/// raised the bench's peak RSS from 74 to 96 MiB and made replays slower, not faster
-/// (`annal bench`: 1.05-1.18 M against 1.24-1.30 M events/s).
+/// caches the file anyway; with several readers fetching ranges of the log at once, a larger
+/// cache each measured a larger peak RSS and slower replays, not faster ones (figures in
+/// `BENCHMARKS.md`, "Figures behind constants in the code").
 pub(crate) const READER_CACHE_KIB: i64 = 2 * 1024;
 
 /// WAL pages after which a commit also checkpoints (SQLite's default is 1,000). Checkpoints

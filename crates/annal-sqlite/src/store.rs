@@ -314,8 +314,8 @@ impl SqliteStore {
 /// Positions per range of a filtered scan of the log: wider than a page of the whole log, since a
 /// filter keeps only some events of each range, and each range costs three statements. With
 /// three ranges in flight, a filter that keeps every event holds at most 24,576 in memory.
-/// (`annal bench`, 2-type window query at 100,000 events, three alternated pairs: 17-22 ms with
-/// ranges of 8,192 positions, 19-30 ms with 2,048; 25-36 ms page by page.)
+/// Narrower ranges and page-by-page reads measured slower (figures in `BENCHMARKS.md`,
+/// "Figures behind constants in the code").
 const SCAN_RANGE_POSITIONS: u64 = 16 * PAGE_EVENTS as u64;
 
 /// Batches larger than this are appended in parts of this many events (`writer/parts.rs`).

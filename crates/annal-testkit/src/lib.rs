@@ -11,11 +11,13 @@
 //!
 //! which expands to one `#[test]` per rule (see [`rules`]). Backends with a disk also call
 //! [`reopen_tests!`] with a [`Reopen`] location. [`model`] checks random operation sequences
-//! against a plain `BTreeMap` model.
+//! against a plain `BTreeMap` model. [`crash`] is the durable backends' probe process and
+//! SIGKILL test, run with one [`sigkill_tests!`] call.
 
 // This crate is test code: a panic is how a rule reports a broken backend.
 #![allow(clippy::unwrap_used)]
 
+pub mod crash;
 #[cfg(unix)]
 pub mod faults;
 pub mod fixtures;
@@ -171,6 +173,18 @@ macro_rules! reopen_tests {
                 let location = $make();
                 $crate::rules::durability::read_only_refuses_writes(&location).await;
             });
+        }
+    };
+}
+
+/// Expands to the SIGKILL test ([`crash::sigkill_test`]) against `$target`, an expression
+/// giving a [`crash::KillTarget`].
+#[macro_export]
+macro_rules! sigkill_tests {
+    ($target:expr) => {
+        #[test]
+        fn acknowledged_appends_survive_sigkill() {
+            $crate::block_on($crate::crash::sigkill_test($target));
         }
     };
 }

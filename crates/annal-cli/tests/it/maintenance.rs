@@ -80,7 +80,7 @@ fn verify_reports_a_healthy_store() {
     assert!(sandbox.ok(&["verify"]).contains("no problems"));
 }
 
-/// Issue 21, defect 7: `retain --max-age` on a stream whose timestamps are not in version order
+/// `retain --max-age` on a stream whose timestamps are not in version order
 /// removes only its oldest prefix, so `verify` still finds every stream contiguous.
 #[test]
 fn issue_21_retain_by_age_never_punches_a_hole_in_a_stream() {

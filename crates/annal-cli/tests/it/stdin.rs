@@ -118,7 +118,7 @@ fn acks(output: &std::process::Output) -> Vec<serde_json::Value> {
     lines(&String::from_utf8(output.stdout.clone()).expect("acknowledgments are UTF-8"))
 }
 
-/// Issue 21, defect 1: 1,100 lines of one stream, line 500 refused by the store. The earlier
+/// 1,100 lines of one stream, line 500 refused by the store. The earlier
 /// lines are committed and acknowledged in order, the error names line 500, and no later
 /// batch of the stream is sent (the store once held line 1, then lines 1002-1100).
 #[test]
@@ -142,7 +142,7 @@ fn issue_21_a_refused_line_keeps_its_stream_in_order_and_is_named() {
     assert_eq!(stored_versions(&sandbox, "s"), (1..500).collect::<Vec<_>>());
 }
 
-/// Issue 21, defect 6: sending the same input again answers every line with its stored
+/// Sending the same input again answers every line with its stored
 /// position and version, whatever batches the second run forms, and stores nothing twice.
 #[test]
 fn issue_21_rerunning_the_same_input_is_an_idempotent_retry() {
@@ -174,7 +174,7 @@ fn issue_21_rerunning_the_same_input_is_an_idempotent_retry() {
     );
 }
 
-/// Issue 21, defect 6: after a run stopped at a refused line, fixing the line and sending the
+/// After a run stopped at a refused line, fixing the line and sending the
 /// whole input again commits the rest once, in order.
 #[test]
 fn issue_21_rerun_after_fixing_the_refused_line_appends_the_rest_once() {
@@ -201,7 +201,7 @@ fn issue_21_rerun_after_fixing_the_refused_line_appends_the_rest_once() {
     );
 }
 
-/// Issue 21, defect 6: when the reader of the acknowledgments goes away (`| head -1`), every
+/// When the reader of the acknowledgments goes away (`| head -1`), every
 /// line is still appended and the command succeeds.
 #[test]
 fn issue_21_a_closed_output_still_appends_every_line() {
@@ -290,7 +290,7 @@ fn a_huge_line_or_invalid_utf8_is_refused_by_number() {
     assert_eq!(stored_ns(&sandbox, "b"), vec![0]);
 }
 
-/// Issue 21, defect 3 through the command line: an event type with an empty domain is refused
+/// Through the command line: an event type with an empty domain is refused
 /// by line, not a crash.
 #[test]
 fn issue_21_an_event_type_with_an_empty_domain_is_refused_by_line() {

@@ -1,161 +1,46 @@
 // Goal: an acknowledged append survives kill -9 of the writer process, and a crash never leaves a
-// partial batch or a gap. Method: run a child writer (annal-ndjson-probe `write`) with several
-// concurrent tasks appending multi-event batches to the same directory, kill it with SIGKILL at a
-// random moment, 20 times; after each kill, reopen (running recovery) and check every
-// acknowledged id is there, every batch is whole, and versions and positions are contiguous.
-// The seed of the kill times is printed; ANNAL_SEED replays it.
+// partial batch or a gap. Method: annal_testkit's SIGKILL test (20 random kills of the probe's
+// `write` mode, every acknowledged id, whole batches and gap-free versions and positions checked
+// after each); this backend adds, after each kill, that recovery told a torn tail from damage by
+// head.json, and counts the torn tails it cut.
 
-use std::collections::{BTreeMap, HashSet};
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
 
-use annal_core::{ReadStreamOptions, Store, collect};
 use annal_ndjson::{HeadStatus, NdjsonStore};
+use annal_testkit::crash::KillTarget;
 
-use crate::processes::probe;
-use crate::support::{everything, stream};
-
-const RUNS: u64 = 20;
-const TASKS: u64 = 4;
-const BATCH: usize = 3;
-
-/// xorshift64: enough randomness for kill times, and replayable from a printed seed.
-fn next_random(state: &mut u64) -> u64 {
-    *state ^= *state << 13;
-    *state ^= *state >> 7;
-    *state ^= *state << 17;
-    *state
+#[derive(Default)]
+struct Ndjson {
+    torn_tails: usize,
 }
 
-#[tokio::test]
-async fn acknowledged_appends_survive_sigkill() {
-    let seed = std::env::var("ANNAL_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-                | 1
-        });
-    println!("crash test seed: ANNAL_SEED={seed}");
-    let mut random = seed;
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("store");
-    let mut acknowledged: Vec<(String, Vec<String>)> = Vec::new();
-    let mut torn_tails = 0;
-    for run in 0..RUNS {
-        let mut child = probe()
-            .args(["write", path.to_str().unwrap(), &run.to_string()])
-            .arg(TASKS.to_string())
-            .arg(BATCH.to_string())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        // Read acknowledgments on a thread; the last line may be cut by the kill.
-        let reader = std::thread::spawn(move || {
-            let mut lines = Vec::new();
-            for line in BufReader::new(stdout).lines() {
-                match line {
-                    Ok(line) => lines.push(line),
-                    Err(_) => break,
-                }
-            }
-            lines
-        });
-        let delay = Duration::from_millis(30 + next_random(&mut random) % 300);
-        tokio::time::sleep(delay).await;
-        child.kill().unwrap();
-        child.wait().unwrap();
-        for line in reader.join().unwrap() {
-            // Only whole lines count: a line cut by the kill was never fully acknowledged to us.
-            let mut words = line.split(' ');
-            if words.next() != Some("ack") {
-                continue;
-            }
-            let stream_name = words.next().unwrap().to_owned();
-            let _version = words.next().unwrap();
-            let ids: Vec<String> = words.map(str::to_owned).collect();
-            if ids.len() == BATCH {
-                acknowledged.push((stream_name, ids));
-            }
-        }
-        torn_tails += usize::from(check_store(&path, &acknowledged).await);
-    }
-    println!(
-        "{} batches acknowledged over {RUNS} kills; {torn_tails} torn tails cut",
-        acknowledged.len()
-    );
-    assert!(
-        acknowledged.len() > RUNS as usize,
-        "the writers acknowledged too little to test"
-    );
-}
+impl KillTarget for Ndjson {
+    type Store = NdjsonStore;
 
-/// Checks the store after a kill; returns whether recovery cut a torn tail.
-async fn check_store(path: &std::path::Path, acknowledged: &[(String, Vec<String>)]) -> bool {
-    let store = NdjsonStore::open(path).unwrap();
-    let torn = store.recovery().torn_tail.is_some();
-    // A kill loses no page cache: head.json names the log and its synced length, so a torn
-    // tail was told from damage by it.
-    assert!(
-        matches!(store.recovery().head, HeadStatus::Current { .. }),
-        "{:?}",
-        store.recovery()
-    );
-    let events = everything(&store).await;
-    let positions: Vec<u64> = events.iter().map(|e| e.position.0).collect();
-    assert_eq!(
-        positions,
-        (1..=events.len() as u64).collect::<Vec<_>>(),
-        "positions have gaps"
-    );
-    let stored: HashSet<(String, String)> = events
-        .iter()
-        .map(|e| (e.aggregate_id.to_string(), e.id.to_string()))
-        .collect();
-    for (stream_name, ids) in acknowledged {
-        for id in ids {
-            assert!(
-                stored.contains(&(stream_name.clone(), id.clone())),
-                "acknowledged event {id} in {stream_name} is missing after the kill"
-            );
-        }
+    fn probe(&self) -> PathBuf {
+        env!("CARGO_BIN_EXE_annal-ndjson-probe").into()
     }
-    let mut batches: BTreeMap<String, usize> = BTreeMap::new();
-    for event in &events {
-        let batch = event.id.as_str().rsplit_once('-').unwrap().0.to_owned();
-        *batches.entry(batch).or_default() += 1;
+
+    fn store_name(&self) -> &'static str {
+        "store"
     }
-    for (batch, n_events) in batches {
-        assert_eq!(n_events, BATCH, "batch {batch} is partial");
-    }
-    for task in 0..TASKS {
-        let name = format!("w{task}");
-        let read = store
-            .read_stream(&stream(&name), ReadStreamOptions::forward())
-            .await
-            .unwrap();
-        let versions: Vec<u64> = collect(read)
-            .await
-            .unwrap()
-            .iter()
-            .map(|e| e.version.0)
-            .collect();
-        assert_eq!(
-            versions,
-            (1..=versions.len() as u64).collect::<Vec<_>>(),
-            "{name} has gaps"
+
+    async fn reopen(&mut self, path: &Path) -> NdjsonStore {
+        let store = NdjsonStore::open(path).unwrap();
+        self.torn_tails += usize::from(store.recovery().torn_tail.is_some());
+        // A kill loses no page cache: head.json names the log and its synced length, so a torn
+        // tail was told from damage by it.
+        assert!(
+            matches!(store.recovery().head, HeadStatus::Current { .. }),
+            "{:?}",
+            store.recovery()
         );
-        let version = store.stream_version(&stream(&name)).await.unwrap().0;
-        assert_eq!(
-            version,
-            versions.len() as u64,
-            "{name}'s counter matches its events"
-        );
+        store
     }
-    torn
+
+    async fn finish(&mut self, _path: &Path) {
+        println!("{} torn tails cut", self.torn_tails);
+    }
 }
+
+annal_testkit::sigkill_tests!(Ndjson::default());

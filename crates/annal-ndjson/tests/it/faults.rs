@@ -60,7 +60,7 @@ async fn torn_last_line_is_reported_and_cut() {
         ids(&everything(&store).await),
         ["a1", "b1", "b2", "b3", "c1"]
     );
-    // The next append lands after the cut, not glued to the torn bytes (seed defect 21).
+    // The next append lands after the cut, not glued to the torn bytes (as the seed's were).
     append_ids(&store, "s-d", &["d1"]).await;
     drop(store);
     let store = NdjsonStore::open(&dir).unwrap();

@@ -28,8 +28,9 @@ fn counts_sql(kind: i64, table: &str, column: &str) -> String {
 }
 
 /// The tail's streams with their counts and whether the index knows them, grouped in a
-/// subquery first: joined directly, SQLite walked every stream's rows through `events_stream`
-/// (1.9 s at 10 million events).
+/// subquery first: joined directly, SQLite walked every stream's rows through `events_stream`,
+/// a cost that grew with the store (figure in `BENCHMARKS.md`, "Figures behind constants in
+/// the code").
 const TAIL_STREAMS_SQL: &str = "SELECT g.stream_id, s.name, g.c + coalesce((SELECT c.events \
      FROM stream_counts c WHERE c.stream_id = g.stream_id), 0), \
      (SELECT c.events FROM stream_counts c WHERE c.stream_id = g.stream_id) IS NULL \

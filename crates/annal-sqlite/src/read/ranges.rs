@@ -26,10 +26,10 @@ use tokio::task::JoinHandle;
 
 use super::{Names, Readers, joined};
 
-/// Ranges fetched at once. On two cores, `annal bench` built the three swarm projections in
-/// 185-207 ms with one range under way, 135-187 ms with two and 128-136 ms with three (the
-/// caller folds one range while the readers decode the next ones); each range in flight holds
-/// at most one page of events in memory.
+/// Ranges fetched at once: the caller folds one range while the readers decode the next ones,
+/// and on two cores each range more in flight measured faster up to three (figures in
+/// `BENCHMARKS.md`, "Figures behind constants in the code"); each range in flight holds at most
+/// one page of events in memory.
 const RANGES_IN_FLIGHT: usize = 3;
 
 /// What a fetch of the range `first..=last` found.

@@ -110,8 +110,8 @@ pub(crate) fn maybe_stored(
 }
 
 /// Rows per `INSERT` statement. One statement of many rows spares the per-statement work
-/// (reset, bind bookkeeping, halt) for all but one of them: a plain insert loop of `annal bench`'s
-/// rows took 0.70-0.87 µs per row with 25 rows per statement against 0.90-0.95 with one.
+/// (reset, bind bookkeeping, halt) for all but one of them, which measured faster per row
+/// (figures in `docs/sqlite-schema.md`, "Rows go in 32 per `INSERT`").
 const ROWS_PER_INSERT: usize = 32;
 
 /// Columns of an `events` row, in the order [`insert_rows`] binds them.

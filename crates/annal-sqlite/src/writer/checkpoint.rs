@@ -1,8 +1,8 @@
 //! The checkpointer: a thread that copies committed WAL pages into the database file, so the
 //! writer thread never stops appending to do it, and the hand-off that lets the WAL start over.
 //!
-//! SQLite's automatic checkpoint runs inside the committing thread; measured here it cost the
-//! writer 15 % of its batch throughput (`docs/sqlite-schema.md`). A passive checkpoint on another
+//! SQLite's automatic checkpoint runs inside the committing thread, where it measurably cost the
+//! writer batch throughput (`docs/sqlite-schema.md`). A passive checkpoint on another
 //! connection runs alongside new commits instead. The writer still keeps a large automatic
 //! checkpoint as a backstop, so the WAL stays bounded even if this thread falls behind.
 //!
@@ -91,8 +91,9 @@ impl Checkpointer {
 }
 
 /// Checkpoints in rounds until a round finds few frames added since the previous one began:
-/// each round copies what the writer appended during the last, so the rounds shrink (a round of
-/// 16 MiB took 30 ms here, while the writer added 3 MiB), and the writer's own finishing copy is
+/// each round copies what the writer appended during the last, so the rounds shrink (a round
+/// copies far faster than the writer appends: `BENCHMARKS.md`, "Figures behind constants in
+/// the code"), and the writer's own finishing copy is
 /// left with about one short round's worth. Returns whether it got there: not when a round
 /// failed, was kept from copying everything (a reader's snapshot), or the rounds ran out. Then
 /// the writer is not asked to finish, since it would copy all the rest on its own thread; the

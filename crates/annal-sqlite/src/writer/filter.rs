@@ -1,8 +1,9 @@
 //! [`HashFilter`]: an in-memory Bloom filter over the id hashes stored in the id runs, so that
 //! checking a new id for a duplicate almost never reads them.
 //!
-//! Without it every appended id cost one B-tree lookup in the stored ids (a random page, about a
-//! fifth of the writer's time for batched appends). The filter answers "certainly not stored"
+//! Without it every appended id cost one B-tree lookup in the stored ids (a random page, a
+//! large share of the writer's time for batched appends; `docs/sqlite-schema.md`). The filter
+//! answers "certainly not stored"
 //! for all but a few per cent of new ids; a "maybe" still reads the runs, so a false positive
 //! costs a lookup, never a wrong answer. A removed event's id keeps its bits set, which only
 //! makes a later "maybe" a little likelier.
@@ -13,11 +14,10 @@
 //! filter: one cache line per probe). It grows by adding layers of twice the capacity, so it
 //! never needs the keys it already holds to be read again.
 
-/// Filter bits per key at full capacity. With five bits set per key inside one 64-bit word this
-/// gives about 0.05 % false positives per layer at capacity, for 4 bytes of memory per stored
-/// id. Each false positive reads one chunk per id run: with 16 bits per key (0.4 % per layer,
-/// and the layers' rates add up) those reads took 6 % of the writer's time in batches of 1,000
-/// at 200,000 events (`perf`, under `Runs::contains`).
+/// Filter bits per key at full capacity, for 4 bytes of memory per stored id. Each false
+/// positive reads one chunk per id run, and the layers' rates add up, so the rate is kept low:
+/// with 16 bits per key those reads showed in the writer's profile (rates and figures in
+/// `BENCHMARKS.md`, "Figures behind constants in the code").
 const BITS_PER_KEY: usize = 32;
 
 /// Bits set per key.

@@ -1,7 +1,8 @@
 //! The writer's index of stored event ids, for idempotent retries and duplicate detection.
 //!
-//! A unique index on ids, written with every commit, cost 15-60 % of append throughput (each
-//! commit dirtied one random index page per event), and no read looks events up by id: only the
+//! A unique index on ids, written with every commit, cost a large share of append throughput
+//! (each commit dirtied one random index page per event; `docs/sqlite-schema.md`), and no read
+//! looks events up by id: only the
 //! writer needs it. So the index has two parts. Recent ids live in memory, as a map from a 64-bit
 //! hash of the id to its position. Once `IDS_MERGE_EVENTS` of them have gathered, the whole map is
 //! written, sorted by hash, as a new run of the stored part ([`Runs`], `writer/runs.rs`) in the

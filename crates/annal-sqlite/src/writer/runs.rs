@@ -2,8 +2,8 @@
 //! into blobs, written whole and never updated in place.
 //!
 //! Version 2 kept one `event_ids` row per merged id. Hashes are random, so each merge of 32,768
-//! ids inserted rows all over the table's B-tree: about 0.45 µs per id at 100,000 stored events,
-//! a tenth of the writer's time for batches of 1,000, and more as the table outgrew a merge.
+//! ids inserted rows all over the table's B-tree, a share of the writer's time that grew as the
+//! table outgrew a merge (figures in `BENCHMARKS.md`, "Figures behind constants in the code").
 //! Here a merge writes one new run: its entries sorted by hash, cut into chunks of
 //! [`CHUNK_ENTRIES`] stored as one row each (`id_run_chunks`, keyed by run and the chunk's first
 //! hash), so it costs a sort and about one row per 240 ids. Lookups are rare (the writer's Bloom

@@ -61,9 +61,8 @@ const HELD_BYTES_MAX: usize = 128 * 1024 * 1024;
 const SWEEP_LINES: usize = 1_024;
 /// Events a stream's batch gathers before a sweep sends it while other appends are in flight.
 /// Each commit rewrites the index page at the end of every stream it touches, so events per
-/// stream per commit is what sets the bytes written per event (wl1 over 1,000 streams: groups
-/// of about 9 events per stream ran at 57 k events/s, of 32 or more at the figure in
-/// `BENCHMARKS.md`).
+/// stream per commit is what sets the bytes written per event; small groups per stream
+/// measured far slower (figures in `BENCHMARKS.md`, "Figures behind constants in the code").
 const STREAM_BATCH_MIN: usize = 32;
 /// Events in one batch of one stream.
 const BATCH_EVENTS_MAX: usize = 1_000;
