@@ -8,10 +8,11 @@
 use std::sync::Arc;
 
 use annal_core::{
-    AppendError, AppendResult, CheckpointError, Clock, Direction, EventStream, ExpectedVersion,
-    Filter, Limits, NewEvent, PAGE_EVENTS, Position, ProjectionName, ReadError, ReadStreamOptions,
-    RetentionError, RetentionPolicy, RetentionReport, SavedProjection, Snapshot, SnapshotError,
-    Stats, StorageError, Store, StreamId, Version, follow, paged, prepare_batch,
+    AppendError, AppendResult, CheckpointError, Clock, Direction, EventId, EventStream,
+    ExpectedVersion, Filter, Limits, NewEvent, PAGE_EVENTS, Position, ProjectionName, ReadError,
+    ReadStreamOptions, RecordedEvent, RetentionError, RetentionPolicy, RetentionReport,
+    SavedProjection, Snapshot, SnapshotError, Stats, StorageError, Store, StreamId, Version,
+    follow, paged, prepare_batch,
 };
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -350,6 +351,13 @@ impl Store for PostgresStore {
 
     async fn retain(&self, policy: RetentionPolicy) -> Result<RetentionReport, RetentionError> {
         self.send(|reply| Command::Retain { policy, reply }).await
+    }
+
+    async fn event_by_id(&self, id: &EventId) -> Result<Option<RecordedEvent>, ReadError> {
+        read_with_retry(&self.shared.pool, "looking up an event", |client| {
+            read::event_by_id(client, id)
+        })
+        .await
     }
 
     async fn stats(&self, top_streams: usize) -> Result<Stats, ReadError> {
