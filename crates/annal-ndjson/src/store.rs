@@ -9,12 +9,8 @@ use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use annal_core::{
-    AppendError, AppendResult, CheckpointError, Clock, Direction, EventStream, ExpectedVersion,
-    Filter, Limits, NewEvent, PAGE_EVENTS, Position, ProjectionName, ReadError, ReadStreamOptions,
-    RecordedEvent, RetentionError, RetentionPolicy, RetentionReport, SavedProjection, Snapshot,
-    SnapshotError, Stats, StorageError, Store, StreamId, Version, follow, paged, prepare_batch,
-};
+use annal_core::{AppendError, AppendResult, CheckpointError, Clock, Direction, EventStream, ExpectedVersion, Filter, Limits, NewEvent, Position, ProjectionName, ReadError, ReadStreamOptions, RecordedEvent, RetentionError, RetentionPolicy, RetentionReport, SavedProjection, Snapshot, SnapshotError, Stats, StorageError, Store, StreamId, Version};
+use annal_core::backend::{Append, PAGE_EVENTS, follow, paged, prepare_batch};
 use async_trait::async_trait;
 use futures::StreamExt;
 use tokio::sync::{oneshot, watch};
@@ -101,13 +97,6 @@ impl std::fmt::Debug for NdjsonStore {
     }
 }
 
-/// The answer to a write whose writer thread is gone (it panicked, or the store closed).
-fn writer_gone() -> StorageError {
-    StorageError::Poisoned {
-        reason: "the writer thread stopped".into(),
-    }
-}
-
 impl NdjsonStore {
     /// Opens (creating if needed) the store in directory `dir` for writing, with default
     /// options.
@@ -186,13 +175,7 @@ impl NdjsonStore {
         let Some(writer) = self.writer() else {
             return Err(StorageError::ReadOnly.into());
         };
-        let (reply, answer) = oneshot::channel();
-        writer
-            .sender()
-            .send(command(reply))
-            .await
-            .map_err(|_| writer_gone())?;
-        answer.await.map_err(|_| writer_gone())?
+        writer.queue().request(command).await
     }
 
     fn events_path(&self) -> Arc<Path> {
@@ -261,11 +244,13 @@ impl Store for NdjsonStore {
         }
         let batch = prepare_batch(events, &self.shared.limits, self.shared.clock.now_ms())?;
         let stream = stream.clone();
-        self.send(|reply| Command::Append {
-            stream,
-            expected,
-            batch,
-            reply,
+        self.send(|reply| {
+            Command::Append(Append {
+                stream,
+                expected,
+                batch,
+                reply,
+            })
         })
         .await
     }

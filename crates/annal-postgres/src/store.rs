@@ -7,12 +7,8 @@
 
 use std::sync::Arc;
 
-use annal_core::{
-    AppendError, AppendResult, CheckpointError, Clock, Direction, EventStream, ExpectedVersion,
-    Filter, Limits, NewEvent, PAGE_EVENTS, Position, ProjectionName, ReadError, ReadStreamOptions,
-    RetentionError, RetentionPolicy, RetentionReport, SavedProjection, Snapshot, SnapshotError,
-    Stats, StorageError, Store, StreamId, Version, follow, paged, prepare_batch,
-};
+use annal_core::{AppendError, AppendResult, CheckpointError, Clock, Direction, EventStream, ExpectedVersion, Filter, Limits, NewEvent, Position, ProjectionName, ReadError, ReadStreamOptions, RetentionError, RetentionPolicy, RetentionReport, SavedProjection, Snapshot, SnapshotError, Stats, StorageError, Store, StreamId, Version};
+use annal_core::backend::{PAGE_EVENTS, follow, paged, prepare_batch};
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio::sync::{mpsc, oneshot, watch};

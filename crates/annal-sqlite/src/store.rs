@@ -8,13 +8,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use annal_core::{
-    AppendError, AppendResult, BatchPreparer, CheckpointError, Clock, Direction, EventId,
-    EventStream, ExpectedVersion, Filter, Limits, NewEvent, PAGE_EVENTS, Position, PreparedEvent,
-    ProjectionName, ReadError, ReadStreamOptions, RecordedEvent, RetentionError, RetentionPolicy,
-    RetentionReport, SavedProjection, Snapshot, SnapshotError, Stats, StorageError, Store,
-    StreamId, Version, follow, paged, prepare_batch,
-};
+use annal_core::{AppendError, AppendResult, CheckpointError, Clock, Direction, EventId, EventStream, ExpectedVersion, Filter, Limits, NewEvent, Position, ProjectionName, ReadError, ReadStreamOptions, RecordedEvent, RetentionError, RetentionPolicy, RetentionReport, SavedProjection, Snapshot, SnapshotError, Stats, StorageError, Store, StreamId, Version};
+use annal_core::backend::{BatchPreparer, PAGE_EVENTS, PreparedEvent, follow, paged, prepare_batch};
 use async_trait::async_trait;
 use tokio::sync::{oneshot, watch};
 

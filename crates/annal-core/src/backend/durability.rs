@@ -1,8 +1,10 @@
 //! [`Durability`]: when a durable backend acknowledges an append.
 
 /// When an append is acknowledged.
+///
+/// Exhaustive on purpose: a new mode must be handled by every backend, so their matches
+/// should break when one is added.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-#[non_exhaustive]
 pub enum Durability {
     /// Acknowledged only once the commit is on disk: an acknowledged event survives a crash or
     /// a power loss.

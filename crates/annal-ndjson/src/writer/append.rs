@@ -7,10 +7,8 @@
 
 use std::os::unix::fs::FileExt;
 
-use annal_core::{
-    AppendError, AppendResult, ExpectedVersion, InvalidEvent, Position, PreparedEvent, RetryCheck,
-    StorageError, StoredEventRef, StreamId, Version, check_retry,
-};
+use annal_core::{AppendError, AppendResult, ExpectedVersion, InvalidEvent, Position, RetryCheck, StorageError, StoredEventRef, StreamId, Version, check_retry};
+use annal_core::backend::{PreparedEvent};
 
 use super::{Writer, read_index};
 use crate::ids::id_hash;

@@ -4,10 +4,8 @@
 //! Invariant: an answer is sent only after the transaction holding the request's effects has
 //! committed, or with an error once that transaction failed.
 
-use annal_core::{
-    AppendError, AppendResult, CheckpointError, ExpectedVersion, PreparedEvent, ProjectionName,
-    RetentionError, RetentionPolicy, RetentionReport, Snapshot, SnapshotError, StreamId, Version,
-};
+use annal_core::{AppendError, AppendResult, CheckpointError, ExpectedVersion, ProjectionName, RetentionError, RetentionPolicy, RetentionReport, Snapshot, SnapshotError, StreamId, Version};
+use annal_core::backend::{PreparedEvent};
 use tokio::sync::oneshot;
 
 /// Where one request's answer goes.

@@ -4,11 +4,8 @@
 //! Invariant: an answer is sent only after the transaction holding the request's effects has
 //! committed (and, in durable mode, is on disk), or with an error once that transaction failed.
 
-use annal_core::{
-    AppendError, AppendResult, CheckpointError, ExpectedVersion, PreparedEvent, ProjectionName,
-    RetentionError, RetentionPolicy, RetentionReport, Snapshot, SnapshotError, StorageError,
-    StreamId, Version,
-};
+use annal_core::{AppendError, AppendResult, CheckpointError, ExpectedVersion, ProjectionName, RetentionError, RetentionPolicy, RetentionReport, Snapshot, SnapshotError, StorageError, StreamId, Version};
+use annal_core::backend::{PreparedEvent};
 use tokio::sync::oneshot;
 
 /// Where one request's answer goes.

@@ -11,9 +11,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use annal_core::{
-    EventType, ExpectedVersion, Limits, NewEvent, Position, StorageError, StreamId, prepare_batch,
-};
+use annal_core::{EventType, ExpectedVersion, Limits, NewEvent, Position, StorageError, StreamId};
+use annal_core::backend::{prepare_batch};
 use serde_json::json;
 use tokio::sync::{oneshot, watch};
 
