@@ -6,7 +6,7 @@
 
 use deadpool_postgres::Object;
 
-use crate::writer::command::AppendRequest;
+use annal_core::backend::Append;
 use crate::writer::dictionary::Dictionary;
 use crate::writer::failure::GroupFailure;
 
@@ -42,7 +42,7 @@ pub(crate) struct GroupNames {
 pub(crate) async fn resolve(
     client: &Object,
     dictionaries: &mut Dictionaries,
-    requests: &[AppendRequest],
+    requests: &[Append],
 ) -> Result<GroupNames, GroupFailure> {
     let before = GroupFailure::before_commit;
     dictionaries
