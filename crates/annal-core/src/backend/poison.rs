@@ -60,9 +60,11 @@ impl Poison {
 pub struct Poisoned(Option<Poison>);
 
 impl Poisoned {
-    /// Records `poison` (the first failure stays the one reported) and returns the one kept.
+    /// Records `poison` and returns it, for the callers of the write that failed; the first
+    /// failure stays the one later refusals name.
     pub fn set(&mut self, poison: Poison) -> Poison {
-        self.0.get_or_insert(poison).clone()
+        self.0.get_or_insert_with(|| poison.clone());
+        poison
     }
 
     /// The failure that poisoned the writer, if any.
@@ -112,10 +114,11 @@ mod tests {
         let mut poisoned = Poisoned::default();
         assert!(poisoned.refusal().is_none());
         let io = std::io::Error::other("disk full");
-        let kept = poisoned.set(Poison::new("writing /x", io));
-        poisoned.set(Poison::new("writing /y", "later"));
-        assert_eq!(kept.context(), "writing /x");
-        assert!(kept.source().downcast_ref::<std::io::Error>().is_some());
+        let first = poisoned.set(Poison::new("writing /x", io));
+        let later = poisoned.set(Poison::new("writing /y", "later"));
+        assert_eq!(first.context(), "writing /x");
+        assert_eq!(later.context(), "writing /y", "the later write's callers get its failure");
+        assert!(first.source().downcast_ref::<std::io::Error>().is_some());
         let failure = poisoned.get().unwrap().failure();
         assert_eq!(failure.to_string(), "writing /x");
         let source = Error::source(&failure).map(ToString::to_string);
