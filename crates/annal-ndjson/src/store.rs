@@ -9,8 +9,13 @@ use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use annal_core::{AppendError, AppendResult, CheckpointError, Clock, Direction, EventStream, ExpectedVersion, Filter, Limits, NewEvent, Position, ProjectionName, ReadError, ReadStreamOptions, RecordedEvent, RetentionError, RetentionPolicy, RetentionReport, SavedProjection, Snapshot, SnapshotError, Stats, StorageError, Store, StreamId, Version};
-use annal_core::backend::{Append, Reply, PAGE_EVENTS, follow, paged, prepare_batch};
+use annal_core::backend::{Append, PAGE_EVENTS, Reply, follow, paged, prepare_batch};
+use annal_core::{
+    AppendError, AppendResult, CheckpointError, Clock, Direction, EventStream, ExpectedVersion,
+    Filter, Limits, NewEvent, Position, ProjectionName, ReadError, ReadStreamOptions,
+    RecordedEvent, RetentionError, RetentionPolicy, RetentionReport, SavedProjection, Snapshot,
+    SnapshotError, Stats, StorageError, Store, StreamId, Version,
+};
 use async_trait::async_trait;
 use futures::StreamExt;
 use tokio::sync::watch;
@@ -165,10 +170,7 @@ impl NdjsonStore {
     }
 
     /// Sends a command to the writer and waits for its answer.
-    async fn send<T, E>(
-        &self,
-        command: impl FnOnce(Reply<T, E>) -> Command,
-    ) -> Result<T, E>
+    async fn send<T, E>(&self, command: impl FnOnce(Reply<T, E>) -> Command) -> Result<T, E>
     where
         E: From<StorageError>,
     {

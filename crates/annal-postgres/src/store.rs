@@ -7,9 +7,14 @@
 
 use std::sync::Arc;
 
-use annal_core::{AppendError, AppendResult, CheckpointError, Clock, EventStream, ExpectedVersion, Filter, Limits, NewEvent, Position, ProjectionName, ReadError, ReadStreamOptions, RetentionError, RetentionPolicy, RetentionReport, SavedProjection, Snapshot, SnapshotError, Stats, StorageError, Store, StreamId, Version};
 use annal_core::backend::{
     Append, PAGE_EVENTS, Reply, StreamPage, WriterQueue, follow, paged, prepare_batch, stream_pages,
+};
+use annal_core::{
+    AppendError, AppendResult, CheckpointError, Clock, EventStream, ExpectedVersion, Filter,
+    Limits, NewEvent, Position, ProjectionName, ReadError, ReadStreamOptions, RetentionError,
+    RetentionPolicy, RetentionReport, SavedProjection, Snapshot, SnapshotError, Stats,
+    StorageError, Store, StreamId, Version,
 };
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -146,10 +151,7 @@ impl PostgresStore {
     }
 
     /// Sends a command to the writer and waits for its answer.
-    async fn send<T, E>(
-        &self,
-        command: impl FnOnce(Reply<T, E>) -> Command,
-    ) -> Result<T, E>
+    async fn send<T, E>(&self, command: impl FnOnce(Reply<T, E>) -> Command) -> Result<T, E>
     where
         E: From<StorageError>,
     {

@@ -56,8 +56,8 @@ impl SpentEvents {
 
 #[cfg(test)]
 mod tests {
+    use annal_core::backend::prepare_batch;
     use annal_core::{EventType, Limits, NewEvent};
-    use annal_core::backend::{prepare_batch};
     use serde_json::json;
 
     use super::*;

@@ -8,9 +8,14 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use annal_core::{AppendError, AppendResult, CheckpointError, Clock, EventId, EventStream, ExpectedVersion, Filter, Limits, NewEvent, Position, ProjectionName, ReadError, ReadStreamOptions, RecordedEvent, RetentionError, RetentionPolicy, RetentionReport, SavedProjection, Snapshot, SnapshotError, Stats, StorageError, Store, StreamId, Version};
 use annal_core::backend::{
     BatchPreparer, PAGE_EVENTS, Reply, StreamPage, follow, prepare_batch, stream_pages,
+};
+use annal_core::{
+    AppendError, AppendResult, CheckpointError, Clock, EventId, EventStream, ExpectedVersion,
+    Filter, Limits, NewEvent, Position, ProjectionName, ReadError, ReadStreamOptions,
+    RecordedEvent, RetentionError, RetentionPolicy, RetentionReport, SavedProjection, Snapshot,
+    SnapshotError, Stats, StorageError, Store, StreamId, Version,
 };
 use async_trait::async_trait;
 use tokio::sync::{oneshot, watch};
@@ -202,10 +207,7 @@ impl SqliteStore {
     }
 
     /// Sends a command to the writer and waits for its answer.
-    async fn send<T, E>(
-        &self,
-        command: impl FnOnce(Reply<T, E>) -> Command,
-    ) -> Result<T, E>
+    async fn send<T, E>(&self, command: impl FnOnce(Reply<T, E>) -> Command) -> Result<T, E>
     where
         E: From<StorageError>,
     {

@@ -117,7 +117,11 @@ mod tests {
         let first = poisoned.set(Poison::new("writing /x", io));
         let later = poisoned.set(Poison::new("writing /y", "later"));
         assert_eq!(first.context(), "writing /x");
-        assert_eq!(later.context(), "writing /y", "the later write's callers get its failure");
+        assert_eq!(
+            later.context(),
+            "writing /y",
+            "the later write's callers get its failure"
+        );
         assert!(first.source().downcast_ref::<std::io::Error>().is_some());
         let failure = poisoned.get().unwrap().failure();
         assert_eq!(failure.to_string(), "writing /x");

@@ -7,8 +7,11 @@
 
 use std::os::unix::fs::FileExt;
 
-use annal_core::{AppendError, AppendResult, ExpectedVersion, InvalidEvent, Position, RetryCheck, StorageError, StoredEventRef, StreamId, Version, check_retry};
-use annal_core::backend::{PreparedEvent};
+use annal_core::backend::PreparedEvent;
+use annal_core::{
+    AppendError, AppendResult, ExpectedVersion, InvalidEvent, Position, RetryCheck, StorageError,
+    StoredEventRef, StreamId, Version, check_retry,
+};
 
 use super::{Writer, read_index};
 use crate::ids::id_hash;

@@ -20,12 +20,12 @@ use tokio_postgres::error::SqlState;
 
 use crate::row::to_sql;
 use crate::schema::CHANNEL;
-use annal_core::backend::Append;
 use crate::writer::corrupt::counter;
 use crate::writer::failure::GroupFailure;
 use crate::writer::names::{Dictionaries, GroupNames, resolve};
 use crate::writer::plan::{Plan, Rows, plan};
 use crate::writer::versions::VersionCache;
+use annal_core::backend::Append;
 
 /// What a committed group did: each request's answer, and the new head if it moved.
 pub(crate) struct GroupOutcome {

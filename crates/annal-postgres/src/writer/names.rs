@@ -6,9 +6,9 @@
 
 use deadpool_postgres::Object;
 
-use annal_core::backend::Append;
 use crate::writer::dictionary::Dictionary;
 use crate::writer::failure::GroupFailure;
+use annal_core::backend::Append;
 
 /// The writer's name caches.
 #[derive(Debug)]

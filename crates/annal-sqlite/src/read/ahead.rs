@@ -8,8 +8,8 @@
 
 use std::sync::Arc;
 
+use annal_core::backend::paged;
 use annal_core::{EventStream, ReadError, RecordedEvent};
-use annal_core::backend::{paged};
 use rusqlite::Connection;
 use tokio::task::JoinHandle;
 

@@ -7,8 +7,11 @@
 
 use std::sync::LazyLock;
 
-use annal_core::{AggregateType, AppendError, AppendResult, EventType, ExpectedVersion, Position, RetryCheck, StorageError, StoredEventRef, StreamId, Version, check_retry};
-use annal_core::backend::{PreparedEvent};
+use annal_core::backend::PreparedEvent;
+use annal_core::{
+    AggregateType, AppendError, AppendResult, EventType, ExpectedVersion, Position, RetryCheck,
+    StorageError, StoredEventRef, StreamId, Version, check_retry,
+};
 use rusqlite::{Connection, OptionalExtension};
 
 use crate::row::to_sql;

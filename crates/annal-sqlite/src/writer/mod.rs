@@ -137,7 +137,8 @@ impl Writer {
             checkpointer.stop();
         }
         // A poisoned writer writes nothing more, the marker included.
-        let marked = !self.poisoned.is_poisoned() && wal_marker::mark_closed(&self.connection).is_ok();
+        let marked =
+            !self.poisoned.is_poisoned() && wal_marker::mark_closed(&self.connection).is_ok();
         // Closing the connection checkpoints the WAL; failures there lose nothing committed,
         // but the close is not clean.
         self.connection.close().is_ok() && marked

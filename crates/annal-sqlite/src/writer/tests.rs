@@ -11,8 +11,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use annal_core::backend::prepare_batch;
 use annal_core::{EventType, ExpectedVersion, Limits, NewEvent, Position, StorageError, StreamId};
-use annal_core::backend::{prepare_batch};
 use serde_json::json;
 use tokio::sync::{oneshot, watch};
 
@@ -87,7 +87,10 @@ fn a_failed_sync_after_commit_fails_only_the_flush() {
         matches!(&flushed, Err(StorageError::Backend { .. })),
         "{flushed:?}"
     );
-    assert!(writer.poisoned.is_poisoned(), "a failed sync poisons the store");
+    assert!(
+        writer.poisoned.is_poisoned(),
+        "a failed sync poisons the store"
+    );
     let stored: i64 = writer
         .connection
         .query_row("SELECT count(*) FROM events", [], |row| row.get(0))
@@ -229,7 +232,10 @@ fn a_write_lock_held_elsewhere_refuses_the_group_without_poisoning() {
         refused.to_string().contains("locked by another connection"),
         "{refused}"
     );
-    assert!(!writer.poisoned.is_poisoned(), "a busy database poisons nothing");
+    assert!(
+        !writer.poisoned.is_poisoned(),
+        "a busy database poisons nothing"
+    );
     shell.execute_batch("ROLLBACK").unwrap();
     let appended = append_with_id(&mut writer, "agent-1", "evt-1").unwrap();
     assert_eq!(appended.first_position, Position(1));
