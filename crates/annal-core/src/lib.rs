@@ -1,6 +1,7 @@
 //! The core of annal, an event store for the state of AI-agent swarms.
 //!
-//! This crate holds what every backend shares and does no file or network I/O:
+//! This crate holds what every backend shares and does no network I/O, and no file I/O but a
+//! writer's lock file ([`backend::OsLock`]):
 //!
 //! - the envelope: [`NewEvent`] in, [`RecordedEvent`] out, with validated [`StreamId`],
 //!   [`EventType`] and [`EventId`] newtypes, [`Version`] (place in a stream) and [`Position`]
