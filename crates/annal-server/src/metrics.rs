@@ -7,7 +7,7 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use metrics::{counter, gauge, histogram};
+use metrics::{Counter, counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// Append latency buckets, in seconds: from a group commit's best case to a stalled disk.
@@ -65,12 +65,25 @@ pub(crate) fn read(kind: &'static str) {
 
 /// An event was sent to a reader.
 pub(crate) fn event_read() {
-    counter!("annal_read_events_total").increment(1);
+    cached(&READ_EVENTS, "annal_read_events_total").increment(1);
 }
 
-/// An event was sent to a subscriber.
-pub(crate) fn event_delivered() {
-    counter!("annal_delivered_events_total").increment(1);
+/// Events were sent to a subscriber.
+pub(crate) fn events_delivered(events: usize) {
+    cached(&DELIVERED_EVENTS, "annal_delivered_events_total").increment(events as u64);
+}
+
+static READ_EVENTS: OnceLock<Counter> = OnceLock::new();
+static DELIVERED_EVENTS: OnceLock<Counter> = OnceLock::new();
+
+/// The counter `name`, looked up in the recorder once: these are counted per event, where a
+/// lookup per call would cost more than the count. The recorder is installed first, so the
+/// handle kept is never the no-op one of a process without a recorder yet.
+fn cached(cell: &'static OnceLock<Counter>, name: &'static str) -> &'static Counter {
+    cell.get_or_init(|| {
+        install();
+        counter!(name)
+    })
 }
 
 /// An error was answered.

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use annal_core::{EventStream, Filter, Position, ReadError, RecordedEvent, Store};
+use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio_util::sync::CancellationToken;
@@ -34,19 +35,29 @@ const RETRY_AFTER: Duration = Duration::from_secs(1);
 pub(crate) struct Frame {
     /// The event.
     pub(crate) event: RecordedEvent,
-    /// Its JSON, or why it has none (which ends the streams that reach it).
-    pub(crate) json: Result<String, String>,
+    /// Its whole SSE frame (`id:` its position, `data:` its JSON), built once and shared by
+    /// every subscriber; or why it has none (which ends the streams that reach it).
+    pub(crate) sse: Result<Bytes, String>,
 }
 
 impl Frame {
     fn new(event: RecordedEvent) -> Arc<Self> {
-        let json = serde_json::to_string(&event).map_err(|error| error.to_string());
-        Arc::new(Self { event, json })
+        let sse = sse_frame(&event).map_err(|error| error.to_string());
+        Arc::new(Self { event, sse })
     }
 
     fn position(&self) -> u64 {
         self.event.position.0
     }
+}
+
+/// `id: POSITION\ndata: JSON\n\n`. Compact JSON has no line break (strings escape theirs), so
+/// one `data:` line carries the whole event.
+fn sse_frame(event: &RecordedEvent) -> serde_json::Result<Bytes> {
+    let mut frame = format!("id: {}\ndata: ", event.position.0).into_bytes();
+    serde_json::to_writer(&mut frame, event)?;
+    frame.extend_from_slice(b"\n\n");
+    Ok(Bytes::from(frame))
 }
 
 /// The running shared reader; dropping it does not stop the reader, the shutdown token does.
@@ -211,7 +222,13 @@ mod tests {
         while taken.len() < n {
             let next = tokio::time::timeout(Duration::from_secs(1), events.next()).await;
             let frame = next.expect("an event within a second").unwrap().unwrap();
-            assert!(frame.json.as_ref().unwrap().contains("t:step"));
+            let sse = std::str::from_utf8(frame.sse.as_ref().unwrap()).unwrap();
+            let id = format!("id: {}\ndata: {{", frame.position());
+            assert!(sse.starts_with(&id) && sse.ends_with("}\n\n"), "{sse}");
+            assert!(
+                sse.contains("t:step") && sse.trim_end().lines().count() == 2,
+                "{sse}"
+            );
             taken.push(frame.position());
         }
         taken

@@ -7,6 +7,7 @@ mod bench;
 mod demo;
 mod errors;
 mod maintenance;
+mod mcp;
 mod one_answer;
 mod pg_two_servers;
 mod project;
