@@ -165,17 +165,7 @@ impl Writer {
         if result.is_ok() {
             for command in commands.by_ref() {
                 flush |= matches!(command, Command::Flush { .. });
-                if let Command::Append(SqliteAppend { batch, more, .. }) = &command {
-                    let bytes: usize = batch.iter().map(|e| e.payload_json.len() + 100).sum();
-                    // The later parts of a batch in parts are not here yet: they count as many
-                    // bytes per event as the first; counting the first part alone asked a store
-                    // fed batches of 1,000 for a checkpoint an eighth as often.
-                    let bytes = match more {
-                        Some(more) => bytes * more.total / batch.len().max(1),
-                        None => bytes,
-                    };
-                    self.bytes_since_checkpoint += bytes as u64;
-                }
+                self.count_checkpoint_bytes(&command);
                 match self.decide(command) {
                     Ok(done) => decided.push(done),
                     Err((waiting, error)) => {
@@ -204,6 +194,28 @@ impl Writer {
             commands.for_each(|command| waiting(command).fail(&error));
             return;
         }
+        self.publish_and_answer(decided, flush);
+        self.checkpoint_after_group();
+    }
+
+    /// Adds what an append writes to the bytes that lead to the next checkpoint.
+    fn count_checkpoint_bytes(&mut self, command: &Command) {
+        if let Command::Append(SqliteAppend { batch, more, .. }) = command {
+            let bytes: usize = batch.iter().map(|e| e.payload_json.len() + 100).sum();
+            // The later parts of a batch in parts are not here yet: they count as many bytes
+            // per event as the first; counting the first part alone asked a store fed batches
+            // of 1,000 for a checkpoint an eighth as often.
+            let bytes = match more {
+                Some(more) => bytes * more.total / batch.len().max(1),
+                None => bytes,
+            };
+            self.bytes_since_checkpoint += bytes as u64;
+        }
+    }
+
+    /// After a group committed: syncs the WAL if a flush asked, publishes the new head and
+    /// answers every request of the group.
+    fn publish_and_answer(&mut self, decided: Vec<Decided>, flush: bool) {
         // Committed: every decided answer stands, whatever happens to the sync below, because
         // the rows are in the database and a caller told "failed" would retry or give up on
         // events that exist.
@@ -223,6 +235,10 @@ impl Writer {
                 }
             }
         }
+    }
+
+    /// Finishes an ended checkpoint and asks for the next one when enough was written.
+    fn checkpoint_after_group(&mut self) {
         if let Some(checkpointer) = &self.checkpointer {
             // A poisoned writer writes nothing more, checkpoints included.
             if checkpointer.take_ended() && !self.poisoned.is_poisoned() {
@@ -281,35 +297,7 @@ impl Writer {
         let connection = &self.connection;
         let state = &mut self.state;
         match command {
-            Command::Append(SqliteAppend {
-                stream,
-                expected,
-                batch,
-                more,
-                reply,
-            }) => {
-                let mut events = Vec::new();
-                let outcome = match more {
-                    None => {
-                        let outcome = append::append(connection, state, &stream, expected, &batch);
-                        events.push(batch);
-                        outcome
-                    }
-                    Some(more) => parts::append_in_parts(
-                        connection,
-                        state,
-                        &stream,
-                        expected,
-                        batch,
-                        more,
-                        &mut events,
-                    ),
-                };
-                match outcome {
-                    Ok(result) => Ok(Decided::Append(reply, AppendAnswer { result, events })),
-                    Err(error) => Err((Waiting::Append(reply), error)),
-                }
-            }
+            Command::Append(append) => self.decide_append(append),
             Command::SaveSnapshot { snapshot, reply } => {
                 match maintenance::save_snapshot(connection, state, snapshot) {
                     Ok(result) => Ok(Decided::Snapshot(reply, result)),
@@ -353,6 +341,43 @@ impl Writer {
                 }
             }
             Command::Flush { reply } => Ok(Decided::Flush(reply)),
+        }
+    }
+
+    /// Decides an append inside the open transaction, writing its rows (see [`Self::decide`]).
+    fn decide_append(
+        &mut self,
+        append: SqliteAppend,
+    ) -> Result<Decided, (Waiting, rusqlite::Error)> {
+        let SqliteAppend {
+            stream,
+            expected,
+            batch,
+            more,
+            reply,
+        } = append;
+        let connection = &self.connection;
+        let state = &mut self.state;
+        let mut events = Vec::new();
+        let outcome = match more {
+            None => {
+                let outcome = append::append(connection, state, &stream, expected, &batch);
+                events.push(batch);
+                outcome
+            }
+            Some(more) => parts::append_in_parts(
+                connection,
+                state,
+                &stream,
+                expected,
+                batch,
+                more,
+                &mut events,
+            ),
+        };
+        match outcome {
+            Ok(result) => Ok(Decided::Append(reply, AppendAnswer { result, events })),
+            Err(error) => Err((Waiting::Append(reply), error)),
         }
     }
 
