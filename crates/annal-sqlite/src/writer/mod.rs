@@ -136,7 +136,11 @@ impl Writer {
         if let Some(checkpointer) = self.checkpointer.take() {
             checkpointer.stop();
         }
-        // A poisoned writer writes nothing more, the marker included.
+        // A poisoned writer writes nothing more, the marker included. A failed merge of the ids
+        // loses nothing: they stay in the events table, and the next open loads them.
+        if !self.poisoned.is_poisoned() {
+            let _ = self.state.merge_ids_before_close(&self.connection);
+        }
         let marked =
             !self.poisoned.is_poisoned() && wal_marker::mark_closed(&self.connection).is_ok();
         // Closing the connection checkpoints the WAL; failures there lose nothing committed,
