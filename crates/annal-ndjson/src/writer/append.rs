@@ -6,12 +6,13 @@
 
 use std::os::unix::fs::FileExt;
 
+use annal_core::backend::PreparedEvent;
 use annal_core::decide::{
     self, AppendDecision, AppendState, CounterBounds, Placement, PositionsExhausted, StoredEventRef,
 };
 use annal_core::{
-    AppendError, AppendResult, ExpectedVersion, InvalidEvent, Position, PreparedEvent,
-    StorageError, StreamId, Version,
+    AppendError, AppendResult, ExpectedVersion, InvalidEvent, Position, StorageError, StreamId,
+    Version,
 };
 
 use super::{Writer, read_index};

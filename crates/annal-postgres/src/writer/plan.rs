@@ -13,7 +13,7 @@ use annal_core::decide::{self, AppendDecision, AppendState, CounterBounds, Store
 use annal_core::{AppendError, AppendResult, Position, Version};
 
 use crate::row::to_sql;
-use crate::writer::command::AppendRequest;
+use annal_core::backend::Append;
 
 /// Versions and positions are `BIGINT` columns, so both stop at `i64::MAX` (the write statement
 /// also fails rather than wrap if the real head is higher than the plan's).
@@ -80,7 +80,7 @@ impl Plan<'_> {
 /// `versions` the streams' current versions; `stored` the group's ids already in the store;
 /// `assumed_head` a head no lower than any stored position.
 pub(crate) fn plan<'a>(
-    requests: &'a [AppendRequest],
+    requests: &'a [Append],
     stream_ids: &[i64],
     name_ids: &[Vec<(i64, i64)>],
     mut versions: HashMap<i64, u64>,
@@ -136,7 +136,7 @@ pub(crate) fn plan<'a>(
 /// Decides one request against the stream's `current` version and the stored ids; on
 /// success, adds its rows after position `last`.
 fn decide<'a>(
-    request: &'a AppendRequest,
+    request: &'a Append,
     stream_id: i64,
     name_ids: &[(i64, i64)],
     current: u64,

@@ -8,12 +8,13 @@
 
 use std::sync::LazyLock;
 
+use annal_core::backend::PreparedEvent;
 use annal_core::decide::{
     self, AppendDecision, AppendState, CounterBounds, Placement, StoredEventRef,
 };
 use annal_core::{
-    AggregateType, AppendError, AppendResult, EventType, ExpectedVersion, Position, PreparedEvent,
-    StreamId, Version,
+    AggregateType, AppendError, AppendResult, EventType, ExpectedVersion, Position, StreamId,
+    Version,
 };
 use rusqlite::{Connection, OptionalExtension};
 

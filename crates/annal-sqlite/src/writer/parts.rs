@@ -16,10 +16,9 @@
 
 use std::sync::mpsc::Receiver;
 
+use annal_core::backend::PreparedEvent;
 use annal_core::decide::{self, Placement};
-use annal_core::{
-    AppendError, ExpectedVersion, Position, PreparedEvent, StorageError, StreamId, Version,
-};
+use annal_core::{AppendError, ExpectedVersion, Position, StorageError, StreamId, Version};
 use rusqlite::Connection;
 
 use crate::writer::MoreParts;
