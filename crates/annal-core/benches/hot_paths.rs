@@ -7,9 +7,10 @@
 
 use std::hint::black_box;
 
+use annal_core::backend::prepare_batch;
 use annal_core::{
     EventType, ExpectedVersion, Filter, Limits, MemoryStore, NewEvent, ReadStreamOptions,
-    RecordedEvent, Store, StreamId, collect, prepare_batch,
+    RecordedEvent, Store, StreamId, collect,
 };
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::json;

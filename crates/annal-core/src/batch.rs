@@ -31,13 +31,10 @@ pub struct PreparedEvent {
     pub timestamp: Timestamp,
     /// Who emitted it.
     pub source: String,
-    /// The payload object.
-    pub payload: Value,
-    /// The payload as compact JSON, measured once and reused by backends that store text.
+    /// The payload object as compact JSON, measured once: what every backend stores. The
+    /// caller's `Value` tree is dropped once it is serialized.
     pub payload_json: String,
-    /// The metadata object (`{}` when none was given).
-    pub metadata: Value,
-    /// The metadata as compact JSON.
+    /// The metadata object as compact JSON (`{}` when none was given).
     pub metadata_json: String,
     /// What caused it.
     pub causation_id: Option<String>,
@@ -159,12 +156,11 @@ fn prepare_event(
             found: json_kind(&event.payload),
         });
     }
-    let metadata = event
-        .metadata
-        .unwrap_or_else(|| Value::Object(Default::default()));
-    if !metadata.is_object() {
+    if let Some(metadata) = &event.metadata
+        && !metadata.is_object()
+    {
         return Err(InvalidEvent::MetadataNotObject {
-            found: json_kind(&metadata),
+            found: json_kind(metadata),
         });
     }
     let payload_json = compact_json(&event.payload);
@@ -175,7 +171,10 @@ fn prepare_event(
             max,
         });
     }
-    let metadata_json = compact_json(&metadata);
+    let metadata_json = match &event.metadata {
+        Some(metadata) => compact_json(metadata),
+        None => "{}".to_owned(),
+    };
     if metadata_json.len() > limits.metadata_bytes_max {
         let max = limits.metadata_bytes_max;
         return Err(InvalidEvent::MetadataTooLarge {
@@ -202,9 +201,7 @@ fn prepare_event(
         aggregate_type,
         timestamp: event.timestamp.unwrap_or(now),
         source: event.source,
-        payload: event.payload,
         payload_json,
-        metadata,
         metadata_json,
         causation_id: event.causation_id,
         correlation_id: event.correlation_id,
@@ -336,7 +333,7 @@ mod tests {
         let batch = prepare_batch(vec![event("a")], &Limits::default(), 42).unwrap();
         assert_eq!(batch[0].aggregate_type.as_str(), "task");
         assert_eq!(batch[0].timestamp, 42);
-        assert_eq!(batch[0].metadata, json!({}));
+        assert_eq!(batch[0].metadata_json, "{}");
         assert_eq!(batch[0].payload_json, r#"{"n":1}"#);
     }
 

@@ -1,6 +1,7 @@
 //! The core of annal, an event store for the state of AI-agent swarms.
 //!
-//! This crate holds what every backend shares and does no file or network I/O:
+//! This crate holds what every backend shares and does no network I/O, and no file I/O but a
+//! writer's lock file ([`backend::OsLock`]):
 //!
 //! - the envelope: [`NewEvent`] in, [`RecordedEvent`] out, with validated [`StreamId`],
 //!   [`EventType`] and [`EventId`] newtypes, [`Version`] (place in a stream) and [`Position`]
@@ -12,7 +13,9 @@
 //! - the [`Projection`] contract and its [`ProjectionRunner`], which catches up from a saved
 //!   checkpoint and then follows the store live, and [`ProjectionGroup`], which catches up
 //!   several projections in one read;
-//! - [`MemoryStore`], a backend with every rule but durability.
+//! - [`MemoryStore`], a backend with every rule but durability;
+//! - [`backend`], the parts a backend author shares with every other backend (the writer's
+//!   request queue, head publishing, poisoning, paging, the writer lock).
 //!
 //! ```
 //! use annal_core::{EventType, ExpectedVersion, MemoryStore, NewEvent, ReadStreamOptions};
@@ -32,6 +35,7 @@
 //! # }).unwrap();
 //! ```
 
+pub mod backend;
 mod batch;
 mod clock;
 mod error;
@@ -41,7 +45,6 @@ mod ids;
 mod limits;
 mod live;
 mod memory;
-mod paging;
 mod position;
 mod projection;
 mod projection_group;
@@ -53,9 +56,7 @@ mod store;
 mod subscription;
 mod trace;
 
-pub use batch::{
-    BatchPreparer, PreparedEvent, RetryCheck, StoredEventRef, check_retry, prepare_batch,
-};
+pub use batch::{RetryCheck, StoredEventRef, check_retry};
 pub use clock::{Clock, SystemClock};
 pub use error::{
     AppendError, CheckpointError, Error, InvalidEvent, ReadError, RetentionError, SnapshotError,
@@ -69,7 +70,6 @@ pub use ids::{
 pub use limits::Limits;
 pub use live::LiveProjection;
 pub use memory::MemoryStore;
-pub use paging::{PAGE_EVENTS, Page, paged};
 pub use position::{ExpectedVersion, Position, Version};
 pub use projection::{Projection, ProjectionError, ProjectionRunner, SAVE_EVERY_EVENTS};
 pub use projection_group::ProjectionGroup;
@@ -81,5 +81,4 @@ pub use store::{
     AppendResult, EventStream, ReadStreamOptions, RetentionPolicy, RetentionReport,
     SavedProjection, Store, collect,
 };
-pub use subscription::follow;
 pub use trace::{Trace, TraceError, TraceLimits, find_event, trace};

@@ -19,7 +19,8 @@
 
 use std::borrow::Cow;
 
-use annal_core::{PreparedEvent, RecordedEvent, StreamId};
+use annal_core::backend::PreparedEvent;
+use annal_core::{RecordedEvent, StreamId};
 use serde::Deserialize;
 
 /// The framing field's name.
@@ -202,7 +203,8 @@ pub(crate) fn event(line: &[u8]) -> Result<RecordedEvent, String> {
 
 #[cfg(test)]
 mod tests {
-    use annal_core::{EventType, Limits, NewEvent, Position, Version, prepare_batch};
+    use annal_core::backend::prepare_batch;
+    use annal_core::{EventType, Limits, NewEvent, Position, Version};
     use serde_json::json;
 
     use super::*;

@@ -8,23 +8,7 @@ use std::time::Duration;
 
 use annal_core::{Clock, Limits, SystemClock};
 
-/// Whether an append waits for the disk before it is acknowledged.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum Durability {
-    /// An acknowledged append survives a process kill, an OS crash and power loss: each group
-    /// of appends is written and fsynced (`fdatasync`) before any of them is answered.
-    #[default]
-    Durable,
-    /// Appends are written to the OS but not fsynced, so the newest acknowledged appends can
-    /// vanish if the machine (not the process) goes down; [`Store::flush`] makes everything
-    /// durable. A killed process still loses nothing acknowledged. Read-only opens in other
-    /// processes see appends only once they are synced: at a flush, every 2 s while appends go
-    /// on, and at close.
-    ///
-    /// [`Store::flush`]: annal_core::Store::flush
-    Relaxed,
-}
+pub use annal_core::backend::Durability;
 
 /// Options for [`NdjsonStore::open_with`](crate::NdjsonStore::open_with).
 #[derive(Clone)]
@@ -78,6 +62,17 @@ impl OpenOptions {
     }
 
     /// Chooses the durability of acknowledged appends.
+    ///
+    /// `Durable`: an acknowledged append survives a process kill, an OS crash and power loss: each
+    /// group of appends is written and fsynced (`fdatasync`) before any of them is answered.
+    ///
+    /// `Relaxed`: appends are written to the OS but not fsynced, so the newest acknowledged appends
+    /// can vanish if the machine (not the process) goes down; [`Store::flush`] makes everything
+    /// durable. A killed process still loses nothing acknowledged. Read-only opens in other
+    /// processes see appends only once they are synced: at a flush, every 2 s while appends go on,
+    /// and at close.
+    ///
+    /// [`Store::flush`]: annal_core::Store::flush
     pub fn durability(mut self, durability: Durability) -> Self {
         self.durability = durability;
         self

@@ -20,6 +20,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
 use annal_core::Position;
+use annal_core::backend::advance_head;
 use tokio::sync::watch;
 
 use crate::build::{build, extend};
@@ -234,13 +235,7 @@ impl Follower {
     }
 
     fn publish(&self, head: Position) {
-        self.head.send_if_modified(|current| {
-            let moved = head > *current;
-            if moved {
-                *current = head;
-            }
-            moved
-        });
+        advance_head(&self.head, head);
     }
 }
 

@@ -9,15 +9,16 @@ use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use annal_core::backend::{Append, PAGE_EVENTS, Reply, follow, paged, prepare_batch};
 use annal_core::{
     AppendError, AppendResult, CheckpointError, Clock, Direction, EventStream, ExpectedVersion,
-    Filter, Limits, NewEvent, PAGE_EVENTS, Position, ProjectionName, ReadError, ReadStreamOptions,
+    Filter, Limits, NewEvent, Position, ProjectionName, ReadError, ReadStreamOptions,
     RecordedEvent, RetentionError, RetentionPolicy, RetentionReport, SavedProjection, Snapshot,
-    SnapshotError, Stats, StorageError, Store, StreamId, Version, follow, paged, prepare_batch,
+    SnapshotError, Stats, StorageError, Store, StreamId, Version,
 };
 use async_trait::async_trait;
 use futures::StreamExt;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::watch;
 
 use crate::error::OpenError;
 use crate::file_names::{legacy_file_name, sidecar_files};
@@ -101,13 +102,6 @@ impl std::fmt::Debug for NdjsonStore {
     }
 }
 
-/// The answer to a write whose writer thread is gone (it panicked, or the store closed).
-fn writer_gone() -> StorageError {
-    StorageError::Poisoned {
-        reason: "the writer thread stopped".into(),
-    }
-}
-
 impl NdjsonStore {
     /// Opens (creating if needed) the store in directory `dir` for writing, with default
     /// options.
@@ -176,23 +170,14 @@ impl NdjsonStore {
     }
 
     /// Sends a command to the writer and waits for its answer.
-    async fn send<T, E>(
-        &self,
-        command: impl FnOnce(oneshot::Sender<Result<T, E>>) -> Command,
-    ) -> Result<T, E>
+    async fn send<T, E>(&self, command: impl FnOnce(Reply<T, E>) -> Command) -> Result<T, E>
     where
         E: From<StorageError>,
     {
         let Some(writer) = self.writer() else {
             return Err(StorageError::ReadOnly.into());
         };
-        let (reply, answer) = oneshot::channel();
-        writer
-            .sender()
-            .send(command(reply))
-            .await
-            .map_err(|_| writer_gone())?;
-        answer.await.map_err(|_| writer_gone())?
+        writer.queue().request(command).await
     }
 
     fn events_path(&self) -> Arc<Path> {
@@ -261,11 +246,13 @@ impl Store for NdjsonStore {
         }
         let batch = prepare_batch(events, &self.shared.limits, self.shared.clock.now_ms())?;
         let stream = stream.clone();
-        self.send(|reply| Command::Append {
-            stream,
-            expected,
-            batch,
-            reply,
+        self.send(|reply| {
+            Command::Append(Append {
+                stream,
+                expected,
+                batch,
+                reply,
+            })
         })
         .await
     }

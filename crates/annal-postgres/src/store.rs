@@ -7,15 +7,18 @@
 
 use std::sync::Arc;
 
+use annal_core::backend::{
+    Append, PAGE_EVENTS, Reply, StreamPage, WriterQueue, follow, paged, prepare_batch, stream_pages,
+};
 use annal_core::{
-    AppendError, AppendResult, CheckpointError, Clock, Direction, EventStream, ExpectedVersion,
-    Filter, Limits, NewEvent, PAGE_EVENTS, Position, ProjectionName, ReadError, ReadStreamOptions,
-    RetentionError, RetentionPolicy, RetentionReport, SavedProjection, Snapshot, SnapshotError,
-    Stats, StorageError, Store, StreamId, Version, follow, paged, prepare_batch,
+    AppendError, AppendResult, CheckpointError, Clock, EventId, EventStream, ExpectedVersion,
+    Filter, Limits, NewEvent, Position, ProjectionName, ReadError, ReadStreamOptions,
+    RecordedEvent, RetentionError, RetentionPolicy, RetentionReport, SavedProjection, Snapshot,
+    SnapshotError, Stats, StorageError, Store, StreamId, Version,
 };
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::watch;
 use tokio_postgres::config::SslMode;
 
 use crate::error::ConnectError;
@@ -24,7 +27,7 @@ use crate::read::{self, QueryCursor};
 use crate::retry::read_with_retry;
 use crate::schema;
 use crate::tls::{TlsMode, TlsOptions};
-use crate::writer::{self, AppendRequest, Command, QUEUE_COMMANDS_MAX};
+use crate::writer::{self, Command};
 
 /// An annal store in a PostgreSQL database. Cloning gives another handle to the same store.
 #[derive(Clone)]
@@ -32,7 +35,7 @@ pub struct PostgresStore {
     shared: Arc<Shared>,
     /// The queue into the writer task; `None` in a read-only store and in the read view that
     /// subscriptions hold, so a subscription never keeps the writer task alive.
-    writer: Option<mpsc::Sender<Command>>,
+    writer: Option<WriterQueue<Command>>,
 }
 
 struct Shared {
@@ -116,7 +119,7 @@ impl PostgresStore {
         let writer = if options.read_only {
             None
         } else {
-            let (queue, receiver) = mpsc::channel(QUEUE_COMMANDS_MAX);
+            let (queue, receiver) = WriterQueue::new(writer_gone);
             tokio::spawn(writer::run(pool.clone(), Arc::clone(&sender), receiver));
             Some(queue)
         };
@@ -148,22 +151,14 @@ impl PostgresStore {
     }
 
     /// Sends a command to the writer and waits for its answer.
-    async fn send<T, E>(
-        &self,
-        command: impl FnOnce(oneshot::Sender<Result<T, E>>) -> Command,
-    ) -> Result<T, E>
+    async fn send<T, E>(&self, command: impl FnOnce(Reply<T, E>) -> Command) -> Result<T, E>
     where
         E: From<StorageError>,
     {
         let Some(writer) = &self.writer else {
             return Err(StorageError::ReadOnly.into());
         };
-        let (reply, answer) = oneshot::channel();
-        writer
-            .send(command(reply))
-            .await
-            .map_err(|_| writer_gone())?;
-        answer.await.map_err(|_| writer_gone())?
+        writer.request(command).await
     }
 }
 
@@ -178,7 +173,7 @@ impl Store for PostgresStore {
         let batch = prepare_batch(events, &self.shared.limits, self.shared.clock.now_ms())?;
         let stream = stream.clone();
         self.send(|reply| {
-            Command::Append(AppendRequest {
+            Command::Append(Append {
                 stream,
                 expected,
                 batch,
@@ -204,53 +199,16 @@ impl Store for PostgresStore {
         stream: &StreamId,
         options: ReadStreamOptions,
     ) -> Result<EventStream, ReadError> {
-        #[derive(Clone, Copy)]
-        struct Cursor {
-            bound: Version,
-            remaining: Option<u64>,
-        }
         let pool = self.shared.pool.clone();
         let stream = stream.clone();
-        let direction = options.direction;
-        let bound = match direction {
-            Direction::Forward => options.from.unwrap_or(Version(1)),
-            Direction::Backward => options.from.unwrap_or(Version(u64::MAX)),
-        };
-        let start = Cursor {
-            bound,
-            remaining: options.limit,
-        };
-        Ok(paged(start, move |cursor: Cursor| {
+        Ok(stream_pages(options, move |page: StreamPage| {
             let pool = pool.clone();
             let stream = stream.clone();
             async move {
-                let page = cursor
-                    .remaining
-                    .map_or(PAGE_EVENTS as u64, |r| r.min(PAGE_EVENTS as u64));
-                if page == 0 || (direction == Direction::Backward && cursor.bound == Version(0)) {
-                    return Ok(None);
-                }
-                let page = page as usize;
-                let events = read_with_retry(&pool, "reading a stream", |client| {
-                    read::stream_page(client, &stream, direction, cursor.bound, page)
+                read_with_retry(&pool, "reading a stream", |client| {
+                    read::stream_page(client, &stream, page.direction, page.bound, page.events)
                 })
-                .await?;
-                let Some(last) = events.last() else {
-                    return Ok(None);
-                };
-                let bound = match direction {
-                    Direction::Forward => last.version.next(),
-                    Direction::Backward => Version(last.version.0.saturating_sub(1)),
-                };
-                // A short page is the last one; ending here saves an empty round trip.
-                let remaining = if events.len() < page {
-                    Some(0)
-                } else {
-                    cursor
-                        .remaining
-                        .map(|remaining| remaining - events.len() as u64)
-                };
-                Ok(Some((events, Cursor { bound, remaining })))
+                .await
             }
         }))
     }
@@ -352,6 +310,13 @@ impl Store for PostgresStore {
         self.send(|reply| Command::Retain { policy, reply }).await
     }
 
+    async fn event_by_id(&self, id: &EventId) -> Result<Option<RecordedEvent>, ReadError> {
+        read_with_retry(&self.shared.pool, "looking up an event", |client| {
+            read::event_by_id(client, id)
+        })
+        .await
+    }
+
     async fn stats(&self, top_streams: usize) -> Result<Stats, ReadError> {
         read_with_retry(&self.shared.pool, "computing stats", |client| {
             read::stats(client, top_streams)
@@ -365,15 +330,9 @@ impl Store for PostgresStore {
         saved: &SavedProjection,
     ) -> Result<(), CheckpointError> {
         let name = name.clone();
-        let checkpoint = saved.checkpoint.0;
-        let state_json = saved.state.to_string();
-        self.send(|reply| Command::SaveProjection {
-            name,
-            checkpoint,
-            state_json,
-            reply,
-        })
-        .await
+        let saved = saved.clone();
+        self.send(|reply| Command::SaveProjection { name, saved, reply })
+            .await
     }
 
     async fn load_projection(

@@ -5,21 +5,19 @@
 //! releases the lock when the holder dies, so a crash never leaves a stale lock behind; the pid
 //! written into the file only names the holder in error messages and is never trusted.
 
-use std::fs::{File, TryLockError};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use annal_core::backend::{LockError, OsLock, peek_lock};
 
 use crate::clean_close::Closed;
 use crate::error::OpenError;
 
-/// How long to sleep between attempts while waiting for a lock held by someone else.
-const LOCK_RETRY_INTERVAL: Duration = Duration::from_millis(20);
-
 /// A held writer lock; dropping it releases the lock.
 #[derive(Debug)]
 pub(crate) struct WriterLock {
-    file: File,
+    lock: OsLock,
     /// What the lock file held when the lock was taken: the last writer's clean-close record,
     /// if it left one (`clean_close.rs`), or the record of a creation under way (`creation.rs`).
     previous: String,
@@ -49,13 +47,15 @@ impl WriterLock {
         else {
             return;
         };
-        let _ = self.file.set_len(0).and_then(|()| {
-            self.file.seek(SeekFrom::Start(0))?;
-            write!(self.file, "pid {}\n{record}\n", std::process::id())?;
-            if self.creating {
-                writeln!(self.file, "{}", crate::creation::UNDER_WAY)?;
+        let creating = self.creating;
+        let file = self.lock.file();
+        let _ = file.set_len(0).and_then(|()| {
+            file.seek(SeekFrom::Start(0))?;
+            write!(file, "pid {}\n{record}\n", std::process::id())?;
+            if creating {
+                writeln!(file, "{}", crate::creation::UNDER_WAY)?;
             }
-            self.file.sync_data()
+            file.sync_data()
         });
     }
 
@@ -65,12 +65,8 @@ impl WriterLock {
     /// in which a power loss leaves neither it nor the file's content.
     pub(crate) fn begin_creation(&mut self, db_path: &Path) -> Result<(), OpenError> {
         if !self.creating {
-            let text = format!(
-                "pid {}\n{}\n",
-                std::process::id(),
-                crate::creation::UNDER_WAY
-            );
-            self.rewrite(db_path, &text)
+            self.lock
+                .rewrite_synced(&[crate::creation::UNDER_WAY])
                 .map_err(|source| self.io_error(db_path, source))?;
             self.creating = true;
         }
@@ -79,24 +75,11 @@ impl WriterLock {
 
     /// Erases the record of a creation under way, durably, once the new store is.
     pub(crate) fn finish_creation(&mut self, db_path: &Path) -> Result<(), OpenError> {
-        let text = format!("pid {}", std::process::id());
-        self.rewrite(db_path, &text)
+        self.lock
+            .rewrite_synced(&[])
             .map_err(|source| self.io_error(db_path, source))?;
         self.creating = false;
         Ok(())
-    }
-
-    fn rewrite(&mut self, db_path: &Path, text: &str) -> std::io::Result<()> {
-        self.file.set_len(0)?;
-        self.file.seek(SeekFrom::Start(0))?;
-        self.file.write_all(text.as_bytes())?;
-        self.file.sync_all()?;
-        let lock_path = lock_path(db_path);
-        let dir = match lock_path.parent() {
-            Some(parent) if !parent.as_os_str().is_empty() => parent,
-            _ => Path::new("."),
-        };
-        File::open(dir).and_then(|dir| dir.sync_all())
     }
 
     fn io_error(&self, db_path: &Path, source: std::io::Error) -> OpenError {
@@ -135,51 +118,28 @@ fn resolved(db_path: &Path) -> PathBuf {
 /// Takes the writer lock for `db_path`, waiting up to `timeout` for another holder to let go.
 pub(crate) fn acquire(db_path: &Path, timeout: Duration) -> Result<WriterLock, OpenError> {
     let lock_path = lock_path(db_path);
-    let io = |context, source| OpenError::Io {
-        context,
-        path: lock_path.clone(),
-        source,
-    };
-    let mut file = File::options()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&lock_path)
-        .map_err(|source| io("opening the lock file", source))?;
-    let deadline = Instant::now() + timeout;
-    loop {
-        match file.try_lock() {
-            Ok(()) => break,
-            Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
-                std::thread::sleep(LOCK_RETRY_INTERVAL);
-            }
-            Err(TryLockError::WouldBlock) => {
-                return Err(OpenError::InUse {
-                    path: db_path.to_path_buf(),
-                    holder: holder(&mut file),
-                    lock_path,
-                });
-            }
-            Err(TryLockError::Error(source)) => return Err(io("locking", source)),
-        }
-    }
-    let mut previous = String::new();
-    let _ = file
-        .seek(SeekFrom::Start(0))
-        .and_then(|_| (&mut file).take(4096).read_to_string(&mut previous));
+    let mut lock = OsLock::acquire(&lock_path, timeout).map_err(|error| match error {
+        LockError::InUse { holder } => OpenError::InUse {
+            path: db_path.to_path_buf(),
+            holder,
+            lock_path: lock_path.clone(),
+        },
+        LockError::Io { context, source } => OpenError::Io {
+            context,
+            path: lock_path.clone(),
+            source,
+        },
+    })?;
+    let previous = lock.text();
     let creating = crate::creation::under_way(&previous);
     if !creating {
         // Record who holds the lock, for the next opener's error message; this also erases
-        // the last clean-close record, so a crash from here on leaves none. A failure here
-        // costs only that message, so it does not fail the open. A creation's record stays.
-        let _ = file.set_len(0).and_then(|()| {
-            file.seek(SeekFrom::Start(0))?;
-            write!(file, "pid {}", std::process::id())
-        });
+        // the last clean-close record, so a crash from here on leaves none. A creation's
+        // record stays.
+        lock.record_holder();
     }
     Ok(WriterLock {
-        file,
+        lock,
         previous,
         creating,
     })
@@ -188,21 +148,5 @@ pub(crate) fn acquire(db_path: &Path, timeout: Duration) -> Result<WriterLock, O
 /// What the lock file of the database at `db_path` holds (empty if there is none): read without
 /// taking the lock, by opens that only inspect.
 pub(crate) fn peek(db_path: &Path) -> String {
-    let mut text = String::new();
-    if let Ok(file) = File::open(lock_path(db_path)) {
-        let _ = file.take(4096).read_to_string(&mut text);
-    }
-    text
-}
-
-fn holder(file: &mut File) -> String {
-    let mut text = String::new();
-    let read = file
-        .seek(SeekFrom::Start(0))
-        .and_then(|_| file.take(64).read_to_string(&mut text));
-    let first = text.lines().next().unwrap_or_default().trim();
-    match read {
-        Ok(_) if !first.is_empty() => format!(" ({first})"),
-        _ => String::new(),
-    }
+    peek_lock(&lock_path(db_path))
 }

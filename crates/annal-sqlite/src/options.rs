@@ -8,20 +8,7 @@ use std::time::Duration;
 
 use annal_core::{Clock, Limits, SystemClock};
 
-/// How much a commit waits for the disk before an append is acknowledged.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum Durability {
-    /// An acknowledged append survives a process kill, an OS crash and power loss: SQLite runs
-    /// with `synchronous=FULL`, which in WAL mode fsyncs the WAL at every commit.
-    #[default]
-    Durable,
-    /// Gives up power-loss and OS-crash durability for speed (`synchronous=NORMAL`): the WAL is
-    /// fsynced only at checkpoints and on [`Store::flush`](annal_core::Store::flush), so the
-    /// newest acknowledged appends can vanish if the machine (not the process) goes down. A
-    /// killed process still loses nothing.
-    Relaxed,
-}
+pub use annal_core::backend::Durability;
 
 /// Options for [`SqliteStore::open`](crate::SqliteStore::open).
 #[derive(Clone)]
@@ -79,6 +66,14 @@ impl OpenOptions {
     }
 
     /// Chooses the durability of acknowledged appends.
+    ///
+    /// `Durable`: an acknowledged append survives a process kill, an OS crash and power loss:
+    /// SQLite runs with `synchronous=FULL`, which in WAL mode fsyncs the WAL at every commit.
+    ///
+    /// `Relaxed`: gives up power-loss and OS-crash durability for speed (`synchronous=NORMAL`): the
+    /// WAL is fsynced only at checkpoints and on [`Store::flush`](annal_core::Store::flush), so the
+    /// newest acknowledged appends can vanish if the machine (not the process) goes down. A killed
+    /// process still loses nothing.
     pub fn durability(mut self, durability: Durability) -> Self {
         self.durability = durability;
         self

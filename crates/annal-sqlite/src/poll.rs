@@ -13,6 +13,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use annal_core::Position;
+use annal_core::backend::advance_head;
 use rusqlite::Connection;
 use tokio::sync::watch;
 
@@ -77,13 +78,7 @@ fn watch_commits(
         // A failed read leaves `seen` unchanged, so the next tick tries again.
         if let Ok(new_head) = read::head(&connection) {
             seen = version;
-            head.send_if_modified(|current| {
-                let moved = new_head > *current;
-                if moved {
-                    *current = new_head;
-                }
-                moved
-            });
+            advance_head(&head, new_head);
         }
     }
 }

@@ -11,7 +11,7 @@
 
 use std::sync::Mutex;
 
-use annal_core::PreparedEvent;
+use annal_core::backend::PreparedEvent;
 
 /// Bytes of JSON text (payloads and metadata) that may wait here; beyond it, events are freed
 /// when their answer arrives.
@@ -56,7 +56,8 @@ impl SpentEvents {
 
 #[cfg(test)]
 mod tests {
-    use annal_core::{EventType, Limits, NewEvent, prepare_batch};
+    use annal_core::backend::prepare_batch;
+    use annal_core::{EventType, Limits, NewEvent};
     use serde_json::json;
 
     use super::*;

@@ -8,12 +8,14 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use annal_core::backend::{
+    BatchPreparer, PAGE_EVENTS, Reply, StreamPage, follow, prepare_batch, stream_pages,
+};
 use annal_core::{
-    AppendError, AppendResult, BatchPreparer, CheckpointError, Clock, Direction, EventId,
-    EventStream, ExpectedVersion, Filter, Limits, NewEvent, PAGE_EVENTS, Position, PreparedEvent,
-    ProjectionName, ReadError, ReadStreamOptions, RecordedEvent, RetentionError, RetentionPolicy,
-    RetentionReport, SavedProjection, Snapshot, SnapshotError, Stats, StorageError, Store,
-    StreamId, Version, follow, paged, prepare_batch,
+    AppendError, AppendResult, CheckpointError, Clock, EventId, EventStream, ExpectedVersion,
+    Filter, Limits, NewEvent, Position, ProjectionName, ReadError, ReadStreamOptions,
+    RecordedEvent, RetentionError, RetentionPolicy, RetentionReport, SavedProjection, Snapshot,
+    SnapshotError, Stats, StorageError, Store, StreamId, Version,
 };
 use async_trait::async_trait;
 use tokio::sync::{oneshot, watch};
@@ -24,7 +26,7 @@ use crate::options::OpenOptions;
 use crate::poll::Poller;
 use crate::read::{self, QueryCursor, Readers};
 use crate::spent::SpentEvents;
-use crate::writer::{AppendAnswer, Command, MoreParts, WriterHandle};
+use crate::writer::{AppendAnswer, Command, MoreParts, SqliteAppend, WriterHandle, writer_gone};
 
 /// An annal store in one SQLite file. Cloning gives another handle to the same store.
 #[derive(Clone)]
@@ -111,13 +113,6 @@ impl std::fmt::Debug for SqliteStore {
             .field("head", &*self.shared.head.borrow())
             .field("read_only", &self.writer().is_none())
             .finish_non_exhaustive()
-    }
-}
-
-/// The answer to a write whose writer thread is gone (it panicked, or the store closed).
-fn writer_gone() -> StorageError {
-    StorageError::Poisoned {
-        reason: "the writer thread stopped".into(),
     }
 }
 
@@ -212,23 +207,14 @@ impl SqliteStore {
     }
 
     /// Sends a command to the writer and waits for its answer.
-    async fn send<T, E>(
-        &self,
-        command: impl FnOnce(oneshot::Sender<Result<T, E>>) -> Command,
-    ) -> Result<T, E>
+    async fn send<T, E>(&self, command: impl FnOnce(Reply<T, E>) -> Command) -> Result<T, E>
     where
         E: From<StorageError>,
     {
         let Some(writer) = self.writer() else {
             return Err(StorageError::ReadOnly.into());
         };
-        let (reply, answer) = oneshot::channel();
-        writer
-            .sender()
-            .send(command(reply))
-            .await
-            .map_err(|_| writer_gone())?;
-        answer.await.map_err(|_| writer_gone())?
+        writer.queue().request(command).await
     }
 
     /// Appends a batch of more than [`PART_EVENTS`] events in parts: the writer starts
@@ -244,20 +230,17 @@ impl SqliteStore {
         let limits = &self.shared.limits;
         let mut preparer = BatchPreparer::new(total, limits, self.shared.clock.now_ms())?;
         let mut events = events.into_iter();
-        let mut batch = preparer.prepare(events.by_ref().take(FIRST_PART_EVENTS).collect())?;
-        // The JSON trees are freed while the writer commits, not between parts, where the
-        // writer may be waiting for the next part.
-        let mut trees = take_trees(&mut batch);
+        let batch = preparer.prepare(events.by_ref().take(FIRST_PART_EVENTS).collect())?;
         let (sender, parts) = std::sync::mpsc::channel();
         let (reply, answer) = oneshot::channel();
-        let command = Command::Append {
+        let command = Command::Append(SqliteAppend {
             stream: stream.clone(),
             expected,
             batch,
             more: Some(MoreParts { total, parts }),
             reply,
-        };
-        let sent = writer.sender().send(command).await.is_ok();
+        });
+        let sent = writer.queue().send(command).await.is_ok();
         // No await from here to the last part: once the writer has the first part, the others
         // always follow, or the sender is dropped before the last one. Every part is checked
         // even when the writer stopped listening (a failed or poisoned store): as for a batch
@@ -270,9 +253,8 @@ impl SqliteStore {
             }
             // A refused part returns here and drops `sender` before the last part: the writer
             // then writes nothing of the batch, and its answer goes unread.
-            let mut part = preparer.prepare(part)?;
+            let part = preparer.prepare(part)?;
             if listening {
-                trees.extend(take_trees(&mut part));
                 listening = sender.send(part).is_ok();
             }
         }
@@ -280,19 +262,18 @@ impl SqliteStore {
         if !sent {
             return Err(writer_gone().into());
         }
-        self.answer(answer, trees).await
+        self.answer(writer, answer).await
     }
 
-    /// Waits for the writer's answer to an append, freeing the append's JSON
-    /// trees and the previous append's events meanwhile (`spent.rs`).
+    /// Waits for the writer's answer to an append, freeing the previous append's events
+    /// meanwhile (`spent.rs`).
     async fn answer(
         &self,
+        writer: &WriterHandle,
         answer: oneshot::Receiver<AppendAnswer>,
-        trees: Vec<(serde_json::Value, serde_json::Value)>,
     ) -> Result<AppendResult, AppendError> {
-        drop(trees);
         self.shared.spent.free();
-        let answer = answer.await.map_err(|_| writer_gone())?;
+        let answer = writer.queue().answer(answer).await?;
         self.shared.spent.keep(answer.events);
         answer.result
     }
@@ -326,16 +307,6 @@ const PART_EVENTS: usize = 128;
 /// start sooner.
 const FIRST_PART_EVENTS: usize = 32;
 
-/// Takes the parsed payload and metadata trees out of a prepared batch: the writer stores only
-/// their JSON text, so they are freed on the caller's thread while it waits for the writer
-/// ([`SqliteStore::answer`]), instead of after the commit on the writer's.
-fn take_trees(batch: &mut [PreparedEvent]) -> Vec<(serde_json::Value, serde_json::Value)> {
-    batch
-        .iter_mut()
-        .map(|event| (event.payload.take(), event.metadata.take()))
-        .collect()
-}
-
 #[async_trait]
 impl Store for SqliteStore {
     async fn append(
@@ -344,31 +315,23 @@ impl Store for SqliteStore {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<AppendResult, AppendError> {
-        if self.writer().is_none() {
-            return Err(StorageError::ReadOnly.into());
-        }
         let Some(writer) = self.writer() else {
             return Err(StorageError::ReadOnly.into());
         };
         if events.len() > PART_EVENTS {
             return self.append_in_parts(writer, stream, expected, events).await;
         }
-        let mut batch = prepare_batch(events, &self.shared.limits, self.shared.clock.now_ms())?;
-        let trees = take_trees(&mut batch);
+        let batch = prepare_batch(events, &self.shared.limits, self.shared.clock.now_ms())?;
         let (reply, answer) = oneshot::channel();
-        let command = Command::Append {
+        let command = Command::Append(SqliteAppend {
             stream: stream.clone(),
             expected,
             batch,
             more: None,
             reply,
-        };
-        writer
-            .sender()
-            .send(command)
-            .await
-            .map_err(|_| writer_gone())?;
-        self.answer(answer, trees).await
+        });
+        writer.queue().send(command).await?;
+        self.answer(writer, answer).await
     }
 
     async fn stream_version(&self, stream: &StreamId) -> Result<Version, ReadError> {
@@ -388,55 +351,24 @@ impl Store for SqliteStore {
         stream: &StreamId,
         options: ReadStreamOptions,
     ) -> Result<EventStream, ReadError> {
-        #[derive(Clone, Copy)]
-        struct Cursor {
-            bound: Version,
-            remaining: Option<u64>,
-        }
         let readers = Arc::clone(&self.shared.readers);
         let stream = stream.clone();
-        let direction = options.direction;
-        let bound = match direction {
-            Direction::Forward => options.from.unwrap_or(Version(1)),
-            Direction::Backward => options.from.unwrap_or(Version(u64::MAX)),
-        };
-        let start = Cursor {
-            bound,
-            remaining: options.limit,
-        };
-        Ok(paged(start, move |cursor: Cursor| {
+        Ok(stream_pages(options, move |page: StreamPage| {
             let readers = Arc::clone(&readers);
             let stream = stream.clone();
             async move {
-                let page = cursor
-                    .remaining
-                    .map_or(PAGE_EVENTS as u64, |r| r.min(PAGE_EVENTS as u64));
-                if page == 0 || (direction == Direction::Backward && cursor.bound == Version(0)) {
-                    return Ok(None);
-                }
-                let page = page as usize;
-                let bound = cursor.bound;
-                let events = readers
+                readers
                     .run_with_names(move |connection, names| {
-                        read::stream_page(connection, names, &stream, direction, bound, page)
+                        read::stream_page(
+                            connection,
+                            names,
+                            &stream,
+                            page.direction,
+                            page.bound,
+                            page.events,
+                        )
                     })
-                    .await?;
-                let Some(last) = events.last() else {
-                    return Ok(None);
-                };
-                let bound = match direction {
-                    Direction::Forward => last.version.next(),
-                    Direction::Backward => Version(last.version.0.saturating_sub(1)),
-                };
-                // A short page is the last one; ending here saves an empty round trip.
-                let remaining = if events.len() < page {
-                    Some(0)
-                } else {
-                    cursor
-                        .remaining
-                        .map(|remaining| remaining - events.len() as u64)
-                };
-                Ok(Some((events, Cursor { bound, remaining })))
+                    .await
             }
         }))
     }
@@ -576,15 +508,9 @@ impl Store for SqliteStore {
         saved: &SavedProjection,
     ) -> Result<(), CheckpointError> {
         let name = name.clone();
-        let checkpoint = saved.checkpoint.0;
-        let state_json = saved.state.to_string();
-        self.send(|reply| Command::SaveProjection {
-            name,
-            checkpoint,
-            state_json,
-            reply,
-        })
-        .await
+        let saved = saved.clone();
+        self.send(|reply| Command::SaveProjection { name, saved, reply })
+            .await
     }
 
     async fn load_projection(

@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use futures::StreamExt;
 use tokio::sync::watch;
 
+use crate::backend::{PAGE_EVENTS, advance_head, paged};
 use crate::batch::prepare_batch;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{AppendError, CheckpointError, ReadError, RetentionError, SnapshotError};
@@ -19,7 +20,6 @@ use crate::event::NewEvent;
 use crate::filter::{Direction, Filter};
 use crate::ids::{ProjectionName, StreamId};
 use crate::limits::Limits;
-use crate::paging::{PAGE_EVENTS, paged};
 use crate::position::{ExpectedVersion, Position, Version};
 use crate::snapshot::Snapshot;
 use crate::stats::Stats;
@@ -87,14 +87,10 @@ impl MemoryStore {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Publishes `head` once the state lock is released, so two appends may publish out of
+    /// order, and a retry publishes its earlier position: the later, larger head stands.
     fn publish_head(&self, head: Position) {
-        self.inner.head.send_if_modified(|current| {
-            let moved = head > *current;
-            if moved {
-                *current = head;
-            }
-            moved
-        });
+        advance_head(&self.inner.head, head);
     }
 }
 

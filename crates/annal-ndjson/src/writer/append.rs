@@ -7,9 +7,10 @@
 
 use std::os::unix::fs::FileExt;
 
+use annal_core::backend::PreparedEvent;
 use annal_core::{
-    AppendError, AppendResult, ExpectedVersion, InvalidEvent, Position, PreparedEvent, RetryCheck,
-    StorageError, StoredEventRef, StreamId, Version, check_retry,
+    AppendError, AppendResult, ExpectedVersion, InvalidEvent, Position, RetryCheck, StorageError,
+    StoredEventRef, StreamId, Version, check_retry,
 };
 
 use super::{Writer, read_index};

@@ -12,6 +12,8 @@ use annal_core::{
 };
 
 use super::compact::Verdict;
+use annal_core::backend::AppendRequest;
+
 use super::{Command, Writer, read_index};
 use crate::atomic::{remove_durably, sync_dir, write_atomic};
 use crate::layout::{PROJECTIONS_DIR, SNAPSHOTS_DIR};
@@ -82,18 +84,13 @@ impl Writer {
             Command::Flush { reply } => {
                 let synced = self.sync_committed().map_err(|error| {
                     self.poison(format!("syncing {}: {error}", self.layout.dir().display()))
-                        .error()
+                        .failure()
                 });
                 drop(reply.send(synced));
             }
-            Command::Append { reply, .. } => {
-                drop(
-                    reply.send(Err(StorageError::Poisoned {
-                        reason: "an append reached the maintenance path".into(),
-                    }
-                    .into())),
-                );
-            }
+            Command::Append(append) => append.fail(StorageError::Poisoned {
+                reason: "an append reached the maintenance path".into(),
+            }),
         }
     }
 
@@ -128,7 +125,7 @@ impl Writer {
         .and_then(|()| write_atomic(path, bytes));
         written.map_err(|error| {
             self.poison(format!("writing {}: {error}", path.display()))
-                .error()
+                .failure()
         })
     }
 
@@ -204,7 +201,7 @@ impl Writer {
                     Verdict::Keep
                 }
             })
-            .map_err(|reason| self.poison(reason).error())?;
+            .map_err(|reason| self.poison(reason).failure())?;
         Ok(RetentionReport {
             removed: compacted.removed,
             protected: 0,
@@ -236,14 +233,14 @@ impl Writer {
                         Verdict::Keep
                     }
                 })
-                .map_err(|reason| self.poison(reason).error())?;
+                .map_err(|reason| self.poison(reason).failure())?;
             report.removed = compacted.removed;
         }
         if self.state.snapshots.remove(stream.as_str()).is_some() {
             let path = self.layout.snapshot(stream.as_str());
             remove_durably(&path).map_err(|error| {
                 self.poison(format!("removing {}: {error}", path.display()))
-                    .error()
+                    .failure()
             })?;
         }
         Ok(report)
@@ -268,7 +265,7 @@ impl Writer {
                     RetentionVerdict::Protected => Verdict::Protected,
                 }
             })
-            .map_err(|reason| self.poison(reason).error())?;
+            .map_err(|reason| self.poison(reason).failure())?;
         Ok(RetentionReport {
             removed: compacted.removed,
             protected: compacted.protected,

@@ -14,7 +14,6 @@
 //! can report success for lost data. Reopening runs recovery, which cuts an unfinished tail.
 
 mod append;
-mod command;
 mod compact;
 mod maintenance;
 
@@ -26,23 +25,23 @@ use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use annal_core::backend::{
+    Append, Durability, Poison, Poisoned, Reply, Request, WriterInbox, WriterQueue, drain_group,
+    publish_head,
+};
 use annal_core::{AppendError, AppendResult, Position, StorageError};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
-pub(crate) use command::Command;
-use command::Reply;
+/// A request to the writer.
+pub(crate) type Command = Request;
 
 use crate::atomic::write_atomic;
 use crate::head::{Head, HeadWriter};
 use crate::ids::IdIndex;
 use crate::index::Index;
 use crate::layout::{INDEX_FILE, Layout};
-use crate::options::Durability;
 use crate::scan::{LineInfo, Start};
 use crate::sidecar::Summary;
-
-/// Most requests waiting in the queue; a full queue makes callers wait (back-pressure).
-pub(crate) const QUEUE_COMMANDS_MAX: usize = 16 * 1024;
 
 /// Most events in one group: bounds one write's size and the latency of its callers.
 const GROUP_EVENTS_MAX: usize = 20_000;
@@ -87,7 +86,7 @@ impl WriterState {
 /// The running writer thread, owned by the store.
 #[derive(Debug)]
 pub(crate) struct WriterHandle {
-    sender: mpsc::Sender<Command>,
+    queue: WriterQueue<Command>,
     thread: JoinHandle<()>,
 }
 
@@ -109,7 +108,7 @@ impl WriterHandle {
     /// Starts the writer thread; `parts.log` is open for appending at the end of the last
     /// whole batch.
     pub(crate) fn start(parts: WriterParts) -> std::io::Result<Self> {
-        let (sender, receiver) = mpsc::channel(QUEUE_COMMANDS_MAX);
+        let (queue, inbox) = WriterQueue::new(writer_gone);
         let next = read_index(&parts.index).map_or(Start::default(), |index| index.next);
         let writer = Writer {
             layout: parts.layout,
@@ -122,25 +121,25 @@ impl WriterHandle {
             state: parts.state,
             durability: parts.durability,
             head: parts.head,
-            poisoned: None,
+            poisoned: Poisoned::default(),
             group: Group::default(),
             summary_written: Instant::now(),
             summary_dirty: false,
         };
         let thread = std::thread::Builder::new()
             .name("annal-ndjson-writer".into())
-            .spawn(move || writer.run(receiver))?;
-        Ok(Self { sender, thread })
+            .spawn(move || writer.run(inbox))?;
+        Ok(Self { queue, thread })
     }
 
     /// The queue into the writer.
-    pub(crate) fn sender(&self) -> &mpsc::Sender<Command> {
-        &self.sender
+    pub(crate) fn queue(&self) -> &WriterQueue<Command> {
+        &self.queue
     }
 
     /// Stops the writer after it has answered everything queued and refreshed `index.json`.
     pub(crate) fn stop(self) {
-        drop(self.sender);
+        drop(self.queue);
         // A panicked writer answered nothing more; there is nothing left to stop.
         let _ = self.thread.join();
     }
@@ -185,26 +184,19 @@ struct Writer {
     state: WriterState,
     durability: Durability,
     head: watch::Sender<Position>,
-    poisoned: Option<String>,
+    poisoned: Poisoned,
     group: Group,
     summary_written: Instant,
     summary_dirty: bool,
 }
 
 impl Writer {
-    fn run(mut self, mut receiver: mpsc::Receiver<Command>) {
-        while let Some(first) = receiver.blocking_recv() {
-            let mut n_events = first.weight();
-            self.handle(first);
-            while n_events < GROUP_EVENTS_MAX && self.group.buf.len() < GROUP_BYTES_MAX {
-                match receiver.try_recv() {
-                    Ok(command) => {
-                        n_events += command.weight();
-                        self.handle(command);
-                    }
-                    Err(_) => break,
-                }
-            }
+    fn run(mut self, mut inbox: WriterInbox<Command>) {
+        while let Some(first) = inbox.blocking_recv() {
+            drain_group(&mut inbox, first, GROUP_EVENTS_MAX, |command| {
+                self.handle(command);
+                self.group.buf.len() < GROUP_BYTES_MAX
+            });
             self.commit();
             if self.summary_dirty && self.summary_written.elapsed() >= SUMMARY_INTERVAL {
                 self.refresh_summary();
@@ -219,26 +211,24 @@ impl Writer {
     }
 
     fn handle(&mut self, command: Command) {
-        if let Some(reason) = &self.poisoned {
-            let reason = reason.clone();
-            command.fail(StorageError::Poisoned { reason });
+        if let Some(refusal) = self.poisoned.refusal() {
+            command.fail(refusal);
             return;
         }
         match command {
-            Command::Append {
+            Command::Append(Append {
                 stream,
                 expected,
                 batch,
                 reply,
-            } => {
+            }) => {
                 let answer = self.decide_append(&stream, expected, &batch);
                 self.group.answers.push((reply, answer));
             }
             other => {
                 self.commit();
-                if let Some(reason) = &self.poisoned {
-                    let reason = reason.clone();
-                    other.fail(StorageError::Poisoned { reason });
+                if let Some(refusal) = self.poisoned.refusal() {
+                    other.fail(refusal);
                     return;
                 }
                 self.maintain(other);
@@ -273,14 +263,7 @@ impl Writer {
             .and_then(|()| self.extend_index(&group));
         match indexed {
             Ok(()) => {
-                let head = Position(self.state.last_position);
-                self.head.send_if_modified(|current| {
-                    let moved = head > *current;
-                    if moved {
-                        *current = head;
-                    }
-                    moved
-                });
+                publish_head(&self.head, Position(self.state.last_position));
                 self.summary_dirty = true;
                 for (reply, answer) in group.answers {
                     drop(reply.send(answer));
@@ -292,7 +275,7 @@ impl Writer {
                 let _ = self.log.set_len(self.end);
                 let failure = self.poison(reason);
                 for (reply, _) in group.answers {
-                    drop(reply.send(Err(failure.error().into())));
+                    drop(reply.send(Err(failure.failure().into())));
                 }
             }
         }
@@ -318,13 +301,12 @@ impl Writer {
     }
 
     /// Refuses every later write; returns the failure to answer the failed requests with.
-    fn poison(&mut self, reason: String) -> Failure {
-        self.poisoned = Some(reason.clone());
+    fn poison(&mut self, reason: String) -> Poison {
         let context = format!(
             "writing to {} failed; the store is now poisoned",
             self.layout.dir().display()
         );
-        Failure { context, reason }
+        self.poisoned.set(Poison::new(context, reason))
     }
 
     /// `head.json`'s record for the log synced up to `synced_bytes`.
@@ -339,7 +321,7 @@ impl Writer {
     /// Makes everything committed durable and `head.json` say so, durably. In relaxed mode this
     /// is where the log is synced and readers in other processes catch up.
     fn sync_head(&mut self) {
-        if self.poisoned.is_some() {
+        if self.poisoned.is_poisoned() {
             return;
         }
         if let Err(error) = self.sync_committed() {
@@ -374,14 +356,9 @@ impl Writer {
     }
 }
 
-/// A write failure, for each caller that shares it.
-struct Failure {
-    context: String,
-    reason: String,
-}
-
-impl Failure {
-    fn error(&self) -> StorageError {
-        StorageError::backend(self.context.clone(), self.reason.clone())
+/// The answer to a write whose writer thread is gone (it panicked, or the store closed).
+pub(crate) fn writer_gone() -> StorageError {
+    StorageError::Poisoned {
+        reason: "the writer thread stopped".into(),
     }
 }

@@ -1,6 +1,6 @@
-//! Pages of the whole log by position and of one stream by version.
+//! Pages of the whole log by position and of one stream by version, and one event by its id.
 
-use annal_core::{Direction, Position, RecordedEvent, StreamId, Version};
+use annal_core::{Direction, EventId, Position, RecordedEvent, StreamId, Version};
 use deadpool_postgres::Object;
 
 use crate::retry::ReadFailure;
@@ -44,4 +44,15 @@ pub(crate) async fn stream_page(
         )
         .await?;
     Ok(rows.iter().map(event).collect::<Result<_, _>>()?)
+}
+
+/// The event whose id is `id`, through the unique index on ids.
+pub(crate) async fn by_id(
+    client: Object,
+    id: &EventId,
+) -> Result<Option<RecordedEvent>, ReadFailure> {
+    let sql = format!("SELECT {EVENT_COLUMNS} WHERE e.id = $1");
+    let statement = client.prepare_cached(&sql).await?;
+    let row = client.query_opt(&statement, &[&id.as_str()]).await?;
+    Ok(row.as_ref().map(event).transpose()?)
 }

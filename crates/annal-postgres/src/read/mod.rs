@@ -10,7 +10,7 @@ mod lookups;
 mod query;
 mod stats;
 
-pub(crate) use events::{all_page, stream_page};
+pub(crate) use events::{all_page, by_id as event_by_id, stream_page};
 pub(crate) use lookups::{head, load_projection, load_snapshot, stream_version};
 pub(crate) use query::{QueryCursor, query_page};
 pub(crate) use stats::stats;

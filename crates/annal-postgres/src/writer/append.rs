@@ -20,12 +20,12 @@ use tokio_postgres::error::SqlState;
 
 use crate::row::to_sql;
 use crate::schema::CHANNEL;
-use crate::writer::command::AppendRequest;
 use crate::writer::corrupt::counter;
 use crate::writer::failure::GroupFailure;
 use crate::writer::names::{Dictionaries, GroupNames, resolve};
 use crate::writer::plan::{Plan, Rows, plan};
 use crate::writer::versions::VersionCache;
+use annal_core::backend::Append;
 
 /// What a committed group did: each request's answer, and the new head if it moved.
 pub(crate) struct GroupOutcome {
@@ -83,7 +83,7 @@ pub(crate) async fn append_group(
     dictionaries: &mut Dictionaries,
     cache: &mut VersionCache,
     published: u64,
-    requests: &[AppendRequest],
+    requests: &[Append],
 ) -> Result<GroupOutcome, GroupFailure> {
     let names = resolve(client, dictionaries, requests).await?;
     if let Some(predicted) = cache.predict(&names.streams) {
@@ -167,7 +167,7 @@ async fn fast(
 /// head; then, after deciding, the guarded write and `COMMIT`.
 async fn slow(
     client: &Object,
-    requests: &[AppendRequest],
+    requests: &[Append],
     names: &GroupNames,
     cache: &mut VersionCache,
 ) -> Result<GroupOutcome, GroupFailure> {

@@ -17,7 +17,6 @@
 //! against the locked rows.
 
 mod append;
-mod command;
 mod corrupt;
 mod dictionary;
 mod failure;
@@ -29,18 +28,18 @@ mod versions;
 use std::sync::Arc;
 use std::time::Duration;
 
+use annal_core::backend::{Append, Request, WriterInbox, advance_head, drain_group};
 use annal_core::{Position, StorageError};
 use deadpool_postgres::{Object, Pool};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 use append::append_group;
-pub(crate) use command::{AppendRequest, Command};
 use failure::GroupFailure;
 use names::Dictionaries;
 use versions::VersionCache;
 
-/// Most requests waiting in the queue; a full queue makes callers wait (back-pressure).
-pub(crate) const QUEUE_COMMANDS_MAX: usize = 16 * 1024;
+/// A request to the writer.
+pub(crate) type Command = Request;
 
 /// Most events in one group transaction: bounds the arrays bound to one `INSERT` and the time
 /// the head lock is held.
@@ -53,39 +52,28 @@ const GATHER_WINDOW: Duration = Duration::from_millis(1);
 /// Runs of one group before its callers get the failure.
 const GROUP_ATTEMPTS_MAX: u32 = 6;
 
-/// Publishes `head` if it is ahead of the current one (several sources race to publish).
+/// Publishes `head` if it is ahead of the current one: the writer and the listener race to
+/// publish, so a stale head is dropped.
 pub(crate) fn publish(sender: &watch::Sender<Position>, head: Position) {
-    sender.send_if_modified(|current| {
-        let moved = head > *current;
-        if moved {
-            *current = head;
-        }
-        moved
-    });
+    advance_head(sender, head);
 }
 
 /// The writer task's loop; it ends when every sender is gone.
 pub(crate) async fn run(
     pool: Pool,
     head: Arc<watch::Sender<Position>>,
-    mut receiver: mpsc::Receiver<Command>,
+    mut receiver: WriterInbox<Command>,
 ) {
     let mut dictionaries = Dictionaries::default();
     let mut cache = VersionCache::default();
     let mut group: Vec<Command> = Vec::new();
     let mut previous_group = 0usize;
     while let Some(first) = receiver.recv().await {
-        let mut n_events = first.weight();
-        group.push(first);
-        while n_events < GROUP_EVENTS_MAX {
-            match receiver.try_recv() {
-                Ok(command) => {
-                    n_events += command.weight();
-                    group.push(command);
-                }
-                Err(_) => break,
-            }
-        }
+        drain_group(&mut receiver, first, GROUP_EVENTS_MAX, |command| {
+            group.push(command);
+            true
+        });
+        let mut n_events: usize = group.iter().map(Command::weight).sum();
         // The callers of a large group resubmit one by one after their answers; starting the
         // next transaction with the first few would commit them alone and leave the rest for
         // the one after (groups alternate large and tiny, each paying a flush). So when fewer
@@ -111,7 +99,7 @@ pub(crate) async fn run(
             }
         }
         previous_group = appends_in(&group);
-        let mut appends: Vec<AppendRequest> = Vec::new();
+        let mut appends: Vec<Append> = Vec::new();
         for command in group.drain(..) {
             match command {
                 Command::Append(request) => appends.push(request),
@@ -132,7 +120,7 @@ async fn commit_appends(
     head: &watch::Sender<Position>,
     dictionaries: &mut Dictionaries,
     cache: &mut VersionCache,
-    appends: &mut Vec<AppendRequest>,
+    appends: &mut Vec<Append>,
 ) {
     if appends.is_empty() {
         return;
@@ -219,7 +207,7 @@ async fn maintain(pool: &Pool, command: Command) {
     let mut client = match pool.get().await {
         Ok(client) => client,
         Err(error) => {
-            fail(command, storage(&error));
+            command.fail(storage(&error));
             return;
         }
     };
@@ -267,29 +255,19 @@ async fn maintain(pool: &Pool, command: Command) {
         Command::Retain { policy, reply } => {
             answer!(reply, maintenance::retain(&mut client, policy).await)
         }
-        Command::SaveProjection {
-            name,
-            checkpoint,
-            state_json,
+        Command::SaveProjection { name, saved, reply } => answer!(
             reply,
-        } => answer!(
-            reply,
-            maintenance::save_projection(&client, name.as_str(), checkpoint, &state_json)
-                .await
-                .map(Ok)
+            maintenance::save_projection(
+                &client,
+                name.as_str(),
+                saved.checkpoint.0,
+                &saved.state.to_string()
+            )
+            .await
+            .map(Ok)
         ),
-    }
-}
-
-/// Answers a request that could not run.
-fn fail(command: Command, error: StorageError) {
-    match command {
-        Command::Append(request) => drop(request.reply.send(Err(error.into()))),
-        Command::SaveSnapshot { reply, .. } => drop(reply.send(Err(error.into()))),
-        Command::Truncate { reply, .. }
-        | Command::Delete { reply, .. }
-        | Command::Retain { reply, .. } => drop(reply.send(Err(error.into()))),
-        Command::SaveProjection { reply, .. } => drop(reply.send(Err(error.into()))),
+        // Every commit is durable (`synchronous_commit = on`): there is nothing to flush.
+        Command::Flush { reply } => drop(reply.send(Ok(()))),
     }
 }
 

@@ -6,9 +6,9 @@
 
 use deadpool_postgres::Object;
 
-use crate::writer::command::AppendRequest;
 use crate::writer::dictionary::Dictionary;
 use crate::writer::failure::GroupFailure;
+use annal_core::backend::Append;
 
 /// The writer's name caches.
 #[derive(Debug)]
@@ -42,7 +42,7 @@ pub(crate) struct GroupNames {
 pub(crate) async fn resolve(
     client: &Object,
     dictionaries: &mut Dictionaries,
-    requests: &[AppendRequest],
+    requests: &[Append],
 ) -> Result<GroupNames, GroupFailure> {
     let before = GroupFailure::before_commit;
     dictionaries

@@ -15,7 +15,7 @@ use annal_core::{
 };
 
 use crate::row::to_sql;
-use crate::writer::command::AppendRequest;
+use annal_core::backend::Append;
 
 /// The columns of the rows a group inserts, one vector per column (bound as arrays).
 #[derive(Default)]
@@ -78,7 +78,7 @@ impl Plan<'_> {
 /// `versions` the streams' current versions; `stored` the group's ids already in the store;
 /// `assumed_head` a head no lower than any stored position.
 pub(crate) fn plan<'a>(
-    requests: &'a [AppendRequest],
+    requests: &'a [Append],
     stream_ids: &[i64],
     name_ids: &[Vec<(i64, i64)>],
     mut versions: HashMap<i64, u64>,
@@ -132,7 +132,7 @@ pub(crate) fn plan<'a>(
 /// Decides one request against the stream's `current` version and the stored ids; on
 /// success, adds its rows after position `last`.
 fn decide<'a>(
-    request: &'a AppendRequest,
+    request: &'a Append,
     stream_id: i64,
     name_ids: &[(i64, i64)],
     current: u64,

@@ -8,7 +8,8 @@
 
 use std::sync::Arc;
 
-use annal_core::{EventStream, ReadError, RecordedEvent, paged};
+use annal_core::backend::paged;
+use annal_core::{EventStream, ReadError, RecordedEvent};
 use rusqlite::Connection;
 use tokio::task::JoinHandle;
 

@@ -7,9 +7,10 @@
 
 use std::sync::LazyLock;
 
+use annal_core::backend::PreparedEvent;
 use annal_core::{
-    AggregateType, AppendError, AppendResult, EventType, ExpectedVersion, Position, PreparedEvent,
-    RetryCheck, StorageError, StoredEventRef, StreamId, Version, check_retry,
+    AggregateType, AppendError, AppendResult, EventType, ExpectedVersion, Position, RetryCheck,
+    StorageError, StoredEventRef, StreamId, Version, check_retry,
 };
 use rusqlite::{Connection, OptionalExtension};
 

@@ -4,71 +4,48 @@
 //! Invariant: an answer is sent only after the transaction holding the request's effects has
 //! committed (and, in durable mode, is on disk), or with an error once that transaction failed.
 
+use annal_core::backend::{AppendRequest, PreparedEvent, Reply, Request};
 use annal_core::{
-    AppendError, AppendResult, CheckpointError, ExpectedVersion, PreparedEvent, ProjectionName,
-    RetentionError, RetentionPolicy, RetentionReport, Snapshot, SnapshotError, StorageError,
-    StreamId, Version,
+    AppendError, AppendResult, CheckpointError, ExpectedVersion, RetentionError, RetentionReport,
+    SnapshotError, StorageError, StreamId,
 };
 use tokio::sync::oneshot;
 
-/// Where one request's answer goes.
-pub(crate) type Reply<T, E> = oneshot::Sender<Result<T, E>>;
+/// A request to the writer.
+pub(crate) type Command = Request<SqliteAppend>;
 
 /// Where an append's answer goes.
 pub(crate) type AppendReply = oneshot::Sender<AppendAnswer>;
 
 /// The answer to an append, with the batch's events handed back for the caller's side to free
-/// (`spent.rs`): the writer freeing them contended with the callers for the allocator's locks (a
-/// microsecond per event, and thousands of context switches per 100,000 events).
+/// (`spent.rs`): the writer freeing them contended with the callers for the allocator's locks.
 #[derive(Debug)]
 pub(crate) struct AppendAnswer {
     pub(crate) result: Result<AppendResult, AppendError>,
     pub(crate) events: Vec<Vec<PreparedEvent>>,
 }
 
-/// A request to the writer.
+/// Append a validated batch: all of it, or its first part when `more` brings the rest.
 #[derive(Debug)]
-pub(crate) enum Command {
-    /// Append a validated batch: all of it, or its first part when `more` brings the rest.
-    Append {
-        stream: StreamId,
-        expected: ExpectedVersion,
-        batch: Vec<PreparedEvent>,
-        more: Option<MoreParts>,
-        reply: AppendReply,
-    },
-    /// Save a snapshot (already checked for shape).
-    SaveSnapshot {
-        snapshot: Snapshot,
-        reply: Reply<(), SnapshotError>,
-    },
-    /// Remove a stream's events before a version.
-    Truncate {
-        stream: StreamId,
-        before: Version,
-        force: bool,
-        reply: Reply<RetentionReport, RetentionError>,
-    },
-    /// Remove a stream's events and snapshot.
-    Delete {
-        stream: StreamId,
-        expected: ExpectedVersion,
-        reply: Reply<RetentionReport, RetentionError>,
-    },
-    /// Apply store-wide retention.
-    Retain {
-        policy: RetentionPolicy,
-        reply: Reply<RetentionReport, RetentionError>,
-    },
-    /// Save a projection's checkpoint and state together.
-    SaveProjection {
-        name: ProjectionName,
-        checkpoint: u64,
-        state_json: String,
-        reply: Reply<(), CheckpointError>,
-    },
-    /// Make everything committed so far durable.
-    Flush { reply: Reply<(), StorageError> },
+pub(crate) struct SqliteAppend {
+    pub(crate) stream: StreamId,
+    pub(crate) expected: ExpectedVersion,
+    pub(crate) batch: Vec<PreparedEvent>,
+    pub(crate) more: Option<MoreParts>,
+    pub(crate) reply: AppendReply,
+}
+
+impl AppendRequest for SqliteAppend {
+    fn events(&self) -> usize {
+        match &self.more {
+            Some(more) => more.total,
+            None => self.batch.len(),
+        }
+    }
+
+    fn fail(self, error: StorageError) {
+        Waiting::Append(self.reply).fail(move || error);
+    }
 }
 
 /// The later parts of a batch whose caller is still checking them at the boundary: each part
@@ -80,19 +57,6 @@ pub(crate) struct MoreParts {
     /// Events in the whole batch, the first part included.
     pub(crate) total: usize,
     pub(crate) parts: std::sync::mpsc::Receiver<Vec<PreparedEvent>>,
-}
-
-impl Command {
-    /// Rows this request writes, roughly: what bounds a group's size.
-    pub(crate) fn weight(&self) -> usize {
-        match self {
-            Command::Append {
-                more: Some(more), ..
-            } => more.total,
-            Command::Append { batch, .. } => batch.len(),
-            _ => 1,
-        }
-    }
 }
 
 /// A request whose outcome is decided, waiting for its transaction to commit.
@@ -144,8 +108,8 @@ pub(crate) enum Waiting {
 }
 
 impl Waiting {
-    /// Answers with `error`.
-    pub(crate) fn fail(self, error: impl Fn() -> StorageError) {
+    /// Answers with `error`, called once.
+    pub(crate) fn fail(self, error: impl FnOnce() -> StorageError) {
         match self {
             Waiting::Append(reply) => drop(reply.send(AppendAnswer {
                 result: Err(error().into()),
@@ -159,17 +123,15 @@ impl Waiting {
     }
 }
 
-impl Command {
-    /// The request's answer channel, for refusing it without running it.
-    pub(crate) fn waiting(self) -> Waiting {
-        match self {
-            Command::Append { reply, .. } => Waiting::Append(reply),
-            Command::SaveSnapshot { reply, .. } => Waiting::Snapshot(reply),
-            Command::Truncate { reply, .. }
-            | Command::Delete { reply, .. }
-            | Command::Retain { reply, .. } => Waiting::Retention(reply),
-            Command::SaveProjection { reply, .. } => Waiting::Projection(reply),
-            Command::Flush { reply } => Waiting::Flush(reply),
-        }
+/// The request's answer channel, for refusing it without running it.
+pub(crate) fn waiting(command: Command) -> Waiting {
+    match command {
+        Command::Append(append) => Waiting::Append(append.reply),
+        Command::SaveSnapshot { reply, .. } => Waiting::Snapshot(reply),
+        Command::Truncate { reply, .. }
+        | Command::Delete { reply, .. }
+        | Command::Retain { reply, .. } => Waiting::Retention(reply),
+        Command::SaveProjection { reply, .. } => Waiting::Projection(reply),
+        Command::Flush { reply } => Waiting::Flush(reply),
     }
 }

@@ -309,6 +309,18 @@ impl IdIndex {
         self.merge(connection, last_position)
     }
 
+    /// Writes whatever ids are in memory as a new run, however few (at a clean close).
+    pub(crate) fn merge_all(
+        &mut self,
+        connection: &Connection,
+        last_position: u64,
+    ) -> rusqlite::Result<()> {
+        if self.len == 0 {
+            return Ok(());
+        }
+        self.merge(connection, last_position)
+    }
+
     fn merge(&mut self, connection: &Connection, last_position: u64) -> rusqlite::Result<()> {
         let mut entries: Vec<Entry> = self.first.iter().map(|(h, p)| (*h, *p)).collect();
         for (hash, positions) in &self.more {

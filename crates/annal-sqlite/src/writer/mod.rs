@@ -28,23 +28,22 @@ mod state;
 use std::path::PathBuf;
 use std::thread::JoinHandle;
 
+use annal_core::backend::{
+    Durability, Poison, Poisoned, WriterInbox, WriterQueue, drain_group, publish_head,
+};
 use annal_core::{Position, StorageError};
 use rusqlite::Connection;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 use checkpoint::{CHECKPOINT_AFTER_BYTES, Checkpointer, finish_checkpoint};
-pub(crate) use command::{AppendAnswer, Command, MoreParts};
-use command::{Decided, Waiting};
+pub(crate) use command::{AppendAnswer, Command, MoreParts, SqliteAppend};
+use command::{Decided, Waiting, waiting};
 pub(crate) use corrupt::as_corrupt;
 pub(crate) use id_hash::{IdHasher, rekey_ids};
 pub(crate) use runs::{Runs, convert_version_2_ids};
 pub(crate) use state::WriterState;
 
-use crate::options::Durability;
 use crate::wal_marker;
-
-/// Most requests waiting in the queue; a full queue makes callers wait (back-pressure).
-pub(crate) const QUEUE_COMMANDS_MAX: usize = 16 * 1024;
 
 /// Most events in one group transaction. Bigger groups amortise each dirtied index page over
 /// more events; the bound keeps one transaction's WAL growth and latency in check.
@@ -53,7 +52,7 @@ const GROUP_EVENTS_MAX: usize = 50_000;
 /// The running writer thread, owned by the store.
 #[derive(Debug)]
 pub(crate) struct WriterHandle {
-    sender: mpsc::Sender<Command>,
+    queue: WriterQueue<Command>,
     /// Answers whether the writer closed cleanly.
     thread: JoinHandle<bool>,
 }
@@ -68,7 +67,7 @@ impl WriterHandle {
         durability: Durability,
         head: watch::Sender<Position>,
     ) -> std::io::Result<Self> {
-        let (sender, receiver) = mpsc::channel(QUEUE_COMMANDS_MAX);
+        let (queue, inbox) = WriterQueue::new(writer_gone);
         head.send_replace(Position(state.last_position));
         let checkpointer = Checkpointer::start(&path, durability)?;
         let writer = Writer {
@@ -77,27 +76,27 @@ impl WriterHandle {
             path,
             durability,
             head,
-            poisoned: None,
+            poisoned: Poisoned::default(),
             checkpointer: Some(checkpointer),
             bytes_since_checkpoint: 0,
             checkpoint_after_bytes: CHECKPOINT_AFTER_BYTES,
         };
         let thread = std::thread::Builder::new()
             .name("annal-sqlite-writer".into())
-            .spawn(move || writer.run(receiver))?;
-        Ok(Self { sender, thread })
+            .spawn(move || writer.run(inbox))?;
+        Ok(Self { queue, thread })
     }
 
     /// The queue into the writer.
-    pub(crate) fn sender(&self) -> &mpsc::Sender<Command> {
-        &self.sender
+    pub(crate) fn queue(&self) -> &WriterQueue<Command> {
+        &self.queue
     }
 
     /// Stops the writer after it has answered everything queued, and waits for it to close its
     /// connection. Answers whether it closed cleanly: never poisoned, the marker cleared, and
     /// the connection closed without error.
     pub(crate) fn stop(self) -> bool {
-        drop(self.sender);
+        drop(self.queue);
         // A panicked writer has already poisoned the store; there is nothing left to stop.
         self.thread.join().unwrap_or(false)
     }
@@ -109,7 +108,7 @@ struct Writer {
     path: PathBuf,
     durability: Durability,
     head: watch::Sender<Position>,
-    poisoned: Option<String>,
+    poisoned: Poisoned,
     checkpointer: Option<Checkpointer>,
     /// Payload bytes committed since the last checkpoint request.
     bytes_since_checkpoint: u64,
@@ -119,25 +118,16 @@ struct Writer {
 }
 
 impl Writer {
-    fn run(mut self, mut receiver: mpsc::Receiver<Command>) -> bool {
+    fn run(mut self, mut inbox: WriterInbox<Command>) -> bool {
         let mut group: Vec<Command> = Vec::new();
-        while let Some(first) = receiver.blocking_recv() {
-            let mut n_events = first.weight();
-            group.push(first);
-            while n_events < GROUP_EVENTS_MAX {
-                match receiver.try_recv() {
-                    Ok(command) => {
-                        n_events += command.weight();
-                        group.push(command);
-                    }
-                    Err(_) => break,
-                }
-            }
-            if let Some(reason) = &self.poisoned {
+        while let Some(first) = inbox.blocking_recv() {
+            drain_group(&mut inbox, first, GROUP_EVENTS_MAX, |command| {
+                group.push(command);
+                true
+            });
+            if let Some(poison) = self.poisoned.get() {
                 for command in group.drain(..) {
-                    command.waiting().fail(|| StorageError::Poisoned {
-                        reason: reason.clone(),
-                    });
+                    waiting(command).fail(|| poison.refusal());
                 }
                 continue;
             }
@@ -146,8 +136,13 @@ impl Writer {
         if let Some(checkpointer) = self.checkpointer.take() {
             checkpointer.stop();
         }
-        // A poisoned writer writes nothing more, the marker included.
-        let marked = self.poisoned.is_none() && wal_marker::mark_closed(&self.connection).is_ok();
+        // A poisoned writer writes nothing more, the marker included. A failed merge of the ids
+        // loses nothing: they stay in the events table, and the next open loads them.
+        if !self.poisoned.is_poisoned() {
+            let _ = self.state.merge_ids_before_close(&self.connection);
+        }
+        let marked =
+            !self.poisoned.is_poisoned() && wal_marker::mark_closed(&self.connection).is_ok();
         // Closing the connection checkpoints the WAL; failures there lose nothing committed,
         // but the close is not clean.
         self.connection.close().is_ok() && marked
@@ -167,24 +162,14 @@ impl Writer {
             let error = self.busy(error.to_string());
             group
                 .drain(..)
-                .for_each(|command| command.waiting().fail(&error));
+                .for_each(|command| waiting(command).fail(&error));
             return;
         }
         let mut commands = group.drain(..);
         if result.is_ok() {
             for command in commands.by_ref() {
                 flush |= matches!(command, Command::Flush { .. });
-                if let Command::Append { batch, more, .. } = &command {
-                    let bytes: usize = batch.iter().map(|e| e.payload_json.len() + 100).sum();
-                    // The later parts of a batch in parts are not here yet: they count as many
-                    // bytes per event as the first; counting the first part alone asked a store
-                    // fed batches of 1,000 for a checkpoint an eighth as often.
-                    let bytes = match more {
-                        Some(more) => bytes * more.total / batch.len().max(1),
-                        None => bytes,
-                    };
-                    self.bytes_since_checkpoint += bytes as u64;
-                }
+                self.count_checkpoint_bytes(&command);
                 match self.decide(command) {
                     Ok(done) => decided.push(done),
                     Err((waiting, error)) => {
@@ -203,34 +188,49 @@ impl Writer {
         if let Err(failure) = committed {
             // The transaction may already be gone (SQLite rolls back on some errors).
             let _ = self.connection.execute_batch("ROLLBACK");
-            let error = self.poison_by(&failure);
+            let error = self.poison_by(failure);
             decided
                 .into_iter()
                 .for_each(|done| done.undecided().fail(&error));
             if let Some(waiting) = failed {
                 waiting.fail(&error);
             }
-            commands.for_each(|command| command.waiting().fail(&error));
+            commands.for_each(|command| waiting(command).fail(&error));
             return;
         }
+        self.publish_and_answer(decided, flush);
+        self.checkpoint_after_group();
+    }
+
+    /// Adds what an append writes to the bytes that lead to the next checkpoint.
+    fn count_checkpoint_bytes(&mut self, command: &Command) {
+        if let Command::Append(SqliteAppend { batch, more, .. }) = command {
+            let bytes: usize = batch.iter().map(|e| e.payload_json.len() + 100).sum();
+            // The later parts of a batch in parts are not here yet: they count as many bytes
+            // per event as the first; counting the first part alone asked a store fed batches
+            // of 1,000 for a checkpoint an eighth as often.
+            let bytes = match more {
+                Some(more) => bytes * more.total / batch.len().max(1),
+                None => bytes,
+            };
+            self.bytes_since_checkpoint += bytes as u64;
+        }
+    }
+
+    /// After a group committed: syncs the WAL if a flush asked, publishes the new head and
+    /// answers every request of the group.
+    fn publish_and_answer(&mut self, decided: Vec<Decided>, flush: bool) {
         // Committed: every decided answer stands, whatever happens to the sync below, because
         // the rows are in the database and a caller told "failed" would retry or give up on
         // events that exist.
         let synced = if flush { self.sync_wal() } else { Ok(()) };
-        let head = Position(self.state.last_position);
-        self.head.send_if_modified(|current| {
-            let moved = head > *current;
-            if moved {
-                *current = head;
-            }
-            moved
-        });
+        publish_head(&self.head, Position(self.state.last_position));
         match synced {
             Ok(()) => decided.into_iter().for_each(Decided::send),
             Err(reason) => {
                 // Only the flushes asked for the sync, so only they fail; the store is poisoned
                 // because a failed fsync may have lost pages the OS will never write again.
-                let error = self.poison(reason);
+                let error = self.poison(reason.into());
                 for done in decided {
                     match done {
                         Decided::Flush(reply) => Waiting::Flush(reply).fail(&error),
@@ -239,9 +239,13 @@ impl Writer {
                 }
             }
         }
+    }
+
+    /// Finishes an ended checkpoint and asks for the next one when enough was written.
+    fn checkpoint_after_group(&mut self) {
         if let Some(checkpointer) = &self.checkpointer {
             // A poisoned writer writes nothing more, checkpoints included.
-            if checkpointer.take_ended() && self.poisoned.is_none() {
+            if checkpointer.take_ended() && !self.poisoned.is_poisoned() {
                 // After the answers, so no caller waits for it. A checkpoint that fails or
                 // stays partial loses nothing: the WAL just keeps growing until the next one.
                 let _ = finish_checkpoint(&self.connection);
@@ -255,10 +259,10 @@ impl Writer {
 
     /// Poisons the writer for a failed group; returns the error its callers get: `Corrupted`
     /// naming the table and value when the file holds a value the writer cannot use.
-    fn poison_by(&mut self, failure: &rusqlite::Error) -> impl Fn() -> StorageError + use<> {
-        let corrupted = corrupt::as_corrupt(failure)
+    fn poison_by(&mut self, failure: rusqlite::Error) -> impl Fn() -> StorageError + use<> {
+        let corrupted = corrupt::as_corrupt(&failure)
             .map(|corrupt| (corrupt.location.clone(), corrupt.reason.clone()));
-        let poisoned = self.poison(failure.to_string());
+        let poisoned = self.poison(failure.into());
         move || match &corrupted {
             Some((location, reason)) => StorageError::Corrupted {
                 location: location.clone(),
@@ -279,13 +283,16 @@ impl Writer {
     }
 
     /// Poisons the writer for `reason`; returns the error its callers get.
-    fn poison(&mut self, reason: String) -> impl Fn() -> StorageError + use<> {
+    fn poison(
+        &mut self,
+        reason: Box<dyn std::error::Error + Send + Sync>,
+    ) -> impl Fn() -> StorageError + use<> {
         let context = format!(
             "writing to {} failed; the store is now poisoned",
             self.path.display()
         );
-        self.poisoned = Some(reason.clone());
-        move || StorageError::backend(context.clone(), reason.clone())
+        let poison = self.poisoned.set(Poison::new(context, reason));
+        move || poison.failure()
     }
 
     /// Decides one request inside the open transaction. On a database failure, returns the
@@ -294,35 +301,7 @@ impl Writer {
         let connection = &self.connection;
         let state = &mut self.state;
         match command {
-            Command::Append {
-                stream,
-                expected,
-                batch,
-                more,
-                reply,
-            } => {
-                let mut events = Vec::new();
-                let outcome = match more {
-                    None => {
-                        let outcome = append::append(connection, state, &stream, expected, &batch);
-                        events.push(batch);
-                        outcome
-                    }
-                    Some(more) => parts::append_in_parts(
-                        connection,
-                        state,
-                        &stream,
-                        expected,
-                        batch,
-                        more,
-                        &mut events,
-                    ),
-                };
-                match outcome {
-                    Ok(result) => Ok(Decided::Append(reply, AppendAnswer { result, events })),
-                    Err(error) => Err((Waiting::Append(reply), error)),
-                }
-            }
+            Command::Append(append) => self.decide_append(append),
             Command::SaveSnapshot { snapshot, reply } => {
                 match maintenance::save_snapshot(connection, state, snapshot) {
                     Ok(result) => Ok(Decided::Snapshot(reply, result)),
@@ -352,12 +331,9 @@ impl Writer {
                     Err(error) => Err((Waiting::Retention(reply), error)),
                 }
             }
-            Command::SaveProjection {
-                name,
-                checkpoint,
-                state_json,
-                reply,
-            } => {
+            Command::SaveProjection { name, saved, reply } => {
+                let state_json = saved.state.to_string();
+                let checkpoint = saved.checkpoint.0;
                 match maintenance::save_projection(
                     connection,
                     name.as_str(),
@@ -369,6 +345,43 @@ impl Writer {
                 }
             }
             Command::Flush { reply } => Ok(Decided::Flush(reply)),
+        }
+    }
+
+    /// Decides an append inside the open transaction, writing its rows (see [`Self::decide`]).
+    fn decide_append(
+        &mut self,
+        append: SqliteAppend,
+    ) -> Result<Decided, (Waiting, rusqlite::Error)> {
+        let SqliteAppend {
+            stream,
+            expected,
+            batch,
+            more,
+            reply,
+        } = append;
+        let connection = &self.connection;
+        let state = &mut self.state;
+        let mut events = Vec::new();
+        let outcome = match more {
+            None => {
+                let outcome = append::append(connection, state, &stream, expected, &batch);
+                events.push(batch);
+                outcome
+            }
+            Some(more) => parts::append_in_parts(
+                connection,
+                state,
+                &stream,
+                expected,
+                batch,
+                more,
+                &mut events,
+            ),
+        };
+        match outcome {
+            Ok(result) => Ok(Decided::Append(reply, AppendAnswer { result, events })),
+            Err(error) => Err((Waiting::Append(reply), error)),
         }
     }
 
@@ -394,6 +407,13 @@ impl Writer {
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(error) => Err(format!("opening the WAL to fsync it: {error}")),
         }
+    }
+}
+
+/// The answer to a write whose writer thread is gone (it panicked, or the store closed).
+pub(crate) fn writer_gone() -> StorageError {
+    StorageError::Poisoned {
+        reason: "the writer thread stopped".into(),
     }
 }
 

@@ -16,7 +16,8 @@
 
 use std::sync::mpsc::Receiver;
 
-use annal_core::{AppendError, ExpectedVersion, PreparedEvent, StorageError, StreamId, Version};
+use annal_core::backend::PreparedEvent;
+use annal_core::{AppendError, ExpectedVersion, StorageError, StreamId, Version};
 use rusqlite::Connection;
 
 use crate::writer::MoreParts;

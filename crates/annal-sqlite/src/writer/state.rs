@@ -341,6 +341,30 @@ impl WriterState {
         Ok(self.ids.get_or_insert_with(IdIndex::default))
     }
 
+    /// Writes every in-memory id as an id run, in a transaction of its own: at a clean close,
+    /// so that the next open has no id to read back from the events table before its first
+    /// append. Ids never loaded in this session are left for the next open to load.
+    pub(crate) fn merge_ids_before_close(
+        &mut self,
+        connection: &Connection,
+    ) -> rusqlite::Result<()> {
+        let last_position = self.last_position;
+        let Some(ids) = self.ids.as_mut() else {
+            return Ok(());
+        };
+        connection.execute_batch("BEGIN IMMEDIATE")?;
+        let merged = ids.merge_all(connection, last_position);
+        match merged.and_then(|()| connection.execute_batch("COMMIT")) {
+            Ok(()) => Ok(()),
+            Err(error) => {
+                let _ = connection.execute_batch("ROLLBACK");
+                // The memory part no longer matches the table; nothing uses it after a close.
+                self.ids = None;
+                Err(error)
+            }
+        }
+    }
+
     /// Writes the in-memory ids as a new id run once enough gathered (inside the group).
     pub(crate) fn merge_ids(&mut self, connection: &Connection) -> rusqlite::Result<()> {
         let last_position = self.last_position;

@@ -11,13 +11,14 @@
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use annal_core::{
-    EventType, ExpectedVersion, Limits, NewEvent, Position, StorageError, StreamId, prepare_batch,
-};
+use annal_core::backend::prepare_batch;
+use annal_core::{EventType, ExpectedVersion, Limits, NewEvent, Position, StorageError, StreamId};
 use serde_json::json;
 use tokio::sync::{oneshot, watch};
 
-use super::{Checkpointer, Command, MoreParts, Writer, WriterState};
+use annal_core::backend::Poisoned;
+
+use super::{Checkpointer, Command, MoreParts, SqliteAppend, Writer, WriterState};
 use crate::connection::open_writer;
 use crate::options::{Durability, OpenOptions};
 use crate::schema;
@@ -49,7 +50,7 @@ fn writer_with(path: &Path, durability: Durability) -> Writer {
         path: path.to_path_buf(),
         durability,
         head,
-        poisoned: None,
+        poisoned: Poisoned::default(),
         checkpointer: None,
         bytes_since_checkpoint: 0,
         checkpoint_after_bytes: super::CHECKPOINT_AFTER_BYTES,
@@ -68,13 +69,13 @@ fn a_failed_sync_after_commit_fails_only_the_flush() {
     let (append_reply, append_answer) = oneshot::channel();
     let (flush_reply, flush_answer) = oneshot::channel();
     let mut group = vec![
-        Command::Append {
+        Command::Append(SqliteAppend {
             stream: StreamId::new("agent-1").unwrap(),
             expected: ExpectedVersion::Any,
             batch,
             more: None,
             reply: append_reply,
-        },
+        }),
         Command::Flush { reply: flush_reply },
     ];
     writer.commit_group(&mut group);
@@ -86,7 +87,10 @@ fn a_failed_sync_after_commit_fails_only_the_flush() {
         matches!(&flushed, Err(StorageError::Backend { .. })),
         "{flushed:?}"
     );
-    assert!(writer.poisoned.is_some(), "a failed sync poisons the store");
+    assert!(
+        writer.poisoned.is_poisoned(),
+        "a failed sync poisons the store"
+    );
     let stored: i64 = writer
         .connection
         .query_row("SELECT count(*) FROM events", [], |row| row.get(0))
@@ -116,7 +120,7 @@ fn a_batch_appended_in_parts_counts_every_part_towards_the_next_checkpoint() {
     parts.for_each(|part| sender.send(part).unwrap());
     drop(sender);
     let (reply, answer) = oneshot::channel();
-    let mut group = vec![Command::Append {
+    let mut group = vec![Command::Append(SqliteAppend {
         stream: StreamId::new("agent-1").unwrap(),
         expected: ExpectedVersion::Any,
         batch: first,
@@ -125,7 +129,7 @@ fn a_batch_appended_in_parts_counts_every_part_towards_the_next_checkpoint() {
             parts: receiver,
         }),
         reply,
-    }];
+    })];
     writer.commit_group(&mut group);
 
     let appended = answer.blocking_recv().unwrap().result.unwrap();
@@ -168,13 +172,13 @@ fn under_steady_appends_the_wal_starts_over_instead_of_growing() {
             .map(|e| e.payload_json.len() as u64)
             .sum::<u64>();
         let (reply, answer) = oneshot::channel();
-        writer.commit_group(&mut vec![Command::Append {
+        writer.commit_group(&mut vec![Command::Append(SqliteAppend {
             stream: StreamId::new("agent-1").unwrap(),
             expected: ExpectedVersion::Any,
             batch,
             more: None,
             reply,
-        }]);
+        })]);
         answers.push(answer);
     }
     for answer in answers {
@@ -200,13 +204,13 @@ fn append_with_id(
         .with_id(annal_core::EventId::new(id).unwrap());
     let batch = prepare_batch(vec![event], &Limits::default(), 0).unwrap();
     let (reply, answer) = oneshot::channel();
-    let mut group = vec![Command::Append {
+    let mut group = vec![Command::Append(SqliteAppend {
         stream: StreamId::new(stream).unwrap(),
         expected: ExpectedVersion::Any,
         batch,
         more: None,
         reply,
-    }];
+    })];
     writer.commit_group(&mut group);
     answer.blocking_recv().unwrap().result
 }
@@ -228,7 +232,10 @@ fn a_write_lock_held_elsewhere_refuses_the_group_without_poisoning() {
         refused.to_string().contains("locked by another connection"),
         "{refused}"
     );
-    assert!(writer.poisoned.is_none(), "a busy database poisons nothing");
+    assert!(
+        !writer.poisoned.is_poisoned(),
+        "a busy database poisons nothing"
+    );
     shell.execute_batch("ROLLBACK").unwrap();
     let appended = append_with_id(&mut writer, "agent-1", "evt-1").unwrap();
     assert_eq!(appended.first_position, Position(1));
