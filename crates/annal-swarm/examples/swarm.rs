@@ -6,6 +6,7 @@
 
 // An example reports to the terminal; that is its whole purpose.
 #![allow(clippy::print_stdout)]
+#![allow(clippy::too_many_lines)] // an example reads top to bottom as one walkthrough
 
 use std::error::Error;
 use std::sync::Arc;

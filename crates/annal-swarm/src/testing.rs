@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use annal_core::{ReadStreamOptions, Store, StreamId, collect};
+use annal_core::{ReadStreamOptions, RecordedEvent, Store, StreamId, collect};
 use serde_json::json;
 
 use crate::events::{DomainEvent, EventDraft, EventKind, agent, memory, swarm, task};
@@ -139,96 +139,7 @@ pub async fn check_round_trip(store: Arc<dyn Store>) -> Result<(), RoundTripFail
     let drafts = sample_drafts();
     let mut seen: Vec<EventKind> = Vec::new();
     for draft in drafts {
-        let event_type = draft.event.event_type.to_string();
-        let store_error = |reason: String| RoundTripFailure::Store {
-            event_type: event_type.clone(),
-            reason,
-        };
-        let wrote_json = draft.event.payload.to_string();
-        let written =
-            DomainEvent::decode_payload(&event_type, &draft.event.payload).map_err(|error| {
-                mismatch(
-                    &event_type,
-                    "typed payload",
-                    wrote_json.clone(),
-                    error.to_string(),
-                )
-            })?;
-        let result = draft
-            .clone()
-            .append(&*store)
-            .await
-            .map_err(|error| store_error(error.to_string()))?;
-        let options = ReadStreamOptions::forward()
-            .from(result.stream_version)
-            .limit(1);
-        let read = collect(
-            store
-                .read_stream(&draft.stream, options)
-                .await
-                .map_err(|e| store_error(e.to_string()))?,
-        )
-        .await
-        .map_err(|error| store_error(error.to_string()))?;
-        let Some(recorded) = read.into_iter().next() else {
-            return Err(store_error("the appended event is not readable".into()));
-        };
-        let decoded = DomainEvent::decode(&recorded).map_err(|error| {
-            mismatch(
-                &event_type,
-                "decoding",
-                wrote_json.clone(),
-                error.to_string(),
-            )
-        })?;
-        if decoded != written {
-            let read = format!("{decoded:?}");
-            return Err(mismatch(
-                &event_type,
-                "typed value",
-                format!("{written:?}"),
-                read,
-            ));
-        }
-        let read_json = decoded.payload().to_string();
-        let stored_json = recorded.payload.to_string();
-        if read_json != wrote_json || stored_json != wrote_json {
-            return Err(mismatch(&event_type, "payload JSON", wrote_json, read_json));
-        }
-        let extras =
-            |source: &str, metadata: String, causation: Option<&str>, correlation: Option<&str>| {
-                format!("{source} {metadata} {causation:?} {correlation:?}")
-            };
-        let wrote_extras = extras(
-            &draft.event.source,
-            draft
-                .event
-                .metadata
-                .as_ref()
-                .map(ToString::to_string)
-                .unwrap_or_default(),
-            draft.event.causation_id.as_deref(),
-            draft.event.correlation_id.as_deref(),
-        );
-        let read_extras = extras(
-            &recorded.source,
-            recorded.metadata.to_string(),
-            recorded.causation_id.as_deref(),
-            recorded.correlation_id.as_deref(),
-        );
-        if wrote_extras != read_extras {
-            return Err(mismatch(&event_type, "envelope", wrote_extras, read_extras));
-        }
-        if recorded.aggregate_type.as_str() != event_type.split(':').next().unwrap_or_default() {
-            let read = recorded.aggregate_type.to_string();
-            return Err(mismatch(
-                &event_type,
-                "aggregate type",
-                event_type.clone(),
-                read,
-            ));
-        }
-        if let Some(kind) = decoded.kind() {
+        if let Some(kind) = round_trip(&*store, &draft).await? {
             seen.push(kind);
         }
     }
@@ -242,4 +153,121 @@ pub async fn check_round_trip(store: Arc<dyn Store>) -> Result<(), RoundTripFail
     } else {
         Err(RoundTripFailure::Incomplete { missing })
     }
+}
+
+/// Round-trips one draft through `store`; answers the kind of event it was.
+async fn round_trip(
+    store: &dyn Store,
+    draft: &EventDraft,
+) -> Result<Option<EventKind>, RoundTripFailure> {
+    let event_type = draft.event.event_type.to_string();
+    let wrote_json = draft.event.payload.to_string();
+    let written =
+        DomainEvent::decode_payload(&event_type, &draft.event.payload).map_err(|error| {
+            mismatch(
+                &event_type,
+                "typed payload",
+                wrote_json.clone(),
+                error.to_string(),
+            )
+        })?;
+    let recorded = append_and_read_back(store, draft, &event_type).await?;
+    let decoded = DomainEvent::decode(&recorded).map_err(|error| {
+        mismatch(
+            &event_type,
+            "decoding",
+            wrote_json.clone(),
+            error.to_string(),
+        )
+    })?;
+    if decoded != written {
+        let read = format!("{decoded:?}");
+        return Err(mismatch(
+            &event_type,
+            "typed value",
+            format!("{written:?}"),
+            read,
+        ));
+    }
+    let read_json = decoded.payload().to_string();
+    let stored_json = recorded.payload.to_string();
+    if read_json != wrote_json || stored_json != wrote_json {
+        return Err(mismatch(&event_type, "payload JSON", wrote_json, read_json));
+    }
+    check_envelope(draft, &recorded, &event_type)?;
+    Ok(decoded.kind())
+}
+
+/// Appends `draft` and reads back the event it became.
+async fn append_and_read_back(
+    store: &dyn Store,
+    draft: &EventDraft,
+    event_type: &str,
+) -> Result<RecordedEvent, RoundTripFailure> {
+    let store_error = |reason: String| RoundTripFailure::Store {
+        event_type: event_type.to_owned(),
+        reason,
+    };
+    let result = draft
+        .clone()
+        .append(store)
+        .await
+        .map_err(|error| store_error(error.to_string()))?;
+    let options = ReadStreamOptions::forward()
+        .from(result.stream_version)
+        .limit(1);
+    let read = collect(
+        store
+            .read_stream(&draft.stream, options)
+            .await
+            .map_err(|e| store_error(e.to_string()))?,
+    )
+    .await
+    .map_err(|error| store_error(error.to_string()))?;
+    read.into_iter()
+        .next()
+        .ok_or_else(|| store_error("the appended event is not readable".into()))
+}
+
+/// Checks that the source, metadata, causation and correlation ids, and the aggregate type
+/// the event type names, came back as written.
+fn check_envelope(
+    draft: &EventDraft,
+    recorded: &RecordedEvent,
+    event_type: &str,
+) -> Result<(), RoundTripFailure> {
+    let extras =
+        |source: &str, metadata: String, causation: Option<&str>, correlation: Option<&str>| {
+            format!("{source} {metadata} {causation:?} {correlation:?}")
+        };
+    let wrote_extras = extras(
+        &draft.event.source,
+        draft
+            .event
+            .metadata
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+        draft.event.causation_id.as_deref(),
+        draft.event.correlation_id.as_deref(),
+    );
+    let read_extras = extras(
+        &recorded.source,
+        recorded.metadata.to_string(),
+        recorded.causation_id.as_deref(),
+        recorded.correlation_id.as_deref(),
+    );
+    if wrote_extras != read_extras {
+        return Err(mismatch(event_type, "envelope", wrote_extras, read_extras));
+    }
+    if recorded.aggregate_type.as_str() != event_type.split(':').next().unwrap_or_default() {
+        let read = recorded.aggregate_type.to_string();
+        return Err(mismatch(
+            event_type,
+            "aggregate type",
+            event_type.to_owned(),
+            read,
+        ));
+    }
+    Ok(())
 }

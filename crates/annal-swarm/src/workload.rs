@@ -121,161 +121,223 @@ fn to_json_string<T: Serialize>(value: &T) -> String {
 
 /// The event type and unpadded payload JSON of event `i` on aggregate `id`.
 fn payload(kind: &str, id: &str, i: u64, k: u64, s: u64, at: Timestamp) -> (&'static str, String) {
-    let id = id.to_owned();
-    let task_ref = format!("task-{}", 400 + i % 400);
-    let duration = 1000 + i % 5000;
-    let ok = json!({"ok": true});
-    // The index of the event type in the domain's cycle; `None` for the creation event.
-    let step = s.checked_sub(1);
+    let input = PayloadInput {
+        id: id.to_owned(),
+        i,
+        k,
+        s,
+        at,
+    };
     match kind {
-        "agent" => match step.map(|step| step % 6) {
-            None => typed(agent::AgentSpawned {
-                agent_id: id,
-                role: "coder".into(),
-                domain: DOMAINS[(k % 6) as usize].into(),
-                capabilities: vec!["coding".into(), "testing".into()],
-            }),
-            Some(0) => typed(agent::AgentStarted {
-                agent_id: id,
-                started_at: at,
-            }),
-            Some(1) => typed(agent::AgentTaskAssigned {
-                agent_id: id,
-                task_id: task_ref,
-                assigned_at: at,
-            }),
-            Some(2) => typed(agent::AgentTaskCompleted {
-                agent_id: id,
-                task_id: task_ref,
-                result: ok,
-                completed_at: at,
-                duration,
-            }),
-            Some(3) => typed(agent::AgentStatusChanged {
-                agent_id: id,
-                previous_status: "active".into(),
-                new_status: "idle".into(),
-            }),
-            Some(4) => typed(agent::AgentFailed {
-                agent_id: id,
-                error: "boom".into(),
-                stack: None,
-                failed_at: at,
-            }),
-            _ => typed(agent::AgentStopped {
-                agent_id: id,
-                reason: "done".into(),
-                stopped_at: at,
-            }),
-        },
-        "task" => match step.map(|step| step % 5) {
-            None => typed(task::TaskCreated {
-                task_id: id,
-                task_type: "implementation".into(),
-                title: format!("Task {k}"),
-                description: "generated".into(),
-                priority: PRIORITIES[(k % 4) as usize].into(),
-                dependencies: Vec::new(),
-                created_at: at,
-            }),
-            Some(0) => typed(task::TaskQueued {
-                task_id: id,
-                priority: PRIORITIES[(k % 4) as usize].into(),
-                queued_at: at,
-            }),
-            Some(1) => typed(task::TaskStarted {
-                task_id: id,
-                agent_id: format!("agent-{}", k % 400),
-                started_at: at,
-            }),
-            Some(2) => typed(task::TaskBlocked {
-                task_id: id,
-                blocked_by: vec![format!("task-{}", 400 + (k + 1) % 400)],
-                blocked_at: at,
-            }),
-            Some(3) => typed(task::TaskCompleted {
-                task_id: id,
-                result: ok,
-                completed_at: at,
-                duration,
-            }),
-            _ => typed(task::TaskFailed {
-                task_id: id,
-                error: "failed".into(),
-                stack: None,
-                failed_at: at,
-                retry_count: (s % 3) as u32,
-            }),
-        },
-        "memory" => {
-            let namespace = format!("ns-{}", k % 10);
-            let key = format!("key-{k}");
-            match step.map(|step| step % 4) {
-                None => typed(memory::MemoryStored {
-                    memory_id: id,
-                    namespace,
-                    key,
-                    memory_type: "semantic".into(),
-                    size: 256 + k % 4096,
-                    stored_at: at,
-                }),
-                Some(0 | 1) => typed(memory::MemoryRetrieved {
-                    memory_id: id,
-                    namespace,
-                    key,
-                    retrieved_at: at,
-                    access_count: s,
-                }),
-                Some(2) => typed(memory::MemoryExpired {
-                    memory_id: id,
-                    namespace,
-                    key,
-                    expired_at: at,
-                    expires_at: at,
-                }),
-                _ => typed(memory::MemoryDeleted {
-                    memory_id: id,
-                    namespace,
-                    key,
-                    deleted_at: at,
-                }),
-            }
-        }
-        _ => match step.map(|step| step % 5) {
-            None => typed(swarm::SwarmInitialized {
-                topology: "hierarchical-mesh".into(),
-                max_agents: 15,
-                config: json!({"k": k}),
-                initialized_at: at,
-            }),
-            Some(0) => typed(swarm::SwarmScaled {
-                previous_agent_count: s as u32,
-                new_agent_count: s as u32 + 1,
-                scaled_at: at,
-                reason: "load".into(),
-            }),
-            Some(1) => typed(swarm::SwarmPhaseChanged {
-                previous_phase: "p1".into(),
-                new_phase: "p2".into(),
-                changed_at: at,
-            }),
-            Some(2) => typed(swarm::SwarmMilestoneReached {
-                milestone_id: format!("m-{s}"),
-                name: "milestone".into(),
-                reached_at: at,
-            }),
-            Some(3) => typed(swarm::SwarmError {
-                error: "err".into(),
-                stack: None,
-                context: json!({"s": s}),
-                error_at: at,
-            }),
-            _ => typed(swarm::SwarmTerminated {
-                reason: "shutdown".into(),
-                terminated_at: at,
-                metrics: json!({"s": s}),
-            }),
-        },
+        "agent" => agent_payload(input),
+        "task" => task_payload(input),
+        "memory" => memory_payload(input),
+        _ => swarm_payload(input),
+    }
+}
+
+/// What the payload of event `i` is built from: its aggregate `id` (index `k`), the event's
+/// sequence `s` within that aggregate, and its timestamp.
+struct PayloadInput {
+    id: String,
+    i: u64,
+    k: u64,
+    s: u64,
+    at: Timestamp,
+}
+
+impl PayloadInput {
+    /// The index of the event type in a domain's cycle of `cycle` types; `None` for the
+    /// creation event.
+    fn step(&self, cycle: u64) -> Option<u64> {
+        self.s.checked_sub(1).map(|step| step % cycle)
+    }
+
+    /// The task an agent event refers to.
+    fn task_ref(&self) -> String {
+        format!("task-{}", 400 + self.i % 400)
+    }
+
+    /// The duration a completion reports.
+    fn duration(&self) -> u64 {
+        1000 + self.i % 5000
+    }
+}
+
+/// An agent's events: spawned, then started, assigned, completed, status changed, failed and
+/// stopped in turn.
+fn agent_payload(input: PayloadInput) -> (&'static str, String) {
+    let step = input.step(6);
+    let task_ref = input.task_ref();
+    let duration = input.duration();
+    let ok = json!({"ok": true});
+    let PayloadInput { id, k, at, .. } = input;
+    match step {
+        None => typed(agent::AgentSpawned {
+            agent_id: id,
+            role: "coder".into(),
+            domain: DOMAINS[(k % 6) as usize].into(),
+            capabilities: vec!["coding".into(), "testing".into()],
+        }),
+        Some(0) => typed(agent::AgentStarted {
+            agent_id: id,
+            started_at: at,
+        }),
+        Some(1) => typed(agent::AgentTaskAssigned {
+            agent_id: id,
+            task_id: task_ref,
+            assigned_at: at,
+        }),
+        Some(2) => typed(agent::AgentTaskCompleted {
+            agent_id: id,
+            task_id: task_ref,
+            result: ok,
+            completed_at: at,
+            duration,
+        }),
+        Some(3) => typed(agent::AgentStatusChanged {
+            agent_id: id,
+            previous_status: "active".into(),
+            new_status: "idle".into(),
+        }),
+        Some(4) => typed(agent::AgentFailed {
+            agent_id: id,
+            error: "boom".into(),
+            stack: None,
+            failed_at: at,
+        }),
+        _ => typed(agent::AgentStopped {
+            agent_id: id,
+            reason: "done".into(),
+            stopped_at: at,
+        }),
+    }
+}
+
+/// A task's events: created, then queued, started, blocked, completed and failed in turn.
+fn task_payload(input: PayloadInput) -> (&'static str, String) {
+    let step = input.step(5);
+    let duration = input.duration();
+    let ok = json!({"ok": true});
+    let PayloadInput { id, k, s, at, .. } = input;
+    match step {
+        None => typed(task::TaskCreated {
+            task_id: id,
+            task_type: "implementation".into(),
+            title: format!("Task {k}"),
+            description: "generated".into(),
+            priority: PRIORITIES[(k % 4) as usize].into(),
+            dependencies: Vec::new(),
+            created_at: at,
+        }),
+        Some(0) => typed(task::TaskQueued {
+            task_id: id,
+            priority: PRIORITIES[(k % 4) as usize].into(),
+            queued_at: at,
+        }),
+        Some(1) => typed(task::TaskStarted {
+            task_id: id,
+            agent_id: format!("agent-{}", k % 400),
+            started_at: at,
+        }),
+        Some(2) => typed(task::TaskBlocked {
+            task_id: id,
+            blocked_by: vec![format!("task-{}", 400 + (k + 1) % 400)],
+            blocked_at: at,
+        }),
+        Some(3) => typed(task::TaskCompleted {
+            task_id: id,
+            result: ok,
+            completed_at: at,
+            duration,
+        }),
+        _ => typed(task::TaskFailed {
+            task_id: id,
+            error: "failed".into(),
+            stack: None,
+            failed_at: at,
+            retry_count: (s % 3) as u32,
+        }),
+    }
+}
+
+/// A memory's events: stored, then retrieved twice, expired and deleted in turn.
+fn memory_payload(input: PayloadInput) -> (&'static str, String) {
+    let step = input.step(4);
+    let PayloadInput { id, k, s, at, .. } = input;
+    let namespace = format!("ns-{}", k % 10);
+    let key = format!("key-{k}");
+    match step {
+        None => typed(memory::MemoryStored {
+            memory_id: id,
+            namespace,
+            key,
+            memory_type: "semantic".into(),
+            size: 256 + k % 4096,
+            stored_at: at,
+        }),
+        Some(0 | 1) => typed(memory::MemoryRetrieved {
+            memory_id: id,
+            namespace,
+            key,
+            retrieved_at: at,
+            access_count: s,
+        }),
+        Some(2) => typed(memory::MemoryExpired {
+            memory_id: id,
+            namespace,
+            key,
+            expired_at: at,
+            expires_at: at,
+        }),
+        _ => typed(memory::MemoryDeleted {
+            memory_id: id,
+            namespace,
+            key,
+            deleted_at: at,
+        }),
+    }
+}
+
+/// A swarm's events: initialized, then scaled, phase changed, milestone reached, error and
+/// terminated in turn.
+fn swarm_payload(input: PayloadInput) -> (&'static str, String) {
+    let step = input.step(5);
+    let PayloadInput { k, s, at, .. } = input;
+    match step {
+        None => typed(swarm::SwarmInitialized {
+            topology: "hierarchical-mesh".into(),
+            max_agents: 15,
+            config: json!({"k": k}),
+            initialized_at: at,
+        }),
+        Some(0) => typed(swarm::SwarmScaled {
+            previous_agent_count: s as u32,
+            new_agent_count: s as u32 + 1,
+            scaled_at: at,
+            reason: "load".into(),
+        }),
+        Some(1) => typed(swarm::SwarmPhaseChanged {
+            previous_phase: "p1".into(),
+            new_phase: "p2".into(),
+            changed_at: at,
+        }),
+        Some(2) => typed(swarm::SwarmMilestoneReached {
+            milestone_id: format!("m-{s}"),
+            name: "milestone".into(),
+            reached_at: at,
+        }),
+        Some(3) => typed(swarm::SwarmError {
+            error: "err".into(),
+            stack: None,
+            context: json!({"s": s}),
+            error_at: at,
+        }),
+        _ => typed(swarm::SwarmTerminated {
+            reason: "shutdown".into(),
+            terminated_at: at,
+            metrics: json!({"s": s}),
+        }),
     }
 }
 

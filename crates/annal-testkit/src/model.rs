@@ -194,97 +194,44 @@ async fn read(
 type LastAppend = (usize, Expected, Vec<NewEvent>, AppendResult);
 
 async fn run_ops(store: Arc<dyn Store>, ops: Vec<Op>) -> Result<(), TestCaseError> {
-    let mut model = Model::default();
-    let mut last: Option<LastAppend> = None;
+    let mut check = ModelCheck {
+        store,
+        model: Model::default(),
+        last: None,
+    };
     for op in ops {
+        check.apply(op).await?;
+    }
+    Ok(())
+}
+
+fn direction(backward: bool) -> Direction {
+    if backward {
+        Direction::Backward
+    } else {
+        Direction::Forward
+    }
+}
+
+/// The store under test beside the model, and the last accepted append, which a retry repeats.
+struct ModelCheck {
+    store: Arc<dyn Store>,
+    model: Model,
+    last: Option<LastAppend>,
+}
+
+impl ModelCheck {
+    /// Runs `op` on the store and the model; fails on the first answer they disagree on.
+    async fn apply(&mut self, op: Op) -> Result<(), TestCaseError> {
         match op {
             Op::Append {
                 stream: s,
                 expected,
                 types,
-            } => {
-                let ids: Vec<String> = types
-                    .iter()
-                    .map(|_| {
-                        model.next_id += 1;
-                        format!("id-{}", model.next_id)
-                    })
-                    .collect();
-                let batch: Vec<NewEvent> = ids
-                    .iter()
-                    .zip(&types)
-                    .map(|(id, t)| {
-                        NewEvent::new(event_type(TYPES[*t]), json!({ "id": id }))
-                            .with_id(EventId::new(id.as_str()).expect("valid id"))
-                    })
-                    .collect();
-                let outcome = store
-                    .append(
-                        &stream(STREAMS[s]),
-                        expected_version(expected),
-                        batch.clone(),
-                    )
-                    .await;
-                if model.accepts(s, expected) {
-                    let want = model.append(s, &ids, &types);
-                    let got =
-                        outcome.map_err(|e| TestCaseError::fail(format!("append refused: {e}")))?;
-                    prop_assert_eq!(got, want);
-                    last = Some((s, expected, batch, got));
-                } else {
-                    match outcome {
-                        Err(AppendError::WrongExpectedVersion { actual, .. }) => {
-                            prop_assert_eq!(actual, Version(model.counter(s)));
-                        }
-                        other => {
-                            prop_assert!(false, "expected a version conflict, got {:?}", other)
-                        }
-                    }
-                }
-            }
-            Op::RetryLast => {
-                let Some((s, expected, batch, original)) = last.clone() else {
-                    continue;
-                };
-                let still_stored = batch.iter().all(|event| {
-                    let id = event.id.as_ref().map(EventId::as_str);
-                    model
-                        .all()
-                        .iter()
-                        .any(|stored| Some(stored.id.as_str()) == id)
-                });
-                if !still_stored {
-                    continue;
-                }
-                let got = store
-                    .append(&stream(STREAMS[s]), expected_version(expected), batch)
-                    .await
-                    .map_err(|e| TestCaseError::fail(format!("retry refused: {e}")))?;
-                prop_assert_eq!(got, original);
-            }
-            Op::Truncate { stream: s, before } => {
-                let report = store
-                    .truncate_before(&stream(STREAMS[s]), Version(before), false)
-                    .await
-                    .map_err(|e| TestCaseError::fail(format!("truncate failed: {e}")))?;
-                let events = model.streams.entry(s).or_default();
-                let doomed: Vec<u64> = events.range(..before).map(|(v, _)| *v).collect();
-                for version in &doomed {
-                    events.remove(version);
-                }
-                prop_assert_eq!(report.removed, doomed.len() as u64);
-            }
-            Op::Delete { stream: s } => {
-                let report = store
-                    .delete_stream(&stream(STREAMS[s]), ExpectedVersion::Any)
-                    .await
-                    .map_err(|e| TestCaseError::fail(format!("delete failed: {e}")))?;
-                let removed = model
-                    .streams
-                    .remove(&s)
-                    .map_or(0, |events| events.len() as u64);
-                prop_assert_eq!(report.removed, removed);
-            }
+            } => self.append(s, expected, &types).await,
+            Op::RetryLast => self.retry_last().await,
+            Op::Truncate { stream: s, before } => self.truncate(s, before).await,
+            Op::Delete { stream: s } => self.delete(s).await,
             Op::ReadStream {
                 stream: s,
                 backward,
@@ -293,72 +240,192 @@ async fn run_ops(store: Arc<dyn Store>, ops: Vec<Op>) -> Result<(), TestCaseErro
             } => {
                 let options = ReadStreamOptions {
                     from: from.map(Version),
-                    direction: if backward {
-                        Direction::Backward
-                    } else {
-                        Direction::Forward
-                    },
+                    direction: direction(backward),
                     limit,
                 };
-                let got = read(store.read_stream(&stream(STREAMS[s]), options).await).await?;
-                let events = model.streams.get(&s).cloned().unwrap_or_default();
-                let mut want: Vec<&ModelEvent> = events
-                    .values()
-                    .filter(|e| options.admits(Version(e.version)))
-                    .collect();
-                if backward {
-                    want.reverse();
-                }
-                want.truncate(limit.map_or(usize::MAX, |l| l as usize));
-                prop_assert_eq!(summary(&got), model_summary(want));
+                self.read_stream(s, options).await
             }
-            Op::ReadAll { from } => {
-                let got = read(store.read_all(Position(from)).await).await?;
-                let all = model.all();
-                let want = all.iter().filter(|e| e.position >= from);
-                prop_assert_eq!(summary(&got), model_summary(want));
-            }
+            Op::ReadAll { from } => self.read_all(from).await,
             Op::Query {
                 types,
                 streams,
                 offset,
                 limit,
                 backward,
-            } => {
-                let filter = Filter {
-                    event_types: types.iter().map(|t| event_type(TYPES[*t])).collect(),
-                    aggregate_ids: streams
-                        .iter()
-                        .map(|s| stream(STREAMS[*s]))
-                        .collect::<Vec<StreamId>>(),
-                    offset,
-                    limit,
-                    direction: if backward {
-                        Direction::Backward
-                    } else {
-                        Direction::Forward
-                    },
-                    ..Filter::all()
-                };
-                let got = read(store.query(&filter).await).await?;
-                let mut want: Vec<ModelEvent> = model
-                    .all()
-                    .into_iter()
-                    .filter(|e| types.is_empty() || types.contains(&e.event_type))
-                    .filter(|e| streams.is_empty() || streams.contains(&e.stream))
-                    .collect();
-                if backward {
-                    want.reverse();
-                }
-                let want = want
-                    .iter()
-                    .skip(offset as usize)
-                    .take(limit.map_or(usize::MAX, |l| l as usize));
-                prop_assert_eq!(summary(&got), model_summary(want));
-            }
+            } => self.query(&types, &streams, offset, limit, backward).await,
         }
     }
-    Ok(())
+
+    /// Appends a batch with fresh ids: accepted with the model's versions and positions, or
+    /// refused with the model's version when the model refuses the expected version.
+    async fn append(
+        &mut self,
+        s: usize,
+        expected: Expected,
+        types: &[usize],
+    ) -> Result<(), TestCaseError> {
+        let model = &mut self.model;
+        let ids: Vec<String> = types
+            .iter()
+            .map(|_| {
+                model.next_id += 1;
+                format!("id-{}", model.next_id)
+            })
+            .collect();
+        let batch: Vec<NewEvent> = ids
+            .iter()
+            .zip(types)
+            .map(|(id, t)| {
+                NewEvent::new(event_type(TYPES[*t]), json!({ "id": id }))
+                    .with_id(EventId::new(id.as_str()).expect("valid id"))
+            })
+            .collect();
+        let outcome = self
+            .store
+            .append(
+                &stream(STREAMS[s]),
+                expected_version(expected),
+                batch.clone(),
+            )
+            .await;
+        if self.model.accepts(s, expected) {
+            let want = self.model.append(s, &ids, types);
+            let got = outcome.map_err(|e| TestCaseError::fail(format!("append refused: {e}")))?;
+            prop_assert_eq!(got, want);
+            self.last = Some((s, expected, batch, got));
+        } else {
+            match outcome {
+                Err(AppendError::WrongExpectedVersion { actual, .. }) => {
+                    prop_assert_eq!(actual, Version(self.model.counter(s)));
+                }
+                other => {
+                    prop_assert!(false, "expected a version conflict, got {:?}", other)
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Repeats the last accepted append, while all its events are still stored: the store
+    /// answers with the original result.
+    async fn retry_last(&mut self) -> Result<(), TestCaseError> {
+        let Some((s, expected, batch, original)) = self.last.clone() else {
+            return Ok(());
+        };
+        let still_stored = batch.iter().all(|event| {
+            let id = event.id.as_ref().map(EventId::as_str);
+            self.model
+                .all()
+                .iter()
+                .any(|stored| Some(stored.id.as_str()) == id)
+        });
+        if !still_stored {
+            return Ok(());
+        }
+        let got = self
+            .store
+            .append(&stream(STREAMS[s]), expected_version(expected), batch)
+            .await
+            .map_err(|e| TestCaseError::fail(format!("retry refused: {e}")))?;
+        prop_assert_eq!(got, original);
+        Ok(())
+    }
+
+    /// Truncates stream `s` before version `before`; the store removes what the model does.
+    async fn truncate(&mut self, s: usize, before: u64) -> Result<(), TestCaseError> {
+        let report = self
+            .store
+            .truncate_before(&stream(STREAMS[s]), Version(before), false)
+            .await
+            .map_err(|e| TestCaseError::fail(format!("truncate failed: {e}")))?;
+        let events = self.model.streams.entry(s).or_default();
+        let doomed: Vec<u64> = events.range(..before).map(|(v, _)| *v).collect();
+        for version in &doomed {
+            events.remove(version);
+        }
+        prop_assert_eq!(report.removed, doomed.len() as u64);
+        Ok(())
+    }
+
+    /// Deletes stream `s`; the store removes what the model does.
+    async fn delete(&mut self, s: usize) -> Result<(), TestCaseError> {
+        let report = self
+            .store
+            .delete_stream(&stream(STREAMS[s]), ExpectedVersion::Any)
+            .await
+            .map_err(|e| TestCaseError::fail(format!("delete failed: {e}")))?;
+        let removed = self
+            .model
+            .streams
+            .remove(&s)
+            .map_or(0, |events| events.len() as u64);
+        prop_assert_eq!(report.removed, removed);
+        Ok(())
+    }
+
+    /// Reads stream `s` with `options`; the store returns the model's events in its order.
+    async fn read_stream(&self, s: usize, options: ReadStreamOptions) -> Result<(), TestCaseError> {
+        let got = read(self.store.read_stream(&stream(STREAMS[s]), options).await).await?;
+        let events = self.model.streams.get(&s).cloned().unwrap_or_default();
+        let mut want: Vec<&ModelEvent> = events
+            .values()
+            .filter(|e| options.admits(Version(e.version)))
+            .collect();
+        if options.direction == Direction::Backward {
+            want.reverse();
+        }
+        want.truncate(options.limit.map_or(usize::MAX, |l| l as usize));
+        prop_assert_eq!(summary(&got), model_summary(want));
+        Ok(())
+    }
+
+    /// Reads the log from position `from`; the store returns the model's events.
+    async fn read_all(&self, from: u64) -> Result<(), TestCaseError> {
+        let got = read(self.store.read_all(Position(from)).await).await?;
+        let all = self.model.all();
+        let want = all.iter().filter(|e| e.position >= from);
+        prop_assert_eq!(summary(&got), model_summary(want));
+        Ok(())
+    }
+
+    /// Queries by types and streams (empty: all), paged; the store returns the model's events.
+    async fn query(
+        &self,
+        types: &[usize],
+        streams: &[usize],
+        offset: u64,
+        limit: Option<u64>,
+        backward: bool,
+    ) -> Result<(), TestCaseError> {
+        let filter = Filter {
+            event_types: types.iter().map(|t| event_type(TYPES[*t])).collect(),
+            aggregate_ids: streams
+                .iter()
+                .map(|s| stream(STREAMS[*s]))
+                .collect::<Vec<StreamId>>(),
+            offset,
+            limit,
+            direction: direction(backward),
+            ..Filter::all()
+        };
+        let got = read(self.store.query(&filter).await).await?;
+        let mut want: Vec<ModelEvent> = self
+            .model
+            .all()
+            .into_iter()
+            .filter(|e| types.is_empty() || types.contains(&e.event_type))
+            .filter(|e| streams.is_empty() || streams.contains(&e.stream))
+            .collect();
+        if backward {
+            want.reverse();
+        }
+        let want = want
+            .iter()
+            .skip(offset as usize)
+            .take(limit.map_or(usize::MAX, |l| l as usize));
+        prop_assert_eq!(summary(&got), model_summary(want));
+        Ok(())
+    }
 }
 
 /// Runs random operation sequences against stores from `make` and the model; panics with the

@@ -2,6 +2,7 @@
 //! never do, and every failure names the store without its password.
 
 #![allow(clippy::unwrap_used)] // helpers of tests: a failed step is the test failing
+#![allow(clippy::too_many_lines)] // a test reads as one story, from its setup to its last check
 
 use std::sync::Arc;
 

@@ -85,6 +85,26 @@ fn commit(result: Result<AppendResult, AppendError>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// One agent's appends, each stamped with the agent as its source and the run as its
+/// correlation id, and how many it made.
+struct AgentWriter {
+    store: Arc<dyn Store>,
+    agent_id: StreamId,
+    run_id: String,
+    appended: u64,
+}
+
+impl AgentWriter {
+    async fn send(&mut self, draft: EventDraft) -> anyhow::Result<()> {
+        let draft = draft
+            .with_source(self.agent_id.to_string())
+            .with_correlation_id(self.run_id.clone());
+        self.appended += 1;
+        draft.append(&*self.store).await.context("demo append")?;
+        Ok(())
+    }
+}
+
 /// One agent's life: spawn, start, then its tasks (each with memory traffic), then stop.
 async fn work(
     store: Arc<dyn Store>,
@@ -94,96 +114,122 @@ async fn work(
     bar: indicatif::ProgressBar,
 ) -> anyhow::Result<u64> {
     let domains = ["core", "security", "integration", "quality"];
-    let agent_id = StreamId::new(format!("agent-{run_id}-{worker}"))?;
-    let mut count = 0u64;
-    let mut send = |draft: EventDraft| {
-        let store = Arc::clone(&store);
-        let draft = draft
-            .with_source(agent_id.to_string())
-            .with_correlation_id(run_id.clone());
-        count += 1;
-        async move { draft.append(&*store).await.context("demo append") }
+    let mut writer = AgentWriter {
+        store,
+        agent_id: StreamId::new(format!("agent-{run_id}-{worker}"))?,
+        run_id,
+        appended: 0,
     };
     let domain = domains[(worker % 4) as usize];
-    send(agent::spawned(
-        &agent_id,
+    let spawned = agent::spawned(
+        &writer.agent_id,
         "coder",
         domain,
         vec!["rust".into(), "tests".into()],
         now_ms(),
-    ))
-    .await?;
-    send(agent::started(&agent_id, now_ms())).await?;
+    );
+    writer.send(spawned).await?;
+    writer
+        .send(agent::started(&writer.agent_id, now_ms()))
+        .await?;
     for n in tasks {
-        let task_id = StreamId::new(format!("task-{run_id}-{n}"))?;
-        let priority = ["critical", "high", "medium", "low"][(n % 4) as usize];
-        send(task::created(
-            &task_id,
-            "implementation",
-            format!("Task {n}"),
-            "demo",
-            priority,
-            vec![],
-            now_ms(),
-        ))
-        .await?;
-        send(task::queued(&task_id, priority, now_ms())).await?;
-        send(agent::task_assigned(&agent_id, &task_id, now_ms())).await?;
-        let began = now_ms();
-        send(task::started(&task_id, &agent_id, began)).await?;
-        let memory_id = StreamId::new(format!("mem-{run_id}-{n}"))?;
-        let namespace = format!("ns-{}", n % 3);
-        send(memory::stored(
-            &memory_id,
-            namespace.as_str(),
-            format!("key-{n}"),
-            "semantic",
-            256 + n * 8,
-            now_ms(),
-        ))
-        .await?;
-        for access in 1..=(n % 3 + 1) {
-            send(memory::retrieved(
-                &memory_id,
-                namespace.as_str(),
-                format!("key-{n}"),
-                access,
-                now_ms(),
-            ))
-            .await?;
-        }
-        let duration = u64::try_from(now_ms() - began).unwrap_or(0) + 1_000 + n % 500;
-        if n % 7 == 3 {
-            send(task::failed(&task_id, "tests failed", None, 0, now_ms())).await?;
-            send(agent::failed(&agent_id, "task failed", None, now_ms())).await?;
-        } else {
-            send(task::completed(
-                &task_id,
-                json!({"ok": true}),
-                duration,
-                now_ms(),
-            ))
-            .await?;
-            send(agent::task_completed(
-                &agent_id,
-                &task_id,
-                json!({"ok": true}),
-                duration,
-                now_ms(),
-            ))
-            .await?;
-        }
-        if n % 10 == 9 {
-            send(memory::deleted(
-                &memory_id,
-                namespace.as_str(),
-                format!("key-{n}"),
-                now_ms(),
-            ))
-            .await?;
-        }
+        run_task(&mut writer, n).await?;
         bar.inc(1);
     }
-    send(agent::stopped(&agent_id, "done", now_ms())).await?;
-    Ok(count)
+    writer
+        .send(agent::stopped(&writer.agent_id, "done", now_ms()))
+        .await?;
+    Ok(writer.appended)
+}
+
+/// Task `n` from creation to its end: started by the agent, its memory stored and read, then
+/// failed or completed; every tenth task's memory is deleted afterwards.
+async fn run_task(writer: &mut AgentWriter, n: u64) -> anyhow::Result<()> {
+    let task_id = StreamId::new(format!("task-{}-{n}", writer.run_id))?;
+    let began = start_task(writer, &task_id, n).await?;
+    let memory_id = StreamId::new(format!("mem-{}-{n}", writer.run_id))?;
+    let namespace = format!("ns-{}", n % 3);
+    use_memory(writer, &memory_id, &namespace, n).await?;
+    let duration = u64::try_from(now_ms() - began).unwrap_or(0) + 1_000 + n % 500;
+    finish_task(writer, &task_id, duration, n).await?;
+    if n % 10 == 9 {
+        let deleted = memory::deleted(&memory_id, namespace.as_str(), format!("key-{n}"), now_ms());
+        writer.send(deleted).await?;
+    }
+    Ok(())
+}
+
+/// Creates, queues, assigns and starts task `n`; returns when it started.
+async fn start_task(writer: &mut AgentWriter, task_id: &StreamId, n: u64) -> anyhow::Result<i64> {
+    let priority = ["critical", "high", "medium", "low"][(n % 4) as usize];
+    let created = task::created(
+        task_id,
+        "implementation",
+        format!("Task {n}"),
+        "demo",
+        priority,
+        vec![],
+        now_ms(),
+    );
+    writer.send(created).await?;
+    writer
+        .send(task::queued(task_id, priority, now_ms()))
+        .await?;
+    let assigned = agent::task_assigned(&writer.agent_id, task_id, now_ms());
+    writer.send(assigned).await?;
+    let began = now_ms();
+    writer
+        .send(task::started(task_id, &writer.agent_id, began))
+        .await?;
+    Ok(began)
+}
+
+/// Stores task `n`'s memory entry, then reads it back one to three times.
+async fn use_memory(
+    writer: &mut AgentWriter,
+    memory_id: &StreamId,
+    namespace: &str,
+    n: u64,
+) -> anyhow::Result<()> {
+    let stored = memory::stored(
+        memory_id,
+        namespace,
+        format!("key-{n}"),
+        "semantic",
+        256 + n * 8,
+        now_ms(),
+    );
+    writer.send(stored).await?;
+    for access in 1..=(n % 3 + 1) {
+        let retrieved =
+            memory::retrieved(memory_id, namespace, format!("key-{n}"), access, now_ms());
+        writer.send(retrieved).await?;
+    }
+    Ok(())
+}
+
+/// Ends task `n`: every seventh fails (and its agent reports the failure), the rest complete.
+async fn finish_task(
+    writer: &mut AgentWriter,
+    task_id: &StreamId,
+    duration: u64,
+    n: u64,
+) -> anyhow::Result<()> {
+    if n % 7 == 3 {
+        writer
+            .send(task::failed(task_id, "tests failed", None, 0, now_ms()))
+            .await?;
+        let failed = agent::failed(&writer.agent_id, "task failed", None, now_ms());
+        return writer.send(failed).await;
+    }
+    let completed = task::completed(task_id, json!({"ok": true}), duration, now_ms());
+    writer.send(completed).await?;
+    let agent_completed = agent::task_completed(
+        &writer.agent_id,
+        task_id,
+        json!({"ok": true}),
+        duration,
+        now_ms(),
+    );
+    writer.send(agent_completed).await
 }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use annal_core::{Position, Store, StreamId, Version};
 use futures::StreamExt;
+use indicatif::ProgressBar;
 use serde_json::json;
 
 use crate::output::Output;
@@ -52,64 +53,120 @@ pub(crate) async fn run(
     out: &mut Output,
 ) -> anyhow::Result<()> {
     let progress = crate::commands::transfer::progress(out, store.head().await?.0, "verifying");
+    let mut problems = Problems::default();
+    let log = check_log(store.as_ref(), &progress, &mut problems).await?;
+    progress.finish_and_clear();
+    index_problems
+        .into_iter()
+        .for_each(|problem| problems.report(format!("derived index: {problem}")));
+    check_stream_counters(store.as_ref(), &log.last_version, &mut problems).await?;
+    print_summary(deep, &log, &problems, out)?;
+    if problems.count > 0 {
+        out.flush()?;
+        anyhow::bail!("the store has {} problem(s)", problems.count);
+    }
+    Ok(())
+}
+
+/// The problems found: all of them counted, the first `LISTED_PROBLEMS_MAX` listed.
+#[derive(Default)]
+struct Problems {
+    listed: Vec<String>,
+    count: usize,
+}
+
+impl Problems {
+    fn report(&mut self, problem: String) {
+        self.count += 1;
+        if self.listed.len() < LISTED_PROBLEMS_MAX {
+            self.listed.push(problem);
+        }
+    }
+}
+
+/// What one read of the whole log saw: how many events, and each stream's last version.
+struct LogSeen {
+    checked: u64,
+    last_version: HashMap<StreamId, Version>,
+}
+
+/// Reads the whole log in position order, reporting positions that do not increase, versions
+/// that skip within a stream, and the first event that cannot be read (where the read stops).
+async fn check_log(
+    store: &dyn Store,
+    progress: &ProgressBar,
+    problems: &mut Problems,
+) -> anyhow::Result<LogSeen> {
     let mut events = store.read_all(Position::START).await?;
     let mut last_position = Position::START;
-    let mut last_version: HashMap<StreamId, Version> = HashMap::new();
-    let mut problems: Vec<String> = Vec::new();
-    let mut problem_count = 0usize;
-    let mut checked = 0u64;
-    let mut report = |problem: String| {
-        problem_count += 1;
-        if problems.len() < LISTED_PROBLEMS_MAX {
-            problems.push(problem);
-        }
+    let mut seen = LogSeen {
+        checked: 0,
+        last_version: HashMap::new(),
     };
     while let Some(event) = events.next().await {
         let event = match event {
             Ok(event) => event,
             Err(error) => {
-                report(format!("after {last_position}: unreadable event: {error}"));
+                problems.report(format!("after {last_position}: unreadable event: {error}"));
                 break;
             }
         };
-        checked += 1;
+        seen.checked += 1;
         progress.inc(1);
         if event.position <= last_position {
-            report(format!(
+            problems.report(format!(
                 "{}: not after the previous {last_position}",
                 event.position
             ));
         }
         last_position = event.position;
-        if let Some(previous) = last_version.get(&event.aggregate_id)
+        if let Some(previous) = seen.last_version.get(&event.aggregate_id)
             && event.version != previous.next()
         {
-            report(format!(
+            problems.report(format!(
                 "{}: stream {} jumps from {} to {}",
                 event.position, event.aggregate_id, previous, event.version
             ));
         }
         // Payload and metadata need no check here: an event is read only if both are JSON
         // objects (`RawObject`); the store reports any other stored text as corruption.
-        last_version.insert(event.aggregate_id.clone(), event.version);
+        seen.last_version
+            .insert(event.aggregate_id.clone(), event.version);
     }
-    progress.finish_and_clear();
-    index_problems
-        .into_iter()
-        .for_each(|problem| report(format!("derived index: {problem}")));
-    for (stream, version) in &last_version {
+    Ok(seen)
+}
+
+/// Reports each stream whose version counter is behind the last event read from it.
+async fn check_stream_counters(
+    store: &dyn Store,
+    last_version: &HashMap<StreamId, Version>,
+    problems: &mut Problems,
+) -> anyhow::Result<()> {
+    for (stream, version) in last_version {
         let current = store.stream_version(stream).await?;
         if current < *version {
-            report(format!(
+            problems.report(format!(
                 "stream {stream}: counter at {current} behind its event at {version}"
             ));
         }
     }
+    Ok(())
+}
+
+/// Prints what was checked and the problems listed, as JSON or as text.
+fn print_summary(
+    deep: Option<&'static str>,
+    log: &LogSeen,
+    problems: &Problems,
+    out: &mut Output,
+) -> anyhow::Result<()> {
+    let checked = log.checked;
+    let problem_count = problems.count;
     let summary = json!({
         "events": checked,
-        "streams": last_version.len(),
+        "streams": log.last_version.len(),
         "problems": problem_count,
-        "listed": problems,
+        "listed": problems.listed,
         "deep": deep,
     });
     let mut human = match deep {
@@ -118,20 +175,15 @@ pub(crate) async fn run(
     };
     human.push_str(&format!(
         "checked {checked} events in {} streams: ",
-        last_version.len()
+        log.last_version.len()
     ));
     if problem_count == 0 {
         human.push_str("no problems");
     } else {
         human.push_str(&format!("{problem_count} problem(s)"));
-        for problem in &problems {
+        for problem in &problems.listed {
             human.push_str(&format!("\n  {problem}"));
         }
     }
-    out.value(&summary, &human)?;
-    if problem_count > 0 {
-        out.flush()?;
-        anyhow::bail!("the store has {problem_count} problem(s)");
-    }
-    Ok(())
+    out.value(&summary, &human)
 }

@@ -3,6 +3,8 @@
 //! or over streamable HTTP, on SQLite, NDJSON and PostgreSQL stores, and checks the answers
 //! field by field and what the store holds afterwards.
 
+#![allow(clippy::too_many_lines)] // a test reads as one story, from its setup to its last check
+
 mod concurrency;
 mod errors;
 mod http;

@@ -4,6 +4,7 @@
 
 // Test code: a panic is how a check reports a failure, helpers included, and seeds are printed.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+#![allow(clippy::too_many_lines)] // a test reads as one story, from its setup to its last check
 
 mod acknowledged;
 mod backup;

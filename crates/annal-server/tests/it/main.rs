@@ -3,6 +3,7 @@
 //! answers and, after errors, that the store is unchanged.
 
 #![allow(clippy::unwrap_used)] // a failed unwrap in a test or its helpers is a failed test
+#![allow(clippy::too_many_lines)] // a test reads as one story, from its setup to its last check
 
 mod harness;
 

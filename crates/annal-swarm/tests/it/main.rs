@@ -8,6 +8,7 @@
 
 // Helpers outside #[test] functions unwrap too: a failed setup step should fail the test loudly.
 #![allow(clippy::unwrap_used)]
+#![allow(clippy::too_many_lines)] // a test reads as one story, from its setup to its last check
 
 mod agent_state;
 mod aggregate;

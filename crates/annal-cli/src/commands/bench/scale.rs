@@ -88,22 +88,38 @@ async fn query(store: &Arc<dyn Store>, filter: Filter) -> anyhow::Result<u64> {
 /// The steps on the store of `events` at `store` (built before), in this process.
 pub(crate) async fn steps(store: &str, events: u64) -> anyhow::Result<Vec<Figure>> {
     let location = Location::parse(store)?;
-    let mut figures = Vec::new();
     let started = Instant::now();
     let store = crate::store::open(location, Access::Write, std::time::Duration::ZERO).await?;
-    figures.push(Figure::millis("reopen", events, started.elapsed()));
+    let mut figures = vec![Figure::millis("reopen", events, started.elapsed())];
+    figures.push(append_one_more(&store, events).await?);
+    figures.extend(queries(&store, events).await?);
+    figures.extend(stats_and_lookups(&store, events).await?);
+    if let Some(rss) = peak_rss_bytes() {
+        figures.push(Figure::quantity(
+            "peak RSS",
+            rss as f64 / (1024.0 * 1024.0),
+            "MiB",
+        ));
+    }
+    Ok(figures)
+}
+
+/// Appends the next event of wl1 with the exact expected version of its stream.
+async fn append_one_more(store: &Arc<dyn Store>, events: u64) -> anyhow::Result<Figure> {
     let next = domain_event(events);
     let expected = ExpectedVersion::Exact(Version(events / 1_000));
-    let store_ref = &store;
-    figures.push(
-        timed("append one more after reopen", || async move {
-            store_ref
-                .append(&next.stream(), expected, vec![next.to_new_event()])
-                .await?;
-            Ok(1)
-        })
-        .await?,
-    );
+    timed("append one more after reopen", || async move {
+        store
+            .append(&next.stream(), expected, vec![next.to_new_event()])
+            .await?;
+        Ok(1)
+    })
+    .await
+}
+
+/// The three queries, each bounded to 100 results so their answers do not grow with the store.
+async fn queries(store: &Arc<dyn Store>, events: u64) -> anyhow::Result<Vec<Figure>> {
+    let mut figures = Vec::new();
     let completed = EventType::new("task:completed")?;
     let span = STEP_MS * i64::try_from(events)?;
     let by_type = Filter {
@@ -112,7 +128,7 @@ pub(crate) async fn steps(store: &str, events: u64) -> anyhow::Result<Vec<Figure
         direction: annal_core::Direction::Backward,
         ..Filter::all()
     };
-    figures.push(timed("query by type, newest 100", || query(store_ref, by_type)).await?);
+    figures.push(timed("query by type, newest 100", || query(store, by_type)).await?);
     let window = Filter {
         event_types: vec![completed.clone(), EventType::new("agent:task-completed")?],
         timestamp_from: Some(T0 + span / 4 + 1),
@@ -122,7 +138,7 @@ pub(crate) async fn steps(store: &str, events: u64) -> anyhow::Result<Vec<Figure
     };
     figures.push(
         timed("query 2 types + time window, 100 results", || {
-            query(store_ref, window)
+            query(store, window)
         })
         .await?,
     );
@@ -133,15 +149,16 @@ pub(crate) async fn steps(store: &str, events: u64) -> anyhow::Result<Vec<Figure
         offset: 10,
         ..Filter::all()
     };
-    figures.push(
-        timed("query type + time, limit/offset", || {
-            query(store_ref, paged)
-        })
-        .await?,
-    );
+    figures.push(timed("query type + time, limit/offset", || query(store, paged)).await?);
+    Ok(figures)
+}
+
+/// The store's statistics, the head of one stream, and the trace of one event.
+async fn stats_and_lookups(store: &Arc<dyn Store>, events: u64) -> anyhow::Result<Vec<Figure>> {
+    let mut figures = Vec::new();
     figures.push(
         timed("stats", || async move {
-            Ok(store_ref.stats(10).await?.total_events)
+            Ok(store.stats(10).await?.total_events)
         })
         .await?,
     );
@@ -149,7 +166,7 @@ pub(crate) async fn steps(store: &str, events: u64) -> anyhow::Result<Vec<Figure
     figures.push(
         timed("read one stream, 100 events", || async move {
             let options = ReadStreamOptions::forward().limit(100);
-            Ok(collect(store_ref.read_stream(&agent, options).await?)
+            Ok(collect(store.read_stream(&agent, options).await?)
                 .await?
                 .len() as u64)
         })
@@ -159,18 +176,11 @@ pub(crate) async fn steps(store: &str, events: u64) -> anyhow::Result<Vec<Figure
     let id = EventId::new(format!("evt-{}", events / 2 / 1_000 * 1_000 + 401))?;
     figures.push(
         timed("trace of a task event", || async move {
-            let trace = annal_core::trace(store_ref.as_ref(), &id, TraceLimits::default()).await?;
+            let trace = annal_core::trace(store.as_ref(), &id, TraceLimits::default()).await?;
             Ok(1 + trace.causes.len() as u64 + trace.effects.len() as u64)
         })
         .await?,
     );
-    if let Some(rss) = peak_rss_bytes() {
-        figures.push(Figure::quantity(
-            "peak RSS",
-            rss as f64 / (1024.0 * 1024.0),
-            "MiB",
-        ));
-    }
     Ok(figures)
 }
 

@@ -201,7 +201,21 @@ impl Script {
         let started = Instant::now();
         let store = open(path)?;
         figures.push(self.seeded(Figure::millis("reopen", self.events, started.elapsed())));
+        figures.extend(self.stream_reads(&store).await?);
+        figures.extend(self.queries(&store).await?);
+        figures.push(self.replay(&store).await?);
+        figures.push(self.stats(&store).await?);
+        figures.push(self.projections(&store).await?);
+        figures.push(self.append_after_reopen(&store).await?);
+        drop(store);
+        Ok(MainStore {
+            path: path.to_path_buf(),
+            figures,
+        })
+    }
 
+    /// Reads one agent stream, then 20 task streams.
+    async fn stream_reads(&self, store: &Arc<dyn Store>) -> anyhow::Result<Vec<Figure>> {
         let agent = StreamId::new("agent-7")?;
         let started = Instant::now();
         let events = collect(
@@ -210,11 +224,11 @@ impl Script {
                 .await?,
         )
         .await?;
-        figures.push(self.seeded(Figure::millis(
+        let agent_figure = self.seeded(Figure::millis(
             "read one agent stream",
             events.len() as u64,
             started.elapsed(),
-        )));
+        ));
 
         let started = Instant::now();
         let mut read = 0u64;
@@ -229,18 +243,23 @@ impl Script {
             .len() as u64;
         }
         let mean = started.elapsed() / 20;
-        figures.push(self.seeded(Figure::millis(
+        let task_figure = self.seeded(Figure::millis(
             "read a task stream (mean of 20)",
             read / 20,
             mean,
-        )));
+        ));
+        Ok(vec![agent_figure, task_figure])
+    }
 
+    /// The seed's three queries: by type, by two types in a time window, and paged.
+    async fn queries(&self, store: &Arc<dyn Store>) -> anyhow::Result<Vec<Figure>> {
+        let mut figures = Vec::new();
         let completed = event_type("task:completed")?;
         let by_type = Filter {
             event_types: vec![completed.clone()],
             ..Filter::all()
         };
-        figures.push(self.seeded(self.query("query by type", &store, &by_type).await?));
+        figures.push(self.seeded(self.query("query by type", store, &by_type).await?));
 
         let quarter = self.span_ms() / 4;
         let window = Filter {
@@ -252,7 +271,7 @@ impl Script {
         };
         figures.push(
             self.seeded(
-                self.query("query 2 types + time window", &store, &window)
+                self.query("query 2 types + time window", store, &window)
                     .await?,
             ),
         );
@@ -266,13 +285,17 @@ impl Script {
         };
         figures.push(
             self.seeded(
-                self.query("query type + time, limit/offset", &store, &paged)
+                self.query("query type + time, limit/offset", store, &paged)
                     .await?,
             ),
         );
+        Ok(figures)
+    }
 
-        // Reads of the whole log are the noisiest steps on shared cores (±20 % between single
-        // runs), so these two report the median of three runs.
+    /// Replays the whole log, checking that every event came back.
+    async fn replay(&self, store: &Arc<dyn Store>) -> anyhow::Result<Figure> {
+        // Reads of the whole log are the noisiest steps on shared cores, so this one reports
+        // the median of three runs.
         let mut replays = Vec::with_capacity(RUNS);
         for _ in 0..RUNS {
             let started = Instant::now();
@@ -289,8 +312,11 @@ impl Script {
             );
             replays.push(started.elapsed());
         }
-        figures.push(self.seeded(Figure::rate(REPLAY, self.events, median(replays))));
+        Ok(self.seeded(Figure::rate(REPLAY, self.events, median(replays))))
+    }
 
+    /// The store's statistics, checking the event count.
+    async fn stats(&self, store: &Arc<dyn Store>) -> anyhow::Result<Figure> {
         let started = Instant::now();
         let stats = store.stats(10).await?;
         ensure!(
@@ -298,13 +324,16 @@ impl Script {
             "stats counted {}",
             stats.total_events
         );
-        figures.push(self.seeded(Figure::millis("stats", self.events, started.elapsed())));
+        Ok(self.seeded(Figure::millis("stats", self.events, started.elapsed())))
+    }
 
+    /// Rebuilds the three swarm projections, checking that each rebuild read the whole log.
+    async fn projections(&self, store: &Arc<dyn Store>) -> anyhow::Result<Figure> {
         // The three rebuild together, in one read of the log. Each run starts from empty states
         // (a rebuild resets them), so the runners are loaded once.
-        let mut agents = ProjectionRunner::<AgentState>::load(Arc::clone(&store)).await?;
-        let mut tasks = ProjectionRunner::<TaskHistory>::load(Arc::clone(&store)).await?;
-        let mut memory = ProjectionRunner::<MemoryIndex>::load(Arc::clone(&store)).await?;
+        let mut agents = ProjectionRunner::<AgentState>::load(Arc::clone(store)).await?;
+        let mut tasks = ProjectionRunner::<TaskHistory>::load(Arc::clone(store)).await?;
+        let mut memory = ProjectionRunner::<MemoryIndex>::load(Arc::clone(store)).await?;
         let mut builds = Vec::with_capacity(RUNS);
         for _ in 0..RUNS {
             let started = Instant::now();
@@ -322,8 +351,11 @@ impl Script {
             );
         }
         drop((agents, tasks, memory));
-        figures.push(self.seeded(Figure::millis(PROJECTIONS, self.events, median(builds))));
+        Ok(self.seeded(Figure::millis(PROJECTIONS, self.events, median(builds))))
+    }
 
+    /// Appends one more event with an exact expected version, checking the version it got.
+    async fn append_after_reopen(&self, store: &Arc<dyn Store>) -> anyhow::Result<Figure> {
         // One more event on the stream of event N: its version must be N/1000 + 1.
         let next = domain_event(self.events);
         let expected = ExpectedVersion::Exact(Version(self.events / 1_000));
@@ -335,16 +367,11 @@ impl Script {
             result.stream_version == Version(self.events / 1_000 + 1),
             "unexpected version"
         );
-        figures.push(Figure::millis(
+        Ok(Figure::millis(
             "append one more after reopen",
             1,
             started.elapsed(),
-        ));
-        drop(store);
-        Ok(MainStore {
-            path: path.to_path_buf(),
-            figures,
-        })
+        ))
     }
 
     async fn query(
