@@ -27,7 +27,7 @@ pub(crate) const WRITER_CACHE_KIB: i64 = 16 * 1024;
 pub(crate) const READER_CACHE_KIB: i64 = 2 * 1024;
 
 /// WAL pages after which a commit also checkpoints (SQLite's default is 1,000). Checkpoints
-/// normally run on the checkpointer thread long before this; it is the backstop that bounds the
+/// normally run on the wal_copier thread long before this; it is the backstop that bounds the
 /// WAL (256 MiB) if that thread falls behind.
 pub(crate) const WAL_AUTOCHECKPOINT_PAGES: i64 = 64 * 1024;
 
@@ -68,11 +68,8 @@ pub(crate) fn open_writer(path: &Path, options: &OpenOptions) -> rusqlite::Resul
     Ok(connection)
 }
 
-/// Opens the checkpointer's connection: it writes only checkpoints, never transactions.
-pub(crate) fn open_checkpointer(
-    path: &Path,
-    durability: Durability,
-) -> rusqlite::Result<Connection> {
+/// Opens the wal_copier's connection: it writes only checkpoints, never transactions.
+pub(crate) fn open_wal_copier(path: &Path, durability: Durability) -> rusqlite::Result<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let connection = Connection::open_with_flags(path, flags)?;
     connection.busy_timeout(BUSY_TIMEOUT)?;

@@ -10,7 +10,7 @@ use rusqlite::{Connection, OptionalExtension};
 
 use super::Names;
 use crate::row::{EVENT_COLUMNS, EVENT_FROM, decode, read_failed, to_sql};
-use crate::writer::{IdHasher, Runs};
+use crate::writer::{IdHasher, IdRuns};
 
 /// The readable event with `id`, if any.
 pub(crate) fn event_by_id(
@@ -34,7 +34,7 @@ pub(crate) fn event_by_id(
     let hash = IdHasher::load(connection)
         .map_err(failed)?
         .hash(id.as_str());
-    let candidates = Runs::load(connection)
+    let candidates = IdRuns::load(connection)
         .and_then(|runs| runs.positions(connection, hash))
         .map_err(failed)?;
     let sql =

@@ -17,7 +17,7 @@ use rusqlite::{Connection, OptionalExtension};
 use siphasher::sip::SipHasher13;
 
 use crate::writer::corrupt::{corrupt, counter};
-use crate::writer::runs;
+use crate::writer::id_runs;
 
 /// The meta keys of the two halves of the key.
 const KEY_ROWS: [&str; 2] = ["id_hash_key_0", "id_hash_key_1"];
@@ -80,7 +80,7 @@ pub(crate) fn rekey_ids(connection: &Connection) -> rusqlite::Result<()> {
         entries.push((hasher.hash(row.get_ref(1)?.as_str()?), position));
     }
     entries.sort_unstable();
-    runs::write_one_run(connection, &entries)
+    id_runs::write_one_id_run(connection, &entries)
 }
 
 /// A hasher under a fixed key, for tests.

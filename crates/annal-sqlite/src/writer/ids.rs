@@ -5,13 +5,13 @@
 //! looks events up by id: only the
 //! writer needs it. So the index has two parts. Recent ids live in memory, as a map from a 64-bit
 //! hash of the id to its position. Once `IDS_MERGE_EVENTS` of them have gathered, the whole map is
-//! written, sorted by hash, as a new run of the stored part ([`Runs`], `writer/runs.rs`) in the
+//! written, sorted by hash, as a new run of the stored part ([`IdRuns`], `writer/runs.rs`) in the
 //! same transaction as the group that filled it, and `meta.ids_indexed_through` moves to the last
 //! position. A write after open loads only the ids after `ids_indexed_through`, at most about
 //! `IDS_MERGE_EVENTS` rows, however large the store (only a store upgraded from version 1, which
 //! stored no ids, loads all of them once). A hash hit is confirmed by reading the row
 //! at that position, so collisions and stale entries cost a lookup, never a wrong answer. An
-//! in-memory Bloom filter over the stored hashes ([`HashFilter`]) spares that lookup for almost
+//! in-memory Bloom filter over the stored hashes ([`BloomFilter`]) spares that lookup for almost
 //! every new id; after an open it is built by a background reader, and until it is ready every
 //! check reads the runs.
 //!
@@ -28,10 +28,10 @@ use std::sync::mpsc;
 use rusqlite::Connection;
 
 use crate::row::to_sql;
+use crate::writer::bloom::BloomFilter;
 use crate::writer::corrupt::{corrupt, counter};
-use crate::writer::filter::HashFilter;
 use crate::writer::id_hash::IdHasher;
-use crate::writer::runs::{self, Entry, Runs};
+use crate::writer::id_runs::{self, Entry, IdRuns};
 
 /// The keys are already hashes: hashing them again (SipHash, the std default) showed as several
 /// per cent of the writer's time per batched event.
@@ -73,34 +73,34 @@ pub(crate) struct IdIndex {
     /// Entries in `first` and `more`.
     len: usize,
     /// The stored runs.
-    runs: Runs,
+    runs: IdRuns,
     /// Which hashes the runs may hold.
-    tables: TableFilter,
+    tables: StoredIdsBloom,
 }
 
 /// The filter over the hashes in the runs, and how far it is from ready.
 #[derive(Debug)]
-enum TableFilter {
+enum StoredIdsBloom {
     /// A background reader is filling it from the tables. It reads a snapshot taken after it
     /// started, so hashes merged since then are kept here and added when it is done.
     Building {
-        built: mpsc::Receiver<Option<HashFilter>>,
+        built: mpsc::Receiver<Option<BloomFilter>>,
         merged_since: Vec<u64>,
     },
     /// Holds every hash the tables hold (and perhaps some removed since).
-    Ready(HashFilter),
+    Ready(BloomFilter),
     /// The build failed: every check reads the runs, which is slower but as correct.
     Unavailable,
 }
 
-impl Default for TableFilter {
+impl Default for StoredIdsBloom {
     /// The filter of empty tables.
     fn default() -> Self {
-        Self::Ready(HashFilter::with_capacity(0))
+        Self::Ready(BloomFilter::with_capacity(0))
     }
 }
 
-impl TableFilter {
+impl StoredIdsBloom {
     /// Starts filling a filter from the tables of the store at `path` on a background thread.
     fn build(path: &Path) -> Self {
         let (sender, built) = mpsc::sync_channel(1);
@@ -109,7 +109,7 @@ impl TableFilter {
             .name("annal-sqlite-ids".into())
             .spawn(move || {
                 // The writer may have stopped meanwhile; then nobody needs the filter.
-                let _ = sender.send(read_filter(&path).ok());
+                let _ = sender.send(read_bloom(&path).ok());
             });
         match spawned {
             Ok(_) => Self::Building {
@@ -153,16 +153,16 @@ impl TableFilter {
 }
 
 /// Reads every stored hash of the store at `path` into a new filter.
-fn read_filter(path: &Path) -> rusqlite::Result<HashFilter> {
+fn read_bloom(path: &Path) -> rusqlite::Result<BloomFilter> {
     let connection = crate::connection::open_reader(path)?;
     // Sized by the entries, not by the indexed mark: after retention removed most events the
     // mark (a position) can be far above the number of ids, and the filter takes 4 bytes per key
     // of capacity.
-    let stored = runs::stored_entries(&connection)?;
+    let stored = id_runs::stored_entries(&connection)?;
     let capacity = usize::try_from(stored)
         .map_err(|_| corrupt("table id_runs (ids)", format!("{stored} entries")))?;
-    let mut filter = HashFilter::with_capacity(capacity);
-    runs::each_hash(&connection, |hash| filter.insert(hash))?;
+    let mut filter = BloomFilter::with_capacity(capacity);
+    id_runs::each_hash(&connection, |hash| filter.insert(hash))?;
     Ok(filter)
 }
 
@@ -187,15 +187,15 @@ impl IdIndex {
                 format!("{indexed_through} is above the last position {last_position}"),
             ));
         }
-        let runs = Runs::load(connection)?;
+        let runs = IdRuns::load(connection)?;
         // With no run there is no stored hash. Otherwise the filter is read from the file, whose
         // path SQLite gives back only as UTF-8 text (`None` for any other path): without it every
         // check reads the runs, since an empty filter would call every merged id new and let a
         // retried batch be written twice.
         let tables = match connection.path() {
-            _ if runs.is_empty() => TableFilter::default(),
-            Some(path) if !path.is_empty() => TableFilter::build(Path::new(path)),
-            _ => TableFilter::Unavailable,
+            _ if runs.is_empty() => StoredIdsBloom::default(),
+            Some(path) if !path.is_empty() => StoredIdsBloom::build(Path::new(path)),
+            _ => StoredIdsBloom::Unavailable,
         };
         let mut index = Self {
             indexed_through,
@@ -389,18 +389,18 @@ mod tests {
     #[test]
     fn a_filter_being_built_keeps_the_hashes_merged_meanwhile() {
         let (sender, built) = mpsc::sync_channel(1);
-        let mut tables = TableFilter::Building {
+        let mut tables = StoredIdsBloom::Building {
             built,
             merged_since: Vec::new(),
         };
         tables.insert(test_hash("merged-while-building"));
         // Not ready yet: everything may be stored, so every check reads the table.
         assert!(tables.may_contain(test_hash("anything")));
-        let mut from_tables = HashFilter::with_capacity(0);
+        let mut from_tables = BloomFilter::with_capacity(0);
         from_tables.insert(test_hash("in-the-tables"));
         sender.send(Some(from_tables)).unwrap();
         assert!(tables.may_contain(test_hash("in-the-tables")));
-        assert!(matches!(tables, TableFilter::Ready(_)));
+        assert!(matches!(tables, StoredIdsBloom::Ready(_)));
         assert!(tables.may_contain(test_hash("merged-while-building")));
         let others = (0..1_000)
             .filter(|n| tables.may_contain(test_hash(&format!("other-{n}"))))
@@ -411,21 +411,21 @@ mod tests {
     #[test]
     fn a_failed_build_falls_back_to_reading_the_table() {
         let (sender, built) = mpsc::sync_channel(1);
-        let mut tables = TableFilter::Building {
+        let mut tables = StoredIdsBloom::Building {
             built,
             merged_since: Vec::new(),
         };
         sender.send(None).unwrap();
         assert!(tables.may_contain(test_hash("anything")));
-        assert!(matches!(tables, TableFilter::Unavailable));
+        assert!(matches!(tables, StoredIdsBloom::Unavailable));
         let (sender, built) = mpsc::sync_channel(1);
-        let mut tables = TableFilter::Building {
+        let mut tables = StoredIdsBloom::Building {
             built,
             merged_since: Vec::new(),
         };
         drop(sender);
         assert!(tables.may_contain(test_hash("anything")));
-        assert!(matches!(tables, TableFilter::Unavailable));
+        assert!(matches!(tables, StoredIdsBloom::Unavailable));
     }
 
     #[test]
@@ -445,9 +445,9 @@ mod tests {
             transaction.commit().unwrap();
         }
         let mut index = IdIndex::load(&connection, &test_hasher(), u64::MAX).unwrap();
-        assert!(matches!(index.tables, TableFilter::Building { .. }));
+        assert!(matches!(index.tables, StoredIdsBloom::Building { .. }));
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while !matches!(index.tables, TableFilter::Ready(_)) {
+        while !matches!(index.tables, StoredIdsBloom::Ready(_)) {
             assert!(
                 std::time::Instant::now() < deadline,
                 "the filter was never built"
@@ -472,7 +472,7 @@ mod tests {
     fn load_with_filter(connection: &Connection) -> IdIndex {
         let mut index = IdIndex::load(connection, &test_hasher(), u64::MAX).unwrap();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while matches!(index.tables, TableFilter::Building { .. }) {
+        while matches!(index.tables, StoredIdsBloom::Building { .. }) {
             assert!(
                 std::time::Instant::now() < deadline,
                 "the filter was never built"
@@ -500,7 +500,7 @@ mod tests {
             transaction.commit().unwrap();
         }
         let index = load_with_filter(&connection);
-        let TableFilter::Ready(filter) = &index.tables else {
+        let StoredIdsBloom::Ready(filter) = &index.tables else {
             panic!("the filter build failed: {:?}", index.tables);
         };
         // The smallest filter holds 65,536 keys at 4 bytes each; sized by the mark it took 512 MiB.
@@ -519,7 +519,7 @@ mod tests {
             )
             .unwrap();
         // The row at position 1 merged under hash 0; the mark moves past it.
-        let mut runs = Runs::default();
+        let mut runs = IdRuns::default();
         runs.write(&connection, &[(0, 1)]).unwrap();
         connection
             .execute_batch("UPDATE meta SET value = 1 WHERE key = 'ids_indexed_through';")

@@ -13,17 +13,17 @@
 //! know what the file holds, and retrying a failed fsync can report success for lost data.
 
 mod append;
-mod checkpoint;
+mod bloom;
 mod command;
 mod corrupt;
-mod filter;
 mod id_hash;
+mod id_runs;
 mod ids;
 mod index;
 mod maintenance;
 mod parts;
-mod runs;
 mod state;
+mod wal_copy;
 
 use std::path::PathBuf;
 use std::thread::JoinHandle;
@@ -35,13 +35,13 @@ use annal_core::{Position, StorageError};
 use rusqlite::Connection;
 use tokio::sync::watch;
 
-use checkpoint::{CHECKPOINT_AFTER_BYTES, Checkpointer, finish_checkpoint};
 pub(crate) use command::{AppendAnswer, Command, MoreParts, SqliteAppend};
 use command::{Decided, Waiting, waiting};
 pub(crate) use corrupt::as_corrupt;
 pub(crate) use id_hash::{IdHasher, rekey_ids};
-pub(crate) use runs::{Runs, convert_version_2_ids};
+pub(crate) use id_runs::{IdRuns, convert_version_2_ids};
 pub(crate) use state::WriterState;
+use wal_copy::{WAL_COPY_AFTER_BYTES, WalCopier, finish_wal_copy};
 
 use crate::wal_marker;
 
@@ -69,7 +69,7 @@ impl WriterHandle {
     ) -> std::io::Result<Self> {
         let (queue, inbox) = WriterQueue::new(writer_gone);
         head.send_replace(Position(state.last_position));
-        let checkpointer = Checkpointer::start(&path, durability)?;
+        let wal_copier = WalCopier::start(&path, durability)?;
         let writer = Writer {
             connection,
             state,
@@ -77,9 +77,9 @@ impl WriterHandle {
             durability,
             head,
             poisoned: Poisoned::default(),
-            checkpointer: Some(checkpointer),
-            bytes_since_checkpoint: 0,
-            checkpoint_after_bytes: CHECKPOINT_AFTER_BYTES,
+            wal_copier: Some(wal_copier),
+            bytes_since_wal_copy: 0,
+            wal_copy_after_bytes: WAL_COPY_AFTER_BYTES,
         };
         let thread = std::thread::Builder::new()
             .name("annal-sqlite-writer".into())
@@ -109,12 +109,12 @@ struct Writer {
     durability: Durability,
     head: watch::Sender<Position>,
     poisoned: Poisoned,
-    checkpointer: Option<Checkpointer>,
+    wal_copier: Option<WalCopier>,
     /// Payload bytes committed since the last checkpoint request.
-    bytes_since_checkpoint: u64,
-    /// Payload bytes after which the writer asks for a checkpoint ([`CHECKPOINT_AFTER_BYTES`];
+    bytes_since_wal_copy: u64,
+    /// Payload bytes after which the writer asks for a checkpoint ([`WAL_COPY_AFTER_BYTES`];
     /// tests make it smaller).
-    checkpoint_after_bytes: u64,
+    wal_copy_after_bytes: u64,
 }
 
 impl Writer {
@@ -133,8 +133,8 @@ impl Writer {
             }
             self.commit_group(&mut group);
         }
-        if let Some(checkpointer) = self.checkpointer.take() {
-            checkpointer.stop();
+        if let Some(wal_copier) = self.wal_copier.take() {
+            wal_copier.stop();
         }
         // A poisoned writer writes nothing more, the marker included. A failed merge of the ids
         // loses nothing: they stay in the events table, and the next open loads them.
@@ -169,7 +169,7 @@ impl Writer {
         if result.is_ok() {
             for command in commands.by_ref() {
                 flush |= matches!(command, Command::Flush { .. });
-                self.count_checkpoint_bytes(&command);
+                self.count_wal_copy_bytes(&command);
                 match self.decide(command) {
                     Ok(done) => decided.push(done),
                     Err((waiting, error)) => {
@@ -199,11 +199,11 @@ impl Writer {
             return;
         }
         self.publish_and_answer(decided, flush);
-        self.checkpoint_after_group();
+        self.wal_copy_after_group();
     }
 
     /// Adds what an append writes to the bytes that lead to the next checkpoint.
-    fn count_checkpoint_bytes(&mut self, command: &Command) {
+    fn count_wal_copy_bytes(&mut self, command: &Command) {
         if let Command::Append(SqliteAppend { batch, more, .. }) = command {
             let bytes: usize = batch.iter().map(|e| e.payload_json.len() + 100).sum();
             // The later parts of a batch in parts are not here yet: they count as many bytes
@@ -213,7 +213,7 @@ impl Writer {
                 Some(more) => bytes * more.total / batch.len().max(1),
                 None => bytes,
             };
-            self.bytes_since_checkpoint += bytes as u64;
+            self.bytes_since_wal_copy += bytes as u64;
         }
     }
 
@@ -242,17 +242,17 @@ impl Writer {
     }
 
     /// Finishes an ended checkpoint and asks for the next one when enough was written.
-    fn checkpoint_after_group(&mut self) {
-        if let Some(checkpointer) = &self.checkpointer {
+    fn wal_copy_after_group(&mut self) {
+        if let Some(wal_copier) = &self.wal_copier {
             // A poisoned writer writes nothing more, checkpoints included.
-            if checkpointer.take_ended() && !self.poisoned.is_poisoned() {
+            if wal_copier.take_ended() && !self.poisoned.is_poisoned() {
                 // After the answers, so no caller waits for it. A checkpoint that fails or
                 // stays partial loses nothing: the WAL just keeps growing until the next one.
-                let _ = finish_checkpoint(&self.connection);
+                let _ = finish_wal_copy(&self.connection);
             }
-            if self.bytes_since_checkpoint >= self.checkpoint_after_bytes {
-                self.bytes_since_checkpoint = 0;
-                checkpointer.request();
+            if self.bytes_since_wal_copy >= self.wal_copy_after_bytes {
+                self.bytes_since_wal_copy = 0;
+                wal_copier.request();
             }
         }
     }

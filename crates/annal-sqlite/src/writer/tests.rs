@@ -18,7 +18,7 @@ use tokio::sync::{oneshot, watch};
 
 use annal_core::backend::Poisoned;
 
-use super::{Checkpointer, Command, MoreParts, SqliteAppend, Writer, WriterState};
+use super::{Command, MoreParts, SqliteAppend, WalCopier, Writer, WriterState};
 use crate::connection::open_writer;
 use crate::options::{Durability, OpenOptions};
 use crate::schema;
@@ -51,9 +51,9 @@ fn writer_with(path: &Path, durability: Durability) -> Writer {
         durability,
         head,
         poisoned: Poisoned::default(),
-        checkpointer: None,
-        bytes_since_checkpoint: 0,
-        checkpoint_after_bytes: super::CHECKPOINT_AFTER_BYTES,
+        wal_copier: None,
+        bytes_since_wal_copy: 0,
+        wal_copy_after_bytes: super::WAL_COPY_AFTER_BYTES,
     }
 }
 
@@ -135,21 +135,21 @@ fn a_batch_appended_in_parts_counts_every_part_towards_the_next_checkpoint() {
     let appended = answer.blocking_recv().unwrap().result.unwrap();
     assert_eq!(appended.last_position, Position(1_000));
     assert!(
-        writer.bytes_since_checkpoint >= payload_bytes as u64,
+        writer.bytes_since_wal_copy >= payload_bytes as u64,
         "{} bytes counted for {payload_bytes} bytes of payload",
-        writer.bytes_since_checkpoint
+        writer.bytes_since_wal_copy
     );
 }
 
 #[test]
 fn under_steady_appends_the_wal_starts_over_instead_of_growing() {
-    // Groups arrive back to back, as under load, so the checkpointer never finds the WAL idle:
+    // Groups arrive back to back, as under load, so the wal_copier never finds the WAL idle:
     // only the writer's own finishing copy lets it start over.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("steady.db");
     let mut writer = writer_with(&path, Durability::Durable);
-    writer.checkpointer = Some(Checkpointer::start(&path, Durability::Durable).unwrap());
-    writer.checkpoint_after_bytes = 256 * 1024;
+    writer.wal_copier = Some(WalCopier::start(&path, Durability::Durable).unwrap());
+    writer.wal_copy_after_bytes = 256 * 1024;
     let text = "x".repeat(1_000);
     let groups: Vec<_> = (0..60)
         .map(|group| {
@@ -191,7 +191,7 @@ fn under_steady_appends_the_wal_starts_over_instead_of_growing() {
         wal_bytes < appended_bytes / 3,
         "the WAL holds {wal_bytes} bytes after {appended_bytes} bytes of payload were appended"
     );
-    writer.checkpointer.take().unwrap().stop();
+    writer.wal_copier.take().unwrap().stop();
 }
 
 /// Runs one group of one append of an event with `id` to `stream`; returns the answer.

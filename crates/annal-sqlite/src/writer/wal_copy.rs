@@ -1,4 +1,4 @@
-//! The checkpointer: a thread that copies committed WAL pages into the database file, so the
+//! The wal_copier: a thread that copies committed WAL pages into the database file, so the
 //! writer thread never stops appending to do it, and the hand-off that lets the WAL start over.
 //!
 //! SQLite's automatic checkpoint runs inside the committing thread, where it measurably cost the
@@ -12,7 +12,7 @@
 //! backstop's 256 MiB, and every commit wrote pages beyond the end of the file, which the kernel
 //! must allocate and zero first. So the thread copies the bulk, repeating while the frames added
 //! meanwhile are many ([`copy_most_of_the_wal`]), and then tells the writer, which copies the few that are left itself
-//! between two groups ([`Checkpointer::take_ended`]): its next commit starts the WAL over and
+//! between two groups ([`WalCopier::take_ended`]): its next commit starts the WAL over and
 //! rewrites file pages the kernel already holds.
 
 use std::path::Path;
@@ -23,11 +23,11 @@ use std::thread::JoinHandle;
 
 use rusqlite::Connection;
 
-use crate::connection::open_checkpointer;
+use crate::connection::open_wal_copier;
 use crate::options::Durability;
 
 /// Bytes of appended data after which the writer asks for a checkpoint.
-pub(crate) const CHECKPOINT_AFTER_BYTES: u64 = 16 * 1024 * 1024;
+pub(crate) const WAL_COPY_AFTER_BYTES: u64 = 16 * 1024 * 1024;
 
 /// WAL frames (pages) the writer may add during the thread's last round, for the writer to copy
 /// itself: 1 MiB. More, and the thread runs another round first.
@@ -37,24 +37,24 @@ const FRAMES_LEFT_FOR_WRITER: i64 = 256;
 /// writer outpacing the copy cannot keep it busy for good.
 const ROUNDS_PER_REQUEST: usize = 4;
 
-/// The running checkpointer thread.
+/// The running wal_copier thread.
 #[derive(Debug)]
-pub(crate) struct Checkpointer {
+pub(crate) struct WalCopier {
     wake: SyncSender<()>,
     thread: JoinHandle<()>,
     /// Set when the thread has ended a checkpoint and the writer has not yet finished it.
     ended: Arc<AtomicBool>,
 }
 
-impl Checkpointer {
-    /// Starts a checkpointer on its own connection to `path`.
+impl WalCopier {
+    /// Starts a wal_copier on its own connection to `path`.
     pub(crate) fn start(path: &Path, durability: Durability) -> std::io::Result<Self> {
-        let connection = open_checkpointer(path, durability).map_err(std::io::Error::other)?;
+        let connection = open_wal_copier(path, durability).map_err(std::io::Error::other)?;
         let (wake, woken) = mpsc::sync_channel::<()>(1);
         let ended = Arc::new(AtomicBool::new(false));
         let ended_by_thread = Arc::clone(&ended);
         let thread = std::thread::Builder::new()
-            .name("annal-sqlite-checkpointer".into())
+            .name("annal-sqlite-wal_copier".into())
             .spawn(move || {
                 while woken.recv().is_ok() {
                     if copy_most_of_the_wal(&connection) {
@@ -77,7 +77,7 @@ impl Checkpointer {
     }
 
     /// Whether a checkpoint has ended since the last call: then the writer should copy what is
-    /// left ([`finish_checkpoint`]) so that its next commit starts the WAL over.
+    /// left ([`finish_wal_copy`]) so that its next commit starts the WAL over.
     pub(crate) fn take_ended(&self) -> bool {
         self.ended.swap(false, Ordering::Acquire)
     }
@@ -85,7 +85,7 @@ impl Checkpointer {
     /// Stops the thread and waits for it.
     pub(crate) fn stop(self) {
         drop(self.wake);
-        // A panicked checkpointer has nothing left to clean up.
+        // A panicked wal_copier has nothing left to clean up.
         let _ = self.thread.join();
     }
 }
@@ -139,9 +139,9 @@ fn checkpoint(connection: &Connection) -> rusqlite::Result<Option<Copied>> {
     Ok((busy == 0 && log >= 0).then_some(Copied { log, copied }))
 }
 
-/// Copies the WAL frames the checkpointer left, on the writer's own connection between two
+/// Copies the WAL frames the wal_copier left, on the writer's own connection between two
 /// groups: with no commit running alongside, the copy completes unless a reader's snapshot still
 /// needs some frames, and then the writer's next commit writes the WAL from its start.
-pub(crate) fn finish_checkpoint(connection: &Connection) -> rusqlite::Result<()> {
+pub(crate) fn finish_wal_copy(connection: &Connection) -> rusqlite::Result<()> {
     checkpoint(connection).map(|_| ())
 }

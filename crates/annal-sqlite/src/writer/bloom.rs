@@ -1,4 +1,4 @@
-//! [`HashFilter`]: an in-memory Bloom filter over the id hashes stored in the id runs, so that
+//! [`BloomFilter`]: an in-memory Bloom filter over the id hashes stored in the id runs, so that
 //! checking a new id for a duplicate almost never reads them.
 //!
 //! Without it every appended id cost one B-tree lookup in the stored ids (a random page, a
@@ -28,7 +28,7 @@ const CAPACITY_MIN: usize = 1 << 16;
 
 /// A Bloom filter over 64-bit hashes. See the module documentation.
 #[derive(Debug, Clone)]
-pub(crate) struct HashFilter {
+pub(crate) struct BloomFilter {
     /// Every key is in exactly one layer; only the last one takes new keys.
     layers: Vec<Layer>,
 }
@@ -73,7 +73,7 @@ impl Layer {
     }
 }
 
-impl HashFilter {
+impl BloomFilter {
     /// An empty filter sized for about `expected` keys before it first grows.
     pub(crate) fn with_capacity(expected: usize) -> Self {
         Self {
@@ -115,7 +115,7 @@ mod tests {
 
     #[test]
     fn every_added_key_is_reported_and_few_others_are() {
-        let mut filter = HashFilter::with_capacity(0);
+        let mut filter = BloomFilter::with_capacity(0);
         let added = 200_000u64;
         for n in 0..added {
             filter.insert(id_hash(&format!("evt-{n}")));
@@ -139,7 +139,7 @@ mod tests {
 
     #[test]
     fn an_empty_filter_reports_nothing() {
-        let filter = HashFilter::with_capacity(10);
+        let filter = BloomFilter::with_capacity(10);
         assert!((0..10_000u64).all(|n| !filter.may_contain(id_hash(&n.to_string()))));
     }
 }

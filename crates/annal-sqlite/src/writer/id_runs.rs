@@ -45,29 +45,29 @@ const LEVEL_0_IDS: u64 = super::ids::IDS_MERGE_EVENTS as u64;
 pub(crate) type Entry = (u64, u64);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Run {
+struct IdRun {
     id: i64,
     level: i64,
 }
 
 /// The runs of the store, oldest first.
 #[derive(Debug, Default)]
-pub(crate) struct Runs {
-    runs: Vec<Run>,
+pub(crate) struct IdRuns {
+    runs: Vec<IdRun>,
 }
 
-impl Runs {
+impl IdRuns {
     /// Reads the list of runs (not their entries).
     pub(crate) fn load(connection: &Connection) -> rusqlite::Result<Self> {
         let mut statement = connection.prepare("SELECT run, level FROM id_runs ORDER BY run")?;
         let runs = statement
             .query_map([], |row| {
-                Ok(Run {
+                Ok(IdRun {
                     id: row.get(0)?,
                     level: row.get(1)?,
                 })
             })?
-            .collect::<rusqlite::Result<Vec<Run>>>()?;
+            .collect::<rusqlite::Result<Vec<IdRun>>>()?;
         Ok(Self { runs })
     }
 
@@ -84,7 +84,7 @@ impl Runs {
     ) -> rusqlite::Result<Vec<u64>> {
         let mut found = Vec::new();
         for run in &self.runs {
-            positions_in_run(connection, run.id, hash, |position| {
+            positions_in_id_run(connection, run.id, hash, |position| {
                 found.push(position);
                 true
             })?;
@@ -97,7 +97,7 @@ impl Runs {
         let mut seen = false;
         // Newest first: a retry is most likely of a recent batch.
         for run in self.runs.iter().rev() {
-            positions_in_run(connection, run.id, hash, |_| {
+            positions_in_id_run(connection, run.id, hash, |_| {
                 seen = true;
                 false
             })?;
@@ -118,7 +118,7 @@ impl Runs {
         if entries.is_empty() {
             return Ok(());
         }
-        let run = write_run(connection, entries, level_for(entries.len() as u64))?;
+        let run = write_id_run(connection, entries, level_for(entries.len() as u64))?;
         self.runs.push(run);
         while let Some(level) = self.full_level() {
             self.compact(connection, level)?;
@@ -134,7 +134,7 @@ impl Runs {
 
     /// Merges every run of `level` into one run of a higher level.
     fn compact(&mut self, connection: &Connection, level: i64) -> rusqlite::Result<()> {
-        let (merged, kept): (Vec<Run>, Vec<Run>) =
+        let (merged, kept): (Vec<IdRun>, Vec<IdRun>) =
             self.runs.iter().partition(|run| run.level == level);
         let mut entries: Vec<Entry> = Vec::new();
         let mut read = connection.prepare_cached(
@@ -157,7 +157,7 @@ impl Runs {
                 .execute([run.id])?;
         }
         let level = (level + 1).max(level_for(entries.len() as u64));
-        let written = write_run(connection, &entries, level)?;
+        let written = write_id_run(connection, &entries, level)?;
         self.runs = kept;
         self.runs.push(written);
         self.runs.sort_by_key(|run| run.id);
@@ -179,16 +179,16 @@ fn level_for(ids: u64) -> i64 {
 
 /// Writes `entries` (sorted by hash, then position) as one new run of the level its size calls
 /// for, without compacting (the upgrade that rebuilds the runs writes just this one).
-pub(crate) fn write_one_run(connection: &Connection, entries: &[Entry]) -> rusqlite::Result<()> {
+pub(crate) fn write_one_id_run(connection: &Connection, entries: &[Entry]) -> rusqlite::Result<()> {
     if entries.is_empty() {
         return Ok(());
     }
-    write_run(connection, entries, level_for(entries.len() as u64)).map(|_| ())
+    write_id_run(connection, entries, level_for(entries.len() as u64)).map(|_| ())
 }
 
 /// Writes `entries` (sorted) as a new run of `level`.
-fn write_run(connection: &Connection, entries: &[Entry], level: i64) -> rusqlite::Result<Run> {
-    let mut writer = RunWriter::start(connection)?;
+fn write_id_run(connection: &Connection, entries: &[Entry], level: i64) -> rusqlite::Result<IdRun> {
+    let mut writer = IdRunWriter::start(connection)?;
     for entry in entries {
         writer.push(*entry)?;
     }
@@ -197,7 +197,7 @@ fn write_run(connection: &Connection, entries: &[Entry], level: i64) -> rusqlite
 
 /// A run being written chunk by chunk from entries that arrive in order, so that a run of any
 /// size takes one chunk of memory.
-struct RunWriter<'c> {
+struct IdRunWriter<'c> {
     connection: &'c Connection,
     run: i64,
     chunk: Vec<Entry>,
@@ -205,8 +205,8 @@ struct RunWriter<'c> {
     ids: u64,
 }
 
-impl<'c> RunWriter<'c> {
-    /// Starts a new run (its level and size are set by [`RunWriter::finish`]).
+impl<'c> IdRunWriter<'c> {
+    /// Starts a new run (its level and size are set by [`IdRunWriter::finish`]).
     fn start(connection: &'c Connection) -> rusqlite::Result<Self> {
         connection
             .prepare_cached("INSERT INTO id_runs (level, ids) VALUES (0, 0)")?
@@ -253,12 +253,12 @@ impl<'c> RunWriter<'c> {
     }
 
     /// Writes the last chunk and records the run's level and size.
-    fn finish(mut self, level: i64) -> rusqlite::Result<Run> {
+    fn finish(mut self, level: i64) -> rusqlite::Result<IdRun> {
         self.flush()?;
         self.connection
             .prepare_cached("UPDATE id_runs SET level = ?1, ids = ?2 WHERE run = ?3")?
             .execute(params![level, to_sql(self.ids), self.run])?;
-        Ok(Run {
+        Ok(IdRun {
             id: self.run,
             level,
         })
@@ -271,7 +271,7 @@ impl<'c> RunWriter<'c> {
 /// rows are read in hash order and written as they come, so memory stays at one chunk however
 /// large the store.
 pub(crate) fn convert_version_2_ids(connection: &Connection) -> rusqlite::Result<()> {
-    let mut writer = RunWriter::start(connection)?;
+    let mut writer = IdRunWriter::start(connection)?;
     // SQLite orders the keys as signed integers, which puts hashes of 2^63 and more first;
     // the non-negative keys and then the negative ones are the unsigned order.
     for half in ["hash >= 0", "hash < 0"] {
@@ -323,7 +323,7 @@ fn entry_of_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
 
 /// Calls `each` with the position of every entry of `run` with this hash, while it returns
 /// `true`. Searches the chunk's bytes in place: a lookup decodes nothing else.
-fn positions_in_run(
+fn positions_in_id_run(
     connection: &Connection,
     run: i64,
     hash: u64,
@@ -448,7 +448,7 @@ mod tests {
     #[test]
     fn every_entry_is_found_in_its_chunk_and_no_other_hash_is() {
         let connection = store();
-        let mut runs = Runs::default();
+        let mut runs = IdRuns::default();
         // Spread over the whole range, including both ends, with a hash shared by entries that
         // straddle a chunk boundary.
         let mut entries: Vec<Entry> = (0..1_000u64)
@@ -468,7 +468,7 @@ mod tests {
             assert!(!runs.contains(&connection, absent).unwrap(), "{absent:#x}");
             assert!(runs.positions(&connection, absent).unwrap().is_empty());
         }
-        let reloaded = Runs::load(&connection).unwrap();
+        let reloaded = IdRuns::load(&connection).unwrap();
         assert_eq!(reloaded.runs, runs.runs);
         assert_eq!(stored_entries(&connection).unwrap(), entries.len() as u64);
         let mut hashes = Vec::new();
@@ -479,7 +479,7 @@ mod tests {
     #[test]
     fn a_full_level_is_merged_into_one_run_of_the_next_that_keeps_every_entry() {
         let connection = store();
-        let mut runs = Runs::default();
+        let mut runs = IdRuns::default();
         let mut all = Vec::new();
         for run in 0..FANOUT as u64 {
             let mut entries: Vec<Entry> = (0..500u64)
@@ -509,7 +509,7 @@ mod tests {
     #[test]
     fn a_damaged_chunk_is_an_error_not_a_wrong_answer() {
         let connection = store();
-        let mut runs = Runs::default();
+        let mut runs = IdRuns::default();
         runs.write(&connection, &[(7, 1), (9, 2)]).unwrap();
         connection
             .execute("UPDATE id_run_chunks SET entries = x'0102'", [])
@@ -548,7 +548,7 @@ mod tests {
 
         convert_version_2_ids(&connection).unwrap();
 
-        let runs = Runs::load(&connection).unwrap();
+        let runs = IdRuns::load(&connection).unwrap();
         assert_eq!(runs.runs.len(), 1);
         assert_eq!(stored_entries(&connection).unwrap(), stored.len() as u64);
         assert_every_entry_found(&runs, &connection, &stored);
@@ -572,7 +572,7 @@ mod tests {
 
     /// Checks that the runs give, for every hash of `entries`, exactly its positions there.
     #[track_caller]
-    fn assert_every_entry_found(runs: &Runs, connection: &Connection, entries: &[Entry]) {
+    fn assert_every_entry_found(runs: &IdRuns, connection: &Connection, entries: &[Entry]) {
         for (hash, _) in entries {
             let mut expected: Vec<u64> = entries
                 .iter()
