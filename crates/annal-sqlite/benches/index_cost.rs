@@ -83,7 +83,7 @@ fn cpu_time() -> Duration {
 }
 
 /// Events per second of wall time, and per second of CPU time of the whole process (the
-/// writer, checkpointer and reader threads included; threads that ended are not counted, so
+/// writer, WAL copier and reader threads included; threads that ended are not counted, so
 /// each store stays open until its CPU time is read).
 async fn batches(path: &Path, variant: Variant, events: u64) -> (f64, f64) {
     let store = open(path, variant);

@@ -105,11 +105,11 @@ pub(crate) fn cheap(
             .map(|(_, value)| *value)
     };
     let writer_open = value_of("writer_open").is_some_and(|value| value != 0);
-    // The same file the writer opened, not a copy: its WAL was checkpointed away at a close.
+    // The same file the writer opened, not a copy: its WAL was copied into it and removed at a close.
     let same_file =
         value_of("writer_file").is_some_and(|id| id != 0 && id == crate::wal_marker::file_id(path));
     // A writer that closed after a failure could not clear the marker, but closing its
-    // connection checkpointed the WAL and removed it: its record in the lock file says so.
+    // connection copied the WAL into the file and removed it: its record in the lock file says so.
     if writer_open && !same_file && !has_wal(path) && !crate::clean_close::complete(lock_text, path)
     {
         return Err(OpenError::MissingWal {

@@ -23,8 +23,8 @@ pub(crate) enum Closed {
     /// Never poisoned, `writer_open` cleared, and the connection closed without error.
     Cleanly,
     /// Not cleanly (a failure, an open that stopped half-way), but no WAL is left: closing the
-    /// last connection checkpointed it into the database file and removed it, which SQLite
-    /// does only after a complete checkpoint. The file holds every commit, though perhaps
+    /// last connection copied it into the database file and removed it, which SQLite does
+    /// only after a complete WAL copy. The file holds every commit, though perhaps
     /// also what made the writer fail.
     Complete,
 }

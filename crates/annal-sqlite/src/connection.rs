@@ -2,7 +2,7 @@
 //!
 //! The settings are the ones `docs/sqlite-schema.md` measured. Durability lives here: in WAL
 //! mode `synchronous=FULL` fsyncs the WAL at every commit, so a commit that returned is on disk;
-//! `synchronous=NORMAL` fsyncs only at checkpoints, which survives a killed process (the OS
+//! `synchronous=NORMAL` fsyncs only at WAL copies, which survives a killed process (the OS
 //! still holds the written pages) but not an OS crash or power loss.
 
 use std::path::Path;
@@ -26,13 +26,13 @@ pub(crate) const WRITER_CACHE_KIB: i64 = 16 * 1024;
 /// `BENCHMARKS.md`, "Figures behind constants in the code").
 pub(crate) const READER_CACHE_KIB: i64 = 2 * 1024;
 
-/// WAL pages after which a commit also checkpoints (SQLite's default is 1,000). Checkpoints
-/// normally run on the wal_copier thread long before this; it is the backstop that bounds the
+/// WAL pages after which a commit also copies the WAL (SQLite's `wal_autocheckpoint`, default
+/// 1,000). WAL copies normally run on the WAL copier thread long before this; it is the backstop that bounds the
 /// WAL (256 MiB) if that thread falls behind.
-pub(crate) const WAL_AUTOCHECKPOINT_PAGES: i64 = 64 * 1024;
+pub(crate) const AUTOMATIC_WAL_COPY_PAGES: i64 = 64 * 1024;
 
 /// How long a connection waits on a lock held by another connection before giving up. Readers
-/// in WAL mode never wait on the writer; this covers checkpoints and WAL recovery at open.
+/// in WAL mode never wait on the writer; this covers WAL copies and WAL recovery at open.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Opens the writer's connection (creating the file if needed) and applies its settings.
@@ -57,7 +57,7 @@ pub(crate) fn open_writer(path: &Path, options: &OpenOptions) -> rusqlite::Resul
     connection.execute_batch(&format!(
         "PRAGMA synchronous = {synchronous};
          PRAGMA cache_size = -{WRITER_CACHE_KIB};
-         PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES};
+         PRAGMA wal_autocheckpoint = {AUTOMATIC_WAL_COPY_PAGES};
          PRAGMA temp_store = MEMORY;
          PRAGMA foreign_keys = OFF;"
     ))?;
@@ -68,7 +68,7 @@ pub(crate) fn open_writer(path: &Path, options: &OpenOptions) -> rusqlite::Resul
     Ok(connection)
 }
 
-/// Opens the wal_copier's connection: it writes only checkpoints, never transactions.
+/// Opens the WAL copier's connection: it only copies the WAL, never writes transactions.
 pub(crate) fn open_wal_copier(path: &Path, durability: Durability) -> rusqlite::Result<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let connection = Connection::open_with_flags(path, flags)?;

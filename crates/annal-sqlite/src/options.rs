@@ -71,7 +71,7 @@ impl OpenOptions {
     /// SQLite runs with `synchronous=FULL`, which in WAL mode fsyncs the WAL at every commit.
     ///
     /// `Relaxed`: gives up power-loss and OS-crash durability for speed (`synchronous=NORMAL`): the
-    /// WAL is fsynced only at checkpoints and on [`Store::flush`](annal_core::Store::flush), so the
+    /// WAL is fsynced only at WAL copies and on [`Store::flush`](annal_core::Store::flush), so the
     /// newest acknowledged appends can vanish if the machine (not the process) goes down. A killed
     /// process still loses nothing.
     pub fn durability(mut self, durability: Durability) -> Self {

@@ -110,9 +110,9 @@ struct Writer {
     head: watch::Sender<Position>,
     poisoned: Poisoned,
     wal_copier: Option<WalCopier>,
-    /// Payload bytes committed since the last checkpoint request.
+    /// Payload bytes committed since the last WAL copy request.
     bytes_since_wal_copy: u64,
-    /// Payload bytes after which the writer asks for a checkpoint ([`WAL_COPY_AFTER_BYTES`];
+    /// Payload bytes after which the writer asks for a WAL copy ([`WAL_COPY_AFTER_BYTES`];
     /// tests make it smaller).
     wal_copy_after_bytes: u64,
 }
@@ -143,7 +143,7 @@ impl Writer {
         }
         let marked =
             !self.poisoned.is_poisoned() && wal_marker::mark_closed(&self.connection).is_ok();
-        // Closing the connection checkpoints the WAL; failures there lose nothing committed,
+        // Closing the connection copies the WAL into the file; failures there lose nothing committed,
         // but the close is not clean.
         self.connection.close().is_ok() && marked
     }
@@ -202,13 +202,13 @@ impl Writer {
         self.wal_copy_after_group();
     }
 
-    /// Adds what an append writes to the bytes that lead to the next checkpoint.
+    /// Adds what an append writes to the bytes that lead to the next WAL copy.
     fn count_wal_copy_bytes(&mut self, command: &Command) {
         if let Command::Append(SqliteAppend { batch, more, .. }) = command {
             let bytes: usize = batch.iter().map(|e| e.payload_json.len() + 100).sum();
             // The later parts of a batch in parts are not here yet: they count as many bytes
             // per event as the first; counting the first part alone asked a store fed batches
-            // of 1,000 for a checkpoint an eighth as often.
+            // of 1,000 for a WAL copy an eighth as often.
             let bytes = match more {
                 Some(more) => bytes * more.total / batch.len().max(1),
                 None => bytes,
@@ -241,12 +241,12 @@ impl Writer {
         }
     }
 
-    /// Finishes an ended checkpoint and asks for the next one when enough was written.
+    /// Finishes an ended WAL copy and asks for the next one when enough was written.
     fn wal_copy_after_group(&mut self) {
         if let Some(wal_copier) = &self.wal_copier {
-            // A poisoned writer writes nothing more, checkpoints included.
+            // A poisoned writer writes nothing more, WAL copies included.
             if wal_copier.take_ended() && !self.poisoned.is_poisoned() {
-                // After the answers, so no caller waits for it. A checkpoint that fails or
+                // After the answers, so no caller waits for it. A WAL copy that fails or
                 // stays partial loses nothing: the WAL just keeps growing until the next one.
                 let _ = finish_wal_copy(&self.connection);
             }
@@ -388,7 +388,7 @@ impl Writer {
     /// Makes every committed transaction durable in relaxed mode by fsyncing the WAL file.
     ///
     /// In relaxed mode commits write the WAL without fsync; a WAL is only ever restarted after
-    /// a checkpoint that synced the database file, so syncing the WAL covers every commit.
+    /// a WAL copy that synced the database file, so syncing the WAL covers every commit.
     fn sync_wal(&self) -> Result<(), String> {
         if self.durability == Durability::Durable {
             return Ok(());
@@ -403,7 +403,7 @@ impl Writer {
             Ok(file) => file
                 .sync_all()
                 .map_err(|error| format!("fsync of the WAL: {error}")),
-            // No WAL: everything is in the database file, which checkpoints synced.
+            // No WAL: everything is in the database file, which WAL copies synced.
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(error) => Err(format!("opening the WAL to fsync it: {error}")),
         }

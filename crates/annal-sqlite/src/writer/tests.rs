@@ -1,6 +1,6 @@
 //! Tests of the writer's group commit that need to reach inside it: a WAL sync that fails after
 //! `COMMIT` in relaxed mode, the bytes a batch appended in parts counts towards the next
-//! checkpoint, a WAL that starts over under steady appends, a write lock held by another
+//! WAL copy, a WAL that starts over under steady appends, a write lock held by another
 //! connection (refused, not poisoned), and an id-hash collision (a lookup, not a wrong answer).
 //!
 //! Goal: a failed sync fails only the flushes that asked for it and poisons the store, while the
@@ -99,7 +99,7 @@ fn a_failed_sync_after_commit_fails_only_the_flush() {
 }
 
 #[test]
-fn a_batch_appended_in_parts_counts_every_part_towards_the_next_checkpoint() {
+fn a_batch_appended_in_parts_counts_every_part_towards_the_next_wal_copy() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("parts.db");
     let mut writer = writer(&path);
@@ -143,7 +143,7 @@ fn a_batch_appended_in_parts_counts_every_part_towards_the_next_checkpoint() {
 
 #[test]
 fn under_steady_appends_the_wal_starts_over_instead_of_growing() {
-    // Groups arrive back to back, as under load, so the wal_copier never finds the WAL idle:
+    // Groups arrive back to back, as under load, so the WAL copier never finds the WAL idle:
     // only the writer's own finishing copy lets it start over.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("steady.db");

@@ -133,7 +133,7 @@ async fn a_new_store_copied_without_its_wal_is_refused() {
     assert!(wal.exists(), "a new store's WAL exists from its open on");
     assert!(
         std::fs::metadata(&path).unwrap().len() > 4096,
-        "the open checkpointed the schema and the marker into the database file"
+        "the open copied the schema and the marker into the database file"
     );
     for n in 0..10 {
         append_one(&store, "agent-1", n).await;

@@ -129,7 +129,7 @@ async fn writer_setup_failure_is_not_blamed_on_the_header() {
 }
 
 /// Found by the hunt: an fsync failing while the open marked the writer open (or a poisoned
-/// writer closing) let SQLite's close checkpoint the WAL into the file and delete it, leaving
+/// writer closing) let SQLite's close copy the WAL into the file and delete it, leaving
 /// `writer_open = 1` in a file without a WAL: every later open refused the store as copied
 /// without its WAL, though nothing was missing. Each of the open's first fsyncs fails in turn.
 #[tokio::test]
