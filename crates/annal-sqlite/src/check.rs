@@ -105,7 +105,8 @@ pub(crate) fn cheap(
             .map(|(_, value)| *value)
     };
     let writer_open = value_of("writer_open").is_some_and(|value| value != 0);
-    // The same file the writer opened, not a copy: its WAL was copied into it and removed at a close.
+    // The same file the writer opened, not a copy: its WAL was copied into it and removed at a
+    // close.
     let same_file =
         value_of("writer_file").is_some_and(|id| id != 0 && id == crate::wal_marker::file_id(path));
     // A writer that closed after a failure could not clear the marker, but closing its

@@ -27,8 +27,8 @@ pub(crate) const WRITER_CACHE_KIB: i64 = 16 * 1024;
 pub(crate) const READER_CACHE_KIB: i64 = 2 * 1024;
 
 /// WAL pages after which a commit also copies the WAL (SQLite's `wal_autocheckpoint`, default
-/// 1,000). WAL copies normally run on the WAL copier thread long before this; it is the backstop that bounds the
-/// WAL (256 MiB) if that thread falls behind.
+/// 1,000). WAL copies normally run on the WAL copier thread long before this; it is the
+/// backstop that bounds the WAL (256 MiB) if that thread falls behind.
 pub(crate) const AUTOMATIC_WAL_COPY_PAGES: i64 = 64 * 1024;
 
 /// How long a connection waits on a lock held by another connection before giving up. Readers

@@ -25,8 +25,8 @@ use std::path::Path;
 use rusqlite::Connection;
 use rusqlite::config::DbConfig;
 
-/// Sets the marker at a writer's open and copies it from the WAL into the database file (which, for a
-/// new store, also copies the schema there).
+/// Sets the marker at a writer's open and copies it from the WAL into the database file (which,
+/// for a new store, also copies the schema there).
 pub(crate) fn mark_open(connection: &Connection, path: &Path) -> rusqlite::Result<()> {
     // From here until `mark_closed`, closing the connection must not copy the WAL into
     // the file and delete it: after a failure that would leave `writer_open = 1` in a file

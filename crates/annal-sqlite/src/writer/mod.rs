@@ -143,8 +143,8 @@ impl Writer {
         }
         let marked =
             !self.poisoned.is_poisoned() && wal_marker::mark_closed(&self.connection).is_ok();
-        // Closing the connection copies the WAL into the file; failures there lose nothing committed,
-        // but the close is not clean.
+        // Closing the connection copies the WAL into the file; failures there lose nothing
+        // committed, but the close is not clean.
         self.connection.close().is_ok() && marked
     }
 

@@ -95,11 +95,10 @@ impl WalCopier {
 /// Copies the WAL in rounds until a round finds few frames added since the previous one began:
 /// each round copies what the writer appended during the last, so the rounds shrink (a round
 /// copies far faster than the writer appends: `BENCHMARKS.md`, "Figures behind constants in
-/// the code"), and the writer's own finishing copy is
-/// left with about one short round's worth. Returns whether it got there: not when a round
-/// failed, was kept from copying everything (a reader's read snapshot), or the rounds ran out. Then
-/// the writer is not asked to finish, since it would copy all the rest on its own thread; the
-/// next request tries again.
+/// the code"), and the writer's own finishing copy is left with about one short round's worth.
+/// Returns whether it got there: not when a round failed, was kept from copying everything (a
+/// reader's read snapshot), or the rounds ran out. Then the writer is not asked to finish,
+/// since it would copy all the rest on its own thread; the next request tries again.
 fn copy_most_of_the_wal(connection: &Connection) -> bool {
     let mut last_log: Option<i64> = None;
     for _ in 0..ROUNDS_PER_REQUEST {
@@ -142,8 +141,8 @@ fn passive_copy(connection: &Connection) -> rusqlite::Result<Option<Copied>> {
 }
 
 /// Copies the WAL frames the WAL copier left, on the writer's own connection between two
-/// groups: with no commit running alongside, the copy completes unless a reader's read snapshot still
-/// needs some frames, and then the writer's next commit writes the WAL from its start.
+/// groups: with no commit running alongside, the copy completes unless a reader's read
+/// snapshot still needs some frames, and then the writer's next commit writes the WAL from its start.
 pub(crate) fn finish_wal_copy(connection: &Connection) -> rusqlite::Result<()> {
     passive_copy(connection).map(|_| ())
 }
