@@ -1,20 +1,19 @@
 //! [`BloomFilter`]: an in-memory Bloom filter over the id hashes stored in the id runs, so that
 //! checking a new id for a duplicate almost never reads them.
 //!
-//! Without it every appended id cost one B-tree lookup in the stored ids (a random page, a
-//! large share of the writer's time for batched appends; `docs/sqlite-schema.md`). The filter
-//! answers "certainly not stored"
-//! for all but a few per cent of new ids; a "maybe" still reads the runs, so a false positive
-//! costs a lookup, never a wrong answer. A removed event's id keeps its bits set, which only
-//! makes a later "maybe" a little likelier.
+//! Without it every appended id cost one B-tree lookup in the stored ids (a random page, a large
+//! share of the writer's time for batched appends; `docs/sqlite-schema.md`). The Bloom filter
+//! answers "certainly not stored" for all but a few per cent of new ids; a "maybe" still reads the
+//! runs, so a false positive costs a lookup, never a wrong answer. A removed event's id keeps its
+//! bits set, which only makes a later "maybe" a little likelier.
 //!
-//! The keys are already uniform 64-bit hashes (SipHash-1-3, [`super::id_hash::IdHasher`]), so the filter takes its
-//! bit positions straight from the key's bits instead of hashing again: the high half picks one
-//! 64-bit word, five 6-bit slices of the low half pick the bits inside it (a blocked Bloom
-//! filter: one cache line per probe). It grows by adding layers of twice the capacity, so it
-//! never needs the keys it already holds to be read again.
+//! The keys are already uniform 64-bit hashes (SipHash-1-3, [`super::id_hash::IdHasher`]), so the
+//! Bloom filter takes its bit positions straight from the key's bits instead of hashing again: the
+//! high half picks one 64-bit word, five 6-bit slices of the low half pick the bits inside it (a
+//! blocked Bloom filter: one cache line per probe). It grows by adding layers of twice the
+//! capacity, so it never needs the keys it already holds to be read again.
 
-/// Filter bits per key at full capacity, for 4 bytes of memory per stored id. Each false
+/// Bloom filter bits per key at full capacity, for 4 bytes of memory per stored id. Each false
 /// positive reads one chunk per id run, and the layers' rates add up, so the rate is kept low:
 /// with 16 bits per key those reads showed in the writer's profile (rates and figures in
 /// `BENCHMARKS.md`, "Figures behind constants in the code").
@@ -74,7 +73,7 @@ impl Layer {
 }
 
 impl BloomFilter {
-    /// An empty filter sized for about `expected` keys before it first grows.
+    /// An empty Bloom filter sized for about `expected` keys before it first grows.
     pub(crate) fn with_capacity(expected: usize) -> Self {
         Self {
             layers: vec![Layer::with_capacity(expected)],
@@ -101,7 +100,7 @@ impl BloomFilter {
         self.layers.iter().any(|layer| layer.may_contain(key))
     }
 
-    /// Bytes of filter memory.
+    /// Bytes of Bloom filter memory.
     #[cfg(test)]
     pub(crate) fn bytes(&self) -> usize {
         self.layers.iter().map(|layer| layer.words.len() * 8).sum()
@@ -115,31 +114,31 @@ mod tests {
 
     #[test]
     fn every_added_key_is_reported_and_few_others_are() {
-        let mut filter = BloomFilter::with_capacity(0);
+        let mut bloom = BloomFilter::with_capacity(0);
         let added = 200_000u64;
         for n in 0..added {
-            filter.insert(id_hash(&format!("evt-{n}")));
+            bloom.insert(id_hash(&format!("evt-{n}")));
         }
         for n in 0..added {
-            assert!(filter.may_contain(id_hash(&format!("evt-{n}"))), "evt-{n}");
+            assert!(bloom.may_contain(id_hash(&format!("evt-{n}"))), "evt-{n}");
         }
         let probes = 100_000u64;
         let false_positives = (0..probes)
-            .filter(|n| filter.may_contain(id_hash(&format!("other-{n}"))))
+            .filter(|n| bloom.may_contain(id_hash(&format!("other-{n}"))))
             .count();
         let rate = false_positives as f64 / probes as f64;
         assert!(rate < 0.02, "false positive rate {rate}");
         // Grown from 65,536 keys to three layers (65,536 + 131,072 + 262,144 keys).
-        assert_eq!(filter.layers.len(), 3);
+        assert_eq!(bloom.layers.len(), 3);
         assert_eq!(
-            filter.bytes(),
+            bloom.bytes(),
             (65_536 + 131_072 + 262_144) * BITS_PER_KEY / 8
         );
     }
 
     #[test]
     fn an_empty_filter_reports_nothing() {
-        let filter = BloomFilter::with_capacity(10);
-        assert!((0..10_000u64).all(|n| !filter.may_contain(id_hash(&n.to_string()))));
+        let bloom = BloomFilter::with_capacity(10);
+        assert!((0..10_000u64).all(|n| !bloom.may_contain(id_hash(&n.to_string()))));
     }
 }

@@ -1,15 +1,15 @@
 //! The stored part of the writer's id index: sorted runs of (id hash, position) entries, packed
 //! into blobs, written whole and never updated in place.
 //!
-//! Version 2 kept one `event_ids` row per merged id. Hashes are random, so each merge of 32,768
-//! ids inserted rows all over the table's B-tree, a share of the writer's time that grew as the
-//! table outgrew a merge (figures in `BENCHMARKS.md`, "Figures behind constants in the code").
-//! Here a merge writes one new run: its entries sorted by hash, cut into chunks of
-//! [`CHUNK_ENTRIES`] stored as one row each (`id_run_chunks`, keyed by run and the chunk's first
-//! hash), so it costs a sort and about one row per 240 ids. Lookups are rare (the writer's Bloom
-//! filter answers almost every new id) and cost one indexed read per run, so runs are kept few:
-//! once [`FANOUT`] runs share a level they are merged into one run of the next level, up to
-//! [`MAX_LEVEL`], whose runs of about two million ids stay as they are.
+//! Version 2 kept one `event_ids` row per merged id. Hashes are random, so each merge of 32,768 ids
+//! inserted rows all over the table's B-tree, a share of the writer's time that grew as the table
+//! outgrew a merge (figures in `BENCHMARKS.md`, "Figures behind constants in the code"). Here a
+//! merge writes one new run: its entries sorted by hash, cut into chunks of [`CHUNK_ENTRIES`]
+//! stored as one row each (`id_run_chunks`, keyed by run and the chunk's first hash), so it costs a
+//! sort and about one row per 240 ids. Lookups are rare (the writer's Bloom filter answers almost
+//! every new id) and cost one indexed read per run, so runs are kept few: once [`FANOUT`] runs
+//! share a level they are merged into one run of the next level, up to [`MAX_LEVEL`], whose runs of
+//! about two million ids stay as they are.
 //!
 //! Removed events keep their entries. A stale entry points at a position whose row is gone, and
 //! every hit is confirmed against the row at its position (positions are never reused), so it

@@ -75,14 +75,14 @@ pub(crate) struct IdIndex {
     /// The stored runs.
     runs: IdRuns,
     /// Which hashes the runs may hold.
-    tables: StoredIdsBloom,
+    stored_bloom: StoredIdsBloom,
 }
 
-/// The filter over the hashes in the runs, and how far it is from ready.
+/// The Bloom filter over the hashes in the runs, and how far it is from ready.
 #[derive(Debug)]
 enum StoredIdsBloom {
-    /// A background reader is filling it from the tables. It reads a snapshot taken after it
-    /// started, so hashes merged since then are kept here and added when it is done.
+    /// A background reader is filling it from the tables. It reads one read snapshot taken
+    /// after it started, so hashes merged since then are kept here and added when it is done.
     Building {
         built: mpsc::Receiver<Option<BloomFilter>>,
         merged_since: Vec<u64>,
@@ -94,21 +94,21 @@ enum StoredIdsBloom {
 }
 
 impl Default for StoredIdsBloom {
-    /// The filter of empty tables.
+    /// The Bloom filter of empty tables.
     fn default() -> Self {
         Self::Ready(BloomFilter::with_capacity(0))
     }
 }
 
 impl StoredIdsBloom {
-    /// Starts filling a filter from the tables of the store at `path` on a background thread.
+    /// Starts filling a Bloom filter from the tables of the store at `path` on a background thread.
     fn build(path: &Path) -> Self {
         let (sender, built) = mpsc::sync_channel(1);
         let path = path.to_path_buf();
         let spawned = std::thread::Builder::new()
             .name("annal-sqlite-ids".into())
             .spawn(move || {
-                // The writer may have stopped meanwhile; then nobody needs the filter.
+                // The writer may have stopped meanwhile; then nobody needs the Bloom filter.
                 let _ = sender.send(read_bloom(&path).ok());
             });
         match spawned {
@@ -120,7 +120,7 @@ impl StoredIdsBloom {
         }
     }
 
-    /// Whether the tables may hold `hash`: `false` only when the filter is ready and says no.
+    /// Whether the tables may hold `hash`: `false` only when the Bloom filter is ready and says no.
     fn may_contain(&mut self, hash: u64) -> bool {
         if let Self::Building {
             built,
@@ -128,16 +128,16 @@ impl StoredIdsBloom {
         } = self
         {
             match built.try_recv() {
-                Ok(Some(mut filter)) => {
-                    merged_since.iter().for_each(|hash| filter.insert(*hash));
-                    *self = Self::Ready(filter);
+                Ok(Some(mut bloom)) => {
+                    merged_since.iter().for_each(|hash| bloom.insert(*hash));
+                    *self = Self::Ready(bloom);
                 }
                 Ok(None) | Err(mpsc::TryRecvError::Disconnected) => *self = Self::Unavailable,
                 Err(mpsc::TryRecvError::Empty) => {}
             }
         }
         match self {
-            Self::Ready(filter) => filter.may_contain(hash),
+            Self::Ready(bloom) => bloom.may_contain(hash),
             Self::Building { .. } | Self::Unavailable => true,
         }
     }
@@ -146,24 +146,24 @@ impl StoredIdsBloom {
     fn insert(&mut self, hash: u64) {
         match self {
             Self::Building { merged_since, .. } => merged_since.push(hash),
-            Self::Ready(filter) => filter.insert(hash),
+            Self::Ready(bloom) => bloom.insert(hash),
             Self::Unavailable => {}
         }
     }
 }
 
-/// Reads every stored hash of the store at `path` into a new filter.
+/// Reads every stored hash of the store at `path` into a new Bloom filter.
 fn read_bloom(path: &Path) -> rusqlite::Result<BloomFilter> {
     let connection = crate::connection::open_reader(path)?;
-    // Sized by the entries, not by the indexed mark: after retention removed most events the
-    // mark (a position) can be far above the number of ids, and the filter takes 4 bytes per key
+    // Sized by the entries, not by the indexed mark: after retention removed most events the mark
+    // (a position) can be far above the number of ids, and the Bloom filter takes 4 bytes per key
     // of capacity.
     let stored = id_runs::stored_entries(&connection)?;
     let capacity = usize::try_from(stored)
         .map_err(|_| corrupt("table id_runs (ids)", format!("{stored} entries")))?;
-    let mut filter = BloomFilter::with_capacity(capacity);
-    id_runs::each_hash(&connection, |hash| filter.insert(hash))?;
-    Ok(filter)
+    let mut bloom = BloomFilter::with_capacity(capacity);
+    id_runs::each_hash(&connection, |hash| bloom.insert(hash))?;
+    Ok(bloom)
 }
 
 impl IdIndex {
@@ -188,11 +188,11 @@ impl IdIndex {
             ));
         }
         let runs = IdRuns::load(connection)?;
-        // With no run there is no stored hash. Otherwise the filter is read from the file, whose
-        // path SQLite gives back only as UTF-8 text (`None` for any other path): without it every
-        // check reads the runs, since an empty filter would call every merged id new and let a
-        // retried batch be written twice.
-        let tables = match connection.path() {
+        // With no run there is no stored hash. Otherwise the Bloom filter is read from the file,
+        // whose path SQLite gives back only as UTF-8 text (`None` for any other path): without it
+        // every check reads the runs, since an empty Bloom filter would call every merged id new
+        // and let a retried batch be written twice.
+        let stored_bloom = match connection.path() {
             _ if runs.is_empty() => StoredIdsBloom::default(),
             Some(path) if !path.is_empty() => StoredIdsBloom::build(Path::new(path)),
             _ => StoredIdsBloom::Unavailable,
@@ -200,7 +200,7 @@ impl IdIndex {
         let mut index = Self {
             indexed_through,
             runs,
-            tables,
+            stored_bloom,
             ..Self::default()
         };
         let mut statement =
@@ -223,7 +223,7 @@ impl IdIndex {
         if self.first.contains_key(&hash) {
             return Ok(true);
         }
-        if !self.tables.may_contain(hash) {
+        if !self.stored_bloom.may_contain(hash) {
             return Ok(false);
         }
         self.runs.contains(connection, hash)
@@ -330,7 +330,7 @@ impl IdIndex {
         self.runs.write(connection, &entries)?;
         entries
             .iter()
-            .for_each(|(hash, _)| self.tables.insert(*hash));
+            .for_each(|(hash, _)| self.stored_bloom.insert(*hash));
         connection
             .prepare_cached("UPDATE meta SET value = ?1 WHERE key = 'ids_indexed_through'")?
             .execute([to_sql(last_position)])?;
@@ -389,21 +389,21 @@ mod tests {
     #[test]
     fn a_filter_being_built_keeps_the_hashes_merged_meanwhile() {
         let (sender, built) = mpsc::sync_channel(1);
-        let mut tables = StoredIdsBloom::Building {
+        let mut stored_bloom = StoredIdsBloom::Building {
             built,
             merged_since: Vec::new(),
         };
-        tables.insert(test_hash("merged-while-building"));
+        stored_bloom.insert(test_hash("merged-while-building"));
         // Not ready yet: everything may be stored, so every check reads the table.
-        assert!(tables.may_contain(test_hash("anything")));
-        let mut from_tables = BloomFilter::with_capacity(0);
-        from_tables.insert(test_hash("in-the-tables"));
-        sender.send(Some(from_tables)).unwrap();
-        assert!(tables.may_contain(test_hash("in-the-tables")));
-        assert!(matches!(tables, StoredIdsBloom::Ready(_)));
-        assert!(tables.may_contain(test_hash("merged-while-building")));
+        assert!(stored_bloom.may_contain(test_hash("anything")));
+        let mut built_bloom = BloomFilter::with_capacity(0);
+        built_bloom.insert(test_hash("in-the-tables"));
+        sender.send(Some(built_bloom)).unwrap();
+        assert!(stored_bloom.may_contain(test_hash("in-the-tables")));
+        assert!(matches!(stored_bloom, StoredIdsBloom::Ready(_)));
+        assert!(stored_bloom.may_contain(test_hash("merged-while-building")));
         let others = (0..1_000)
-            .filter(|n| tables.may_contain(test_hash(&format!("other-{n}"))))
+            .filter(|n| stored_bloom.may_contain(test_hash(&format!("other-{n}"))))
             .count();
         assert!(others < 20, "{others} of 1,000 unknown ids may be stored");
     }
@@ -411,21 +411,21 @@ mod tests {
     #[test]
     fn a_failed_build_falls_back_to_reading_the_table() {
         let (sender, built) = mpsc::sync_channel(1);
-        let mut tables = StoredIdsBloom::Building {
+        let mut stored_bloom = StoredIdsBloom::Building {
             built,
             merged_since: Vec::new(),
         };
         sender.send(None).unwrap();
-        assert!(tables.may_contain(test_hash("anything")));
-        assert!(matches!(tables, StoredIdsBloom::Unavailable));
+        assert!(stored_bloom.may_contain(test_hash("anything")));
+        assert!(matches!(stored_bloom, StoredIdsBloom::Unavailable));
         let (sender, built) = mpsc::sync_channel(1);
-        let mut tables = StoredIdsBloom::Building {
+        let mut stored_bloom = StoredIdsBloom::Building {
             built,
             merged_since: Vec::new(),
         };
         drop(sender);
-        assert!(tables.may_contain(test_hash("anything")));
-        assert!(matches!(tables, StoredIdsBloom::Unavailable));
+        assert!(stored_bloom.may_contain(test_hash("anything")));
+        assert!(matches!(stored_bloom, StoredIdsBloom::Unavailable));
     }
 
     #[test]
@@ -445,12 +445,15 @@ mod tests {
             transaction.commit().unwrap();
         }
         let mut index = IdIndex::load(&connection, &test_hasher(), u64::MAX).unwrap();
-        assert!(matches!(index.tables, StoredIdsBloom::Building { .. }));
+        assert!(matches!(
+            index.stored_bloom,
+            StoredIdsBloom::Building { .. }
+        ));
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while !matches!(index.tables, StoredIdsBloom::Ready(_)) {
+        while !matches!(index.stored_bloom, StoredIdsBloom::Ready(_)) {
             assert!(
                 std::time::Instant::now() < deadline,
-                "the filter was never built"
+                "the Bloom filter was never built"
             );
             std::thread::sleep(std::time::Duration::from_millis(5));
             index.contains(&connection, 0).unwrap();
@@ -468,14 +471,14 @@ mod tests {
         assert_eq!(unknown, 0, "hash hits are confirmed in the runs");
     }
 
-    /// Loads the index over `connection` and waits until its table filter is built (or failed).
+    /// Loads the index over `connection` and waits until its Bloom filter is built (or failed).
     fn load_with_filter(connection: &Connection) -> IdIndex {
         let mut index = IdIndex::load(connection, &test_hasher(), u64::MAX).unwrap();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while matches!(index.tables, StoredIdsBloom::Building { .. }) {
+        while matches!(index.stored_bloom, StoredIdsBloom::Building { .. }) {
             assert!(
                 std::time::Instant::now() < deadline,
-                "the filter was never built"
+                "the Bloom filter was never built"
             );
             std::thread::sleep(std::time::Duration::from_millis(5));
             index.contains(connection, 0).unwrap();
@@ -500,11 +503,12 @@ mod tests {
             transaction.commit().unwrap();
         }
         let index = load_with_filter(&connection);
-        let StoredIdsBloom::Ready(filter) = &index.tables else {
-            panic!("the filter build failed: {:?}", index.tables);
+        let StoredIdsBloom::Ready(bloom) = &index.stored_bloom else {
+            panic!("the Bloom filter build failed: {:?}", index.stored_bloom);
         };
-        // The smallest filter holds 65,536 keys at 4 bytes each; sized by the mark it took 512 MiB.
-        assert!(filter.bytes() <= 256 * 1024, "{} bytes", filter.bytes());
+        // The smallest Bloom filter holds 65,536 keys at 4 bytes each; sized by the mark it took
+        // 512 MiB.
+        assert!(bloom.bytes() <= 256 * 1024, "{} bytes", bloom.bytes());
     }
 
     #[test]
