@@ -40,7 +40,7 @@ const MIGRATIONS: [Migration; 5] = [
     },
     Migration {
         sql: SCHEMA_V3,
-        then: Some(ids_into_runs),
+        then: Some(ids_into_id_runs),
     },
     Migration {
         sql: SCHEMA_V4,
@@ -138,10 +138,10 @@ CREATE TABLE event_ids_more (
 INSERT INTO meta (key, value) VALUES ('ids_indexed_through', 0);
 ";
 
-/// Version 3: the merged ids move from one `event_ids` row per id to sorted runs packed into
-/// blobs (`writer/runs.rs`), so a merge writes a few hundred rows in order instead of 32,768 rows
-/// all over a B-tree. [`ids_into_runs`] then moves the stored ids into one run, reading them in
-/// hash order (memory stays at one chunk), and drops the old tables; the mark stays, so the
+/// Version 3: the merged ids move from one `event_ids` row per id to sorted id runs packed into
+/// blobs (`writer/id_runs.rs`), so a merge writes a few hundred rows in order instead of 32,768
+/// rows all over a B-tree. [`ids_into_id_runs`] then moves the stored ids into one id run, reading
+/// them in hash order (memory stays at one chunk), and drops the old tables; the mark stays, so the
 /// first write after the upgrade loads only the ids after it, as after any open.
 const SCHEMA_V3: &str = "
 CREATE TABLE id_runs (
@@ -173,8 +173,8 @@ INSERT OR IGNORE INTO meta (key, value) VALUES ('writer_open', 0);
 // per-block time bounds and maintained counts, empty with the watermark at 0 after the
 // upgrade; the writer's open then indexes the stored events in chunks.
 
-/// The conversion of version 3: version 2's id tables become one run, then go.
-fn ids_into_runs(connection: &Connection) -> rusqlite::Result<()> {
+/// The conversion of version 3: version 2's id tables become one id run, then go.
+fn ids_into_id_runs(connection: &Connection) -> rusqlite::Result<()> {
     crate::writer::convert_version_2_ids(connection)?;
     connection.execute_batch("DROP TABLE event_ids; DROP TABLE event_ids_more;")
 }

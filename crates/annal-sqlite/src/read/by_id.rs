@@ -1,5 +1,5 @@
 //! [`event_by_id`]: one event found by its id through the writer's id index (`writer/ids.rs`),
-//! not a scan: the id's keyed hash looked up in the sorted runs for the ids merged up to
+//! not a scan: the id's keyed hash looked up in the sorted id runs for the ids merged up to
 //! `meta.ids_indexed_through`, and a scan of the few events after that mark.
 //!
 //! Invariant: a hash is only a candidate; an event is returned only if its row holds the id,
@@ -28,8 +28,8 @@ pub(crate) fn event_by_id(
         )
         .optional()
         .map_err(failed)?
-        // No mark: no id was merged into the runs yet, so the scan below covers every event.
-        // A damaged mark costs speed, never an answer: the scan covers what the runs do not.
+        // No mark: no id was merged into the id runs yet, so the scan below covers every event.
+        // A damaged mark costs speed, never an answer: the scan covers what the id runs do not.
         .unwrap_or(0);
     let hash = IdHasher::load(connection)
         .map_err(failed)?

@@ -3,13 +3,13 @@
 //!
 //! Ids come from callers, and the server takes them from strangers. An unkeyed hash (version 3
 //! used FNV-1a) lets anyone compute ids that share one hash, and every append of such an id
-//! then reads the runs and the rows of all its twins. Under a secret key the hashes cannot be
+//! then reads the id runs and the rows of all its twins. Under a secret key the hashes cannot be
 //! predicted, so collisions stay as rare as chance makes them. A collision still costs only a
 //! lookup: every hit is confirmed against the stored row before it answers a retry or a
 //! duplicate (`writer/append.rs`).
 //!
 //! Invariant: a store's key never changes once drawn (its hashes are stored in the id runs);
-//! the upgrade to schema version 4 draws it and rewrites the runs under it ([`rekey_ids`]).
+//! the upgrade to schema version 4 draws it and rewrites the id runs under it ([`rekey_ids`]).
 
 use std::hash::Hasher;
 
@@ -59,8 +59,8 @@ impl IdHasher {
     }
 }
 
-/// The conversion of schema version 4: the runs held unkeyed hashes, so they are dropped and
-/// the ids at or below the mark are hashed under the new key and written as one run. The
+/// The conversion of schema version 4: the id runs held unkeyed hashes, so they are dropped and
+/// the ids at or below the mark are hashed under the new key and written as one id run. The
 /// entries are sorted in memory (16 bytes per event at or below the mark); the mark stays.
 pub(crate) fn rekey_ids(connection: &Connection) -> rusqlite::Result<()> {
     let hasher = IdHasher::load(connection)?;
@@ -101,7 +101,7 @@ mod tests {
 
     #[test]
     fn the_hash_depends_on_the_key_and_is_pinned_for_one() {
-        // Stored in the runs: SipHash-1-3 must stay what it was for a given key.
+        // Stored in the id runs: SipHash-1-3 must stay what it was for a given key.
         let pinned = IdHasher::with_key(1, 2).hash("evt-1");
         assert_eq!(pinned, PINNED);
         assert_ne!(IdHasher::with_key(1, 3).hash("evt-1"), pinned);

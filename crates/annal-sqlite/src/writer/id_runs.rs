@@ -1,24 +1,25 @@
-//! The stored part of the writer's id index: sorted runs of (id hash, position) entries, packed
+//! The stored part of the writer's id index: sorted id runs of (id hash, position) entries, packed
 //! into blobs, written whole and never updated in place.
 //!
 //! Version 2 kept one `event_ids` row per merged id. Hashes are random, so each merge of 32,768 ids
 //! inserted rows all over the table's B-tree, a share of the writer's time that grew as the table
 //! outgrew a merge (figures in `BENCHMARKS.md`, "Figures behind constants in the code"). Here a
-//! merge writes one new run: its entries sorted by hash, cut into chunks of [`CHUNK_ENTRIES`]
+//! merge writes one new id run: its entries sorted by hash, cut into chunks of [`CHUNK_ENTRIES`]
 //! stored as one row each (`id_run_chunks`, keyed by run and the chunk's first hash), so it costs a
 //! sort and about one row per 240 ids. Lookups are rare (the writer's Bloom filter answers almost
-//! every new id) and cost one indexed read per run, so runs are kept few: once [`FANOUT`] runs
-//! share a level they are merged into one run of the next level, up to [`MAX_LEVEL`], whose runs of
-//! about two million ids stay as they are.
+//! every new id) and cost one indexed read per id run, so runs are kept few: once [`FANOUT`] runs
+//! share a level they are merged into one id run of the next level, up to [`MAX_LEVEL`], whose id
+//! runs of about two million ids stay as they are.
 //!
 //! Removed events keep their entries. A stale entry points at a position whose row is gone, and
 //! every hit is confirmed against the row at its position (positions are never reused), so it
 //! costs a lookup on a rare hit and never a wrong answer; rewriting runs for every removal would
 //! cost far more than that.
 //!
-//! Invariant: within a run, entries are sorted by hash (as unsigned integers), no chunk is empty,
-//! and no hash is split across two chunks, so the one chunk whose first hash is the greatest at or
-//! below a hash holds every entry of that hash in the run. `id_runs.ids` counts a run's entries.
+//! Invariant: within an id run, entries are sorted by hash (as unsigned integers), no chunk is
+//! empty, and no hash is split across two chunks, so the one chunk whose first hash is the greatest
+//! at or below a hash holds every entry of that hash in the id run. `id_runs.ids` counts an id
+//! run's entries.
 
 use rusqlite::types::Type;
 use rusqlite::{Connection, params};
@@ -35,10 +36,10 @@ const ENTRY_BYTES: usize = 16;
 /// Runs of one level merged into one of the next.
 const FANOUT: usize = 8;
 
-/// The highest level compaction writes; its runs are never merged again.
+/// The highest level compaction writes; its id runs are never merged again.
 const MAX_LEVEL: i64 = 2;
 
-/// About as many ids as a level 0 run holds (one merge of the in-memory ids).
+/// About as many ids as a level 0 id run holds (one merge of the in-memory ids).
 const LEVEL_0_IDS: u64 = super::ids::IDS_MERGE_EVENTS as u64;
 
 /// One (id hash, position) pair.
@@ -57,7 +58,7 @@ pub(crate) struct IdRuns {
 }
 
 impl IdRuns {
-    /// Reads the list of runs (not their entries).
+    /// Reads the list of id runs (not their entries).
     pub(crate) fn load(connection: &Connection) -> rusqlite::Result<Self> {
         let mut statement = connection.prepare("SELECT run, level FROM id_runs ORDER BY run")?;
         let runs = statement
@@ -71,12 +72,12 @@ impl IdRuns {
         Ok(Self { runs })
     }
 
-    /// Whether no run is stored.
+    /// Whether no id run is stored.
     pub(crate) fn is_empty(&self) -> bool {
         self.runs.is_empty()
     }
 
-    /// The stored positions of entries with this hash, in every run.
+    /// The stored positions of entries with this hash, in every id run.
     pub(crate) fn positions(
         &self,
         connection: &Connection,
@@ -108,7 +109,7 @@ impl IdRuns {
         Ok(false)
     }
 
-    /// Stores `entries` (sorted by hash, then position) as a new run, then merges runs while a
+    /// Stores `entries` (sorted by hash, then position) as a new id run, then merges runs while a
     /// level below [`MAX_LEVEL`] holds [`FANOUT`] of them.
     pub(crate) fn write(
         &mut self,
@@ -132,7 +133,7 @@ impl IdRuns {
             .find(|level| self.runs.iter().filter(|run| run.level == *level).count() >= FANOUT)
     }
 
-    /// Merges every run of `level` into one run of a higher level.
+    /// Merges every id run of `level` into one id run of a higher level.
     fn compact(&mut self, connection: &Connection, level: i64) -> rusqlite::Result<()> {
         let (merged, kept): (Vec<IdRun>, Vec<IdRun>) =
             self.runs.iter().partition(|run| run.level == level);
@@ -165,7 +166,7 @@ impl IdRuns {
     }
 }
 
-/// The level a run of `ids` entries belongs to: the first whose runs hold at least that many
+/// The level an id run of `ids` entries belongs to: the first whose id runs hold at least that many
 /// (with room for the ids a merge takes beyond its threshold), at most [`MAX_LEVEL`].
 fn level_for(ids: u64) -> i64 {
     let mut level = 0;
@@ -177,8 +178,8 @@ fn level_for(ids: u64) -> i64 {
     level
 }
 
-/// Writes `entries` (sorted by hash, then position) as one new run of the level its size calls
-/// for, without compacting (the upgrade that rebuilds the runs writes just this one).
+/// Writes `entries` (sorted by hash, then position) as one new id run of the level its size calls
+/// for, without compacting (the upgrade that rebuilds the id runs writes just this one).
 pub(crate) fn write_one_id_run(connection: &Connection, entries: &[Entry]) -> rusqlite::Result<()> {
     if entries.is_empty() {
         return Ok(());
@@ -186,7 +187,7 @@ pub(crate) fn write_one_id_run(connection: &Connection, entries: &[Entry]) -> ru
     write_id_run(connection, entries, level_for(entries.len() as u64)).map(|_| ())
 }
 
-/// Writes `entries` (sorted) as a new run of `level`.
+/// Writes `entries` (sorted) as a new id run of `level`.
 fn write_id_run(connection: &Connection, entries: &[Entry], level: i64) -> rusqlite::Result<IdRun> {
     let mut writer = IdRunWriter::start(connection)?;
     for entry in entries {
@@ -195,7 +196,7 @@ fn write_id_run(connection: &Connection, entries: &[Entry], level: i64) -> rusql
     writer.finish(level)
 }
 
-/// A run being written chunk by chunk from entries that arrive in order, so that a run of any
+/// A run being written chunk by chunk from entries that arrive in order, so that an id run of any
 /// size takes one chunk of memory.
 struct IdRunWriter<'c> {
     connection: &'c Connection,
@@ -206,7 +207,7 @@ struct IdRunWriter<'c> {
 }
 
 impl<'c> IdRunWriter<'c> {
-    /// Starts a new run (its level and size are set by [`IdRunWriter::finish`]).
+    /// Starts a new id run (its level and size are set by [`IdRunWriter::finish`]).
     fn start(connection: &'c Connection) -> rusqlite::Result<Self> {
         connection
             .prepare_cached("INSERT INTO id_runs (level, ids) VALUES (0, 0)")?
@@ -252,7 +253,7 @@ impl<'c> IdRunWriter<'c> {
         Ok(())
     }
 
-    /// Writes the last chunk and records the run's level and size.
+    /// Writes the last chunk and records the id run's level and size.
     fn finish(mut self, level: i64) -> rusqlite::Result<IdRun> {
         self.flush()?;
         self.connection
@@ -266,7 +267,7 @@ impl<'c> IdRunWriter<'c> {
 }
 
 /// Moves the ids of a version 2 store (one row per id in `event_ids`, further positions of a
-/// shared hash in `event_ids_more`) into one run, as the upgrade to version 3 does: the mark
+/// shared hash in `event_ids_more`) into one id run, as the upgrade to version 3 does: the mark
 /// stays where it was, so the first write after the upgrade loads only the ids after it. The
 /// rows are read in hash order and written as they come, so memory stays at one chunk however
 /// large the store.
@@ -570,7 +571,7 @@ mod tests {
         assert_eq!(run_count(&connection), 0);
     }
 
-    /// Checks that the runs give, for every hash of `entries`, exactly its positions there.
+    /// Checks that the id runs give, for every hash of `entries`, exactly its positions there.
     #[track_caller]
     fn assert_every_entry_found(runs: &IdRuns, connection: &Connection, entries: &[Entry]) {
         for (hash, _) in entries {

@@ -1,22 +1,21 @@
 //! The writer's index of stored event ids, for idempotent retries and duplicate detection.
 //!
-//! A unique index on ids, written with every commit, cost a large share of append throughput
-//! (each commit dirtied one random index page per event; `docs/sqlite-schema.md`), and no read
-//! looks events up by id: only the
-//! writer needs it. So the index has two parts. Recent ids live in memory, as a map from a 64-bit
-//! hash of the id to its position. Once `IDS_MERGE_EVENTS` of them have gathered, the whole map is
-//! written, sorted by hash, as a new run of the stored part ([`IdRuns`], `writer/runs.rs`) in the
-//! same transaction as the group that filled it, and `meta.ids_indexed_through` moves to the last
-//! position. A write after open loads only the ids after `ids_indexed_through`, at most about
-//! `IDS_MERGE_EVENTS` rows, however large the store (only a store upgraded from version 1, which
-//! stored no ids, loads all of them once). A hash hit is confirmed by reading the row
-//! at that position, so collisions and stale entries cost a lookup, never a wrong answer. An
-//! in-memory Bloom filter over the stored hashes ([`BloomFilter`]) spares that lookup for almost
-//! every new id; after an open it is built by a background reader, and until it is ready every
-//! check reads the runs.
+//! A unique index on ids, written with every commit, cost a large share of append throughput (each
+//! commit dirtied one random index page per event; `docs/sqlite-schema.md`), and no read looks
+//! events up by id: only the writer needs it. So the index has two parts. Recent ids live in
+//! memory, as a map from a 64-bit hash of the id to its position. Once `IDS_MERGE_EVENTS` of them
+//! have gathered, the whole map is written, sorted by hash, as a new id run of the stored part
+//! ([`IdRuns`], `writer/id_runs.rs`) in the same transaction as the group that filled it, and
+//! `meta.ids_indexed_through` moves to the last position. A write after open loads only the ids
+//! after `ids_indexed_through`, at most about `IDS_MERGE_EVENTS` rows, however large the store
+//! (only a store upgraded from version 1, which stored no ids, loads all of them once). A hash hit
+//! is confirmed by reading the row at that position, so collisions and stale entries cost a lookup,
+//! never a wrong answer. An in-memory Bloom filter over the stored hashes ([`BloomFilter`]) spares
+//! that lookup for almost every new id; after an open it is built by a background reader, and until
+//! it is ready every check reads the id runs.
 //!
 //! Invariant: once loaded, the memory part holds exactly the positions above
-//! `ids_indexed_through` of the stored rows (including the open group's rows), and the runs hold
+//! `ids_indexed_through` of the stored rows (including the open group's rows), and the id runs hold
 //! every stored row at or below it (and perhaps entries of rows removed since), all keyed by
 //! the store's keyed hash ([`IdHasher`]).
 
@@ -58,27 +57,27 @@ impl Hasher for HashKeyHasher {
     }
 }
 
-/// Ids in memory before they are merged into a run. The bound keeps the scan after an open short
-/// (about a millisecond per thousand rows) and the runs few.
+/// Ids in memory before they are merged into an id run. The bound keeps the scan after an open
+/// short (about a millisecond per thousand rows) and the id runs few.
 pub(crate) const IDS_MERGE_EVENTS: usize = 32 * 1024;
 
-/// The stored ids: recent ones in memory, older ones in runs.
+/// The stored ids: recent ones in memory, older ones in id runs.
 #[derive(Debug, Default)]
 pub(crate) struct IdIndex {
-    /// Ids at positions above this are in memory; the others are in the runs.
+    /// Ids at positions above this are in memory; the others are in the id runs.
     indexed_through: u64,
     first: HashKeyed<u64>,
     /// Further positions for hashes that more than one recent id shares (rare).
     more: HashKeyed<Vec<u64>>,
     /// Entries in `first` and `more`.
     len: usize,
-    /// The stored runs.
+    /// The stored id runs.
     runs: IdRuns,
-    /// Which hashes the runs may hold.
+    /// Which hashes the id runs may hold.
     stored_bloom: StoredIdsBloom,
 }
 
-/// The Bloom filter over the hashes in the runs, and how far it is from ready.
+/// The Bloom filter over the hashes in the id runs, and how far it is from ready.
 #[derive(Debug)]
 enum StoredIdsBloom {
     /// A background reader is filling it from the tables. It reads one read snapshot taken
@@ -89,7 +88,7 @@ enum StoredIdsBloom {
     },
     /// Holds every hash the tables hold (and perhaps some removed since).
     Ready(BloomFilter),
-    /// The build failed: every check reads the runs, which is slower but as correct.
+    /// The build failed: every check reads the id runs, which is slower but as correct.
     Unavailable,
 }
 
@@ -167,7 +166,7 @@ fn read_bloom(path: &Path) -> rusqlite::Result<BloomFilter> {
 }
 
 impl IdIndex {
-    /// Loads the ids that are not yet in a run, hashed by `hasher`. `last_position` is the
+    /// Loads the ids that are not yet in an id run, hashed by `hasher`. `last_position` is the
     /// store's head: a mark above it is damage (the next ids would land below the mark).
     pub(crate) fn load(
         connection: &Connection,
@@ -188,9 +187,9 @@ impl IdIndex {
             ));
         }
         let runs = IdRuns::load(connection)?;
-        // With no run there is no stored hash. Otherwise the Bloom filter is read from the file,
+        // With no id run there is no stored hash. Otherwise the Bloom filter is read from the file,
         // whose path SQLite gives back only as UTF-8 text (`None` for any other path): without it
-        // every check reads the runs, since an empty Bloom filter would call every merged id new
+        // every check reads the id runs, since an empty Bloom filter would call every merged id new
         // and let a retried batch be written twice.
         let stored_bloom = match connection.path() {
             _ if runs.is_empty() => StoredIdsBloom::default(),
@@ -255,13 +254,13 @@ impl IdIndex {
         }
     }
 
-    /// The last position whose id is in the runs rather than in memory.
+    /// The last position whose id is in the id runs rather than in memory.
     pub(crate) fn indexed_through(&self) -> u64 {
         self.indexed_through
     }
 
-    /// Forgets a removed id. An id in memory leaves it; an id in the runs keeps its entry, which
-    /// from now on points at a missing row and so never confirms a hit (`writer/runs.rs`).
+    /// Forgets a removed id. An id in memory leaves it; an id in the id runs keeps its entry, which
+    /// from now on points at a missing row and so never confirms a hit (`writer/id_runs.rs`).
     pub(crate) fn remove(&mut self, hash: u64, position: u64) {
         if position > self.indexed_through {
             self.remove_recent(hash, position);
@@ -295,7 +294,7 @@ impl IdIndex {
         }
     }
 
-    /// Once enough ids gathered in memory, writes them as a new run in hash order and marks
+    /// Once enough ids gathered in memory, writes them as a new id run in hash order and marks
     /// every position up to `last_position` as indexed; inside the group's transaction, so the
     /// run and the mark commit with the rows they describe.
     pub(crate) fn merge_if_due(
@@ -309,7 +308,7 @@ impl IdIndex {
         self.merge(connection, last_position)
     }
 
-    /// Writes whatever ids are in memory as a new run, however few (at a clean close).
+    /// Writes whatever ids are in memory as a new id run, however few (at a clean close).
     pub(crate) fn merge_all(
         &mut self,
         connection: &Connection,
