@@ -229,7 +229,7 @@ pub(crate) fn snapshot_versions(entries: &[SidecarEntry]) -> BTreeMap<String, u6
 }
 
 /// Reads the snapshot file at `path`, which must belong to `stream`.
-pub(crate) fn read_snapshot(path: &Path, stream: &str) -> Result<Option<Snapshot>, String> {
+pub(crate) fn load_snapshot_file(path: &Path, stream: &str) -> Result<Option<Snapshot>, String> {
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),

@@ -28,7 +28,7 @@ use crate::options::OpenOptions;
 use crate::poll::Poller;
 use crate::read::{self, QueryCursor};
 use crate::recovery::Recovery;
-use crate::sidecar::{ProjectionFile, read_snapshot};
+use crate::sidecar::{ProjectionFile, load_snapshot_file};
 use crate::writer::{Command, SharedIndex, WriterHandle, read_index};
 
 /// An annal store in an NDJSON directory. Cloning gives another handle to the same store.
@@ -384,7 +384,7 @@ impl Store for NdjsonStore {
         let stream = stream.clone();
         blocking(move || {
             let path = sidecar_path(path, stream.as_str());
-            read_snapshot(&path, stream.as_str()).map_err(|reason| {
+            load_snapshot_file(&path, stream.as_str()).map_err(|reason| {
                 StorageError::Corrupted {
                     location: path.display().to_string(),
                     reason,

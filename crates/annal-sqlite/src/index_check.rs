@@ -1,7 +1,7 @@
 //! `check_index`: compares the derived index (`derived.rs`) with the events it describes, for
 //! `annal verify`. It reads everything, so it costs a scan of the log; no open runs it.
 //!
-//! Invariant: it only reads, in one read transaction, so it sees one consistent snapshot.
+//! Invariant: it only reads, in one read transaction, so it sees one read snapshot.
 
 use annal_core::ReadError;
 use rusqlite::{Connection, OptionalExtension};

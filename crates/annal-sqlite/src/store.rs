@@ -136,7 +136,7 @@ impl SqliteStore {
     }
 
     /// Runs SQLite's full `integrity_check` on the store at `path`: every page, and every index
-    /// entry against its row (`annal verify --deep`). Reads one snapshot on a read-only
+    /// entry against its row (`annal verify --deep`). Reads one read snapshot on a read-only
     /// connection, beside any writer; it takes about as long as reading the whole file.
     pub fn integrity_check(path: impl AsRef<Path>) -> Result<(), OpenError> {
         let path = path.as_ref();
@@ -152,11 +152,11 @@ impl SqliteStore {
         }
     }
 
-    /// Compares the derived index (postings, time blocks, maintained counts) with the events
-    /// it describes, as `annal verify` does; returns the problems found, each naming its table.
-    /// It reads the whole log in one snapshot, beside any writer. A store whose index disagrees
-    /// still answers correctly once its writer reopens it after the index tables are dropped:
-    /// the open rebuilds a missing index.
+    /// Compares the derived index (postings, time blocks, maintained counts) with the events it
+    /// describes, as `annal verify` does; returns the problems found, each naming its table. It
+    /// reads the whole log in one read snapshot, beside any writer. A store whose index disagrees
+    /// still answers correctly once its writer reopens it after the index tables are dropped: the
+    /// open rebuilds a missing index.
     pub async fn check_index(&self) -> Result<Vec<String>, ReadError> {
         self.shared
             .readers

@@ -1,7 +1,7 @@
 //! The read side: every read is one statement on a pooled connection, retried on a fresh
 //! connection when the old one was lost (see `retry`).
 //!
-//! Each page is its own statement, so it reads one snapshot; a page never straddles a commit
+//! Each page is its own statement, so it reads one read snapshot; a page never straddles a commit
 //! it half sees. Pages are keyed by position or version (never by `OFFSET` past the first
 //! page), so memory stays bounded by a page however much is read.
 

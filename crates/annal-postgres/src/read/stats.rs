@@ -1,7 +1,7 @@
 //! Store statistics, read from counts maintained with the events (never recounted).
 //!
 //! Invariant: the counts change in the same transaction as the rows they count, so every
-//! figure equals what a full count of the readable events in the same snapshot would give.
+//! figure equals what a full count of the readable events in the same read snapshot would give.
 
 use annal_core::{Position, Stats, StreamCount, StreamId};
 use deadpool_postgres::Object;
@@ -12,7 +12,7 @@ use crate::row::{from_sql, to_sql};
 /// Statistics from the maintained counts (`schema.rs`, `SCHEMA_V2`): O(types + streams shown)
 /// rows read, whatever the number of events; `top_streams` caps the per-stream list.
 pub(crate) async fn stats(client: Object, top_streams: usize) -> Result<Stats, ReadFailure> {
-    // One statement, so every figure comes from the same snapshot. The oldest and newest
+    // One statement, so every figure comes from the same read snapshot. The oldest and newest
     // timestamps and positions are the ends of the time index and of the primary key.
     let totals = client
         .query_one(

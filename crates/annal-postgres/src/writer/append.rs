@@ -43,19 +43,20 @@ const LOCK_STREAMS: &str =
     "SELECT id, version FROM streams WHERE id = ANY($1) ORDER BY id FOR UPDATE";
 
 /// Ids, after the stream locks: a retry of a batch committed by another process while we
-/// waited for its stream is visible to this statement's fresh snapshot.
+/// waited for its stream is visible to this statement's fresh read snapshot.
 const FIND_IDS: &str = "SELECT e.id, s.name, e.version, e.position FROM events e \
      JOIN streams s ON s.id = e.stream_id WHERE e.id = ANY($1)";
 
 /// The head as committed; no lock. Only a lower bound for the plan's provisional positions.
 const READ_HEAD: &str = "SELECT value FROM meta WHERE key = 'head'";
 
-/// The whole write in one statement: if the (locked) streams are at the versions the plan
-/// assumed ($14, $15), take the head lock by moving the head by the group's size ($13), insert
-/// the rows with their provisional positions ($1, after $16) moved onto the head found, set
-/// the streams' versions, and notify. Returns the head before the group, or no row when the
-/// versions differ or the head is damaged (nothing written; the full path reports the damage). The statement's snapshot is taken after the stream
-/// locks were granted, so it reads their latest committed versions.
+/// The whole write in one statement: if the (locked) streams are at the versions the plan assumed
+/// ($14, $15), take the head lock by moving the head by the group's size ($13), insert the rows
+/// with their provisional positions ($1, after $16) moved onto the head found, set the streams'
+/// versions, and notify. Returns the head before the group, or no row when the versions differ or
+/// the head is damaged (nothing written; the full path reports the damage). The statement's read
+/// snapshot is taken after the stream locks were granted, so it reads their latest committed
+/// versions.
 const WRITE: &str = "WITH h AS (\
        UPDATE meta SET value = value + $13 WHERE key = 'head' AND value >= 0 \
        AND (SELECT coalesce(array_agg(version ORDER BY id), '{}') FROM streams \

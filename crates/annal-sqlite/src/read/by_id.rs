@@ -19,7 +19,7 @@ pub(crate) fn event_by_id(
     id: &EventId,
 ) -> Result<Option<RecordedEvent>, ReadError> {
     let failed = |source| read_failed("an event by id", source);
-    let _snapshot = connection.unchecked_transaction().map_err(failed)?;
+    let _read_snapshot = connection.unchecked_transaction().map_err(failed)?;
     let mark: i64 = connection
         .query_row(
             "SELECT value FROM meta WHERE key = 'ids_indexed_through'",

@@ -2,7 +2,7 @@
 //! the events above its watermark: a cost in the number of types, aggregate types and streams
 //! shown, and of the unindexed tail, whatever the store's size.
 //!
-//! Invariant: the answer equals [`super::stats::recount`]'s over the same snapshot: the counts
+//! Invariant: the answer equals [`super::stats::recount`]'s over the same read snapshot: the counts
 //! describe exactly the rows at or below the watermark (they change in the same transactions),
 //! and everything above it is counted here, in the same read transaction.
 
@@ -41,8 +41,8 @@ const TAIL_STREAMS_SQL: &str = "SELECT g.stream_id, s.name, g.c + coalesce((SELE
 pub(crate) fn stats(connection: &Connection, top_streams: usize) -> Result<Stats, ReadError> {
     let failed = |source| read_failed("statistics", source);
     // One read transaction (unless the caller's is open), so every count comes from the same
-    // snapshot.
-    let _snapshot = match connection.is_autocommit() {
+    // read snapshot.
+    let _read_snapshot = match connection.is_autocommit() {
         true => Some(connection.unchecked_transaction().map_err(failed)?),
         false => None,
     };

@@ -6,15 +6,15 @@
 //! ranges after it are known in advance, so several can be fetched at the same time: decoding
 //! rows, the larger part of a replay, then runs on every core instead of one.
 //!
-//! Invariant (why nothing is skipped): each range is read in its own snapshots, and they may be
-//! older or newer than those of other ranges. Positions are assigned in commit order without
-//! gaps, so in any snapshot the stored positions are a prefix of the log less the removed events.
-//! A fetch reads the log's last position first and the range after it (the range's snapshot is
-//! the same or newer), so when that last position reaches the end of the range, the range came
-//! back with every event it will ever hold. When it does not, the range holds the end of the log
-//! and the read ends with it; everything committed before the read began is at or below that
-//! end, because the fetch started after the read did. An empty range inside the log is a run of
-//! removed events, and the read jumps to the first stored position after it.
+//! Invariant (why nothing is skipped): each range is read in its own read snapshots, and they may
+//! be older or newer than those of other ranges. Positions are assigned in commit order without
+//! gaps, so in any read snapshot the stored positions are a prefix of the log less the removed
+//! events. A fetch reads the log's last position first and the range after it (the range's read
+//! snapshot is the same or newer), so when that last position reaches the end of the range, the
+//! range came back with every event it will ever hold. When it does not, the range holds the end of
+//! the log and the read ends with it; everything committed before the read began is at or below
+//! that end, because the fetch started after the read did. An empty range inside the log is a run
+//! of removed events, and the read jumps to the first stored position after it.
 
 use std::collections::VecDeque;
 use std::sync::Arc;

@@ -13,9 +13,9 @@ use crate::row::{from_sql, read_failed};
 /// index answers, and what `check_index` compares the maintained counts with.
 pub(crate) fn recount(connection: &Connection, top_streams: usize) -> Result<Stats, ReadError> {
     // One read transaction (unless the caller's is open), so every count comes from the same
-    // snapshot even while the writer commits (separate statements would each see a different
+    // read snapshot even while the writer commits (separate statements would each see a different
     // head).
-    let _snapshot = match connection.is_autocommit() {
+    let _read_snapshot = match connection.is_autocommit() {
         true => Some(connection.unchecked_transaction().map_err(failed)?),
         false => None,
     };
