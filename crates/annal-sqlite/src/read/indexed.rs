@@ -228,7 +228,7 @@ impl Page<'_> {
         Ok(examined)
     }
 
-    /// The first run of consecutive time blocks in `span` (in the read's direction) whose
+    /// The first stretch of consecutive time blocks in `span` (in the read's direction) whose
     /// bounds overlap the filter's window, clipped to `span`; the whole span without a window;
     /// `None` when no block in it overlaps.
     fn overlapping_blocks(&self, span: Span) -> Result<Option<Span>, ReadError> {
@@ -260,12 +260,12 @@ impl Page<'_> {
             return Ok(None);
         };
         let step = if self.forward { 1 } else { -1 };
-        let run = blocks
+        let consecutive = blocks
             .iter()
             .enumerate()
             .take_while(|(i, block)| **block == first + step * *i as i64)
             .count() as i64;
-        let last = first + step * (run - 1);
+        let last = first + step * (consecutive - 1);
         let (low_block, high_block) = (first.min(last), first.max(last));
         Ok(Some(Span {
             low: span.low.max(low_block << BLOCK_SHIFT),
