@@ -13,8 +13,8 @@
 //! snapshot is the same or newer), so when that last position reaches the end of the range, the
 //! range came back with every event it will ever hold. When it does not, the range holds the end of
 //! the log and the read ends with it; everything committed before the read began is at or below
-//! that end, because the fetch started after the read did. An empty range inside the log is a stretch
-//! of removed events, and the read jumps to the first stored position after it.
+//! that end, because the fetch started after the read did. An empty range inside the log is a
+//! stretch of removed events, and the read jumps to the first stored position after it.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
