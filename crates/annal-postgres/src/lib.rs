@@ -17,8 +17,9 @@
 //!   and a reader that sees an event at position p sees every event below it.
 //! - **Live subscriptions.** `LISTEN`/`NOTIFY` on a dedicated connection outside the pool is
 //!   only a wake-up; a slow poll of the head row backs it up. Subscribers read from the table
-//!   ([`annal_core::follow`]), so a lost notification or connection delays but never loses an
-//!   event; reads retry on a lost connection and resume after the last delivered position.
+//!   ([`annal_core::backend::follow`]), so a lost notification or connection delays but never
+//!   loses an event; reads retry on a lost connection and resume after the last delivered
+//!   position.
 //! - **Schema owned by annal.** [`PostgresStore::connect`] creates or migrates the tables
 //!   (versions recorded in `schema_migrations`), under an advisory lock so that processes
 //!   starting together migrate once.
