@@ -69,7 +69,7 @@ const EVENTS_INDEXES: &str = "
 
 /// A plain rusqlite insert loop of `rows`, with every column annal stores, into `table`,
 /// `per_transaction` rows per durable commit, with the settings annal's writer uses (WAL,
-/// synchronous=FULL, its 16 MiB cache, its automatic checkpoint size): what SQLite alone needs
+/// synchronous=FULL, its 16 MiB cache, its automatic WAL copy size): what SQLite alone needs
 /// to make these rows durable. Returns rows/s.
 pub(crate) fn rusqlite_insert(
     dir: &Path,
