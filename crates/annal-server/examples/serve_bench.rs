@@ -336,6 +336,9 @@ async fn http_singles(http: &reqwest::Client, base: &str) -> usize {
                 for i in 0..per {
                     let response = http.post(&url).json(&body(1, i)).send().await.unwrap();
                     assert!(response.status().is_success());
+                    // A client reads its answer (the ids, positions and versions), which also
+                    // hands the connection back to the pool.
+                    response.bytes().await.unwrap();
                 }
             })
         })
@@ -376,6 +379,7 @@ async fn http_batches(http: &reqwest::Client, base: &str) -> usize {
             .await
             .unwrap();
         assert!(response.status().is_success());
+        response.bytes().await.unwrap();
     }
     let _ = started;
     BATCHES * BATCH_EVENTS
