@@ -134,7 +134,7 @@ pub(crate) fn parse(text: &str, id: Option<&EventId>) -> anyhow::Result<Parsed> 
     };
     let mut event = NewEvent::new(line.event_type, line.payload);
     // Ids are assigned here rather than in the store so every acknowledgment can name its
-    // event, and a batch re-sent in parts keeps them.
+    // event, and a batch re-sent as sub-batches keeps them.
     let id = line.id.or_else(|| id.cloned());
     event.id = Some(id.unwrap_or_else(EventId::generate));
     event.aggregate_type = line.aggregate_type;

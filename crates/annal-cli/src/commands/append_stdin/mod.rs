@@ -21,7 +21,7 @@
 //!
 //! Re-running is safe for lines that carry ids: sending the same input again, whole or after
 //! fixing the line that stopped an earlier run, is an idempotent retry. The batches a re-run
-//! forms depend on timing, so a batch the store refuses for stored ids is sent again in parts
+//! forms depend on timing, so a batch the store refuses for stored ids is sent again as sub-batches
 //! down to single lines (`send`); a line whose id is stored in its stream is acknowledged with
 //! the stored position and version, so is a line repeating an earlier line's id in the same
 //! stream. An id used in two streams refuses the later line, even while the earlier one is
@@ -33,7 +33,7 @@
 //! lines read so far are still committed.
 //!
 //! Invariant: per-stream order is input order (one append in flight per stream, batches
-//! dispatched oldest first, a batch's parts sent in order), and a committed line's
+//! dispatched oldest first, a batch's sub-batches sent in order), and a committed line's
 //! acknowledgment is its own event's position and version.
 
 mod input;
@@ -95,7 +95,7 @@ struct Pipeline {
     store: Arc<dyn Store>,
     /// The most bytes a batch gathers: the store's default limit, counted generously (a
     /// line's text is at least as long as its event's compact JSON, give or take escapes; a
-    /// store that still refuses a batch gets it again in parts).
+    /// store that still refuses a batch gets it again as sub-batches).
     batch_bytes_max: usize,
     streams: HashMap<StreamId, StreamQueue>,
     in_flight: JoinSet<Outcome>,

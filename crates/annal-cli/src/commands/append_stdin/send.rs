@@ -1,4 +1,4 @@
-//! Sending one stream's batch of input lines, re-sending it in parts when the store refuses
+//! Sending one stream's batch of input lines, re-sending it as sub-batches when the store refuses
 //! the batch for something a smaller batch avoids.
 //!
 //! A batch is the command's choice, not the input's: lines without their own expectation join
@@ -15,9 +15,9 @@
 //!   the stream is read back at the versions the retry answered, so each line learns its own
 //!   position (the halves again if what is read back is not exactly those ids).
 //!
-//! Invariant: parts are sent one at a time in input order, the first with the batch's
+//! Invariant: sub-batches are sent one at a time in input order, the first with the batch's
 //! expectation and the later ones with none (only a batch's first line carries one), and after
-//! a part fails nothing later is sent: the committed lines are exactly a prefix of the batch.
+//! a sub-batch fails nothing later is sent: the committed lines are exactly a prefix of the batch.
 
 use std::collections::VecDeque;
 use std::ops::Range;
@@ -30,7 +30,7 @@ use annal_core::{
 
 use super::input::parse;
 
-/// One line of a batch, kept so the batch can be sent again in parts.
+/// One line of a batch, kept so the batch can be sent again as sub-batches.
 pub(super) struct BatchLine {
     /// Its place among the lines waiting for an acknowledgment.
     pub(super) seq: u64,
@@ -61,13 +61,13 @@ pub(super) struct Outcome {
     pub(super) failure: Option<(usize, AppendError)>,
 }
 
-/// How to go on after the store refused a part.
+/// How to go on after the store refused a sub-batch.
 enum Resend {
-    /// Send the lines before this index of the part, then the rest.
+    /// Send the lines before this index of the sub-batch, then the rest.
     Before(usize),
     /// Send each half.
     Halves,
-    /// The part's line at this index is the failure.
+    /// The sub-batch's line at this index is the failure.
     Fail(usize),
 }
 
@@ -87,7 +87,7 @@ fn resend(error: &AppendError, len: usize) -> Resend {
     }
 }
 
-/// Sends `batch` to `stream`, in parts when needed (see the module doc).
+/// Sends `batch` to `stream`, as sub-batches when needed (see the module doc).
 pub(super) async fn send(store: Arc<dyn Store>, stream: StreamId, batch: Batch) -> Outcome {
     let Batch {
         expected,
@@ -101,10 +101,10 @@ pub(super) async fn send(store: Arc<dyn Store>, stream: StreamId, batch: Batch) 
         lines,
         failure: None,
     };
-    let mut parts: VecDeque<(Range<usize>, ExpectedVersion)> = VecDeque::new();
-    parts.push_back((0..outcome.lines.len(), expected));
+    let mut sub_batches: VecDeque<(Range<usize>, ExpectedVersion)> = VecDeque::new();
+    sub_batches.push_back((0..outcome.lines.len(), expected));
     let mut first = Some(events);
-    while let Some((range, expected)) = parts.pop_front() {
+    while let Some((range, expected)) = sub_batches.pop_front() {
         let events = match first.take() {
             Some(events) => events,
             None => match reparse(&outcome.lines[range.clone()]) {
@@ -125,19 +125,19 @@ pub(super) async fn send(store: Arc<dyn Store>, stream: StreamId, batch: Batch) 
                 match read_back(&store, &outcome.stream, &result, lines).await {
                     Some(stored) => outcome.committed.extend(stored),
                     None => {
-                        parts.push_front((mid..range.end, ExpectedVersion::Any));
-                        parts.push_front((range.start..mid, expected));
+                        sub_batches.push_front((mid..range.end, ExpectedVersion::Any));
+                        sub_batches.push_front((range.start..mid, expected));
                     }
                 }
             }
             Err(error) => match resend(&error, len) {
                 Resend::Before(index) => {
-                    parts.push_front((range.start + index..range.end, ExpectedVersion::Any));
-                    parts.push_front((range.start..range.start + index, expected));
+                    sub_batches.push_front((range.start + index..range.end, ExpectedVersion::Any));
+                    sub_batches.push_front((range.start..range.start + index, expected));
                 }
                 Resend::Halves => {
-                    parts.push_front((mid..range.end, ExpectedVersion::Any));
-                    parts.push_front((range.start..mid, expected));
+                    sub_batches.push_front((mid..range.end, ExpectedVersion::Any));
+                    sub_batches.push_front((range.start..mid, expected));
                 }
                 Resend::Fail(index) => {
                     outcome.failure = Some((range.start + index, error));
@@ -185,8 +185,8 @@ fn acknowledge(outcome: &mut Outcome, result: &AppendResult, len: usize) {
     );
 }
 
-/// The position and version of each line of a retried part whose events were first appended
-/// apart, read back from the stream: one read instead of halving the part down to single
+/// The position and version of each line of a retried sub-batch whose events were first appended
+/// apart, read back from the stream: one read instead of halving the sub-batch down to single
 /// lines. `None` (send the halves) unless the stream holds exactly these ids at the versions
 /// the retry answered (retention may have removed some since).
 async fn read_back(
@@ -226,7 +226,7 @@ fn reparse(lines: &[BatchLine]) -> Result<Vec<NewEvent>, (usize, AppendError)> {
                 .map(|parsed| parsed.event)
                 .map_err(|error| {
                     let error = annal_core::StorageError::backend(
-                        "parsing a line again to send it in parts",
+                        "parsing a line again to send it as sub-batches",
                         error,
                     );
                     (index, AppendError::Storage(error))
@@ -300,7 +300,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_batch_over_the_stores_limits_is_committed_in_parts() {
+    async fn a_batch_over_the_stores_limits_is_committed_in_sub_batches() {
         for limits in [
             Limits {
                 batch_events_max: 3,
@@ -389,7 +389,7 @@ mod tests {
 
     /// Random batches against random stored states: some lines already stored in the stream
     /// (apart, between other streams' events), some in another stream, perhaps one invalid,
-    /// under random limits. Whatever the parts, the committed lines are exactly those before
+    /// under random limits. Whatever the sub-batches, the committed lines are exactly those before
     /// the first invalid or foreign-id line, each acknowledged with its own stored event, and
     /// no line after it is stored unless it was before. A failure names its seed; `ANNAL_SEED`
     /// replays it.
