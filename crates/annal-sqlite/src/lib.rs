@@ -73,6 +73,7 @@ mod schema;
 mod spent;
 mod store;
 mod wal_marker;
+mod wal_write_back;
 mod writer;
 
 pub use backup::{BackupError, backup};

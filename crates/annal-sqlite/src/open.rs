@@ -4,7 +4,9 @@
 //! Invariant: nothing is written to a file before [`schema::inspect`] has found it missing,
 //! empty or an annal store this build understands that passes the open's cheap check
 //! (`check.rs`), and the writer lock is held; and, unless the last writer closed it cleanly and
-//! nothing changed it since (`clean_close.rs`), before `quick_check` has passed.
+//! nothing changed it since (`clean_close.rs`), before `quick_check` has passed. The writer's
+//! connection opens only once the WAL found beside the file is on the disk as read
+//! (`wal_write_back.rs`).
 
 use std::path::{Path, PathBuf};
 
@@ -21,6 +23,7 @@ use crate::poll::Poller;
 use crate::schema::{self, Found, SCHEMA_VERSION};
 use crate::store::{Handle, SqliteStore};
 use crate::wal_marker;
+use crate::wal_write_back;
 use crate::writer::{WriterHandle, WriterState, as_corrupt};
 
 /// The path that opens a private store that lives as long as its handle.
@@ -76,6 +79,8 @@ fn open_writer_store(
     // Again under the lock: the file may have changed while we waited for it.
     let inspected = inspect_under_lock(path, &lock);
     let creating = creation::prepare(path, &mut lock, inspected, temp_dir.is_none())?;
+    // A WAL left by a writer that did not close cleanly may hold pages only the page cache has.
+    wal_write_back::write_back(path)?;
     let connection = open_writer(path, &options).map_err(|e| writer_open_error(path, e))?;
     let creating = creating.then_some(&mut lock);
     match start_writer(connection, path, &options, creating) {
