@@ -8,7 +8,8 @@
 
 #![no_main]
 
-use annal_core::{Limits, NewEvent, Position, RecordedEvent, StreamId, Version, prepare_batch};
+use annal_core::backend::prepare_batch;
+use annal_core::{Limits, NewEvent, Position, RecordedEvent, StreamId, Version};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -34,7 +35,11 @@ fuzz_target!(|data: &[u8]| {
                 assert!(event.payload_json.len() <= limits.payload_bytes_max);
                 assert!(event.metadata_json.len() <= limits.metadata_bytes_max);
                 let payload: serde_json::Value = serde_json::from_str(&event.payload_json).unwrap();
-                assert_eq!(payload, event.payload);
+                assert_eq!(payload, batch[n].payload);
+                let metadata: serde_json::Value =
+                    serde_json::from_str(&event.metadata_json).unwrap();
+                let given = batch[n].metadata.clone();
+                assert_eq!(metadata, given.unwrap_or_else(|| serde_json::json!({})));
                 let n = n as u64 + 1;
                 let recorded = event.record(&stream, Version(n), Position(n));
                 let text = serde_json::to_string(&recorded).unwrap();

@@ -264,7 +264,7 @@ mod tests {
     /// that renames a new log into place between the two must be noticed: the follower compares
     /// the path with the handle the index reads, not with what the path named when it started.
     #[tokio::test]
-    async fn issue_21_a_compaction_between_scan_and_follow_is_noticed() {
+    async fn a_compaction_between_scan_and_follow_is_noticed() {
         let dir = tempfile::tempdir().unwrap();
         let layout = Layout::new(&dir.path().join("store"));
         let writer = NdjsonStore::open(layout.dir()).unwrap();

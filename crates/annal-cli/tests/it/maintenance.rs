@@ -83,7 +83,7 @@ fn verify_reports_a_healthy_store() {
 /// `retain --max-age` on a stream whose timestamps are not in version order
 /// removes only its oldest prefix, so `verify` still finds every stream contiguous.
 #[test]
-fn issue_21_retain_by_age_never_punches_a_hole_in_a_stream() {
+fn retain_by_age_never_punches_a_hole_in_a_stream() {
     let sandbox = Sandbox::new();
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

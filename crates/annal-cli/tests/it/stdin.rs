@@ -122,7 +122,7 @@ fn acks(output: &std::process::Output) -> Vec<serde_json::Value> {
 /// lines are committed and acknowledged in order, the error names line 500, and no later
 /// batch of the stream is sent (the store once held line 1, then lines 1002-1100).
 #[test]
-fn issue_21_a_refused_line_keeps_its_stream_in_order_and_is_named() {
+fn a_refused_line_keeps_its_stream_in_order_and_is_named() {
     let sandbox = Sandbox::new();
     let output = sandbox.run_with_input(&["append", "--stdin"], &one_stream(1_100, Some(500)));
     assert_failure(&output, 1, "line 500 of standard input");
@@ -145,7 +145,7 @@ fn issue_21_a_refused_line_keeps_its_stream_in_order_and_is_named() {
 /// Sending the same input again answers every line with its stored
 /// position and version, whatever batches the second run forms, and stores nothing twice.
 #[test]
-fn issue_21_rerunning_the_same_input_is_an_idempotent_retry() {
+fn rerunning_the_same_input_is_an_idempotent_retry() {
     let sandbox = Sandbox::new();
     let input: String = (0..1_500)
         .map(|n| line(&format!("s-{}", n % 7), n))
@@ -177,7 +177,7 @@ fn issue_21_rerunning_the_same_input_is_an_idempotent_retry() {
 /// After a run stopped at a refused line, fixing the line and sending the
 /// whole input again commits the rest once, in order.
 #[test]
-fn issue_21_rerun_after_fixing_the_refused_line_appends_the_rest_once() {
+fn rerun_after_fixing_the_refused_line_appends_the_rest_once() {
     let sandbox = Sandbox::new();
     let failed = sandbox.run_with_input(&["append", "--stdin"], &one_stream(1_100, Some(500)));
     assert_failure(&failed, 1, "line 500 of standard input");
@@ -204,7 +204,7 @@ fn issue_21_rerun_after_fixing_the_refused_line_appends_the_rest_once() {
 /// When the reader of the acknowledgments goes away (`| head -1`), every
 /// line is still appended and the command succeeds.
 #[test]
-fn issue_21_a_closed_output_still_appends_every_line() {
+fn a_closed_output_still_appends_every_line() {
     use std::io::{BufRead, BufReader, Write};
     use std::process::Stdio;
 
@@ -293,7 +293,7 @@ fn a_huge_line_or_invalid_utf8_is_refused_by_number() {
 /// Through the command line: an event type with an empty domain is refused
 /// by line, not a crash.
 #[test]
-fn issue_21_an_event_type_with_an_empty_domain_is_refused_by_line() {
+fn an_event_type_with_an_empty_domain_is_refused_by_line() {
     let sandbox = Sandbox::new();
     let input = format!(
         "{}{{\"aggregateId\":\"a\",\"type\":\":x\",\"payload\":{{}}}}\n",

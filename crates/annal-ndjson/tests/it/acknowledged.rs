@@ -69,7 +69,7 @@ fn check_refused(dir: &Path, line: u64, offset: usize, mentions: &str) {
 }
 
 #[tokio::test]
-async fn issue_21_damage_to_the_last_acknowledged_line_refuses_the_open() {
+async fn damage_to_the_last_acknowledged_line_refuses_the_open() {
     let (_guard, dir) = store_dir();
     let clean = acknowledged(&dir).await;
     let text = String::from_utf8(clean.clone()).unwrap();
@@ -88,7 +88,7 @@ async fn issue_21_damage_to_the_last_acknowledged_line_refuses_the_open() {
 }
 
 #[tokio::test]
-async fn issue_21_a_log_cut_short_of_its_synced_length_refuses_the_open() {
+async fn a_log_cut_short_of_its_synced_length_refuses_the_open() {
     let (_guard, dir) = store_dir();
     let clean = acknowledged(&dir).await;
     let text = String::from_utf8(clean).unwrap();
@@ -103,7 +103,7 @@ async fn issue_21_a_log_cut_short_of_its_synced_length_refuses_the_open() {
 }
 
 #[tokio::test]
-async fn issue_21_a_torn_write_after_the_synced_length_is_still_cut() {
+async fn a_torn_write_after_the_synced_length_is_still_cut() {
     let (_guard, dir) = store_dir();
     let clean = acknowledged(&dir).await;
     let mut torn = clean.clone();
@@ -128,7 +128,7 @@ async fn issue_21_a_torn_write_after_the_synced_length_is_still_cut() {
 }
 
 #[tokio::test]
-async fn issue_21_readers_see_an_append_only_once_it_is_synced() {
+async fn readers_see_an_append_only_once_it_is_synced() {
     let (_guard, dir) = store_dir();
     let options = OpenOptions::new().durability(Durability::Relaxed);
     let writer = NdjsonStore::open_with(&dir, options).unwrap();
@@ -164,7 +164,7 @@ async fn issue_21_readers_see_an_append_only_once_it_is_synced() {
 /// Every cut of the synced log, and every garbage tail after it: a cut inside acknowledged bytes
 /// is always refused, a tail after them is always cut, and no open ever returns fewer events.
 #[tokio::test]
-async fn issue_21_no_cut_of_synced_bytes_opens_silently() {
+async fn no_cut_of_synced_bytes_opens_silently() {
     let (_guard, dir) = store_dir();
     let clean = acknowledged(&dir).await;
     let step = (clean.len() / 40).max(1);

@@ -270,7 +270,7 @@ async fn compaction_keeps_framing_and_counters() {
 }
 
 #[tokio::test]
-async fn issue_21_an_event_over_the_line_cap_is_refused_whatever_the_payload_limit() {
+async fn an_event_over_the_line_cap_is_refused_whatever_the_payload_limit() {
     let (_guard, dir) = store_dir();
     let limits = annal_core::Limits {
         payload_bytes_max: 128 * 1024 * 1024,
@@ -305,7 +305,7 @@ async fn issue_21_an_event_over_the_line_cap_is_refused_whatever_the_payload_lim
 }
 
 #[tokio::test]
-async fn issue_21_a_position_counter_at_its_end_refuses_appends_instead_of_overflowing() {
+async fn a_position_counter_at_its_end_refuses_appends_instead_of_overflowing() {
     let (_guard, dir) = store_dir();
     three_appends(&dir).await;
     let counters = format!(
@@ -328,7 +328,7 @@ async fn issue_21_a_position_counter_at_its_end_refuses_appends_instead_of_overf
 }
 
 #[tokio::test]
-async fn issue_21_a_line_at_the_last_position_is_damage_not_a_panic() {
+async fn a_line_at_the_last_position_is_damage_not_a_panic() {
     let (_guard, dir) = store_dir();
     three_appends(&dir).await;
     // A batch of two whose first line claims the last position there is: its second line

@@ -48,7 +48,7 @@ fn files(dir: &Path) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn issue_21_a_directory_that_is_not_a_store_is_refused_untouched() {
+async fn a_directory_that_is_not_a_store_is_refused_untouched() {
     let (_guard, dir) = store_dir();
     for (name, text) in [
         ("notes.tmp", "draft"),
@@ -74,7 +74,7 @@ async fn issue_21_a_directory_that_is_not_a_store_is_refused_untouched() {
 }
 
 #[tokio::test]
-async fn issue_21_only_annal_leftovers_are_removed_from_a_store() {
+async fn only_annal_leftovers_are_removed_from_a_store() {
     let (_guard, dir) = store_dir();
     let store = NdjsonStore::open(&dir).unwrap();
     append_ids(&store, "s", &["e1"]).await;
@@ -111,7 +111,7 @@ async fn issue_21_only_annal_leftovers_are_removed_from_a_store() {
 }
 
 #[tokio::test]
-async fn issue_21_stray_files_in_snapshots_do_not_block_and_damaged_ones_are_named() {
+async fn stray_files_in_snapshots_do_not_block_and_damaged_ones_are_named() {
     let (_guard, dir) = store_dir();
     let store = NdjsonStore::open(&dir).unwrap();
     append_ids(&store, "s-a", &["a1"]).await;
@@ -133,7 +133,7 @@ async fn issue_21_stray_files_in_snapshots_do_not_block_and_damaged_ones_are_nam
 }
 
 #[tokio::test]
-async fn issue_21_names_that_differ_in_case_get_files_that_differ_ignoring_case() {
+async fn names_that_differ_in_case_get_files_that_differ_ignoring_case() {
     let (_guard, dir) = store_dir();
     let store = NdjsonStore::open(&dir).unwrap();
     for name in ["Task", "task"] {
@@ -150,7 +150,7 @@ async fn issue_21_names_that_differ_in_case_get_files_that_differ_ignoring_case(
 }
 
 #[tokio::test]
-async fn issue_21_format_version_1_file_names_are_renamed_by_a_writer_open() {
+async fn format_version_1_file_names_are_renamed_by_a_writer_open() {
     let (_guard, dir) = store_dir();
     let store = NdjsonStore::open(&dir).unwrap();
     append_ids(&store, "Task", &["t1"]).await;
@@ -204,7 +204,7 @@ async fn issue_21_format_version_1_file_names_are_renamed_by_a_writer_open() {
 }
 
 #[tokio::test]
-async fn issue_21_a_failed_delete_keeps_the_snapshot_that_protects_the_events() {
+async fn a_failed_delete_keeps_the_snapshot_that_protects_the_events() {
     let (_guard, dir) = store_dir();
     let store = NdjsonStore::open(&dir).unwrap();
     append_ids(&store, "s-a", &["a1", "a2"]).await;

@@ -343,7 +343,7 @@ impl WriterState {
 
     /// Writes every in-memory id as an id run, in a transaction of its own: at a clean close,
     /// so that the next open has no id to read back from the events table before its first
-    /// append. Ids never loaded in this session are left for the next open to load.
+    /// append. Ids not loaded since the open are left for the next open to load.
     pub(crate) fn merge_ids_before_close(
         &mut self,
         connection: &Connection,
