@@ -5,7 +5,8 @@
 //!
 //! Invariant: a page costs O(log N + k) index reads for every filter on an indexed column
 //! (`schema.rs`, `SCHEMA_V2`), k the rows it returns plus the offset. Names are turned into
-//! ids first (bound as values, so the planner sees how rare each is), and a list of types,
+//! ids first, and a time window into a range of positions, both bound as values so the planner
+//! sees how many rows each selects; a list of types,
 //! aggregate types or streams is read one value at a time, each in position order from its
 //! `(column, position)` index and cut at the page's size, then merged: PostgreSQL cannot read
 //! one index in position order for several leading values.
@@ -42,12 +43,12 @@ pub(crate) async fn query_page(
     if cursor.done || page == 0 {
         return Ok(None);
     }
-    let Some(lists) = resolve(&client, filter).await? else {
-        // A name no event carries: nothing matches.
+    let Some(lookups) = resolve(&client, filter).await? else {
+        // A name no event carries, or a window no event is in: nothing matches.
         return Ok(None);
     };
     let mut params: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
-    let sql = query_sql(filter, &lists, cursor, page, &mut params);
+    let sql = query_sql(filter, &lookups, cursor, page, &mut params);
     let refs: Vec<&(dyn ToSql + Sync)> = params
         .iter()
         .map(|param| &**param as &(dyn ToSql + Sync))
@@ -70,45 +71,84 @@ pub(crate) async fn query_page(
 /// A filter's name lists as ids: (column of `events`, ids), for each list the filter has.
 type IdLists = Vec<(&'static str, Vec<i64>)>;
 
-/// Looks up the ids of the filter's type, stream and aggregate type names in one statement;
-/// `None` if a list names nothing stored (no event can match).
-async fn resolve(client: &Client, filter: &Filter) -> Result<Option<IdLists>, ReadFailure> {
+/// What a filter's names and time window resolve to before its page is read.
+#[derive(Debug, Default)]
+struct Lookups {
+    /// The id lists of its type, stream and aggregate type names.
+    lists: IdLists,
+    /// For a time window, the positions `start..end` that hold every event in it.
+    positions: Option<(i64, i64)>,
+}
+
+/// Looks up, in one statement, the ids of the filter's type, stream and aggregate type names,
+/// and for a time window the range of positions whose runs of 4,096 positions have timestamp
+/// bounds that meet it (`time_chunks`). `None` when nothing can match: a list names nothing
+/// stored, or no run meets the window.
+///
+/// The range is bound into the page's statement as values rather than computed there: the
+/// planner cannot see the result of a subquery, so it priced a window at a fixed fraction of
+/// the table and could take, for a wide window, a bitmap read of every event of a type in it
+/// followed by a sort, instead of the index read in position order that stops at the limit.
+/// An event committed after the lookup lies at a later position than every event it saw, so
+/// the range still cuts the log at one point of its history.
+async fn resolve(client: &Client, filter: &Filter) -> Result<Option<Lookups>, ReadFailure> {
     let owned = |names: Vec<&str>| names.into_iter().map(str::to_owned).collect::<Vec<_>>();
     let types = owned(filter.event_types.iter().map(|t| t.as_str()).collect());
     let streams = owned(filter.aggregate_ids.iter().map(|s| s.as_str()).collect());
     let aggregates = owned(filter.aggregate_types.iter().map(|a| a.as_str()).collect());
-    let mut lists: IdLists = Vec::new();
-    if types.is_empty() && streams.is_empty() && aggregates.is_empty() {
-        return Ok(Some(lists));
+    let window = filter.timestamp_from.is_some() || filter.timestamp_to.is_some();
+    let mut lookups = Lookups::default();
+    if types.is_empty() && streams.is_empty() && aggregates.is_empty() && !window {
+        return Ok(Some(lookups));
     }
     let rows = client
         .query(
             "SELECT 0, id FROM types WHERE name = ANY($1) \
              UNION ALL SELECT 1, id FROM streams WHERE name = ANY($2) \
-             UNION ALL SELECT 2, id FROM aggregate_types WHERE name = ANY($3)",
-            &[&types, &streams, &aggregates],
+             UNION ALL SELECT 2, id FROM aggregate_types WHERE name = ANY($3) \
+             UNION ALL SELECT 3, coalesce(min(chunk) * 4096, 0) FROM time_chunks \
+                 WHERE $6 AND ($4::BIGINT IS NULL OR max_ts >= $4) \
+                 AND ($5::BIGINT IS NULL OR min_ts < $5) \
+             UNION ALL SELECT 4, coalesce((max(chunk) + 1) * 4096, 0) FROM time_chunks \
+                 WHERE $6 AND ($4::BIGINT IS NULL OR max_ts >= $4) \
+                 AND ($5::BIGINT IS NULL OR min_ts < $5)",
+            &[
+                &types,
+                &streams,
+                &aggregates,
+                &filter.timestamp_from,
+                &filter.timestamp_to,
+                &window,
+            ],
         )
         .await?;
+    let of_kind = |kind: i32| {
+        rows.iter()
+            .filter(move |row| row.get::<_, i32>(0) == kind)
+            .map(|row| row.get::<_, i64>(1))
+    };
     let columns = ["type_id", "stream_id", "aggregate_type_id"];
-    for (kind, (column, names)) in columns
-        .into_iter()
-        .zip([&types, &streams, &aggregates])
-        .enumerate()
+    for (kind, (column, names)) in
+        (0..).zip(columns.into_iter().zip([&types, &streams, &aggregates]))
     {
         if names.is_empty() {
             continue;
         }
-        let ids: Vec<i64> = rows
-            .iter()
-            .filter(|row| row.get::<_, i32>(0) == kind as i32)
-            .map(|row| row.get(1))
-            .collect();
+        let ids: Vec<i64> = of_kind(kind).collect();
         if ids.is_empty() {
             return Ok(None);
         }
-        lists.push((column, ids));
+        lookups.lists.push((column, ids));
     }
-    Ok(Some(lists))
+    if window {
+        let start = of_kind(3).next().unwrap_or(0);
+        let end = of_kind(4).next().unwrap_or(0);
+        if start >= end {
+            return Ok(None);
+        }
+        lookups.positions = Some((start, end));
+    }
+    Ok(Some(lookups))
 }
 
 /// Binds values as `$n` parameters.
@@ -124,7 +164,12 @@ impl Binder<'_> {
 }
 
 /// The conditions on columns other than the name lists, and the cursor's.
-fn conditions(filter: &Filter, cursor: QueryCursor, binder: &mut Binder<'_>) -> Vec<String> {
+fn conditions(
+    filter: &Filter,
+    positions: Option<(i64, i64)>,
+    cursor: QueryCursor,
+    binder: &mut Binder<'_>,
+) -> Vec<String> {
     let mut conditions: Vec<String> = Vec::new();
     if let Some(source) = &filter.source {
         conditions.push(format!("e.source = {}", binder.bind(source.clone())));
@@ -146,8 +191,12 @@ fn conditions(filter: &Filter, cursor: QueryCursor, binder: &mut Binder<'_>) -> 
     if let Some(to) = filter.timestamp_to {
         conditions.push(format!("e.timestamp + 0 < {}", binder.bind(to)));
     }
-    if let Some(range) = time_positions(filter, binder) {
-        conditions.push(range);
+    if let Some((start, end)) = positions {
+        conditions.push(format!(
+            "e.position >= {} AND e.position < {}",
+            binder.bind(start),
+            binder.bind(end)
+        ));
     }
     if let Some(after) = cursor.after {
         let comparison = match filter.direction {
@@ -159,42 +208,19 @@ fn conditions(filter: &Filter, cursor: QueryCursor, binder: &mut Binder<'_>) -> 
     conditions
 }
 
-/// For a time window, the range of positions that holds every event in it, from the runs of
-/// 4,096 positions whose timestamp bounds meet the window (`time_chunks`): an index read by
-/// position then starts and stops there instead of at the ends of the log. Empty (no run
-/// meets the window) gives the range 0..0.
-fn time_positions(filter: &Filter, binder: &mut Binder<'_>) -> Option<String> {
-    let mut meets = Vec::new();
-    if let Some(from) = filter.timestamp_from {
-        meets.push(format!("max_ts >= {}", binder.bind(from)));
-    }
-    if let Some(to) = filter.timestamp_to {
-        meets.push(format!("min_ts < {}", binder.bind(to)));
-    }
-    if meets.is_empty() {
-        return None;
-    }
-    let meets = meets.join(" AND ");
-    Some(format!(
-        "e.position >= coalesce((SELECT min(chunk) * 4096 FROM time_chunks WHERE {meets}), 0) \
-         AND e.position < coalesce((SELECT (max(chunk) + 1) * 4096 FROM time_chunks \
-         WHERE {meets}), 0)"
-    ))
-}
-
 /// The SQL of one page, binding its values into `params`. The first id list drives: one
 /// subquery per id, each an index range read in position order and cut at the page plus the
 /// offset, merged by `UNION ALL`; the other lists are filters. Every id is a bound value, so
 /// the planner sees how rare it is.
 fn query_sql(
     filter: &Filter,
-    lists: &IdLists,
+    lookups: &Lookups,
     cursor: QueryCursor,
     page: u64,
     params: &mut Vec<Box<dyn ToSql + Sync + Send>>,
 ) -> String {
     let mut binder = Binder { params };
-    let mut conditions = conditions(filter, cursor, &mut binder);
+    let mut conditions = conditions(filter, lookups.positions, cursor, &mut binder);
     let order = match filter.direction {
         Direction::Forward => "ASC",
         Direction::Backward => "DESC",
@@ -207,7 +233,7 @@ fn query_sql(
     let enough = binder.bind(to_sql(page).saturating_add(offset));
     let limit = binder.bind(to_sql(page));
     let offset = binder.bind(offset);
-    let mut lists = lists.iter();
+    let mut lists = lookups.lists.iter();
     let driving = lists.next();
     for (column, ids) in lists {
         conditions.push(format!("e.{column} = ANY({})", binder.bind(ids.clone())));
@@ -353,8 +379,8 @@ mod tests {
         };
         for (name, filter, indexes) in filters() {
             let mut params: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
-            let lists = resolve(&client, &filter).await.unwrap().unwrap();
-            let sql = query_sql(&filter, &lists, first_page, 100, &mut params);
+            let lookups = resolve(&client, &filter).await.unwrap().unwrap();
+            let sql = query_sql(&filter, &lookups, first_page, 100, &mut params);
             let refs: Vec<&(dyn ToSql + Sync)> = params
                 .iter()
                 .map(|param| &**param as &(dyn ToSql + Sync))
