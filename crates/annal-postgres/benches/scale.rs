@@ -1,9 +1,13 @@
 //! Costs as the store grows: loads 100,000 and then 1,000,000 events (batches of 1,000; 5
-//! event types, 3 aggregate types, 1,000 streams, timestamps one per millisecond) into a
+//! event types, 3 aggregate types, 1,000 streams, timestamps one per millisecond; every 5
+//! events a task whose events share a correlation id, each caused by the one before) into a
 //! throwaway cluster with fsync on, and after each size times the reads whose answers do not
 //! grow with the store: the newest 100 of one type, 100 of two types in a time window, `stats`,
-//! one stream's 100 events, and one more append. Each figure is the median of 5 tries,
-//! printed as a table. Run: `cargo bench -p annal-postgres --bench scale`.
+//! one stream's 100 events, the trace of a task's event, one more append, and a reopen
+//! (connecting a new store and its first read). Each time is the median of 5 tries, printed
+//! as a table with the bytes per event on disk (annal's tables with their indexes) and the
+//! peak RSS of this process. Run: `cargo bench -p annal-postgres --bench scale`
+//! (`ANNAL_SCALE_SIZES=100000,1000000,10000000` for other sizes, multiples of 1,000).
 
 // Benchmark code: a failed setup should stop the run loudly, and the table is printed.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
@@ -12,8 +16,8 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use annal_core::{
-    AggregateType, Direction, EventType, ExpectedVersion, Filter, NewEvent, ReadStreamOptions,
-    Store, StreamId,
+    AggregateType, Direction, EventId, EventType, ExpectedVersion, Filter, NewEvent,
+    ReadStreamOptions, Store, StreamId, TraceLimits,
 };
 use annal_postgres::{PostgresOptions, PostgresStore};
 use futures::StreamExt;
@@ -28,21 +32,33 @@ const TYPES: [&str; 5] = [
 ];
 const AGGREGATES: [&str; 3] = ["task", "agent", "run"];
 const START_MS: i64 = 1_700_000_000_000;
+/// Events per task: they share a correlation id, and each but the first is caused by the
+/// event before it.
+const TASK_EVENTS: u64 = 5;
+
+/// The `i`-th event of the load.
+fn load_event(i: u64) -> NewEvent {
+    let task = i / TASK_EVENTS;
+    let event = NewEvent::new(
+        EventType::new(TYPES[(i % 5) as usize]).unwrap(),
+        json!({"i": i}),
+    )
+    .with_id(EventId::new(format!("evt-{i}")).unwrap())
+    .with_aggregate_type(AggregateType::new(AGGREGATES[(i % 3) as usize]).unwrap())
+    .with_timestamp(START_MS + i as i64)
+    .with_correlation_id(format!("task-{task}"));
+    if i % TASK_EVENTS == 0 {
+        event
+    } else {
+        event.with_causation_id(format!("evt-{}", i - 1))
+    }
+}
 
 async fn load(store: &PostgresStore, from: u64, to: u64) {
     let mut n = from;
     while n < to {
         let stream = StreamId::new(format!("s-{}", (n / 1_000) % 1_000)).unwrap();
-        let batch = (n..n + 1_000)
-            .map(|i| {
-                NewEvent::new(
-                    EventType::new(TYPES[(i % 5) as usize]).unwrap(),
-                    json!({"i": i}),
-                )
-                .with_aggregate_type(AggregateType::new(AGGREGATES[(i % 3) as usize]).unwrap())
-                .with_timestamp(START_MS + i as i64)
-            })
-            .collect();
+        let batch = (n..n + 1_000).map(load_event).collect();
         store
             .append(&stream, ExpectedVersion::Any, batch)
             .await
@@ -72,7 +88,15 @@ async fn count(filter: &Filter, store: &PostgresStore) -> usize {
     store.query(filter).await.unwrap().count().await
 }
 
-async fn measure(store: &PostgresStore, size: u64) {
+/// One row of the table: the step, its figure, and how many events it returned.
+type Row = (&'static str, String, usize);
+
+fn millis((time, returned): (Duration, usize)) -> (String, usize) {
+    (format!("{:.2} ms", time.as_secs_f64() * 1_000.0), returned)
+}
+
+/// The timed reads and the append on the store of `size` events.
+async fn measure(store: &PostgresStore, size: u64) -> Vec<Row> {
     let mut newest = Filter::all();
     newest.event_types = vec![EventType::new("task:done").unwrap()];
     newest.direction = Direction::Backward;
@@ -85,7 +109,10 @@ async fn measure(store: &PostgresStore, size: u64) {
     window.timestamp_from = Some(START_MS + size as i64 / 2);
     window.timestamp_to = Some(START_MS + size as i64 / 2 + 3_600_000);
     window.limit = Some(100);
-    let rows = [
+    // An event in the middle of a task in the middle of the log: one cause, effects and
+    // correlated events on either side.
+    let traced = EventId::new(format!("evt-{}", size / 2 + 2)).unwrap();
+    let timed = [
         (
             "query type, newest 100",
             median(|| count(&newest, store)).await,
@@ -100,18 +127,15 @@ async fn measure(store: &PostgresStore, size: u64) {
         ),
         (
             "read one stream, 100 events",
+            median(|| read_stream(store)).await,
+        ),
+        (
+            "trace of a task event",
             median(|| async {
-                let options = ReadStreamOptions {
-                    limit: Some(100),
-                    ..ReadStreamOptions::default()
-                };
-                let stream = StreamId::new("s-7").unwrap();
-                store
-                    .read_stream(&stream, options)
+                let trace = annal_core::trace(store, &traced, TraceLimits::default())
                     .await
-                    .unwrap()
-                    .count()
-                    .await
+                    .unwrap();
+                1 + trace.causes.len() + trace.effects.len()
             })
             .await,
         ),
@@ -132,12 +156,103 @@ async fn measure(store: &PostgresStore, size: u64) {
             .await,
         ),
     ];
-    for (name, (time, returned)) in rows {
-        println!(
-            "| {size} | {name} | {:.2} ms | {returned} |",
-            time.as_secs_f64() * 1_000.0
-        );
-    }
+    timed
+        .into_iter()
+        .map(|(name, figure)| {
+            let (value, returned) = millis(figure);
+            (name, value, returned)
+        })
+        .collect()
+}
+
+/// Reads the first 100 events of one stream, answering how many it read.
+async fn read_stream(store: &PostgresStore) -> usize {
+    let options = ReadStreamOptions {
+        limit: Some(100),
+        ..ReadStreamOptions::default()
+    };
+    let stream = StreamId::new("s-7").unwrap();
+    store
+        .read_stream(&stream, options)
+        .await
+        .unwrap()
+        .count()
+        .await
+}
+
+/// Connecting a new store to the database (schema check, pool) and its first read.
+async fn reopen(url: &str) -> Row {
+    let figure = median(|| async {
+        let store = PostgresStore::connect_with(url.parse().unwrap(), options())
+            .await
+            .unwrap();
+        read_stream(&store).await
+    })
+    .await;
+    let (value, returned) = millis(figure);
+    ("reopen: connect + first read", value, returned)
+}
+
+/// Bytes on disk per event: annal's tables with their indexes and TOAST, and `events` alone.
+async fn bytes_per_event(url: &str) -> Vec<Row> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let row = client
+        .query_one(
+            "SELECT (SELECT sum(pg_total_relation_size(oid))::BIGINT FROM pg_class \
+                 WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace), \
+             pg_total_relation_size('events'), \
+             (SELECT events FROM counts WHERE kind = 'all' AND id = 0)",
+            &[],
+        )
+        .await
+        .unwrap();
+    let (all, events, count): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
+    let per_event = |bytes: i64| format!("{:.0} B", bytes as f64 / count as f64);
+    vec![
+        (
+            "bytes per event, all tables",
+            per_event(all),
+            count as usize,
+        ),
+        (
+            "bytes per event, events table",
+            per_event(events),
+            count as usize,
+        ),
+    ]
+}
+
+/// This process's peak resident set size (`VmHWM`), if the system reports it.
+fn peak_rss() -> Option<Row> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some((
+        "peak RSS of the bench",
+        format!("{:.0} MiB", kib / 1024.0),
+        0,
+    ))
+}
+
+/// The sizes to measure: `ANNAL_SCALE_SIZES` (comma-separated, increasing), by default
+/// 100,000 and 1,000,000.
+fn sizes() -> Vec<u64> {
+    std::env::var("ANNAL_SCALE_SIZES").map_or_else(
+        |_| vec![100_000, 1_000_000],
+        |sizes| {
+            sizes
+                .split(',')
+                .map(|size| size.trim().parse().expect("ANNAL_SCALE_SIZES: numbers"))
+                .collect()
+        },
+    )
+}
+
+fn options() -> PostgresOptions {
+    PostgresOptions::new().pool_size(4)
 }
 
 fn main() {
@@ -150,14 +265,13 @@ fn main() {
         let url = annal_testkit::pg_cluster::durable_cluster()
             .fresh_database()
             .await;
-        let options = PostgresOptions::new().pool_size(4);
-        let store = PostgresStore::connect_with(url.parse().unwrap(), options)
+        let store = PostgresStore::connect_with(url.parse().unwrap(), options())
             .await
             .unwrap();
         println!("| events | step | median of 5 | returned |");
         println!("|---|---|---|---|");
         let mut loaded = 0;
-        for size in [100_000u64, 1_000_000] {
+        for size in sizes() {
             let started = Instant::now();
             load(&store, loaded, size).await;
             println!(
@@ -166,7 +280,13 @@ fn main() {
                 started.elapsed().as_secs_f64()
             );
             loaded = size;
-            measure(&store, size).await;
+            let mut rows = measure(&store, size).await;
+            rows.push(reopen(&url).await);
+            rows.extend(bytes_per_event(&url).await);
+            rows.extend(peak_rss());
+            for (name, value, returned) in rows {
+                println!("| {size} | {name} | {value} | {returned} |");
+            }
         }
     });
 }
