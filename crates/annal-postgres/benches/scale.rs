@@ -47,7 +47,7 @@ fn load_event(i: u64) -> NewEvent {
     .with_aggregate_type(AggregateType::new(AGGREGATES[(i % 3) as usize]).unwrap())
     .with_timestamp(START_MS + i as i64)
     .with_correlation_id(format!("task-{task}"));
-    if i % TASK_EVENTS == 0 {
+    if i.is_multiple_of(TASK_EVENTS) {
         event
     } else {
         event.with_causation_id(format!("evt-{}", i - 1))
