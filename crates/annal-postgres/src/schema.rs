@@ -100,7 +100,7 @@ JOIN aggregate_types a ON a.id = e.aggregate_type_id;
 /// every lock the writers take, so they add no deadlock. `time_chunks` holds the smallest and
 /// largest timestamp of each run of 4,096 positions (widened on insert, never narrowed: a
 /// bound, not a count), so a time window becomes a range of positions that holds all of it,
-/// whatever the order of the timestamps.
+/// whatever the order of the timestamps. Version 3 replaces the counting triggers.
 const SCHEMA_V2: &str = r#"
 CREATE INDEX events_type ON events (type_id, position);
 CREATE INDEX events_aggregate_type ON events (aggregate_type_id, position);
