@@ -13,8 +13,8 @@
 
 use annal_core::{Direction, Filter, RecordedEvent};
 use deadpool_postgres::Object;
-use tokio_postgres::Client;
 use tokio_postgres::types::ToSql;
+use tokio_postgres::{GenericClient, IsolationLevel};
 
 use crate::retry::ReadFailure;
 use crate::row::{EVENT_COLUMNS_OF, EVENT_JOINS, event, to_sql};
@@ -30,9 +30,12 @@ pub(crate) struct QueryCursor {
     pub(crate) done: bool,
 }
 
+/// The planner settings of a page's transaction (why: `query_page`).
+const PAGE_SETTINGS: &str = "SET LOCAL enable_bitmapscan = off";
+
 /// The next page of the query, and the cursor after it; `None` when it is over.
 pub(crate) async fn query_page(
-    client: Object,
+    mut client: Object,
     filter: &Filter,
     cursor: QueryCursor,
     page: usize,
@@ -43,7 +46,19 @@ pub(crate) async fn query_page(
     if cursor.done || page == 0 {
         return Ok(None);
     }
-    let Some(lookups) = resolve(&client, filter).await? else {
+    // One snapshot for the lookups and the page. Bitmap scans are off for the page: they
+    // read every match of an index range and sort them, never stopping at the limit, and the
+    // planner takes one when its statistics lag behind a large load and price a wide window
+    // as a handful of rows. Every filter column leads an index that ends in the position, so
+    // the remaining plans read in position order and stop at the limit.
+    let transaction = client
+        .build_transaction()
+        .isolation_level(IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await?;
+    transaction.batch_execute(PAGE_SETTINGS).await?;
+    let Some(lookups) = resolve(&*transaction, filter).await? else {
         // A name no event carries, or a window no event is in: nothing matches.
         return Ok(None);
     };
@@ -53,7 +68,8 @@ pub(crate) async fn query_page(
         .iter()
         .map(|param| &**param as &(dyn ToSql + Sync))
         .collect();
-    let rows = client.query(sql.as_str(), &refs).await?;
+    let rows = transaction.query(sql.as_str(), &refs).await?;
+    transaction.commit().await?;
     let events: Vec<RecordedEvent> = rows.iter().map(event).collect::<Result<_, _>>()?;
     let Some(last) = events.last() else {
         return Ok(None);
@@ -89,9 +105,10 @@ struct Lookups {
 /// planner cannot see the result of a subquery, so it priced a window at a fixed fraction of
 /// the table and could take, for a wide window, a bitmap read of every event of a type in it
 /// followed by a sort, instead of the index read in position order that stops at the limit.
-/// An event committed after the lookup lies at a later position than every event it saw, so
-/// the range still cuts the log at one point of its history.
-async fn resolve(client: &Client, filter: &Filter) -> Result<Option<Lookups>, ReadFailure> {
+async fn resolve(
+    client: &impl GenericClient,
+    filter: &Filter,
+) -> Result<Option<Lookups>, ReadFailure> {
     let owned = |names: Vec<&str>| names.into_iter().map(str::to_owned).collect::<Vec<_>>();
     let types = owned(filter.event_types.iter().map(|t| t.as_str()).collect());
     let streams = owned(filter.aggregate_ids.iter().map(|s| s.as_str()).collect());
@@ -285,7 +302,7 @@ mod tests {
     use serde_json::json;
     use tokio_postgres::types::ToSql;
 
-    use super::{QueryCursor, query_sql, resolve};
+    use super::{PAGE_SETTINGS, QueryCursor, query_sql, resolve};
     use crate::PostgresStore;
 
     /// Each query shape and the indexes that serve it.
@@ -368,8 +385,11 @@ mod tests {
             .await
             .unwrap();
         tokio::spawn(connection);
+        // The page's own settings, in a transaction as the page runs them.
         client
-            .batch_execute("ANALYZE; SET enable_seqscan = off")
+            .batch_execute(&format!(
+                "ANALYZE; BEGIN; {PAGE_SETTINGS}; SET LOCAL enable_seqscan = off"
+            ))
             .await
             .unwrap();
         let first_page = QueryCursor {
