@@ -21,7 +21,7 @@ pub(crate) const CHANNEL: &str = "annal_head";
 const MIGRATION_LOCK: i64 = 0x414E_4E4C_4D49_4752;
 
 /// `MIGRATIONS[v - 1]` brings the schema to version `v`.
-const MIGRATIONS: [&str; 2] = [SCHEMA_V1, SCHEMA_V2];
+const MIGRATIONS: [&str; 3] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3];
 
 /// The newest schema version this build writes.
 pub(crate) const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
@@ -100,7 +100,7 @@ JOIN aggregate_types a ON a.id = e.aggregate_type_id;
 /// every lock the writers take, so they add no deadlock. `time_chunks` holds the smallest and
 /// largest timestamp of each run of 4,096 positions (widened on insert, never narrowed: a
 /// bound, not a count), so a time window becomes a range of positions that holds all of it,
-/// whatever the order of the timestamps.
+/// whatever the order of the timestamps. Version 3 replaces the counting triggers.
 const SCHEMA_V2: &str = r#"
 CREATE INDEX events_type ON events (type_id, position);
 CREATE INDEX events_aggregate_type ON events (aggregate_type_id, position);
@@ -172,6 +172,83 @@ CREATE TRIGGER events_counted_insert AFTER INSERT ON events
     REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION annal_count_events();
 CREATE TRIGGER events_counted_delete AFTER DELETE ON events
     REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION annal_count_events();
+"#;
+
+/// Statistics counted behind the commit (`docs/postgres-ordering.md`, "Queries and statistics").
+///
+/// The insert trigger of version 2 updated the counts in every append's transaction, under the
+/// head lock; now `counts` and `stream_counts` hold the events at positions up to the `meta` row
+/// `counted`, and a fold (`writer/fold.rs`) moves that watermark forward after the commits, in
+/// transactions of its own. Readers add the events past the watermark (`counts_now`, one index
+/// range of the primary key). Deletions still count in their own transaction, but only for rows
+/// at or below the watermark: the rows past it were never counted. The fold and the delete
+/// trigger lock the `counted` row first, so they take turns and neither counts a row twice or
+/// misses one; appends never touch these rows. Each stream's count moves to `stream_counts`, so
+/// an append's update of its stream row changes no indexed column.
+const SCHEMA_V3: &str = r#"
+CREATE TABLE stream_counts (
+    stream_id BIGINT PRIMARY KEY,
+    name TEXT NOT NULL,
+    events BIGINT NOT NULL
+);
+INSERT INTO stream_counts (stream_id, name, events)
+SELECT id, name, events FROM streams WHERE events > 0;
+CREATE INDEX stream_counts_top ON stream_counts (events DESC, name COLLATE "C") WHERE events > 0;
+DROP TRIGGER events_counted_insert ON events;
+DROP TRIGGER events_counted_delete ON events;
+DROP FUNCTION annal_count_events();
+DROP INDEX streams_events;
+ALTER TABLE streams DROP COLUMN events;
+INSERT INTO meta (key, value) SELECT 'counted', value FROM meta WHERE key = 'head';
+CREATE FUNCTION annal_uncount_events() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    watermark BIGINT;
+    streams_emptied BIGINT;
+BEGIN
+    SELECT value INTO watermark FROM meta WHERE key = 'counted' FOR UPDATE;
+    WITH per_stream AS (
+        SELECT stream_id, count(*) AS n FROM changed WHERE position <= watermark
+        GROUP BY stream_id
+    ), moved AS (
+        UPDATE stream_counts c SET events = c.events - p.n FROM per_stream p
+        WHERE c.stream_id = p.stream_id
+        RETURNING c.events AS after
+    )
+    SELECT count(*) INTO streams_emptied FROM moved WHERE after = 0;
+    INSERT INTO counts (kind, id, events)
+    SELECT kind, id, n FROM (
+        SELECT 'type' AS kind, type_id AS id, -count(*) AS n FROM changed
+            WHERE position <= watermark GROUP BY type_id
+        UNION ALL SELECT 'aggregate_type', aggregate_type_id, -count(*) FROM changed
+            WHERE position <= watermark GROUP BY aggregate_type_id
+        UNION ALL SELECT 'all', 0, -count(*) FROM changed WHERE position <= watermark
+        UNION ALL SELECT 'streams', 0, -streams_emptied
+    ) d ORDER BY kind, id
+    ON CONFLICT (kind, id) DO UPDATE SET events = counts.events + excluded.events;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER events_uncounted AFTER DELETE ON events
+    REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION annal_uncount_events();
+CREATE VIEW counts_now AS
+WITH bounds AS (
+    SELECT (SELECT value FROM meta WHERE key = 'counted') AS counted,
+           (SELECT value FROM meta WHERE key = 'head') AS head
+), tail AS (
+    SELECT e.stream_id, e.type_id, e.aggregate_type_id FROM events e, bounds b
+    WHERE e.position > b.counted AND e.position <= b.head
+), new_streams AS (
+    SELECT count(*) AS n FROM (SELECT DISTINCT stream_id FROM tail) t
+    LEFT JOIN stream_counts c ON c.stream_id = t.stream_id
+    WHERE coalesce(c.events, 0) = 0
+)
+SELECT kind, id, sum(events)::bigint AS events FROM (
+    SELECT kind, id, events FROM counts
+    UNION ALL SELECT 'type', type_id, count(*) FROM tail GROUP BY type_id
+    UNION ALL SELECT 'aggregate_type', aggregate_type_id, count(*) FROM tail
+        GROUP BY aggregate_type_id
+    UNION ALL SELECT 'all', 0, count(*) FROM tail
+    UNION ALL SELECT 'streams', 0, n FROM new_streams
+) d GROUP BY kind, id;
 "#;
 
 /// Whether the database holds annal's tables (with their migration record); an events table
@@ -284,4 +361,98 @@ pub(crate) async fn migrate(client: &mut Client) -> Result<(), ConnectError> {
         .commit()
         .await
         .map_err(db("committing the schema migration"))
+}
+
+#[cfg(test)]
+mod tests {
+    //! A database written at version 2 (counts kept by the insert trigger) upgrades to version 3
+    //! with every figure intact: the counts, each stream's count, and a watermark at the head.
+
+    #![allow(clippy::unwrap_used)]
+
+    use super::{MIGRATIONS, migrate};
+
+    #[tokio::test]
+    async fn a_version_2_database_upgrades_with_its_counts() {
+        let url = annal_testkit::pg_cluster::cluster().fresh_database().await;
+        let (mut client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        client
+            .batch_execute(
+                "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, \
+                 applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+            )
+            .await
+            .unwrap();
+        for (version, sql) in MIGRATIONS.iter().take(2).enumerate() {
+            client.batch_execute(sql).await.unwrap();
+            let version = i32::try_from(version + 1).unwrap();
+            client
+                .execute(
+                    "INSERT INTO schema_migrations (version) VALUES ($1)",
+                    &[&version],
+                )
+                .await
+                .unwrap();
+        }
+        // Six events over two streams, two types and one aggregate type, counted by version 2's
+        // trigger; then one stream's first event removed.
+        client
+            .batch_execute(
+                "INSERT INTO streams (id, name, version) VALUES (1, 'a', 4), (2, 'b', 2); \
+                 INSERT INTO types (id, name) VALUES (1, 'x:one'), (2, 'x:two'); \
+                 INSERT INTO aggregate_types (id, name) VALUES (1, 'x'); \
+                 INSERT INTO events (position, stream_id, version, type_id, aggregate_type_id, \
+                     timestamp, id, source, payload, metadata) \
+                 SELECT p, CASE WHEN p <= 4 THEN 1 ELSE 2 END, \
+                     CASE WHEN p <= 4 THEN p ELSE p - 4 END, 1 + p % 2, 1, p, 'e' || p, '', \
+                     '{}', '{}' FROM generate_series(1, 6) p; \
+                 UPDATE meta SET value = 6 WHERE key = 'head'; \
+                 DELETE FROM events WHERE position = 1;",
+            )
+            .await
+            .unwrap();
+        migrate(&mut client).await.unwrap();
+        let counts = client
+            .query(
+                "SELECT kind, id, events FROM counts_now WHERE events <> 0 ORDER BY kind, id",
+                &[],
+            )
+            .await
+            .unwrap();
+        let counts: Vec<(String, i64, i64)> = counts
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect();
+        let expected = [("aggregate_type", 1, 5), ("all", 0, 5), ("streams", 0, 2)];
+        let mut expected: Vec<(String, i64, i64)> = expected
+            .iter()
+            .map(|(k, i, n)| ((*k).to_owned(), *i, *n))
+            .collect();
+        expected.extend([("type".to_owned(), 1, 3), ("type".to_owned(), 2, 2)]);
+        assert_eq!(counts, expected);
+        let streams = client
+            .query("SELECT name, events FROM stream_counts ORDER BY name", &[])
+            .await
+            .unwrap();
+        let streams: Vec<(String, i64)> = streams.iter().map(|r| (r.get(0), r.get(1))).collect();
+        assert_eq!(streams, [("a".to_owned(), 3), ("b".to_owned(), 2)]);
+        let watermark: i64 = client
+            .query_one("SELECT value FROM meta WHERE key = 'counted'", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(watermark, 6);
+        let triggers: i64 = client
+            .query_one(
+                "SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(triggers, 1, "only the delete trigger is left");
+    }
 }

@@ -87,6 +87,7 @@ impl PostgresStore {
             },
         };
         config.ssl_mode(tls.mode.ssl_mode());
+        session_settings(&mut config);
         let connector = crate::tls::connector(&tls)?;
         let manager = Manager::from_config(
             config.clone(),
@@ -121,6 +122,7 @@ impl PostgresStore {
         } else {
             let (queue, receiver) = WriterQueue::new(writer_gone);
             tokio::spawn(writer::run(pool.clone(), Arc::clone(&sender), receiver));
+            tokio::spawn(writer::fold::run(pool.clone(), Arc::clone(&sender)));
             Some(queue)
         };
         tokio::spawn(crate::listen::run(
@@ -140,6 +142,19 @@ impl PostgresStore {
             shared: Arc::new(shared),
             writer,
         })
+    }
+
+    /// Compares the data derived from the events (the maintained counts, with the events past
+    /// the counting watermark added, and the time bounds of each run of positions) with a
+    /// recount, as `annal verify` does; returns the problems found, each naming its table. It
+    /// reads the whole log in one read snapshot, beside any writer.
+    pub async fn check_index(&self) -> Result<Vec<String>, ReadError> {
+        read_with_retry(
+            &self.shared.pool,
+            "checking the counts",
+            crate::check::check_index,
+        )
+        .await
     }
 
     /// A handle that reads this store but does not keep the writer task alive.
@@ -339,4 +354,17 @@ impl Store for PostgresStore {
         })
         .await
     }
+}
+
+/// Settings every connection of the store runs with, whatever the server's defaults: commits
+/// wait for their flush (an acknowledged append is durable), and a transaction left idle by a
+/// stalled client releases its locks (the head lock among them) after 10 s. Appended to the
+/// caller's own `options`, so theirs still apply.
+fn session_settings(config: &mut tokio_postgres::Config) {
+    let ours = "-c synchronous_commit=on -c idle_in_transaction_session_timeout=10s";
+    let options = match config.get_options() {
+        Some(theirs) if !theirs.trim().is_empty() => format!("{theirs} {ours}"),
+        _ => ours.to_owned(),
+    };
+    config.options(options);
 }

@@ -1,7 +1,9 @@
-//! Store statistics, read from counts maintained with the events (never recounted).
+//! Store statistics, read from maintained counts (never recounted).
 //!
-//! Invariant: the counts change in the same transaction as the rows they count, so every
-//! figure equals what a full count of the readable events in the same read snapshot would give.
+//! Invariant: `counts` and `stream_counts` count the events up to the watermark `meta.counted`
+//! (`schema.rs`, `SCHEMA_V3`), and each statement here adds the events past it from the same read
+//! snapshot, so every figure equals what a full count of the readable events in that read
+//! snapshot would give. The events past the watermark are the few appended since the last fold.
 
 use annal_core::{Position, Stats, StreamCount, StreamId};
 use deadpool_postgres::Object;
@@ -9,17 +11,18 @@ use deadpool_postgres::Object;
 use crate::retry::ReadFailure;
 use crate::row::{from_sql, to_sql};
 
-/// Statistics from the maintained counts (`schema.rs`, `SCHEMA_V2`): O(types + streams shown)
-/// rows read, whatever the number of events; `top_streams` caps the per-stream list.
+/// Statistics from the maintained counts (`schema.rs`, `SCHEMA_V3`): O(types + streams shown +
+/// events past the watermark) rows read, whatever the number of events; `top_streams` caps the per-stream list.
 pub(crate) async fn stats(client: Object, top_streams: usize) -> Result<Stats, ReadFailure> {
     // One statement, so every figure comes from the same read snapshot. The oldest and newest
     // timestamps and positions are the ends of the time index and of the primary key.
     let totals = client
         .query_one(
-            "SELECT (SELECT coalesce(sum(events), 0)::bigint FROM counts WHERE kind = 'all'), \
+            "WITH c AS (SELECT kind, events FROM counts_now WHERE kind IN ('all', 'streams')) \
+             SELECT (SELECT coalesce(sum(events), 0)::bigint FROM c WHERE kind = 'all'), \
                     (SELECT min(timestamp) FROM events), (SELECT max(timestamp) FROM events), \
                     (SELECT min(position) FROM events), (SELECT max(position) FROM events), \
-                    (SELECT coalesce(sum(events), 0)::bigint FROM counts WHERE kind = 'streams'), \
+                    (SELECT coalesce(sum(events), 0)::bigint FROM c WHERE kind = 'streams'), \
                     (SELECT count(*) FROM snapshots)",
             &[],
         )
@@ -42,7 +45,7 @@ pub(crate) async fn stats(client: Object, top_streams: usize) -> Result<Stats, R
     };
     for row in client
         .query(
-            "SELECT c.kind, coalesce(t.name, a.name), c.events FROM counts c \
+            "SELECT c.kind, coalesce(t.name, a.name), c.events FROM counts_now c \
              LEFT JOIN types t ON c.kind = 'type' AND t.id = c.id \
              LEFT JOIN aggregate_types a ON c.kind = 'aggregate_type' AND a.id = c.id \
              WHERE c.kind IN ('type', 'aggregate_type') AND c.events > 0",
@@ -71,20 +74,35 @@ fn count(value: i64, location: &dyn Fn() -> String) -> Result<u64, ReadFailure> 
 }
 
 /// The `limit` streams with the most events.
+///
+/// A stream's count is its `stream_counts` row plus its events past the watermark. Only those
+/// streams (the tail's) can move past a stream their counted figure ranks below, so the candidates
+/// are the first `limit` + (streams in the tail) rows of the index `stream_counts_top` and the
+/// tail's streams: every stream left out is outranked by `limit` candidates not in the tail.
+const TOP: &str = "WITH bounds AS (\
+       SELECT (SELECT value FROM meta WHERE key = 'counted') AS counted, \
+              (SELECT value FROM meta WHERE key = 'head') AS head), \
+     tail AS (SELECT e.stream_id, count(*) AS n FROM events e, bounds b \
+       WHERE e.position > b.counted AND e.position <= b.head GROUP BY e.stream_id), \
+     ranked AS (SELECT stream_id FROM stream_counts WHERE events > 0 \
+       ORDER BY events DESC, name COLLATE \"C\" \
+       LIMIT $1 + (SELECT count(*) FROM tail)), \
+     candidates AS (SELECT stream_id FROM ranked UNION SELECT stream_id FROM tail) \
+     SELECT s.name, coalesce(c.events, 0) + coalesce(t.n, 0) AS events \
+     FROM candidates k JOIN streams s ON s.id = k.stream_id \
+     LEFT JOIN stream_counts c ON c.stream_id = k.stream_id \
+     LEFT JOIN tail t ON t.stream_id = k.stream_id \
+     WHERE coalesce(c.events, 0) + coalesce(t.n, 0) > 0 \
+     ORDER BY 2 DESC, s.name COLLATE \"C\" LIMIT $1";
+
 async fn top(client: &Object, limit: usize) -> Result<Vec<StreamCount>, ReadFailure> {
     let mut top = Vec::new();
-    // Ties are broken by name in byte order (COLLATE "C"), as every backend does; the order is
-    // the index streams_events's, so only the streams shown are read.
-    for row in client
-        .query(
-            "SELECT name, events FROM streams WHERE events > 0 \
-             ORDER BY events DESC, name COLLATE \"C\" LIMIT $1",
-            &[&to_sql(limit as u64)],
-        )
-        .await?
-    {
+    // Ties are broken by name in byte order (COLLATE "C"), as every backend does.
+    for row in client.query(TOP, &[&to_sql(limit as u64)]).await? {
         let name: String = row.get(0);
-        let events = count(row.get(1), &|| format!("streams row {name:?} (events)"))?;
+        let events = count(row.get(1), &|| {
+            format!("stream_counts row {name:?} (events)")
+        })?;
         top.push(StreamCount {
             stream: StreamId::new(name).map_err(|e| ReadFailure::Read(e.into()))?,
             events,
@@ -101,7 +119,7 @@ async fn bytes_on_disk(client: &Object) -> Result<u64, ReadFailure> {
              WHERE c.relkind = 'r' AND c.relnamespace = current_schema()::regnamespace \
              AND c.relname IN ('events', 'streams', 'types', 'aggregate_types', 'snapshots', \
                                'projections', 'meta', 'schema_migrations', 'counts', \
-                               'time_chunks')",
+                               'stream_counts', 'time_chunks')",
             &[],
         )
         .await?

@@ -34,8 +34,9 @@ pub(crate) struct GroupOutcome {
     pub(crate) head: Option<Position>,
 }
 
-const BEGIN: &str = "BEGIN; SET LOCAL synchronous_commit = on; \
-     SET LOCAL idle_in_transaction_session_timeout = '10s'";
+/// Every connection runs with `synchronous_commit = on` and a 10 s
+/// `idle_in_transaction_session_timeout`, set when it connects (`store.rs`).
+const BEGIN: &str = "BEGIN";
 
 /// Stream rows first, in id order: this serialises writers of the same stream across
 /// processes, and after the wait each row holds the latest committed version.
@@ -53,7 +54,8 @@ const READ_HEAD: &str = "SELECT value FROM meta WHERE key = 'head'";
 /// The whole write in one statement: if the (locked) streams are at the versions the plan assumed
 /// ($14, $15), take the head lock by moving the head by the group's size ($13), insert the rows
 /// with their provisional positions ($1, after $16) moved onto the head found, set the streams'
-/// versions, and notify. Returns the head before the group, or no row when the versions differ or
+/// versions, widen the time bounds of the rows' runs of positions (`time_chunks`, to whole
+/// seconds, so a run's row is rewritten about once a second, not on every append), and notify. Returns the head before the group, or no row when the versions differ or
 /// the head is damaged (nothing written; the full path reports the damage). The statement's read
 /// snapshot is taken after the stream locks were granted, so it reads their latest committed
 /// versions.
@@ -72,10 +74,26 @@ const WRITE: &str = "WITH h AS (\
             $5::bigint[], $6::bigint[], $7::text[], $8::text[], $9::text[], $10::text[], \
             $11::text[], $12::text[]) AS u(position, stream_id, version, type_id, \
             aggregate_type_id, timestamp, id, source, payload, metadata, causation_id, \
-            correlation_id)), \
+            correlation_id) \
+       RETURNING position, timestamp), \
      versions AS (UPDATE streams SET version = v.version, deleted = false \
        FROM h, unnest($17::bigint[], $18::bigint[]) AS v(id, version) \
-       WHERE streams.id = v.id) \
+       WHERE streams.id = v.id), \
+     chunks AS (SELECT position / 4096 AS chunk, min(timestamp) AS lo, max(timestamp) AS hi \
+       FROM inserted GROUP BY 1), \
+     widened AS (INSERT INTO time_chunks (chunk, min_ts, max_ts) \
+       SELECT c.chunk, \
+         CASE WHEN c.lo < -9223372036854774808 THEN c.lo \
+              ELSE c.lo - (c.lo % 1000 + 1000) % 1000 END, \
+         CASE WHEN c.hi > 9223372036854774808 THEN c.hi \
+              ELSE c.hi + 999 - (c.hi % 1000 + 1000) % 1000 END \
+       FROM chunks c \
+       WHERE NOT EXISTS (SELECT 1 FROM time_chunks t WHERE t.chunk = c.chunk \
+                         AND t.min_ts <= c.lo AND t.max_ts >= c.hi) \
+       ORDER BY 1 \
+       ON CONFLICT (chunk) DO UPDATE SET \
+         min_ts = least(time_chunks.min_ts, excluded.min_ts), \
+         max_ts = greatest(time_chunks.max_ts, excluded.max_ts)) \
      SELECT base, pg_notify($19, (base + $13)::text) FROM h";
 
 /// Runs `requests` as one transaction on `client`. `Err` means nothing was committed, unless

@@ -167,7 +167,7 @@ pub(crate) async fn retain(
     if let Some(max_events) = policy.max_events {
         let total: i64 = transaction
             .query_one(
-                "SELECT coalesce(sum(events), 0)::bigint FROM counts WHERE kind = 'all'",
+                "SELECT coalesce(sum(events), 0)::bigint FROM counts_now WHERE kind = 'all'",
                 &[],
             )
             .await?

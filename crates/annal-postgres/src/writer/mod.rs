@@ -20,6 +20,7 @@ mod append;
 mod corrupt;
 mod dictionary;
 mod failure;
+pub(crate) mod fold;
 mod maintenance;
 mod names;
 mod plan;
