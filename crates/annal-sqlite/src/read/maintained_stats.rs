@@ -222,4 +222,51 @@ mod tests {
             }
         }
     }
+
+    /// Stats over an index with a tail above its watermark (new streams, a new type, streams
+    /// that overtake the maintained leaders, ties broken by name) equal a recount of the log,
+    /// for a top list shorter and longer than the streams.
+    #[tokio::test]
+    async fn stats_with_a_tail_equal_a_recount() {
+        use annal_core::{EventType, ExpectedVersion, NewEvent, Position, Store, collect};
+        let dir = tempfile::tempdir().unwrap();
+        let options = crate::OpenOptions::new().index_every(64);
+        let store = crate::SqliteStore::open_with(dir.path().join("annal.db"), options).unwrap();
+        let append = |stream: String, kind: &'static str, at: i64| {
+            let event = NewEvent::new(EventType::new(kind).unwrap(), serde_json::json!({}))
+                .with_timestamp(at);
+            let stream = StreamId::new(stream).unwrap();
+            let store = &store;
+            async move {
+                store
+                    .append(&stream, ExpectedVersion::Any, vec![event])
+                    .await
+                    .unwrap();
+            }
+        };
+        // Indexed: s-0 leads, the others tie.
+        for n in 0..70i64 {
+            append(format!("s-{}", n % 5), "a:one", 500 + n).await;
+        }
+        // The tail: new streams and a new type, and s-4 overtakes.
+        for n in 0..20i64 {
+            let stream = if n % 2 == 0 {
+                "s-4".to_owned()
+            } else {
+                format!("t-{n}")
+            };
+            append(stream, if n % 3 == 0 { "b:new" } else { "a:one" }, 100 + n).await;
+        }
+        let connection = rusqlite::Connection::open(dir.path().join("annal.db")).unwrap();
+        let mark = watermark(&connection).unwrap().unwrap();
+        assert!(mark > 0 && mark < 90, "a tail above the watermark {mark}");
+        let events = collect(store.read_all(Position::START).await.unwrap())
+            .await
+            .unwrap();
+        for top in [0, 1, 3, 5, 20] {
+            let mut stats = store.stats(top).await.unwrap();
+            stats.bytes_on_disk = None;
+            assert_eq!(stats, annal_testkit::rules::indexed::recount(&events, top));
+        }
+    }
 }
