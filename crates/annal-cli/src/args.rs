@@ -461,9 +461,18 @@ pub struct BenchArgs {
     /// The backend of --scale: sqlite or ndjson.
     #[arg(long, default_value = "sqlite")]
     pub scale_backend: String,
+    /// Keep the --scale stores in this directory (`wl1-N.db`, `wl1-N` for NDJSON) and reuse
+    /// one already there instead of building it again (its build row is then empty). Without
+    /// it, each store is built in a temporary directory and removed after its steps.
+    #[arg(long)]
+    pub scale_keep: Option<PathBuf>,
     /// Internal: time the --scale steps on the store at this location, built with --events.
     #[arg(long, hide = true)]
     pub scale_one: Option<String>,
+    /// Internal: the wl1 event --scale-one appends (its index; --events by default, the next
+    /// one after a fresh build).
+    #[arg(long, hide = true)]
+    pub scale_next: Option<u64>,
 }
 
 /// `annal serve`.

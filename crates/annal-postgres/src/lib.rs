@@ -40,6 +40,7 @@
 //! # }
 //! ```
 
+mod check;
 mod connection_string;
 mod error;
 mod listen;

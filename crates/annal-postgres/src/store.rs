@@ -144,6 +144,19 @@ impl PostgresStore {
         })
     }
 
+    /// Compares the data derived from the events (the maintained counts, with the events past
+    /// the counting watermark added, and the time bounds of each run of positions) with a
+    /// recount, as `annal verify` does; returns the problems found, each naming its table. It
+    /// reads the whole log in one read snapshot, beside any writer.
+    pub async fn check_index(&self) -> Result<Vec<String>, ReadError> {
+        read_with_retry(
+            &self.shared.pool,
+            "checking the counts",
+            crate::check::check_index,
+        )
+        .await
+    }
+
     /// A handle that reads this store but does not keep the writer task alive.
     fn read_view(&self) -> Self {
         Self {

@@ -4,7 +4,8 @@
 //! not). Prints each problem; fails if there is any. `--deep` first runs the backend's own
 //! check of its files: SQLite's full `integrity_check` (the other backends have none beyond
 //! what their open and reads check). A SQLite store's derived index (postings, time blocks,
-//! maintained counts) is compared with its events too (`SqliteStore::check_index`).
+//! maintained counts) and a PostgreSQL store's maintained counts and time bounds are compared
+//! with their events too (`check_index` of each).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -34,15 +35,22 @@ pub(crate) async fn deep(location: &Location) -> anyhow::Result<&'static str> {
     }
 }
 
-/// The problems of the store's derived index: SQLite's postings, time blocks and maintained
-/// counts against its events. The other backends keep no index on disk to check.
+/// The problems of the store's derived data against its events: SQLite's postings, time blocks
+/// and maintained counts; PostgreSQL's maintained counts and time bounds. NDJSON keeps no
+/// index on disk to check.
 pub(crate) async fn index(location: &Location) -> anyhow::Result<Vec<String>> {
     match location {
         Location::Sqlite(path) => {
             let store = annal_sqlite::SqliteStore::open_read_only(path)?;
             Ok(store.check_index().await?)
         }
-        _ => Ok(Vec::new()),
+        Location::Postgres(url) => {
+            let (config, tls) = annal_postgres::parse_connection_string(url)?;
+            let options = annal_postgres::PostgresOptions::new().read_only().tls(tls);
+            let store = annal_postgres::PostgresStore::connect_with(config, options).await?;
+            Ok(store.check_index().await?)
+        }
+        Location::Ndjson(_) => Ok(Vec::new()),
     }
 }
 

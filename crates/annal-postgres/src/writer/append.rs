@@ -51,18 +51,21 @@ const FIND_IDS: &str = "SELECT e.id, s.name, e.version, e.position FROM events e
 /// The head as committed; no lock. Only a lower bound for the plan's provisional positions.
 const READ_HEAD: &str = "SELECT value FROM meta WHERE key = 'head'";
 
-/// The whole write in one statement: if the (locked) streams are at the versions the plan assumed
-/// ($14, $15), take the head lock by moving the head by the group's size ($13), insert the rows
-/// with their provisional positions ($1, after $16) moved onto the head found, set the streams'
-/// versions, widen the time bounds of the rows' runs of positions (`time_chunks`, to whole
-/// seconds, so a run's row is rewritten about once a second, not on every append), and notify. Returns the head before the group, or no row when the versions differ or
-/// the head is damaged (nothing written; the full path reports the damage). The statement's read
-/// snapshot is taken after the stream locks were granted, so it reads their latest committed
-/// versions.
-const WRITE: &str = "WITH h AS (\
+/// The whole write in one statement: lock the group's streams ($14) in id order (the row lock
+/// waits for any other writer of them and then reads their latest committed versions); if they are
+/// at the versions the plan assumed ($15), take the head lock by moving the head by the group's
+/// size ($13), insert the rows with their provisional positions ($1, after $16) moved onto the
+/// head found, set the streams' versions, widen the time bounds of the rows' runs of positions
+/// (`time_chunks`, to whole seconds, so a run's row is rewritten about once a second, not on
+/// every append), and notify. Returns the head before the group (null when the versions differ
+/// or the head is damaged: nothing written, and the full path reports the damage) and the locked
+/// streams' ids and versions. Sent alone it is its own transaction, so the fast path is one
+/// statement, like a plain `INSERT`.
+const WRITE: &str = "WITH locked AS (\
+       SELECT id, version FROM streams WHERE id = ANY($14) ORDER BY id FOR UPDATE), \
+     h AS (\
        UPDATE meta SET value = value + $13 WHERE key = 'head' AND value >= 0 \
-       AND (SELECT coalesce(array_agg(version ORDER BY id), '{}') FROM streams \
-            WHERE id = ANY($14)) = $15::bigint[] \
+       AND (SELECT coalesce(array_agg(version ORDER BY id), '{}') FROM locked) = $15::bigint[] \
        RETURNING value - $13 AS base), \
      inserted AS (INSERT INTO events (position, stream_id, version, type_id, \
        aggregate_type_id, timestamp, id, source, payload, metadata, causation_id, \
@@ -94,7 +97,10 @@ const WRITE: &str = "WITH h AS (\
        ON CONFLICT (chunk) DO UPDATE SET \
          min_ts = least(time_chunks.min_ts, excluded.min_ts), \
          max_ts = greatest(time_chunks.max_ts, excluded.max_ts)) \
-     SELECT base, pg_notify($19, (base + $13)::text) FROM h";
+     SELECT h.base, l.ids, l.versions, \
+       CASE WHEN h.base IS NOT NULL THEN pg_notify($19, (h.base + $13)::text) END \
+     FROM (SELECT array_agg(id ORDER BY id) AS ids, array_agg(version ORDER BY id) AS versions \
+           FROM locked) l LEFT JOIN h ON true";
 
 /// Runs `requests` as one transaction on `client`. `Err` means nothing was committed, unless
 /// it says the outcome is unknown. `published` is the highest head this process has seen.
@@ -140,48 +146,41 @@ enum Fast {
     Conflict,
 }
 
-/// The fast path: `BEGIN`, the stream locks, the guarded write and `COMMIT` in one round trip,
-/// with the plan made from cached versions and the assumption that no id is stored yet.
+/// The fast path: the write statement alone, one statement and one round trip (its own
+/// transaction), with the plan made from cached versions and the assumption that no id is stored
+/// yet.
 async fn fast(
     client: &Object,
     streams: &[i64],
     predicted: &HashMap<i64, u64>,
     decided: Plan<'_>,
 ) -> Result<Fast, GroupFailure> {
-    let before = GroupFailure::before_commit;
-    let lock_streams = client.prepare_cached(LOCK_STREAMS).await.map_err(before)?;
-    let write = client.prepare_cached(WRITE).await.map_err(before)?;
+    let write = client
+        .prepare_cached(WRITE)
+        .await
+        .map_err(GroupFailure::before_commit)?;
     // `predict` answered for every stream, so the 0 is never used.
     let guard: Vec<i64> = streams
         .iter()
         .map(|id| to_sql(predicted.get(id).copied().unwrap_or(0)))
         .collect();
     let args = WriteArgs::new(&decided, streams, guard);
-    let (begun, locked, written, committed) = join4(
-        client.batch_execute(BEGIN),
-        client.query(&lock_streams, &[&streams]),
-        client.query(&write, &args.params()),
-        client.batch_execute("COMMIT"),
-    )
-    .await;
-    begun.map_err(before)?;
-    let locked = stream_versions(locked.map_err(before)?)?;
-    let rows = match written {
+    let row = match client.query_one(&write, &args.params()).await {
         Err(error)
             if error.code() == Some(&SqlState::UNIQUE_VIOLATION)
                 || error.code() == Some(&SqlState::NUMERIC_VALUE_OUT_OF_RANGE) =>
         {
             return Ok(Fast::Conflict);
         }
-        other => other.map_err(before)?,
+        // The statement was its own transaction: with the connection lost while it ran, it
+        // may have committed.
+        other => other.map_err(GroupFailure::at_commit)?,
     };
-    let Some(row) = rows.first() else {
-        committed.map_err(before)?;
-        return Ok(Fast::Stale(locked));
+    let Some(base) = written_base(&row)? else {
+        return Ok(Fast::Stale(locked_versions(&row)?));
     };
-    committed.map_err(GroupFailure::at_commit)?;
     let touched = decided.touched.clone();
-    Ok(Fast::Committed(outcome(decided, row)?, touched))
+    Ok(Fast::Committed(outcome(decided, base), touched))
 }
 
 /// The full path, two round trips: `BEGIN`, the stream locks, the id lookup and a read of the
@@ -244,7 +243,7 @@ async fn slow(
     )
     .await;
     let rows = written.map_err(before)?;
-    let Some(row) = rows.first() else {
+    let Some(base) = rows.first().map(written_base).transpose()?.flatten() else {
         // The streams are locked by this transaction, so they cannot have moved.
         return Err(GroupFailure::impossible(
             "a stream row locked by the group changed version, or is missing",
@@ -252,17 +251,36 @@ async fn slow(
     };
     committed.map_err(GroupFailure::at_commit)?;
     cache.remember(decided.touched.clone());
-    outcome(decided, row)
+    Ok(outcome(decided, base))
 }
 
-/// The committed group's answers and new head, from the head before it (`row`).
-fn outcome(decided: Plan<'_>, row: &Row) -> Result<GroupOutcome, GroupFailure> {
-    let base = counter(row.get(0), || "meta row head".into()).map_err(GroupFailure::corrupted)?;
-    let head = Position(base + decided.written);
-    Ok(GroupOutcome {
+/// The committed group's answers and new head, from the head before it.
+fn outcome(decided: Plan<'_>, base: u64) -> GroupOutcome {
+    let head = Some(Position(base + decided.written));
+    GroupOutcome {
         answers: decided.answers_after(base),
-        head: Some(head),
-    })
+        head,
+    }
+}
+
+/// The head before the group, from [`WRITE`]'s answer; `None` when it wrote nothing.
+fn written_base(row: &Row) -> Result<Option<u64>, GroupFailure> {
+    let base: Option<i64> = row.get(0);
+    base.map(|base| counter(base, || "meta row head".into()))
+        .transpose()
+        .map_err(GroupFailure::corrupted)
+}
+
+/// The locked streams' versions, from [`WRITE`]'s answer.
+fn locked_versions(row: &Row) -> Result<HashMap<i64, u64>, GroupFailure> {
+    let ids: Vec<i64> = row.get::<_, Option<Vec<i64>>>(1).unwrap_or_default();
+    let versions: Vec<i64> = row.get::<_, Option<Vec<i64>>>(2).unwrap_or_default();
+    let mut locked = HashMap::with_capacity(ids.len());
+    for (id, version) in ids.into_iter().zip(versions) {
+        let version = counter(version, || format!("streams row {id} (version)"));
+        locked.insert(id, version.map_err(GroupFailure::corrupted)?);
+    }
+    Ok(locked)
 }
 
 /// The parameters of [`WRITE`].

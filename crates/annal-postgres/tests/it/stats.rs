@@ -213,6 +213,18 @@ async fn watermark_and_head(observer: &tokio_postgres::Client) -> (i64, i64) {
     (row.get(0), row.get(1))
 }
 
+/// Waits until the fold has counted every event up to the head.
+async fn until_counted(observer: &tokio_postgres::Client) {
+    for _ in 0..500 {
+        let (watermark, head) = watermark_and_head(observer).await;
+        if watermark == head {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the fold never reached the head");
+}
+
 #[tokio::test]
 async fn a_removal_queued_behind_a_fold_uncounts_what_the_fold_counted() {
     let url = cluster().fresh_database().await;
@@ -264,15 +276,39 @@ async fn a_removal_queued_behind_a_fold_uncounts_what_the_fold_counted() {
     truncating.await.unwrap().unwrap();
     assert_exact(&store, "truncation after the fold").await;
 
-    let mut caught_up = false;
-    for _ in 0..500 {
-        let (watermark, head) = watermark_and_head(&observer).await;
-        if watermark == head {
-            caught_up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert!(caught_up, "the fold never reached the head");
+    until_counted(&observer).await;
     assert_exact(&store, "everything counted").await;
+}
+
+#[tokio::test]
+async fn the_check_finds_damaged_counts_and_time_bounds_and_nothing_in_a_sound_store() {
+    let url = cluster().fresh_database().await;
+    let store = PostgresStore::connect(&url).await.unwrap();
+    for n in 0..12i64 {
+        let stream = StreamId::new(format!("s-{}", n % 3)).unwrap();
+        let batch = vec![event("task:done", "task", 1_000 + n)];
+        store
+            .append(&stream, ExpectedVersion::Any, batch)
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.check_index().await.unwrap(), Vec::<String>::new());
+
+    let observer = plain(&url).await;
+    until_counted(&observer).await;
+    observer
+        .batch_execute(
+            "UPDATE counts SET events = events + 2 WHERE kind = 'type'; \
+             UPDATE stream_counts SET events = events + 1 \
+                 WHERE stream_id = (SELECT id FROM streams WHERE name = 's-1'); \
+             UPDATE time_chunks SET max_ts = 1000",
+        )
+        .await
+        .unwrap();
+    let problems = store.check_index().await.unwrap();
+    let named = |text: &str| problems.iter().any(|problem| problem.contains(text));
+    assert!(named("table counts (type "), "{problems:?}");
+    assert!(named("table stream_counts (\"s-1\")"), "{problems:?}");
+    assert!(named("table time_chunks (run 0)"), "{problems:?}");
+    assert_eq!(problems.len(), 3, "{problems:?}");
 }

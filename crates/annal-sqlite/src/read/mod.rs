@@ -15,6 +15,7 @@ mod names;
 mod query;
 mod ranges;
 mod stats;
+mod tail;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};

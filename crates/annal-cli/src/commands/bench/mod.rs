@@ -31,7 +31,8 @@ const BATCHES_AGAINST_BARE: &str = "same batches, ceiling without indexes";
 
 pub(crate) async fn run(args: BenchArgs, out: &mut Output) -> anyhow::Result<()> {
     if let Some(store) = &args.scale_one {
-        let figures = scale::steps(store, args.events).await?;
+        let next = args.scale_next.unwrap_or(args.events);
+        let figures = scale::steps(store, args.events, next).await?;
         return out.json_line(&figures);
     }
     if args.scale {
@@ -213,37 +214,49 @@ fn footprint(events: u64, bytes_per_event: f64, rss_mib: Option<f64>) -> Vec<Fig
     figures
 }
 
-/// `--scale`: per size, builds the store, runs the steps in a child process (its own RSS),
-/// then removes the store; prints one table with a column per size.
+/// `--scale`: per size, builds the store (or reuses a kept one), runs the steps in a child
+/// process (its own RSS), then removes the store unless kept; prints one table with a column
+/// per size.
 async fn run_scale(args: &BenchArgs, out: &mut Output) -> anyhow::Result<()> {
-    let dir = fresh_dir(args.dir.as_deref(), "annal-bench-scale-")?;
+    let temporary = match &args.scale_keep {
+        Some(_) => None,
+        None => Some(fresh_dir(args.dir.as_deref(), "annal-bench-scale-")?),
+    };
+    let dir = match (&args.scale_keep, &temporary) {
+        (Some(keep), _) => keep.clone(),
+        (None, Some(temporary)) => temporary.path().to_path_buf(),
+        (None, None) => unreachable!("a temporary directory is made when none is kept"),
+    };
     let mut columns: Vec<(u64, Vec<Figure>)> = Vec::new();
     for &events in &args.scale_sizes {
         anyhow::ensure!(events >= 1_000, "--scale-sizes must be at least 1,000 each");
-        let store = scale::location(dir.path(), &args.scale_backend, events)?;
-        if !out.json() {
-            eprintln!("  building {events} events at {store}...");
-        }
-        let build = tokio::task::spawn_blocking({
-            let store = store.clone();
-            move || scale::build(&store, events)
-        })
-        .await??;
-        let bytes = scale::bytes(&store) as f64 / events as f64;
+        let store = scale::location(&dir, &args.scale_backend, events)?;
+        let kept = match &args.scale_keep {
+            Some(_) => scale::kept_events(&store, events).await?,
+            None => None,
+        };
+        let (build, next) = match kept {
+            Some(stored) => (scale::reused(), stored),
+            None => {
+                if !out.json() {
+                    eprintln!("  building {events} events at {store}...");
+                }
+                let store = store.clone();
+                let build = tokio::task::spawn_blocking(move || scale::build(&store, events));
+                (build.await??, events)
+            }
+        };
+        let bytes = scale::bytes(&store) as f64 / next as f64;
         let measured = tokio::task::spawn_blocking({
             let store = store.clone();
-            move || scale::measure_in_child(&store, events)
+            move || scale::measure_in_child(&store, events, next)
         })
         .await??;
         let mut figures = measured;
         figures.insert(0, build);
         figures.push(Figure::quantity("bytes per event on disk", bytes, "B"));
-        if let Some(path) = store.strip_prefix("ndjson:") {
-            std::fs::remove_dir_all(path).ok();
-        } else {
-            for suffix in ["", "-wal", "-shm", ".lock"] {
-                std::fs::remove_file(format!("{store}{suffix}")).ok();
-            }
+        if args.scale_keep.is_none() {
+            scale::remove(&store);
         }
         columns.push((events, figures));
     }

@@ -7,7 +7,10 @@ use super::measure::Figure;
 use crate::output::Output;
 
 fn number(value: f64) -> String {
-    if value >= 100.0 {
+    if value.is_nan() {
+        // A figure not measured in this run (a kept store's build).
+        "-".to_owned()
+    } else if value >= 100.0 {
         let rounded = value.round() as u64;
         let digits = rounded.to_string();
         let mut grouped = String::new();

@@ -70,6 +70,47 @@ pub(crate) fn build(store: &str, events: u64) -> anyhow::Result<Figure> {
     ))
 }
 
+/// The build row of a store kept from an earlier run: not built, so no figure.
+pub(crate) fn reused() -> Figure {
+    Figure::quantity(
+        "build: append wl1 via `annal append --stdin`",
+        f64::NAN,
+        "events/s",
+    )
+}
+
+/// The events in the kept store at `store`, if there is one, read through a read-only open in
+/// this process (the measuring child's caches stay cold). It must hold at least the `events`
+/// of wl1 it was built with (each run's step appends one more); a shorter one is refused.
+pub(crate) async fn kept_events(store: &str, events: u64) -> anyhow::Result<Option<u64>> {
+    let exists = match store.strip_prefix("ndjson:") {
+        Some(dir) => Path::new(dir).exists(),
+        None => Path::new(store).exists(),
+    };
+    if !exists {
+        return Ok(None);
+    }
+    let location = Location::parse(store)?;
+    let opened = crate::store::open(location, Access::Read, std::time::Duration::ZERO).await?;
+    let head = opened.head().await?.0;
+    ensure!(
+        head >= events,
+        "the kept store {store} holds {head} events, fewer than {events}: remove it to rebuild"
+    );
+    Ok(Some(head))
+}
+
+/// Removes the store at `store` and its side files.
+pub(crate) fn remove(store: &str) {
+    if let Some(path) = store.strip_prefix("ndjson:") {
+        std::fs::remove_dir_all(path).ok();
+    } else {
+        for suffix in ["", "-wal", "-shm", ".lock"] {
+            std::fs::remove_file(format!("{store}{suffix}")).ok();
+        }
+    }
+}
+
 /// Times `step` on `store`, answering how many events it returned.
 async fn timed<F, Fut>(step: &str, run: F) -> anyhow::Result<Figure>
 where
@@ -85,13 +126,14 @@ async fn query(store: &Arc<dyn Store>, filter: Filter) -> anyhow::Result<u64> {
     Ok(collect(store.query(&filter).await?).await?.len() as u64)
 }
 
-/// The steps on the store of `events` at `store` (built before), in this process.
-pub(crate) async fn steps(store: &str, events: u64) -> anyhow::Result<Vec<Figure>> {
+/// The steps on the store of `events` at `store` (built before), in this process; the append
+/// step appends wl1's event `next` (`events` after a fresh build; later on a kept store).
+pub(crate) async fn steps(store: &str, events: u64, next: u64) -> anyhow::Result<Vec<Figure>> {
     let location = Location::parse(store)?;
     let started = Instant::now();
     let store = crate::store::open(location, Access::Write, std::time::Duration::ZERO).await?;
     let mut figures = vec![Figure::millis("reopen", events, started.elapsed())];
-    figures.push(append_one_more(&store, events).await?);
+    figures.push(append_one_more(&store, next).await?);
     figures.extend(queries(&store, events).await?);
     figures.extend(stats_and_lookups(&store, events).await?);
     if let Some(rss) = peak_rss_bytes() {
@@ -104,10 +146,11 @@ pub(crate) async fn steps(store: &str, events: u64) -> anyhow::Result<Vec<Figure
     Ok(figures)
 }
 
-/// Appends the next event of wl1 with the exact expected version of its stream.
-async fn append_one_more(store: &Arc<dyn Store>, events: u64) -> anyhow::Result<Figure> {
-    let next = domain_event(events);
-    let expected = ExpectedVersion::Exact(Version(events / 1_000));
+/// Appends wl1's event `index` with the exact expected version of its stream: wl1 gives each
+/// of its 1,000 streams one event per round of 1,000.
+async fn append_one_more(store: &Arc<dyn Store>, index: u64) -> anyhow::Result<Figure> {
+    let next = domain_event(index);
+    let expected = ExpectedVersion::Exact(Version(index / 1_000));
     timed("append one more after reopen", || async move {
         store
             .append(&next.stream(), expected, vec![next.to_new_event()])
@@ -202,11 +245,13 @@ pub(crate) fn bytes(store: &str) -> u64 {
 }
 
 /// Runs [`steps`] in a child `annal bench --scale-one` and reads its figures back.
-pub(crate) fn measure_in_child(store: &str, events: u64) -> anyhow::Result<Vec<Figure>> {
+pub(crate) fn measure_in_child(store: &str, events: u64, next: u64) -> anyhow::Result<Vec<Figure>> {
     let exe = std::env::current_exe().context("finding the annal executable")?;
     let child = Command::new(exe)
         .args(["--json", "bench", "--scale-one", store, "--events"])
         .arg(events.to_string())
+        .arg("--scale-next")
+        .arg(next.to_string())
         .output()
         .context("starting the measuring process")?;
     ensure!(
