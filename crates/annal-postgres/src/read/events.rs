@@ -21,6 +21,10 @@ pub(crate) async fn all_page(
 }
 
 /// Up to `page` events of `stream` from `bound` (inclusive) in `direction`.
+///
+/// The stream is named by a subquery on its id, not by a join condition on its name: equal to
+/// a single value, the id lets the planner read `events_stream` in version order and stop at
+/// the page, where a join on the name left it to read the whole stream and sort it.
 pub(crate) async fn stream_page(
     client: Object,
     stream: &StreamId,
@@ -33,7 +37,8 @@ pub(crate) async fn stream_page(
         Direction::Backward => ("<=", "DESC"),
     };
     let sql = format!(
-        "SELECT {EVENT_COLUMNS} WHERE s.name = $1 AND e.version {comparison} $2 \
+        "SELECT {EVENT_COLUMNS} WHERE e.stream_id = (SELECT id FROM streams WHERE name = $1) \
+         AND e.version {comparison} $2 \
          ORDER BY e.version {order} LIMIT $3"
     );
     let statement = client.prepare_cached(&sql).await?;
