@@ -4,10 +4,10 @@
 //! `cargo run --release -p annal-server --example serve_bench [-- --dir DIR]` prints a markdown
 //! table (BENCHMARKS.md, "Server"). The server runs in a child process (this program started
 //! with `--serve STORE`), so its peak RSS and CPU time are its own; the load generator's CPU
-//! time is this process's. Each of the first three phases runs three times, in-process and over
-//! HTTP taking turns, and reports the medians. Phases: 64 concurrent single-event appenders, batches of 1,000 per
-//! request, a read of everything as NDJSON, and 100 SSE subscribers while writers append
-//! 5,000 events/s.
+//! time is this process's. Each of the first four phases runs three times, in-process and over
+//! HTTP taking turns, and reports the medians. Phases: 64 concurrent single-event appenders,
+//! batches of 1,000 per request (one at a time, then from 4 writers at once), a read of
+//! everything as NDJSON, and 100 SSE subscribers while writers append 5,000 events/s.
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)] // a benchmark program: fail loudly, print
 #![allow(clippy::too_many_lines)] // a benchmark program reads top to bottom as one run
@@ -145,6 +145,24 @@ async fn run(dir: &std::path::Path) {
     .await;
     rows.push(row(
         "append, batches of 1,000",
+        inproc,
+        http_rate,
+        0.6,
+        "events/s",
+        cpu,
+    ));
+
+    // 2b. Batches of 1,000 from 4 writers at once (4 tasks in-process, 4 clients over HTTP),
+    // each on its own stream: a request's parsing overlaps another's commit, as with several
+    // agents writing; the store groups the batches that wait together on both sides.
+    let (inproc, http_rate, cpu) = alternated(
+        pid,
+        || inproc_concurrent_batches(store.clone()),
+        || http_concurrent_batches(&http, &base),
+    )
+    .await;
+    rows.push(row(
+        "append, batches of 1,000, 4 writers at once",
         inproc,
         http_rate,
         0.6,
@@ -382,6 +400,63 @@ async fn http_batches(http: &reqwest::Client, base: &str) -> usize {
         response.bytes().await.unwrap();
     }
     let _ = started;
+    BATCHES * BATCH_EVENTS
+}
+
+/// Writers of the concurrent batch phase; each sends `BATCHES / BATCH_WRITERS` batches.
+const BATCH_WRITERS: usize = 4;
+
+async fn inproc_concurrent_batches(store: Arc<dyn Store>) -> usize {
+    let writers = (0..BATCH_WRITERS).map(|w| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let stream = StreamId::new(format!("batches-{w}")).unwrap();
+            for b in 0..BATCHES / BATCH_WRITERS {
+                let first = (w * BATCHES / BATCH_WRITERS + b) * BATCH_EVENTS;
+                let events = (0..BATCH_EVENTS).map(|i| event(first + i)).collect();
+                store
+                    .append(&stream, ExpectedVersion::Any, events)
+                    .await
+                    .unwrap();
+            }
+        })
+    });
+    for writer in futures::future::join_all(writers).await {
+        writer.unwrap();
+    }
+    BATCHES * BATCH_EVENTS
+}
+
+async fn http_concurrent_batches(http: &reqwest::Client, base: &str) -> usize {
+    let per_writer = BATCHES / BATCH_WRITERS;
+    // The bodies are made before the clock starts, as in the one-at-a-time phase.
+    let bodies: Vec<Vec<Vec<u8>>> = (0..BATCH_WRITERS)
+        .map(|w| {
+            (0..per_writer)
+                .map(|b| {
+                    let offset = (w * per_writer + b) * BATCH_EVENTS;
+                    serde_json::to_vec(&body(BATCH_EVENTS, offset)).unwrap()
+                })
+                .collect()
+        })
+        .collect();
+    let writers = bodies.into_iter().enumerate().map(|(w, bodies)| {
+        let url = format!("{base}/v1/streams/batches-{w}/events");
+        async move {
+            for body in bodies {
+                let response = http
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(response.status().is_success());
+                response.bytes().await.unwrap();
+            }
+        }
+    });
+    futures::future::join_all(writers).await;
     BATCHES * BATCH_EVENTS
 }
 
