@@ -160,7 +160,7 @@ struct Chain {
 }
 
 /// Walks `causation_id` upward. A cause usually shares the correlation id, so the correlated
-/// events already read are searched before the store is scanned.
+/// events already read are searched before the store is asked for the cause by id.
 async fn causes(
     store: &dyn Store,
     event: &RecordedEvent,
@@ -183,7 +183,13 @@ async fn causes(
         let known = correlated.iter().find(|e| e.id.as_str() == cause_id);
         let cause = match known {
             Some(cause) => Some(cause.clone()),
-            None => find_event(store, &cause_id).await?,
+            // Through the backend's index of ids where it has one: a cause outside the
+            // correlation must not cost a scan of the log. An id that is not valid was never
+            // stored.
+            None => match EventId::new(&cause_id) {
+                Ok(id) => store.event_by_id(&id).await?,
+                Err(_) => None,
+            },
         };
         match cause {
             Some(cause) => {
