@@ -20,6 +20,7 @@ use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio::sync::watch;
 use tokio_postgres::config::SslMode;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::error::ConnectError;
 use crate::options::PostgresOptions;
@@ -89,17 +90,7 @@ impl PostgresStore {
         config.ssl_mode(tls.mode.ssl_mode());
         session_settings(&mut config);
         let connector = crate::tls::connector(&tls)?;
-        let manager = Manager::from_config(
-            config.clone(),
-            connector.clone(),
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(options.pool_size)
-            .build()
-            .map_err(|source| ConnectError::Pool { source })?;
+        let pool = new_pool(config.clone(), &connector, options.pool_size)?;
         let mut client = pool
             .get()
             .await
@@ -121,8 +112,10 @@ impl PostgresStore {
             None
         } else {
             let (queue, receiver) = WriterQueue::new(writer_gone);
-            tokio::spawn(writer::run(pool.clone(), Arc::clone(&sender), receiver));
-            tokio::spawn(writer::fold::run(pool.clone(), Arc::clone(&sender)));
+            // The writer task and the fold, one connection each.
+            let writing = new_pool(writer_settings(config.clone()), &connector, 2)?;
+            tokio::spawn(writer::run(writing.clone(), Arc::clone(&sender), receiver));
+            tokio::spawn(writer::fold::run(writing, Arc::clone(&sender)));
             Some(queue)
         };
         tokio::spawn(crate::listen::run(
@@ -354,6 +347,39 @@ impl Store for PostgresStore {
         })
         .await
     }
+}
+
+/// A pool of at most `size` connections made from `config`.
+fn new_pool(
+    config: tokio_postgres::Config,
+    connector: &MakeRustlsConnect,
+    size: usize,
+) -> Result<Pool, ConnectError> {
+    let manager = Manager::from_config(
+        config,
+        connector.clone(),
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(size)
+        .build()
+        .map_err(|source| ConnectError::Pool { source })
+}
+
+/// The writer's connections also plan each prepared statement once: the write statement's
+/// plan does not depend on its values, and left to itself PostgreSQL plans it anew on every
+/// execution (its arrays' lengths make each custom plan look cheaper than the generic one),
+/// which costs more than executing it. Readers keep custom plans: a query's best plan depends
+/// on how rare its values are.
+fn writer_settings(mut config: tokio_postgres::Config) -> tokio_postgres::Config {
+    let options = format!(
+        "{} -c plan_cache_mode=force_generic_plan",
+        config.get_options().unwrap_or_default()
+    );
+    config.options(options);
+    config
 }
 
 /// Settings every connection of the store runs with, whatever the server's defaults: commits
