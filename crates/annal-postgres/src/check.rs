@@ -6,7 +6,6 @@
 //! transaction), beside any writer, so a disagreement is damage, never a race.
 
 use deadpool_postgres::Object;
-use tokio_postgres::IsolationLevel;
 
 use crate::retry::ReadFailure;
 
@@ -48,12 +47,7 @@ const WATERMARK: &str = "SELECT c.value, h.value FROM meta c, meta h \
 
 /// The problems found, each naming its table.
 pub(crate) async fn check_index(mut client: Object) -> Result<Vec<String>, ReadFailure> {
-    let transaction = client
-        .build_transaction()
-        .isolation_level(IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()
-        .await?;
+    let transaction = crate::read::snapshot(&mut client).await?;
     let mut problems = Vec::new();
     for row in transaction.query(WATERMARK, &[]).await? {
         let (counted, head): (i64, i64) = (row.get(0), row.get(1));

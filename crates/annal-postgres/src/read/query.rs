@@ -13,8 +13,8 @@
 
 use annal_core::{Direction, Filter, RecordedEvent};
 use deadpool_postgres::Object;
+use tokio_postgres::GenericClient;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{GenericClient, IsolationLevel};
 
 use crate::retry::ReadFailure;
 use crate::row::{EVENT_COLUMNS_OF, EVENT_JOINS, event, to_sql};
@@ -51,12 +51,7 @@ pub(crate) async fn query_page(
     // planner takes one when its statistics lag behind a large load and price a wide window
     // as a handful of rows. Every filter column leads an index that ends in the position, so
     // the remaining plans read in position order and stop at the limit.
-    let transaction = client
-        .build_transaction()
-        .isolation_level(IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()
-        .await?;
+    let transaction = super::snapshot(&mut client).await?;
     transaction.batch_execute(PAGE_SETTINGS).await?;
     let Some(lookups) = resolve(&*transaction, filter).await? else {
         // A name no event carries, or a window no event is in: nothing matches.
