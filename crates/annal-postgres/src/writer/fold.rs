@@ -22,6 +22,9 @@ use tokio::sync::watch;
 /// to the counts, and appends between two folds share one fold.
 const FOLD_INTERVAL: Duration = Duration::from_millis(50);
 
+/// The wait after a failed fold before the next try.
+const FOLD_RETRY: Duration = Duration::from_secs(1);
+
 /// Most events one fold transaction counts, so a long tail (after a fold failed for a while) is
 /// counted in bounded steps that each hold the `counted` lock briefly.
 const FOLD_EVENTS_MAX: i64 = 100_000;
@@ -104,8 +107,15 @@ pub(crate) async fn run(pool: Pool, head: Arc<watch::Sender<Position>>) {
         }
         match catch_up(&pool).await {
             Ok(watermark) => folded = Some(watermark),
-            // Counted later: readers add the tail meanwhile, so the figures stay exact.
-            Err(error) => tracing::warn!(%error, "counting new events into the statistics failed"),
+            // Counted later: readers add the tail meanwhile, so the figures stay exact. Wait
+            // before the next try, so a lasting failure is logged once a second at most.
+            Err(error) => {
+                tracing::warn!(%error, "counting new events into the statistics failed");
+                tokio::select! {
+                    () = head.closed() => return,
+                    () = tokio::time::sleep(FOLD_RETRY) => {}
+                }
+            }
         }
     }
 }
