@@ -152,6 +152,7 @@ fn start_writer(
         state,
         path.to_path_buf(),
         options.durability,
+        options.wal_copy_after_bytes,
         head_sender,
     )
     .map_err(|source| OpenError::Thread {

@@ -21,6 +21,7 @@ pub struct OpenOptions {
     pub(crate) max_size_bytes: Option<u64>,
     pub(crate) poll_interval: Duration,
     pub(crate) index_every: u64,
+    pub(crate) wal_copy_after_bytes: u64,
 }
 
 impl std::fmt::Debug for OpenOptions {
@@ -33,6 +34,7 @@ impl std::fmt::Debug for OpenOptions {
             .field("max_size_bytes", &self.max_size_bytes)
             .field("poll_interval", &self.poll_interval)
             .field("index_every", &self.index_every)
+            .field("wal_copy_after_bytes", &self.wal_copy_after_bytes)
             .finish_non_exhaustive()
     }
 }
@@ -48,6 +50,7 @@ impl Default for OpenOptions {
             max_size_bytes: None,
             poll_interval: Duration::from_millis(10),
             index_every: crate::derived::INDEX_EVERY_DEFAULT,
+            wal_copy_after_bytes: crate::writer::WAL_COPY_AFTER_BYTES,
         }
     }
 }
@@ -116,6 +119,15 @@ impl OpenOptions {
     /// small one to exercise both sides of the watermark.
     pub fn index_every(mut self, events: u64) -> Self {
         self.index_every = events.max(1);
+        self
+    }
+
+    /// How many bytes of appended events the writer lets into the WAL before it asks for a WAL
+    /// copy into the database file (default 16 MiB; at least 4 KiB). A smaller value keeps the
+    /// WAL shorter for more copying work; tests use a small one so that copies, and failures
+    /// during them, happen within a short run.
+    pub fn wal_copy_after_bytes(mut self, bytes: u64) -> Self {
+        self.wal_copy_after_bytes = bytes.max(4096);
         self
     }
 }

@@ -2,7 +2,9 @@
 //! of `annal_testkit::crash` (whose docs list its modes) on an SQLite file; not a user tool.
 //!
 //! `ANNAL_PROBE_INDEX_EVERY=<n>` opens writers that index every `n` events, so the crash
-//! test's kills land inside groups that index too.
+//! test's kills land inside groups that index too. `ANNAL_PROBE_WAL_COPY_BYTES=<n>` opens
+//! writers that ask for a WAL copy every `n` bytes, so faults and power losses land inside
+//! WAL copies too.
 
 use std::sync::Arc;
 
@@ -40,11 +42,18 @@ fn writer_options(durability: ProbeDurability) -> OpenOptions {
         ProbeDurability::Durable => Durability::Durable,
         ProbeDurability::Relaxed => Durability::Relaxed,
     });
-    match std::env::var("ANNAL_PROBE_INDEX_EVERY")
+    let options = match std::env::var("ANNAL_PROBE_INDEX_EVERY")
         .ok()
         .and_then(|every| every.parse().ok())
     {
         Some(every) => options.index_every(every),
+        None => options,
+    };
+    match std::env::var("ANNAL_PROBE_WAL_COPY_BYTES")
+        .ok()
+        .and_then(|bytes| bytes.parse().ok())
+    {
+        Some(bytes) => options.wal_copy_after_bytes(bytes),
         None => options,
     }
 }

@@ -41,7 +41,8 @@ pub(crate) use corrupt::as_corrupt;
 pub(crate) use id_hash::{IdHasher, rekey_ids};
 pub(crate) use id_runs::{IdRuns, convert_version_2_ids};
 pub(crate) use state::WriterState;
-use wal_copy::{WAL_COPY_AFTER_BYTES, WalCopier, finish_wal_copy};
+pub(crate) use wal_copy::WAL_COPY_AFTER_BYTES;
+use wal_copy::{WalCopier, finish_wal_copy};
 
 use crate::wal_marker;
 
@@ -65,6 +66,7 @@ impl WriterHandle {
         state: WriterState,
         path: PathBuf,
         durability: Durability,
+        wal_copy_after_bytes: u64,
         head: watch::Sender<Position>,
     ) -> std::io::Result<Self> {
         let (queue, inbox) = WriterQueue::new(writer_gone);
@@ -79,7 +81,7 @@ impl WriterHandle {
             poisoned: Poisoned::default(),
             wal_copier: Some(wal_copier),
             bytes_since_wal_copy: 0,
-            wal_copy_after_bytes: WAL_COPY_AFTER_BYTES,
+            wal_copy_after_bytes,
         };
         let thread = std::thread::Builder::new()
             .name("annal-sqlite-writer".into())

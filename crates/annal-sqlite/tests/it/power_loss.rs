@@ -59,6 +59,19 @@ async fn power_loss_keeps_every_acknowledged_event() {
     }
 }
 
+/// The same with a WAL copy every 64 KiB of appends instead of every 16 MiB, so failed fsyncs
+/// and power losses also land inside WAL copies (a copy writes pages into the database file
+/// and syncs it before the WAL starts over).
+#[tokio::test]
+async fn power_loss_inside_wal_copies_keeps_every_acknowledged_event() {
+    let seed = seed("sqlite power_loss wal copies");
+    let env = [("ANNAL_PROBE_WAL_COPY_BYTES", "65536")];
+    match power_losses(seed, runs(RUNS), &env).await {
+        Ok(summary) => println!("{summary}"),
+        Err(failure) => panic!("{failure}"),
+    }
+}
+
 #[tokio::test]
 async fn power_loss_catches_acknowledgments_before_the_fsync() {
     let seed = seed("sqlite power_loss relaxed");
