@@ -387,10 +387,15 @@ async fn http_batches(http: &reqwest::Client, base: &str) -> usize {
     let bodies: Vec<Vec<u8>> = (0..BATCHES)
         .map(|b| serde_json::to_vec(&body(BATCH_EVENTS, b * BATCH_EVENTS)).unwrap())
         .collect();
-    let started = Instant::now();
+    post_each(http, &url, bodies).await;
+    BATCHES * BATCH_EVENTS
+}
+
+/// Appends each body to `url`, one request after the other, reading every answer.
+async fn post_each(http: &reqwest::Client, url: &str, bodies: Vec<Vec<u8>>) {
     for body in bodies {
         let response = http
-            .post(&url)
+            .post(url)
             .header("content-type", "application/json")
             .body(body)
             .send()
@@ -399,8 +404,6 @@ async fn http_batches(http: &reqwest::Client, base: &str) -> usize {
         assert!(response.status().is_success());
         response.bytes().await.unwrap();
     }
-    let _ = started;
-    BATCHES * BATCH_EVENTS
 }
 
 /// Writers of the concurrent batch phase; each sends `BATCHES / BATCH_WRITERS` batches.
@@ -442,19 +445,7 @@ async fn http_concurrent_batches(http: &reqwest::Client, base: &str) -> usize {
         .collect();
     let writers = bodies.into_iter().enumerate().map(|(w, bodies)| {
         let url = format!("{base}/v1/streams/batches-{w}/events");
-        async move {
-            for body in bodies {
-                let response = http
-                    .post(&url)
-                    .header("content-type", "application/json")
-                    .body(body)
-                    .send()
-                    .await
-                    .unwrap();
-                assert!(response.status().is_success());
-                response.bytes().await.unwrap();
-            }
-        }
+        async move { post_each(http, &url, bodies).await }
     });
     futures::future::join_all(writers).await;
     BATCHES * BATCH_EVENTS
