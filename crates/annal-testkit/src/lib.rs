@@ -105,6 +105,7 @@ macro_rules! __for_each_rule {
             retention::retain_by_age_keeps_every_stream_a_suffix,
             stats::stats_are_correct,
             stats::stats_of_empty_store,
+            stats::stats_with_no_cap_lists_every_stream,
             seed::seed_appended_event_has_version_one,
             seed::seed_versions_are_per_aggregate,
             seed::seed_retrieval,

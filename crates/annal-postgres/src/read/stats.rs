@@ -98,7 +98,10 @@ const TOP: &str = "WITH bounds AS (\
 async fn top(client: &Object, limit: usize) -> Result<Vec<StreamCount>, ReadFailure> {
     let mut top = Vec::new();
     // Ties are broken by name in byte order (COLLATE "C"), as every backend does.
-    for row in client.query(TOP, &[&to_sql(limit as u64)]).await? {
+    // The statement adds the tail's size to the limit: half the bigint range leaves room for it
+    // when a caller asks for every stream (`usize::MAX`).
+    let limit = to_sql(limit as u64).min(i64::MAX / 2);
+    for row in client.query(TOP, &[&limit]).await? {
         let name: String = row.get(0);
         let events = count(row.get(1), &|| {
             format!("stream_counts row {name:?} (events)")

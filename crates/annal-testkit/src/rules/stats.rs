@@ -57,6 +57,30 @@ pub async fn stats_are_correct(store: Arc<dyn Store>) {
     assert_eq!(stats.snapshot_count, 1);
 }
 
+/// Asking for every stream (`usize::MAX`, as a caller listing streams does) right after an append
+/// lists them all; a backend that adds to the cap internally must not overflow it.
+pub async fn stats_with_no_cap_lists_every_stream(store: Arc<dyn Store>) {
+    for name in ["agent-1", "agent-2", "task-1"] {
+        append(&store, name, vec![event("agent:spawned", json!({}))]).await;
+    }
+    append(&store, "agent-2", vec![event("agent:started", json!({}))]).await;
+    let stats = store.stats(usize::MAX).await.unwrap();
+    let listed: Vec<_> = stats
+        .top_streams
+        .iter()
+        .map(|s| (s.stream.as_str().to_owned(), s.events))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("agent-2".into(), 2),
+            ("agent-1".into(), 1),
+            ("task-1".into(), 1)
+        ],
+        "every stream, most events first, ties by name"
+    );
+}
+
 /// An empty store reports zeros and no bounds.
 pub async fn stats_of_empty_store(store: Arc<dyn Store>) {
     let stats = store.stats(10).await.unwrap();
