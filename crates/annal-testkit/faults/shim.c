@@ -28,6 +28,8 @@
  *
  * Record layout (little-endian): u8 kind, u64 dev, u64 ino, u64 arg, u32 path_len,
  * u32 path2_len, u64 data_len, then path, path2 and data. Kinds: 'C' create (path, dev/ino),
+ * 'O' an existing file opened for writing (path, dev/ino: a process killed between creating a
+ * file and recording it leaves the next process this record as the file's first),
  * 'W' write (dev/ino, arg = offset, data), 'T' truncate (dev/ino, arg = length), 'S' file sync
  * (dev/ino), 'F' failed file sync (dev/ino), 'D' directory sync (path), 'R' rename
  * (path -> path2), 'U' unlink (path).
@@ -234,7 +236,9 @@ static int open_tracked(open_fn real, const char *path, int flags, mode_t mode) 
         if (fd < FDS_MAX && !fds[fd].is_dir) {
             if (!existed && (flags & O_CREAT))
                 record('C', fds[fd].dev, fds[fd].ino, 0, path, NULL, NULL, 0);
-            else if (existed && (flags & O_TRUNC) && before.st_size > 0)
+            else if (existed && for_writing)
+                record('O', fds[fd].dev, fds[fd].ino, 0, path, NULL, NULL, 0);
+            if (existed && (flags & O_TRUNC) && before.st_size > 0)
                 record('T', fds[fd].dev, fds[fd].ino, 0, NULL, NULL, NULL, 0);
         }
         errno = saved;

@@ -14,6 +14,8 @@ pub(crate) type FileKey = (u64, u64);
 pub(crate) enum Record {
     /// `path` was created as a new file.
     Create { path: PathBuf, file: FileKey },
+    /// `path`, an existing file, was opened for writing.
+    Open { path: PathBuf, file: FileKey },
     /// `bytes` were written at `offset`.
     Write {
         file: FileKey,
@@ -96,6 +98,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Vec<Record>, String> {
         let data = bytes[body + path_len + path2_len..end].to_vec();
         records.push(match kind {
             b'C' => Record::Create { path, file },
+            b'O' => Record::Open { path, file },
             b'W' => Record::Write {
                 file,
                 offset: arg,

@@ -228,6 +228,18 @@ impl PowerLoss {
                 self.live.insert(path.clone(), node);
                 self.pending.push(EntryChange::Link { path, node });
             }
+            Record::Open { path, file } => {
+                if self
+                    .by_key
+                    .get(&file)
+                    .is_none_or(|node| self.live.get(&path) != Some(node))
+                {
+                    // Created by a process killed before the shim recorded it (the next
+                    // process found it): as on the disk, a new empty file whose name is not
+                    // yet durable.
+                    self.replay(Record::Create { path, file })?;
+                }
+            }
             Record::Write {
                 file,
                 offset,
@@ -587,6 +599,53 @@ mod tests {
                 .count();
             assert_eq!(held, 0, "files held aside are removed");
         }
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_file_whose_creation_went_unrecorded_is_new_at_its_first_open() {
+        // A process killed between creating `b` and recording it; the next process opens `b`,
+        // writes and syncs it (and with `dir_sync`, its directory).
+        let root = root("unrecorded");
+        let journal = |root: &Path, dir_sync: bool| {
+            let b = (u64::MAX, 3);
+            let mut journal = encode(b'O', b, 0, &text(&root.join("b")), "", b"");
+            journal.extend(encode(b'W', b, 0, "", "", b"bbb"));
+            journal.extend(encode(b'S', b, 0, "", "", b""));
+            if dir_sync {
+                journal.extend(encode(b'D', (0, 0), 0, &text(root), "", b""));
+            }
+            journal
+        };
+        let mut seen = BTreeSet::new();
+        for seed in 1..32 {
+            let b_text = crash(&root, &|root| journal(root, false), seed)[1].clone();
+            assert!(
+                matches!(b_text.as_deref(), None | Some("bbb")),
+                "{b_text:?}"
+            );
+            seen.insert(b_text);
+        }
+        assert_eq!(seen.len(), 2, "an unsynced name may go or stay: {seen:?}");
+        let b_text = crash(&root, &|root| journal(root, true), 5)[1].clone();
+        assert_eq!(b_text.as_deref(), Some("bbb"));
+        // Opening a file the journal knows changes nothing.
+        let a_text = crash(
+            &root,
+            &|root| {
+                encode(
+                    b'O',
+                    key(&root.join("a")),
+                    0,
+                    &text(&root.join("a")),
+                    "",
+                    b"",
+                )
+            },
+            5,
+        )[0]
+        .clone();
+        assert_eq!(a_text.as_deref(), Some("old"));
         std::fs::remove_dir_all(&root).unwrap();
     }
 
