@@ -21,7 +21,7 @@ pub(crate) const CHANNEL: &str = "annal_head";
 const MIGRATION_LOCK: i64 = 0x414E_4E4C_4D49_4752;
 
 /// `MIGRATIONS[v - 1]` brings the schema to version `v`.
-const MIGRATIONS: [&str; 3] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3];
+const MIGRATIONS: [&str; 4] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4];
 
 /// The newest schema version this build writes.
 pub(crate) const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
@@ -236,6 +236,39 @@ WITH bounds AS (
 ), tail AS (
     SELECT e.stream_id, e.type_id, e.aggregate_type_id FROM events e, bounds b
     WHERE e.position > b.counted AND e.position <= b.head
+), new_streams AS (
+    SELECT count(*) AS n FROM (SELECT DISTINCT stream_id FROM tail) t
+    LEFT JOIN stream_counts c ON c.stream_id = t.stream_id
+    WHERE coalesce(c.events, 0) = 0
+)
+SELECT kind, id, sum(events)::bigint AS events FROM (
+    SELECT kind, id, events FROM counts
+    UNION ALL SELECT 'type', type_id, count(*) FROM tail GROUP BY type_id
+    UNION ALL SELECT 'aggregate_type', aggregate_type_id, count(*) FROM tail
+        GROUP BY aggregate_type_id
+    UNION ALL SELECT 'all', 0, count(*) FROM tail
+    UNION ALL SELECT 'streams', 0, n FROM new_streams
+) d GROUP BY kind, id;
+"#;
+
+/// Time bounds widened behind the commit, and one view of the events past the watermark.
+///
+/// Version 3's write statement widened `time_chunks` in every append's transaction, and under the
+/// writers' generic plan its probe of the existing bounds read the whole table: a cost per append
+/// that grew with the log. Now the fold widens the bounds when it counts, so `time_chunks` covers
+/// the events at or below `meta.counted`, and a time-window query adds the positions of the events
+/// past the watermark that meet the window (`read/query.rs`). The bounds version 3 kept cover
+/// every event up to the head, so they stay valid. `uncounted` is the events past the watermark
+/// (one range of the primary key), read by `counts_now`, the top streams, the window lookup and
+/// `annal verify`'s check.
+const SCHEMA_V4: &str = r#"
+CREATE VIEW uncounted AS
+SELECT e.* FROM events e
+WHERE e.position > (SELECT value FROM meta WHERE key = 'counted')
+  AND e.position <= (SELECT value FROM meta WHERE key = 'head');
+CREATE OR REPLACE VIEW counts_now AS
+WITH tail AS (
+    SELECT stream_id, type_id, aggregate_type_id FROM uncounted
 ), new_streams AS (
     SELECT count(*) AS n FROM (SELECT DISTINCT stream_id FROM tail) t
     LEFT JOIN stream_counts c ON c.stream_id = t.stream_id

@@ -92,9 +92,11 @@ struct Lookups {
 }
 
 /// Looks up, in one statement, the ids of the filter's type, stream and aggregate type names,
-/// and for a time window the range of positions whose runs of 4,096 positions have timestamp
-/// bounds that meet it (`time_chunks`). `None` when nothing can match: a list names nothing
-/// stored, or no run meets the window.
+/// and for a time window the range of positions that holds every event in it: the runs of
+/// 4,096 positions whose timestamp bounds meet it (`time_chunks`, which covers the events up to
+/// the fold's watermark) and the events past the watermark that are in it (`uncounted`, read by
+/// position). `None` when nothing can match: a list names nothing stored, or nothing meets the
+/// window.
 ///
 /// The range is bound into the page's statement as values rather than computed there: the
 /// planner cannot see the result of a subquery, so it priced a window at a fixed fraction of
@@ -118,12 +120,20 @@ async fn resolve(
             "SELECT 0, id FROM types WHERE name = ANY($1) \
              UNION ALL SELECT 1, id FROM streams WHERE name = ANY($2) \
              UNION ALL SELECT 2, id FROM aggregate_types WHERE name = ANY($3) \
-             UNION ALL SELECT 3, coalesce(min(chunk) * 4096, 0) FROM time_chunks \
-                 WHERE $6 AND ($4::BIGINT IS NULL OR max_ts >= $4) \
-                 AND ($5::BIGINT IS NULL OR min_ts < $5) \
-             UNION ALL SELECT 4, coalesce((max(chunk) + 1) * 4096, 0) FROM time_chunks \
-                 WHERE $6 AND ($4::BIGINT IS NULL OR max_ts >= $4) \
-                 AND ($5::BIGINT IS NULL OR min_ts < $5)",
+             UNION ALL SELECT 3, coalesce(least(\
+                 (SELECT min(chunk) * 4096 FROM time_chunks WHERE $6 \
+                  AND ($4::BIGINT IS NULL OR max_ts >= $4) \
+                  AND ($5::BIGINT IS NULL OR min_ts < $5)), \
+                 (SELECT min(position) FROM uncounted WHERE $6 \
+                  AND ($4::BIGINT IS NULL OR timestamp >= $4) \
+                  AND ($5::BIGINT IS NULL OR timestamp < $5))), 0) \
+             UNION ALL SELECT 4, coalesce(greatest(\
+                 (SELECT (max(chunk) + 1) * 4096 FROM time_chunks WHERE $6 \
+                  AND ($4::BIGINT IS NULL OR max_ts >= $4) \
+                  AND ($5::BIGINT IS NULL OR min_ts < $5)), \
+                 (SELECT max(position) + 1 FROM uncounted WHERE $6 \
+                  AND ($4::BIGINT IS NULL OR timestamp >= $4) \
+                  AND ($5::BIGINT IS NULL OR timestamp < $5))), 0)",
             &[
                 &types,
                 &streams,

@@ -1,7 +1,8 @@
 //! Store statistics, read from maintained counts (never recounted).
 //!
 //! Invariant: `counts` and `stream_counts` count the events up to the watermark `meta.counted`
-//! (`schema.rs`, `SCHEMA_V3`), and each statement here adds the events past it from the same read
+//! (`schema.rs`, `SCHEMA_V3`), and each statement here adds the events past it (the view
+//! `uncounted`) from the same read
 //! snapshot, so every figure equals what a full count of the readable events in that read
 //! snapshot would give. The events past the watermark are the few appended since the last fold.
 
@@ -79,11 +80,8 @@ fn count(value: i64, location: &dyn Fn() -> String) -> Result<u64, ReadFailure> 
 /// streams (the tail's) can move past a stream their counted figure ranks below, so the candidates
 /// are the first `limit` + (streams in the tail) rows of the index `stream_counts_top` and the
 /// tail's streams: every stream left out is outranked by `limit` candidates not in the tail.
-const TOP: &str = "WITH bounds AS (\
-       SELECT (SELECT value FROM meta WHERE key = 'counted') AS counted, \
-              (SELECT value FROM meta WHERE key = 'head') AS head), \
-     tail AS (SELECT e.stream_id, count(*) AS n FROM events e, bounds b \
-       WHERE e.position > b.counted AND e.position <= b.head GROUP BY e.stream_id), \
+const TOP: &str = "WITH \
+     tail AS (SELECT stream_id, count(*) AS n FROM uncounted GROUP BY stream_id), \
      ranked AS (SELECT stream_id FROM stream_counts WHERE events > 0 \
        ORDER BY events DESC, name COLLATE \"C\" \
        LIMIT $1 + (SELECT count(*) FROM tail)), \

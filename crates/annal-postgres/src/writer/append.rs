@@ -55,12 +55,11 @@ const READ_HEAD: &str = "SELECT value FROM meta WHERE key = 'head'";
 /// waits for any other writer of them and then reads their latest committed versions); if they are
 /// at the versions the plan assumed ($15), take the head lock by moving the head by the group's
 /// size ($13), insert the rows with their provisional positions ($1, after $16) moved onto the
-/// head found, set the streams' versions, widen the time bounds of the rows' runs of positions
-/// (`time_chunks`, to whole seconds, so a run's row is rewritten about once a second, not on
-/// every append), and notify. Returns the head before the group (null when the versions differ
-/// or the head is damaged: nothing written, and the full path reports the damage) and the locked
-/// streams' ids and versions. Sent alone it is its own transaction, so the fast path is one
-/// statement, like a plain `INSERT`.
+/// head found, set the streams' versions, and notify. Returns the head before the group (null
+/// when the versions differ or the head is damaged: nothing written, and the full path reports
+/// the damage) and the locked streams' ids and versions. Sent alone it is its own transaction, so
+/// the fast path is one statement, like a plain `INSERT`. The statistics and time bounds are
+/// folded in behind the commit (`fold.rs`).
 const WRITE: &str = "WITH locked AS (\
        SELECT id, version FROM streams WHERE id = ANY($14) ORDER BY id FOR UPDATE), \
      h AS (\
@@ -77,26 +76,10 @@ const WRITE: &str = "WITH locked AS (\
             $5::bigint[], $6::bigint[], $7::text[], $8::text[], $9::text[], $10::text[], \
             $11::text[], $12::text[]) AS u(position, stream_id, version, type_id, \
             aggregate_type_id, timestamp, id, source, payload, metadata, causation_id, \
-            correlation_id) \
-       RETURNING position, timestamp), \
+            correlation_id)), \
      versions AS (UPDATE streams SET version = v.version, deleted = false \
        FROM h, unnest($17::bigint[], $18::bigint[]) AS v(id, version) \
-       WHERE streams.id = v.id), \
-     chunks AS (SELECT position / 4096 AS chunk, min(timestamp) AS lo, max(timestamp) AS hi \
-       FROM inserted GROUP BY 1), \
-     widened AS (INSERT INTO time_chunks (chunk, min_ts, max_ts) \
-       SELECT c.chunk, \
-         CASE WHEN c.lo < -9223372036854774808 THEN c.lo \
-              ELSE c.lo - (c.lo % 1000 + 1000) % 1000 END, \
-         CASE WHEN c.hi > 9223372036854774808 THEN c.hi \
-              ELSE c.hi + 999 - (c.hi % 1000 + 1000) % 1000 END \
-       FROM chunks c \
-       WHERE NOT EXISTS (SELECT 1 FROM time_chunks t WHERE t.chunk = c.chunk \
-                         AND t.min_ts <= c.lo AND t.max_ts >= c.hi) \
-       ORDER BY 1 \
-       ON CONFLICT (chunk) DO UPDATE SET \
-         min_ts = least(time_chunks.min_ts, excluded.min_ts), \
-         max_ts = greatest(time_chunks.max_ts, excluded.max_ts)) \
+       WHERE streams.id = v.id) \
      SELECT h.base, l.ids, l.versions, \
        CASE WHEN h.base IS NOT NULL THEN pg_notify($19, (h.base + $13)::text) END \
      FROM (SELECT array_agg(id ORDER BY id) AS ids, array_agg(version ORDER BY id) AS versions \

@@ -1,9 +1,10 @@
 //! The fold: moves the statistics' watermark (`meta.counted`) up to the head, counting the
-//! events past it into `counts` and `stream_counts`, in transactions of its own after the
-//! appends committed (`schema.rs`, `SCHEMA_V3`).
+//! events past it into `counts` and `stream_counts` and widening the time bounds of their runs
+//! of positions (`time_chunks`), in transactions of its own after the appends committed
+//! (`schema.rs`, `SCHEMA_V3` and `SCHEMA_V4`).
 //!
 //! Invariants: every event at or below the watermark is counted exactly once, and none above
-//! it is. A fold first locks the `counted` row, the lock the delete trigger takes too, then reads
+//! it is; the time bounds hold every event at or below it. A fold first locks the `counted` row, the lock the delete trigger takes too, then reads
 //! the events in a new statement, whose read snapshot includes every deletion that committed
 //! before the lock was granted; a deletion that commits later finds the new watermark and
 //! uncounts its rows below it. The events read are those up to the head of the same read
@@ -29,13 +30,14 @@ const FOLD_RETRY: Duration = Duration::from_secs(1);
 /// counted in bounded steps that each hold the `counted` lock briefly.
 const FOLD_EVENTS_MAX: i64 = 100_000;
 
-/// Counts the events in `($1, min(head, $1 + $2)]` and moves the watermark there; returns
-/// the new watermark and whether it reached the head. Run after `SELECT … FOR UPDATE` of the
+/// Counts the events in `($1, min(head, $1 + $2)]`, widens their runs' time bounds, and moves
+/// the watermark there; returns the new watermark and whether it reached the head. Run after `SELECT … FOR UPDATE` of the
 /// `counted` row in the same transaction, so its read snapshot is taken after the lock.
 const FOLD: &str = "WITH bounds AS (\
        SELECT least(value, $1::bigint + $2::bigint) AS upto, value AS head FROM meta \
        WHERE key = 'head'), \
-     tail AS (SELECT e.stream_id, e.type_id, e.aggregate_type_id FROM events e, bounds b \
+     tail AS (SELECT e.position, e.stream_id, e.type_id, e.aggregate_type_id, e.timestamp \
+       FROM events e, bounds b \
        WHERE e.position > $1::bigint AND e.position <= b.upto), \
      per_stream AS (SELECT stream_id, count(*) AS n FROM tail GROUP BY stream_id), \
      moved AS (INSERT INTO stream_counts (stream_id, name, events) \
@@ -54,6 +56,11 @@ const FOLD: &str = "WITH bounds AS (\
          UNION ALL SELECT 'streams', 0, n FROM filled) d \
        WHERE n <> 0 ORDER BY kind, id \
        ON CONFLICT (kind, id) DO UPDATE SET events = counts.events + excluded.events), \
+     widened AS (INSERT INTO time_chunks (chunk, min_ts, max_ts) \
+       SELECT position / 4096, min(timestamp), max(timestamp) FROM tail GROUP BY 1 ORDER BY 1 \
+       ON CONFLICT (chunk) DO UPDATE SET \
+         min_ts = least(time_chunks.min_ts, excluded.min_ts), \
+         max_ts = greatest(time_chunks.max_ts, excluded.max_ts)), \
      marked AS (UPDATE meta SET value = b.upto FROM bounds b \
        WHERE meta.key = 'counted' AND b.upto > $1) \
      SELECT upto, upto >= head FROM bounds";

@@ -18,3 +18,4 @@ mod slow_commit;
 mod stats;
 mod swarm_events;
 mod tls;
+mod watermark;

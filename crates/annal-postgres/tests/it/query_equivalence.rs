@@ -1,10 +1,11 @@
 // Goal: the indexed query plan (names resolved to ids, one index read per named type, stream
-// or aggregate type, merged) returns exactly what a scan of the log returns, for any filter,
-// including limit, offset and direction, and for timestamps that are not in position order.
-// Method: a store of 400 events with pseudo-random names, sources, correlation and causation
-// ids and timestamps; 300 pseudo-random filters (a fixed seed, so a failure replays); each
-// query's positions must equal those of `read_all` filtered with `Filter::matches`, ordered by
-// the direction, then offset and limit applied.
+// or aggregate type, merged; a time window turned into a range of positions) returns exactly
+// what a scan of the log returns, for any filter, including limit, offset and direction, for
+// timestamps that are not in position order, and for events on either side of the fold's
+// watermark (runs' time bounds cover the events up to it). Method: stores of pseudo-random
+// names, sources, correlation and causation ids and timestamps; pseudo-random filters (fixed
+// seeds, so a failure replays); each query's positions must equal those of `read_all` filtered
+// with `Filter::matches`, ordered by the direction, then offset and limit applied.
 
 use annal_core::{
     AggregateType, Direction, EventType, ExpectedVersion, Filter, NewEvent, Position,
@@ -15,6 +16,11 @@ use futures::StreamExt;
 use serde_json::json;
 
 use annal_testkit::pg_cluster::cluster;
+
+use crate::watermark::{hold_fold, plain, until_counted, watermark_and_head};
+
+/// The window bounds `random_filter` draws from.
+const WINDOW_SPAN: u64 = 1_100;
 
 /// A small deterministic generator (64-bit LCG, high bits).
 struct Dice(u64);
@@ -77,12 +83,14 @@ fn random_filter(dice: &mut Dice) -> Filter {
     filter
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn indexed_queries_answer_what_a_scan_answers() {
-    let url = cluster().fresh_database().await;
-    let store = PostgresStore::connect(&url).await.unwrap();
-    let mut dice = Dice(20_261_202);
-    for _ in 0..40 {
+/// Appends `batches` batches of 10 pseudo-random events; `stamp` gives each its timestamp.
+async fn append_random(
+    store: &PostgresStore,
+    dice: &mut Dice,
+    batches: usize,
+    stamp: &dyn Fn(&mut Dice) -> i64,
+) {
+    for _ in 0..batches {
         let stream = StreamId::new(format!("s-{}", dice.roll(9))).unwrap();
         let batch = (0..10)
             .map(|_| {
@@ -92,8 +100,7 @@ async fn indexed_queries_answer_what_a_scan_answers() {
                 )
                 .with_aggregate_type(AggregateType::new(AGGREGATES[dice.roll(3) as usize]).unwrap())
                 .with_source(format!("src-{}", dice.roll(4)))
-                // Timestamps out of position order, as imports keep theirs.
-                .with_timestamp(dice.roll(1_200) as i64);
+                .with_timestamp(stamp(dice));
                 if dice.roll(2) == 0 {
                     event = event.with_correlation_id(format!("c-{}", dice.roll(12)));
                 }
@@ -108,11 +115,28 @@ async fn indexed_queries_answer_what_a_scan_answers() {
             .await
             .unwrap();
     }
+}
+
+/// Runs `cases` pseudo-random filters (windows within `0..span`) against the store and against
+/// a scan of its whole log; returns how many matched something.
+async fn answers_equal_a_scan(
+    store: &PostgresStore,
+    dice: &mut Dice,
+    cases: usize,
+    span: u64,
+) -> usize {
     let log = collect(store.read_all(Position::START).await.unwrap()).await;
-    assert_eq!(log.len(), 400);
     let mut non_empty = 0;
-    for case in 0..300 {
-        let filter = random_filter(&mut dice);
+    for case in 0..cases {
+        let mut filter = random_filter(dice);
+        if span != WINDOW_SPAN {
+            // A window of up to a third of the span, anywhere in it (a filter refuses an empty
+            // one).
+            let from = dice.roll(span) as i64;
+            let to = from + 1 + dice.roll(span / 3) as i64;
+            filter.timestamp_from = filter.timestamp_from.map(|_| from);
+            filter.timestamp_to = filter.timestamp_to.map(|_| to);
+        }
         let mut expected: Vec<u64> = log
             .iter()
             .filter(|event| filter.matches(event))
@@ -134,8 +158,57 @@ async fn indexed_queries_answer_what_a_scan_answers() {
         assert_eq!(answered, expected, "case {case}: {filter:?}");
         non_empty += usize::from(!expected.is_empty());
     }
+    non_empty
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn indexed_queries_answer_what_a_scan_answers() {
+    let url = cluster().fresh_database().await;
+    let store = PostgresStore::connect(&url).await.unwrap();
+    let mut dice = Dice(20_261_202);
+    // Timestamps out of position order, as imports keep theirs.
+    append_random(&store, &mut dice, 40, &|dice| dice.roll(1_200) as i64).await;
+    let non_empty = answers_equal_a_scan(&store, &mut dice, 300, WINDOW_SPAN).await;
     assert!(
         non_empty >= 60,
+        "too few filters matched anything: {non_empty}"
+    );
+}
+
+/// Time windows over more than one run of 4,096 positions, with events on both sides of the
+/// fold's watermark: the runs' time bounds cover the events up to it, and the events past it
+/// (some older than any before them, some newer) are found by reading them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn time_windows_find_events_on_both_sides_of_the_fold_watermark() {
+    let url = cluster().fresh_database().await;
+    let store = PostgresStore::connect(&url).await.unwrap();
+    let mut dice = Dice(20_261_203);
+    // About 9,000 events whose timestamps mostly rise with the position, spread over three runs.
+    let clock = std::sync::atomic::AtomicI64::new(0);
+    let rising = |dice: &mut Dice| {
+        clock.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + dice.roll(50) as i64
+    };
+    append_random(&store, &mut dice, 900, &rising).await;
+    let observer = plain(&url).await;
+    until_counted(&observer).await;
+    let mut holder = plain(&url).await;
+    let held = hold_fold(&mut holder).await;
+    append_random(&store, &mut dice, 30, &|dice| dice.roll(9_100) as i64).await;
+    let (watermark, head) = watermark_and_head(&observer).await;
+    assert!(
+        watermark < head,
+        "the events just appended are past the watermark"
+    );
+    let non_empty = answers_equal_a_scan(&store, &mut dice, 150, 9_100).await;
+    assert!(
+        non_empty >= 30,
+        "too few filters matched anything: {non_empty}"
+    );
+    held.commit().await.unwrap();
+    until_counted(&observer).await;
+    let non_empty = answers_equal_a_scan(&store, &mut dice, 150, 9_100).await;
+    assert!(
+        non_empty >= 30,
         "too few filters matched anything: {non_empty}"
     );
 }

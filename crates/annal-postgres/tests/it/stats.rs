@@ -7,7 +7,6 @@
 // of the log, top streams included.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use annal_core::{
     AggregateType, EventType, ExpectedVersion, NewEvent, Position, RetentionPolicy, Stats, Store,
@@ -18,6 +17,8 @@ use futures::StreamExt;
 use serde_json::json;
 
 use annal_testkit::pg_cluster::cluster;
+
+use crate::watermark::{hold_fold, plain, until_counted, until_waiting, watermark_and_head};
 
 /// The figures of `stats` that come from the events, counted from a full read.
 async fn recount(store: &PostgresStore) -> Stats {
@@ -170,61 +171,6 @@ async fn stats_stay_exact_through_appends_removals_and_a_dead_transaction() {
     assert_exact(&store, "append after removals").await;
 }
 
-/// Connects a plain client to `url`, outside the store.
-async fn plain(url: &str) -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
-    client
-}
-
-/// Waits until `count` sessions of this database wait for a lock (the fold's statement and a
-/// `DELETE` whose trigger waits both show as such).
-async fn until_waiting(observer: &tokio_postgres::Client, count: i64) {
-    for _ in 0..500 {
-        let waiting: i64 = observer
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
-                 AND datname = current_database()",
-                &[],
-            )
-            .await
-            .unwrap()
-            .get(0);
-        if waiting >= count {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("{count} sessions never waited for a lock");
-}
-
-/// The watermark and the head, from the database.
-async fn watermark_and_head(observer: &tokio_postgres::Client) -> (i64, i64) {
-    let row = observer
-        .query_one(
-            "SELECT (SELECT value FROM meta WHERE key = 'counted'), \
-                    (SELECT value FROM meta WHERE key = 'head')",
-            &[],
-        )
-        .await
-        .unwrap();
-    (row.get(0), row.get(1))
-}
-
-/// Waits until the fold has counted every event up to the head.
-async fn until_counted(observer: &tokio_postgres::Client) {
-    for _ in 0..500 {
-        let (watermark, head) = watermark_and_head(observer).await;
-        if watermark == head {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("the fold never reached the head");
-}
-
 #[tokio::test]
 async fn a_removal_queued_behind_a_fold_uncounts_what_the_fold_counted() {
     let url = cluster().fresh_database().await;
@@ -245,13 +191,7 @@ async fn a_removal_queued_behind_a_fold_uncounts_what_the_fold_counted() {
 
     // Hold the statistics' lock, so the next fold waits for it with new events to count.
     let mut holder = plain(&url).await;
-    let held = holder.transaction().await.unwrap();
-    held.execute(
-        "SELECT value FROM meta WHERE key = 'counted' FOR UPDATE",
-        &[],
-    )
-    .await
-    .unwrap();
+    let held = hold_fold(&mut holder).await;
     for n in 10..25 {
         let batch = vec![event("agent:step", "agent", n)];
         store
