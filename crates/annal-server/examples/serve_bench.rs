@@ -7,7 +7,9 @@
 //! time is this process's. Each of the first four phases runs three times, in-process and over
 //! HTTP taking turns, and reports the medians. Phases: 64 concurrent single-event appenders,
 //! batches of 1,000 per request (one at a time, then from 4 writers at once), a read of
-//! everything as NDJSON, and 100 SSE subscribers while writers append 5,000 events/s.
+//! everything as NDJSON, and 100 SSE subscribers while writers append 5,000 events/s. The batch
+//! phases make their inputs (the events in-process, the request bodies over HTTP) before their
+//! clocks start; the single-event phases make each event's payload as they go, on both sides.
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)] // a benchmark program: fail loudly, print
 #![allow(clippy::too_many_lines)] // a benchmark program reads top to bottom as one run
@@ -26,7 +28,7 @@ use serde_json::{Value, json};
 const APPENDERS: usize = 64;
 const SINGLE_EVENTS: usize = 64 * 250;
 const BATCH_EVENTS: usize = 1000;
-const BATCHES: usize = 100;
+const BATCHES: usize = 300;
 const SUBSCRIBERS: usize = 100;
 const SSE_RATE: u64 = 5000;
 const SSE_SECONDS: u64 = 4;
@@ -236,11 +238,28 @@ fn row(
     }
 }
 
-async fn timed<F: std::future::Future<Output = usize>>(f: impl FnOnce() -> F) -> (f64, f64) {
-    let started = Instant::now();
-    let n = f().await;
-    let seconds = started.elapsed().as_secs_f64();
-    (seconds, n as f64 / seconds)
+/// What a phase did: how many events, in how long. Each phase starts its clock itself, after
+/// making its inputs (the events in-process, the request bodies over HTTP): making them is the
+/// caller's or the client's work, not the store's or the server's.
+struct Done {
+    events: usize,
+    elapsed: Duration,
+}
+
+impl Done {
+    fn since(started: Instant, events: usize) -> Self {
+        Self {
+            events,
+            elapsed: started.elapsed(),
+        }
+    }
+}
+
+/// Runs a phase; returns its seconds and its rate.
+async fn timed<F: std::future::Future<Output = Done>>(f: impl FnOnce() -> F) -> (f64, f64) {
+    let done = f().await;
+    let seconds = done.elapsed.as_secs_f64();
+    (seconds, done.events as f64 / seconds)
 }
 
 /// Rounds of each phase, in-process and over HTTP taking turns, so that a change in the
@@ -255,8 +274,8 @@ async fn alternated<A, H>(
     mut http: impl FnMut() -> H,
 ) -> (f64, f64, (f64, f64, f64))
 where
-    A: std::future::Future<Output = usize>,
-    H: std::future::Future<Output = usize>,
+    A: std::future::Future<Output = Done>,
+    H: std::future::Future<Output = Done>,
 {
     let mut inproc_rates = Vec::new();
     let mut http_rounds = Vec::new();
@@ -271,7 +290,7 @@ where
 }
 
 /// Runs `f`, returning (server CPU s, client CPU s, wall s) and the rate.
-async fn measured<F: std::future::Future<Output = usize>>(
+async fn measured<F: std::future::Future<Output = Done>>(
     pid: u32,
     f: impl FnOnce() -> F,
 ) -> ((f64, f64, f64), f64) {
@@ -322,7 +341,8 @@ fn peak_rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-async fn inproc_singles(store: Arc<dyn Store>) -> usize {
+async fn inproc_singles(store: Arc<dyn Store>) -> Done {
+    let started = Instant::now();
     let per = SINGLE_EVENTS / APPENDERS;
     let tasks: Vec<_> = (0..APPENDERS)
         .map(|t| {
@@ -341,10 +361,11 @@ async fn inproc_singles(store: Arc<dyn Store>) -> usize {
     for task in tasks {
         task.await.unwrap();
     }
-    SINGLE_EVENTS
+    Done::since(started, SINGLE_EVENTS)
 }
 
-async fn http_singles(http: &reqwest::Client, base: &str) -> usize {
+async fn http_singles(http: &reqwest::Client, base: &str) -> Done {
+    let started = Instant::now();
     let per = SINGLE_EVENTS / APPENDERS;
     let tasks: Vec<_> = (0..APPENDERS)
         .map(|t| {
@@ -364,31 +385,46 @@ async fn http_singles(http: &reqwest::Client, base: &str) -> usize {
     for task in tasks {
         task.await.unwrap();
     }
-    SINGLE_EVENTS
+    Done::since(started, SINGLE_EVENTS)
 }
 
-async fn inproc_batches(store: Arc<dyn Store>) -> usize {
+/// `count` batches of [`BATCH_EVENTS`] events, numbered from batch `first` on.
+fn batches(first: usize, count: usize) -> Vec<Vec<NewEvent>> {
+    (first..first + count)
+        .map(|b| {
+            (0..BATCH_EVENTS)
+                .map(|i| event(b * BATCH_EVENTS + i))
+                .collect()
+        })
+        .collect()
+}
+
+/// The request bodies of the same batches.
+fn bodies(first: usize, count: usize) -> Vec<Vec<u8>> {
+    (first..first + count)
+        .map(|b| serde_json::to_vec(&body(BATCH_EVENTS, b * BATCH_EVENTS)).unwrap())
+        .collect()
+}
+
+async fn inproc_batches(store: Arc<dyn Store>) -> Done {
     let stream = StreamId::new("batches").unwrap();
-    for b in 0..BATCHES {
-        let events = (0..BATCH_EVENTS)
-            .map(|i| event(b * BATCH_EVENTS + i))
-            .collect();
+    let batches = batches(0, BATCHES);
+    let started = Instant::now();
+    for events in batches {
         store
             .append(&stream, ExpectedVersion::Any, events)
             .await
             .unwrap();
     }
-    BATCHES * BATCH_EVENTS
+    Done::since(started, BATCHES * BATCH_EVENTS)
 }
 
-async fn http_batches(http: &reqwest::Client, base: &str) -> usize {
+async fn http_batches(http: &reqwest::Client, base: &str) -> Done {
     let url = format!("{base}/v1/streams/batches/events");
-    // The bodies are made before the clock starts: the client's JSON building is not the server's.
-    let bodies: Vec<Vec<u8>> = (0..BATCHES)
-        .map(|b| serde_json::to_vec(&body(BATCH_EVENTS, b * BATCH_EVENTS)).unwrap())
-        .collect();
+    let bodies = bodies(0, BATCHES);
+    let started = Instant::now();
     post_each(http, &url, bodies).await;
-    BATCHES * BATCH_EVENTS
+    Done::since(started, BATCHES * BATCH_EVENTS)
 }
 
 /// Appends each body to `url`, one request after the other, reading every answer.
@@ -409,14 +445,17 @@ async fn post_each(http: &reqwest::Client, url: &str, bodies: Vec<Vec<u8>>) {
 /// Writers of the concurrent batch phase; each sends `BATCHES / BATCH_WRITERS` batches.
 const BATCH_WRITERS: usize = 4;
 
-async fn inproc_concurrent_batches(store: Arc<dyn Store>) -> usize {
-    let writers = (0..BATCH_WRITERS).map(|w| {
+async fn inproc_concurrent_batches(store: Arc<dyn Store>) -> Done {
+    let per_writer = BATCHES / BATCH_WRITERS;
+    let inputs: Vec<_> = (0..BATCH_WRITERS)
+        .map(|w| batches(w * per_writer, per_writer))
+        .collect();
+    let started = Instant::now();
+    let writers = inputs.into_iter().enumerate().map(|(w, batches)| {
         let store = store.clone();
         tokio::spawn(async move {
             let stream = StreamId::new(format!("batches-{w}")).unwrap();
-            for b in 0..BATCHES / BATCH_WRITERS {
-                let first = (w * BATCHES / BATCH_WRITERS + b) * BATCH_EVENTS;
-                let events = (0..BATCH_EVENTS).map(|i| event(first + i)).collect();
+            for events in batches {
                 store
                     .append(&stream, ExpectedVersion::Any, events)
                     .await
@@ -427,41 +466,36 @@ async fn inproc_concurrent_batches(store: Arc<dyn Store>) -> usize {
     for writer in futures::future::join_all(writers).await {
         writer.unwrap();
     }
-    BATCHES * BATCH_EVENTS
+    Done::since(started, BATCHES * BATCH_EVENTS)
 }
 
-async fn http_concurrent_batches(http: &reqwest::Client, base: &str) -> usize {
+async fn http_concurrent_batches(http: &reqwest::Client, base: &str) -> Done {
     let per_writer = BATCHES / BATCH_WRITERS;
-    // The bodies are made before the clock starts, as in the one-at-a-time phase.
-    let bodies: Vec<Vec<Vec<u8>>> = (0..BATCH_WRITERS)
-        .map(|w| {
-            (0..per_writer)
-                .map(|b| {
-                    let offset = (w * per_writer + b) * BATCH_EVENTS;
-                    serde_json::to_vec(&body(BATCH_EVENTS, offset)).unwrap()
-                })
-                .collect()
-        })
+    let inputs: Vec<_> = (0..BATCH_WRITERS)
+        .map(|w| bodies(w * per_writer, per_writer))
         .collect();
-    let writers = bodies.into_iter().enumerate().map(|(w, bodies)| {
+    let started = Instant::now();
+    let writers = inputs.into_iter().enumerate().map(|(w, bodies)| {
         let url = format!("{base}/v1/streams/batches-{w}/events");
         async move { post_each(http, &url, bodies).await }
     });
     futures::future::join_all(writers).await;
-    BATCHES * BATCH_EVENTS
+    Done::since(started, BATCHES * BATCH_EVENTS)
 }
 
-async fn inproc_replay(store: Arc<dyn Store>) -> usize {
+async fn inproc_replay(store: Arc<dyn Store>) -> Done {
+    let started = Instant::now();
     let mut events = store.read_all(Position::START).await.unwrap();
     let mut n = 0;
     while let Some(event) = events.next().await {
         event.unwrap();
         n += 1;
     }
-    n
+    Done::since(started, n)
 }
 
-async fn http_replay(http: &reqwest::Client, base: &str) -> usize {
+async fn http_replay(http: &reqwest::Client, base: &str) -> Done {
+    let started = Instant::now();
     let response = http
         .get(format!("{base}/v1/events"))
         .header("accept", "application/x-ndjson")
@@ -473,7 +507,7 @@ async fn http_replay(http: &reqwest::Client, base: &str) -> usize {
     while let Some(chunk) = bytes.next().await {
         lines += chunk.unwrap().iter().filter(|b| **b == b'\n').count();
     }
-    lines
+    Done::since(started, lines)
 }
 
 /// The payload's `k` of an event's JSON, found without parsing the whole event: 100 subscribers
