@@ -7,9 +7,11 @@
 //! time is this process's. Each of the first four phases runs three times, in-process and over
 //! HTTP taking turns, and reports the medians. Phases: 64 concurrent single-event appenders,
 //! batches of 1,000 per request (one at a time, then from 4 writers at once), a read of
-//! everything as NDJSON, and 100 SSE subscribers while writers append 5,000 events/s. The batch
-//! phases make their inputs (the events in-process, the request bodies over HTTP) before their
-//! clocks start; the single-event phases make each event's payload as they go, on both sides.
+//! everything as NDJSON, and 100 SSE subscribers while writers append 5,000 events/s. Every
+//! append phase makes its inputs (the events in-process, the request bodies over HTTP) and its
+//! connections before its clock starts. The appends' load generator holds one HTTP/1 connection
+//! per client, driven by that client's own task (hyper's connection API), so it adds as little
+//! as it can to what is measured; the read and SSE phases use reqwest and eventsource-stream.
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)] // a benchmark program: fail loudly, print
 #![allow(clippy::too_many_lines)] // a benchmark program reads top to bottom as one run
@@ -21,8 +23,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use annal::{EventType, ExpectedVersion, NewEvent, Position, Store, StreamId};
+use bytes::Bytes;
 use eventsource_stream::Eventsource;
 use futures::StreamExt;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 
 const APPENDERS: usize = 64;
@@ -126,7 +131,7 @@ async fn run(dir: &std::path::Path) {
     let (inproc, http_rate, cpu) = alternated(
         pid,
         || inproc_singles(store.clone()),
-        || http_singles(&http, &base),
+        || http_singles(&base),
     )
     .await;
     rows.push(row(
@@ -142,7 +147,7 @@ async fn run(dir: &std::path::Path) {
     let (inproc, http_rate, cpu) = alternated(
         pid,
         || inproc_batches(store.clone()),
-        || http_batches(&http, &base),
+        || http_batches(&base),
     )
     .await;
     rows.push(row(
@@ -160,7 +165,7 @@ async fn run(dir: &std::path::Path) {
     let (inproc, http_rate, cpu) = alternated(
         pid,
         || inproc_concurrent_batches(store.clone()),
-        || http_concurrent_batches(&http, &base),
+        || http_concurrent_batches(&base),
     )
     .await;
     rows.push(row(
@@ -342,16 +347,21 @@ fn peak_rss_kib(pid: u32) -> u64 {
 }
 
 async fn inproc_singles(store: Arc<dyn Store>) -> Done {
-    let started = Instant::now();
     let per = SINGLE_EVENTS / APPENDERS;
-    let tasks: Vec<_> = (0..APPENDERS)
-        .map(|t| {
+    let inputs: Vec<Vec<NewEvent>> = (0..APPENDERS)
+        .map(|_| (0..per).map(event).collect())
+        .collect();
+    let started = Instant::now();
+    let tasks: Vec<_> = inputs
+        .into_iter()
+        .enumerate()
+        .map(|(t, events)| {
             let store = store.clone();
             tokio::spawn(async move {
                 let stream = StreamId::new(format!("s-{t}")).unwrap();
-                for i in 0..per {
+                for event in events {
                     store
-                        .append(&stream, ExpectedVersion::Any, vec![event(i)])
+                        .append(&stream, ExpectedVersion::Any, vec![event])
                         .await
                         .unwrap();
                 }
@@ -364,23 +374,21 @@ async fn inproc_singles(store: Arc<dyn Store>) -> Done {
     Done::since(started, SINGLE_EVENTS)
 }
 
-async fn http_singles(http: &reqwest::Client, base: &str) -> Done {
-    let started = Instant::now();
+async fn http_singles(base: &str) -> Done {
     let per = SINGLE_EVENTS / APPENDERS;
-    let tasks: Vec<_> = (0..APPENDERS)
-        .map(|t| {
-            let http = http.clone();
-            let url = format!("{base}/v1/streams/s-{t}/events");
-            tokio::spawn(async move {
-                for i in 0..per {
-                    let response = http.post(&url).json(&body(1, i)).send().await.unwrap();
-                    assert!(response.status().is_success());
-                    // A client reads its answer (the ids, positions and versions), which also
-                    // hands the connection back to the pool.
-                    response.bytes().await.unwrap();
-                }
-            })
-        })
+    let mut clients = Vec::new();
+    for t in 0..APPENDERS {
+        let bodies = (0..per).map(|i| json_bytes(&body(1, i))).collect();
+        clients.push((
+            Client::connect(base).await,
+            format!("/v1/streams/s-{t}/events"),
+            bodies,
+        ));
+    }
+    let started = Instant::now();
+    let tasks: Vec<_> = clients
+        .into_iter()
+        .map(|(client, path, bodies)| tokio::spawn(client.post_each(path, bodies)))
         .collect();
     for task in tasks {
         task.await.unwrap();
@@ -400,10 +408,14 @@ fn batches(first: usize, count: usize) -> Vec<Vec<NewEvent>> {
 }
 
 /// The request bodies of the same batches.
-fn bodies(first: usize, count: usize) -> Vec<Vec<u8>> {
+fn bodies(first: usize, count: usize) -> Vec<Bytes> {
     (first..first + count)
-        .map(|b| serde_json::to_vec(&body(BATCH_EVENTS, b * BATCH_EVENTS)).unwrap())
+        .map(|b| json_bytes(&body(BATCH_EVENTS, b * BATCH_EVENTS)))
         .collect()
+}
+
+fn json_bytes(value: &Value) -> Bytes {
+    serde_json::to_vec(value).unwrap().into()
 }
 
 async fn inproc_batches(store: Arc<dyn Store>) -> Done {
@@ -419,26 +431,64 @@ async fn inproc_batches(store: Arc<dyn Store>) -> Done {
     Done::since(started, BATCHES * BATCH_EVENTS)
 }
 
-async fn http_batches(http: &reqwest::Client, base: &str) -> Done {
-    let url = format!("{base}/v1/streams/batches/events");
+async fn http_batches(base: &str) -> Done {
+    let client = Client::connect(base).await;
     let bodies = bodies(0, BATCHES);
     let started = Instant::now();
-    post_each(http, &url, bodies).await;
+    client
+        .post_each("/v1/streams/batches/events".into(), bodies)
+        .await;
     Done::since(started, BATCHES * BATCH_EVENTS)
 }
 
-/// Appends each body to `url`, one request after the other, reading every answer.
-async fn post_each(http: &reqwest::Client, url: &str, bodies: Vec<Vec<u8>>) {
-    for body in bodies {
-        let response = http
-            .post(url)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
+/// One connection of the load generator, driven by the task that sends on it: no pool and no
+/// connection task between a request and its socket, so the generator costs the run as little
+/// as it can.
+struct Client {
+    address: String,
+    sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+    connection: hyper::client::conn::http1::Connection<TokioIo<tokio::net::TcpStream>, Full<Bytes>>,
+}
+
+impl Client {
+    async fn connect(base: &str) -> Self {
+        let address = base.trim_start_matches("http://").to_owned();
+        let stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+        stream.set_nodelay(true).unwrap();
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .unwrap();
-        assert!(response.status().is_success());
-        response.bytes().await.unwrap();
+        Self {
+            address,
+            sender,
+            connection,
+        }
+    }
+
+    /// Appends each body at `path`, one request after the other, reading every answer (the ids,
+    /// positions and versions), while driving the connection in the same task.
+    async fn post_each(self, path: String, bodies: Vec<Bytes>) {
+        let Self {
+            address,
+            mut sender,
+            connection,
+        } = self;
+        let requests = async {
+            for body in bodies {
+                let request = hyper::Request::post(&path)
+                    .header("host", &address)
+                    .header("content-type", "application/json")
+                    .body(Full::new(body))
+                    .unwrap();
+                let response = sender.send_request(request).await.unwrap();
+                assert!(response.status().is_success());
+                response.into_body().collect().await.unwrap();
+            }
+        };
+        tokio::select! {
+            () = requests => {}
+            ended = connection => panic!("the connection ended: {ended:?}"),
+        }
     }
 }
 
@@ -469,16 +519,18 @@ async fn inproc_concurrent_batches(store: Arc<dyn Store>) -> Done {
     Done::since(started, BATCHES * BATCH_EVENTS)
 }
 
-async fn http_concurrent_batches(http: &reqwest::Client, base: &str) -> Done {
+async fn http_concurrent_batches(base: &str) -> Done {
     let per_writer = BATCHES / BATCH_WRITERS;
-    let inputs: Vec<_> = (0..BATCH_WRITERS)
-        .map(|w| bodies(w * per_writer, per_writer))
-        .collect();
+    let mut writers = Vec::new();
+    for w in 0..BATCH_WRITERS {
+        let client = Client::connect(base).await;
+        let path = format!("/v1/streams/batches-{w}/events");
+        writers.push((client, path, bodies(w * per_writer, per_writer)));
+    }
     let started = Instant::now();
-    let writers = inputs.into_iter().enumerate().map(|(w, bodies)| {
-        let url = format!("{base}/v1/streams/batches-{w}/events");
-        async move { post_each(http, &url, bodies).await }
-    });
+    let writers = writers
+        .into_iter()
+        .map(|(client, path, bodies)| client.post_each(path, bodies));
     futures::future::join_all(writers).await;
     Done::since(started, BATCHES * BATCH_EVENTS)
 }
