@@ -13,7 +13,7 @@ export interface paths {
         };
         /**
          * Lists streams by id prefix.
-         * @description The streams whose id starts with `prefix`, in id order, paged with `after` (scope: read; a stream-limited token sees only its streams). Answered from one read of the log.
+         * @description The streams whose id starts with `prefix`, in id order, paged with `after` (scope: read; a stream-limited token sees only its streams). Answered from the maintained counts and two one-event reads per stream shown, never a read of the log.
          */
         get: operations["listStreams"];
         put?: never;

@@ -1,12 +1,12 @@
 //! `GET /v1/streams`: the streams whose id starts with a prefix, in id order, paged by a cursor
 //! (the last id of the previous page), each with its event count and newest position.
 //!
-//! The store keeps no stream catalogue, so the answer comes from one read of the log; it holds
-//! at most `limit` streams, and a token limited to some streams sees only those.
+//! The store keeps each stream's count (`stats`), so a page costs one read of those counts
+//! (O(streams), never a read of the log) plus two one-event reads per stream shown: its oldest
+//! readable event (the aggregate type) and its newest (version and position). A token limited
+//! to some streams sees only those.
 
-use std::collections::BTreeMap;
-
-use annal_core::Position;
+use annal_core::{ReadStreamOptions, RecordedEvent, StreamCount, StreamId};
 use axum::Json;
 use axum::extract::State;
 use futures::StreamExt;
@@ -62,7 +62,7 @@ pub(crate) struct StreamList {
     get,
     path = "/v1/streams", operation_id = "listStreams",
     tag = "streams",
-    description = "The streams whose id starts with `prefix`, in id order, paged with `after` (scope: read; a stream-limited token sees only its streams). Answered from one read of the log.",
+    description = "The streams whose id starts with `prefix`, in id order, paged with `after` (scope: read; a stream-limited token sees only its streams). Answered from the maintained counts and two one-event reads per stream shown, never a read of the log.",
     params(StreamListParams),
     responses((status = 200, description = "A page of streams", body = StreamList), (status = 400, description = "Bad parameter", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"), (status = 401, description = "No or unknown token", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"), (status = 403, description = "The token lacks the scope or stream", body = crate::openapi::ProblemDoc, content_type = "application/problem+json"))
 )]
@@ -81,31 +81,65 @@ pub(crate) async fn list(
     }
     let prefix = params.prefix.unwrap_or_default();
     let after = params.after.unwrap_or_default();
-    let mut found: BTreeMap<String, StreamSummary> = BTreeMap::new();
-    let mut events = state.store.read_all(Position::START).await?;
-    while let Some(event) = events.next().await {
-        let event = event?;
-        let id = event.aggregate_id.as_str();
-        if !id.starts_with(&prefix) || id <= after.as_str() || !caller.sees(id) {
-            continue;
+    let mut counted: Vec<StreamCount> = state
+        .store
+        .stats(usize::MAX)
+        .await?
+        .top_streams
+        .into_iter()
+        .filter(|counted| {
+            let id = counted.stream.as_str();
+            id.starts_with(&prefix) && id > after.as_str() && caller.sees(id)
+        })
+        .collect();
+    counted.sort_unstable_by(|a, b| a.stream.as_str().cmp(b.stream.as_str()));
+    let more = counted.len() > limit;
+    counted.truncate(limit);
+    let mut streams = Vec::with_capacity(counted.len());
+    for stream in &counted {
+        // A stream emptied since the counts were read is left out, as a later read would.
+        if let Some(summary) = summary(&state, stream).await? {
+            streams.push(summary);
         }
-        let summary = found
-            .entry(id.to_string())
-            .or_insert_with(|| StreamSummary {
-                stream: id.to_string(),
-                aggregate_type: event.aggregate_type.to_string(),
-                events: 0,
-                version: 0,
-                last_position: 0,
-            });
-        summary.events += 1;
-        summary.version = event.version.0;
-        summary.last_position = event.position.0;
     }
-    let more = found.len() > limit;
-    let streams: Vec<StreamSummary> = found.into_values().take(limit).collect();
     let next = more
-        .then(|| streams.last().map(|s| s.stream.clone()))
+        .then(|| counted.last().map(|c| c.stream.to_string()))
         .flatten();
     Ok(Json(StreamList { streams, next }))
+}
+
+/// One stream's summary: its count, and its oldest and newest readable events; `None` if it has
+/// none.
+async fn summary(
+    state: &AppState,
+    counted: &StreamCount,
+) -> Result<Option<StreamSummary>, ApiError> {
+    let id = &counted.stream;
+    let one = |options: ReadStreamOptions| ReadStreamOptions {
+        limit: Some(1),
+        ..options
+    };
+    let (Some(oldest), Some(newest)) = (
+        first(state, id, one(ReadStreamOptions::forward())).await?,
+        first(state, id, one(ReadStreamOptions::backward())).await?,
+    ) else {
+        return Ok(None);
+    };
+    Ok(Some(StreamSummary {
+        stream: id.to_string(),
+        aggregate_type: oldest.aggregate_type.to_string(),
+        events: counted.events,
+        version: newest.version.0,
+        last_position: newest.position.0,
+    }))
+}
+
+/// The first event a read of `id` with `options` gives.
+async fn first(
+    state: &AppState,
+    id: &StreamId,
+    options: ReadStreamOptions,
+) -> Result<Option<RecordedEvent>, ApiError> {
+    let mut events = state.store.read_stream(id, options).await?;
+    Ok(events.next().await.transpose()?)
 }

@@ -275,6 +275,27 @@ async fn streams_list_by_prefix_page_by_cursor_and_hide_what_the_token_cannot_se
     assert_eq!(names(&mine), ["agent-7"]);
     let (status, bad) = get_as(&server, &all, "/v1/streams?limit=0").await;
     assert_eq!((status, bad["parameter"].clone()), (400, json!("limit")));
+
+    // After task-1 loses its first event: one readable event left at version 2, its newest
+    // position the fifth of the log; the aggregate type is its events'.
+    let truncate = server
+        .client
+        .post(server.url("/v1/streams/task-1/truncate"))
+        .bearer_auth(&all)
+        .json(&json!({"before": 2, "force": true}));
+    let (status, answer) = status_and_json(truncate.send().await.unwrap()).await;
+    assert_eq!(status, 200, "{answer}");
+    let (_, page) = get_as(&server, &all, "/v1/streams?prefix=task-1").await;
+    let task_1 = &page["streams"][0];
+    assert_eq!(
+        (
+            &task_1["events"],
+            &task_1["version"],
+            &task_1["lastPosition"],
+            &task_1["aggregateType"]
+        ),
+        (&json!(1), &json!(2), &json!(5), &json!("x"))
+    );
     server.stop().await;
 }
 
