@@ -7,16 +7,13 @@
 use std::fs::File;
 use std::sync::Arc;
 
-use crate::ids::{IdIndex, id_hash};
 use crate::index::Index;
 use crate::scan::{End, Rules, Start, scan};
 use crate::sidecar::Counters;
 
-/// The result of a build: the index, the writer's id index if asked for, and where the scan
-/// stopped (with any problem it found).
+/// The result of a build: the index, and where the scan stopped (with any problem it found).
 pub(crate) struct Built {
     pub(crate) index: Index,
-    pub(crate) ids: IdIndex,
     pub(crate) end: End,
 }
 
@@ -25,22 +22,14 @@ pub(crate) fn build(
     file: Arc<File>,
     counters: &Counters,
     rules: Rules,
-    with_ids: bool,
 ) -> Result<Built, BuildError> {
     let mut index = Index::new(Arc::clone(&file), counters).map_err(BuildError::Counters)?;
-    let mut ids = IdIndex::default();
     let end = scan(&file, Start::default(), rules, |batch| {
-        index.add_batch(batch)?;
-        if with_ids {
-            for line in batch {
-                ids.insert(id_hash(&line.id), line.position);
-            }
-        }
-        Ok(())
+        index.add_batch(batch)
     })
     .map_err(BuildError::Io)?;
     index.next = end.next;
-    Ok(Built { index, ids, end })
+    Ok(Built { index, end })
 }
 
 /// Extends `index` with the whole batches appended after `index.next`; returns where the scan

@@ -1,11 +1,13 @@
-//! The writer's index of stored event ids, for idempotent retries and duplicate detection.
+//! The index of stored event ids: finding an event by id (a trace's first step and each of
+//! its causes) and, in the writer, idempotent retries and duplicate detection.
 //!
-//! It maps a 64-bit hash of each readable event's id to its position, not the id itself, to
-//! keep memory small; a hit is confirmed by reading the stored line, so a collision costs a
-//! read, never a wrong answer.
+//! It maps a 64-bit hash of each id to its position, not the id itself, to keep memory small; a
+//! hit is confirmed by reading the stored line, so a collision costs a read, never a wrong
+//! answer. The shared index holds one for the readable events ([`crate::index::Index::ids`]);
+//! the writer keeps a second, small one for its open group, whose lines are not indexed yet.
 //!
-//! Invariant: the index holds exactly the positions of the readable events (including the open
-//! group's), keyed by the hash of their id.
+//! Invariant: an id index holds exactly the positions of the events it covers, keyed by the
+//! hash of their id.
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};

@@ -1,6 +1,6 @@
 //! The in-memory index of the log: for every readable event its byte offset and length, by
-//! position and per stream, plus the counters stats need and the postings queries use
-//! (`postings.rs`). Never whole events.
+//! position, per stream and by id (`ids.rs`), plus the counters stats need and the postings
+//! queries use (`postings.rs`). Never whole events.
 //!
 //! Built by scanning the log at open (the log is the truth), extended batch by batch after each
 //! fsync (O(1) per event), and rebuilt after a compaction. Readers take the read lock just long
@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 use annal_core::{AggregateType, EventId, EventType, Position, Stats, StreamCount, StreamId};
 
+use crate::ids::{IdIndex, id_hash};
 use crate::postings::Postings;
 use crate::scan::{LineInfo, Start};
 use crate::sidecar::{Counters, FORMAT_VERSION};
@@ -65,6 +66,8 @@ pub(crate) struct Index {
     newest_timestamp: Option<i64>,
     /// Which entries carry each type, aggregate type, source and link, and time bounds.
     pub(crate) postings: Postings,
+    /// The position of every readable event by the hash of its id.
+    pub(crate) ids: IdIndex,
 }
 
 impl Index {
@@ -82,6 +85,7 @@ impl Index {
             oldest_timestamp: None,
             newest_timestamp: None,
             postings: Postings::default(),
+            ids: IdIndex::default(),
         };
         index.merge_counters(counters)?;
         Ok(index)
@@ -162,6 +166,7 @@ impl Index {
         }
         for line in batch {
             self.postings.add(self.entries.len(), line)?;
+            self.ids.insert(id_hash(&line.id), line.position);
             self.entries.push(Entry {
                 position: line.position,
                 offset: line.offset,
@@ -202,6 +207,15 @@ impl Index {
             .get(at)
             .filter(|e| e.position == position)
             .copied()
+    }
+
+    /// The entries of the readable events whose id hashes as `id` does: the event with this id,
+    /// if it is readable, and any other whose id collides with it (the caller compares the ids).
+    pub(crate) fn entries_with_id(&self, id: &str) -> Vec<Entry> {
+        self.ids
+            .candidates(id_hash(id))
+            .filter_map(|position| self.locate(position))
+            .collect()
     }
 
     /// The counters to remember in `streams.json`.

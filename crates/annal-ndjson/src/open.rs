@@ -69,7 +69,7 @@ fn open_writer(layout: Layout, options: OpenOptions) -> Result<NdjsonStore, Open
     let log_inode = inode_of(&read).map_err(OpenError::io("reading", layout.events()))?;
     let head_file = read_head(&layout)?;
     let (rules, head_status) = rules_for(&counters, &head_file, log_inode, false);
-    let mut built = build_index(&layout, Arc::new(read), &counters, rules, true)?;
+    let mut built = build_index(&layout, Arc::new(read), &counters, rules)?;
     let torn_tail = recover_tail(&layout, &log, &built.end)?;
     raise_to_head(&mut built.index, &head_file);
     let upgraded_from = upgrade(&layout, &counters, &mut built.index)?;
@@ -92,7 +92,7 @@ fn open_writer(layout: Layout, options: OpenOptions) -> Result<NdjsonStore, Open
         renamed_files,
     };
     let (head_sender, head) = watch::channel(Position(built.index.last_position));
-    let state = WriterState::new(&built.index, built.ids, snapshots);
+    let state = WriterState::new(&built.index, snapshots);
     let index = Arc::new(RwLock::new(built.index));
     let writer = WriterHandle::start(WriterParts {
         layout: layout.clone(),
@@ -273,7 +273,7 @@ fn open_read_only(layout: Layout, options: OpenOptions) -> Result<NdjsonStore, O
     let log_inode = inode_of(&read).map_err(OpenError::io("reading", &events_path))?;
     let head_file = read_head(&layout)?;
     let (rules, head_status) = rules_for(&counters, &head_file, log_inode, true);
-    let mut built = build_index(&layout, Arc::new(read), &counters, rules, false)?;
+    let mut built = build_index(&layout, Arc::new(read), &counters, rules)?;
     raise_to_head(&mut built.index, &head_file);
     let torn_tail = match built.end.problem.clone() {
         None => None,
@@ -344,9 +344,8 @@ fn build_index(
     file: Arc<File>,
     counters: &Counters,
     rules: Rules,
-    with_ids: bool,
 ) -> Result<Built, OpenError> {
-    build(file, counters, rules, with_ids).map_err(|error| match error {
+    build(file, counters, rules).map_err(|error| match error {
         BuildError::Counters(reason) => OpenError::Corrupted {
             path: layout.file(STREAMS_FILE),
             line: 1,

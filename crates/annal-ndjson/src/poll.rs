@@ -220,7 +220,7 @@ impl Follower {
         let Some(rules) = now.rules(Some(identity(&metadata)), counters.unchecked_through()) else {
             return false;
         };
-        let Ok(built) = build(Arc::new(file), &counters, rules, false) else {
+        let Ok(built) = build(Arc::new(file), &counters, rules) else {
             return false;
         };
         self.stalled = matches!(built.end.problem, Some(Problem::Corrupt { .. }));
@@ -272,13 +272,7 @@ mod tests {
         append(&writer, "kept").await;
         // The reader's scan, on the log as it was.
         let file = File::open(layout.events()).unwrap();
-        let built = build(
-            Arc::new(file),
-            &Counters::default(),
-            Rules::default(),
-            false,
-        )
-        .unwrap();
+        let built = build(Arc::new(file), &Counters::default(), Rules::default()).unwrap();
         assert_eq!(built.index.entries.len(), 2);
         // The compaction and a new append, before the follower starts.
         writer

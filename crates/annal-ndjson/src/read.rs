@@ -85,6 +85,21 @@ fn decode(path: &Path, entry: &Entry, text: &[u8]) -> Result<RecordedEvent, Read
     Ok(event)
 }
 
+/// The readable event with this id: the id index's candidates, confirmed against their lines
+/// (a hash collision reads one more line, never gives a wrong answer).
+pub(crate) fn event_by_id(
+    index: &SharedIndex,
+    path: &Path,
+    id: &str,
+) -> Result<Option<RecordedEvent>, ReadError> {
+    let (file, entries) = {
+        let index = read_index(index)?;
+        (Arc::clone(&index.file), index.entries_with_id(id))
+    };
+    let events = read_entries(&file, path, &entries)?;
+    Ok(events.into_iter().find(|event| event.id.as_str() == id))
+}
+
 /// Up to `page` events at or after `from` and before `until`.
 pub(crate) fn all_page(
     index: &SharedIndex,

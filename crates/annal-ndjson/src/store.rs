@@ -11,10 +11,10 @@ use std::sync::Arc;
 
 use annal_core::backend::{Append, PAGE_EVENTS, Reply, follow, paged, prepare_batch};
 use annal_core::{
-    AppendError, AppendResult, CheckpointError, Clock, Direction, EventStream, ExpectedVersion,
-    Filter, Limits, NewEvent, Position, ProjectionName, ReadError, ReadStreamOptions,
-    RecordedEvent, RetentionError, RetentionPolicy, RetentionReport, SavedProjection, Snapshot,
-    SnapshotError, Stats, StorageError, Store, StreamId, Version,
+    AppendError, AppendResult, CheckpointError, Clock, Direction, EventId, EventStream,
+    ExpectedVersion, Filter, Limits, NewEvent, Position, ProjectionName, ReadError,
+    ReadStreamOptions, RecordedEvent, RetentionError, RetentionPolicy, RetentionReport,
+    SavedProjection, Snapshot, SnapshotError, Stats, StorageError, Store, StreamId, Version,
 };
 use async_trait::async_trait;
 use futures::StreamExt;
@@ -427,6 +427,13 @@ impl Store for NdjsonStore {
 
     async fn retain(&self, policy: RetentionPolicy) -> Result<RetentionReport, RetentionError> {
         self.send(|reply| Command::Retain { policy, reply }).await
+    }
+
+    async fn event_by_id(&self, id: &EventId) -> Result<Option<RecordedEvent>, ReadError> {
+        let index = Arc::clone(&self.shared.index);
+        let path = self.events_path();
+        let id = id.clone();
+        blocking(move || read::event_by_id(&index, &path, id.as_str())).await
     }
 
     async fn stats(&self, top_streams: usize) -> Result<Stats, ReadError> {

@@ -49,9 +49,13 @@ impl Writer {
         batch: &[PreparedEvent],
     ) -> Result<AppendResult, AppendError> {
         let hashes: Vec<u64> = batch.iter().map(|e| id_hash(e.id.as_str())).collect();
-        let maybe_stored = hashes
-            .iter()
-            .any(|hash| self.state.ids.candidates(*hash).next().is_some());
+        let maybe_stored = {
+            let index = read_index(&self.index)?;
+            hashes.iter().any(|hash| {
+                self.state.group_ids.candidates(*hash).next().is_some()
+                    || index.ids.candidates(*hash).next().is_some()
+            })
+        };
         let stored = if maybe_stored {
             self.stored_events(batch)?
         } else {
@@ -74,7 +78,7 @@ impl Writer {
             "a batch's lines take consecutive positions ending at its placement's last"
         );
         for (line, hash) in self.group.lines[start..].iter().zip(&hashes) {
-            self.state.ids.insert(*hash, line.position);
+            self.state.group_ids.insert(*hash, line.position);
         }
         self.group.batches.push(start..self.group.lines.len());
         self.state.last_position = placement.last_position().0;
@@ -156,7 +160,7 @@ impl Writer {
         for event in batch {
             let id = event.id.as_str();
             let mut found = None;
-            for position in self.state.ids.candidates(id_hash(id)) {
+            for position in self.id_candidates(id_hash(id))? {
                 if let Some((stored_id, stream, version)) = self.stored_at(position)?
                     && stored_id == id
                 {
@@ -179,6 +183,15 @@ impl Writer {
             stored.push(found);
         }
         Ok(stored)
+    }
+
+    /// The positions stored under an id hash: in the shared index, then in the open group.
+    fn id_candidates(&self, hash: u64) -> Result<Vec<u64>, StorageError> {
+        let index = read_index(&self.index)?;
+        let indexed = index.ids.candidates(hash);
+        Ok(indexed
+            .chain(self.state.group_ids.candidates(hash))
+            .collect())
     }
 
     /// The id, stream and version of the event at `position`, if it is readable.

@@ -132,7 +132,7 @@ impl Writer {
             unchecked_through: counters.unchecked_through(),
             ..Rules::default()
         };
-        let built = build(Arc::new(read), counters, rules, true).map_err(|error| match error {
+        let built = build(Arc::new(read), counters, rules).map_err(|error| match error {
             BuildError::Counters(reason) => reason,
             BuildError::Io(error) => error.to_string(),
         })?;
@@ -145,7 +145,6 @@ impl Writer {
             .map_err(|e| format!("opening {}: {e}", events_path.display()))?;
         self.end = built.index.next.offset;
         self.lines = built.index.next.line;
-        self.state.ids = built.ids;
         // The new log was synced before its rename: publish all of it, durably, before any
         // append lands in it.
         self.log_inode = log_inode;

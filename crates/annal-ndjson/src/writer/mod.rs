@@ -59,17 +59,18 @@ const SUMMARY_INTERVAL: Duration = Duration::from_secs(2);
 pub(crate) type SharedIndex = Arc<RwLock<Index>>;
 
 /// What the writer decides with, beyond the shared index: counters that include the open
-/// group, the id index, and the snapshot versions.
+/// group, the ids of the open group (the shared index has every other readable id), and the
+/// snapshot versions.
 #[derive(Debug)]
 pub(crate) struct WriterState {
     pub(crate) versions: HashMap<String, u64>,
     pub(crate) last_position: u64,
-    pub(crate) ids: IdIndex,
+    pub(crate) group_ids: IdIndex,
     pub(crate) snapshots: BTreeMap<String, u64>,
 }
 
 impl WriterState {
-    pub(crate) fn new(index: &Index, ids: IdIndex, snapshots: BTreeMap<String, u64>) -> Self {
+    pub(crate) fn new(index: &Index, snapshots: BTreeMap<String, u64>) -> Self {
         Self {
             versions: index
                 .streams
@@ -77,7 +78,7 @@ impl WriterState {
                 .map(|(name, stream)| (name.clone(), stream.counter))
                 .collect(),
             last_position: index.last_position,
-            ids,
+            group_ids: IdIndex::default(),
             snapshots,
         }
     }
@@ -240,6 +241,8 @@ impl Writer {
     /// answers every append of the group.
     fn commit(&mut self) {
         let group = std::mem::take(&mut self.group);
+        // Indexed by the shared index once the group is, and never stored if it fails.
+        self.state.group_ids = IdIndex::default();
         if group.buf.is_empty() {
             group.answers.into_iter().for_each(|(reply, answer)| {
                 drop(reply.send(answer));

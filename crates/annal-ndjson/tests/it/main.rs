@@ -8,6 +8,7 @@
 
 mod acknowledged;
 mod backup;
+mod by_id;
 mod conformance;
 mod crash;
 mod faults;
