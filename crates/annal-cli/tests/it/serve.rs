@@ -1,5 +1,6 @@
-//! `annal serve` as a process: acknowledged appends survive SIGKILL (10 kills while clients
-//! append; every 2xx-acknowledged event is stored afterwards and no batch is partial), SIGTERM
+//! `annal serve` as a process: acknowledged appends survive SIGKILL on every backend (10 kills
+//! while clients append; every 2xx-acknowledged event is stored afterwards and no batch is
+//! partial), SIGTERM
 //! finishes in-flight appends and releases the store, and two servers on one PostgreSQL database
 //! each deliver every event appended through either, once, in position order.
 
@@ -96,6 +97,29 @@ async fn append_until_error(base: String, client_idx: usize, round: usize, sent:
 async fn acknowledged_appends_survive_ten_sigkills() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("annal.db").to_string_lossy().into_owned();
+    survives_ten_sigkills(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn acknowledged_appends_survive_ten_sigkills_on_ndjson() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("ndjson:{}", dir.path().join("store").display());
+    survives_ten_sigkills(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn acknowledged_appends_survive_ten_sigkills_on_postgres() {
+    let url = annal_testkit::pg_cluster::cluster()
+        .fresh_database_url()
+        .await;
+    survives_ten_sigkills(&url).await;
+}
+
+/// Ten rounds of four clients appending batches of one to four events through `annal serve`
+/// on `store`, each round ended by SIGKILL of the server at a different moment; then every
+/// acknowledged batch must be stored whole at consecutive positions, and no batch partly.
+async fn survives_ten_sigkills(store: &str) {
+    let store = store.to_owned();
     let sent: Sent = Arc::default();
     for round in 0..10 {
         let mut served = serve(&store);
