@@ -35,12 +35,14 @@ pub(crate) fn install() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
-/// The text `/metrics` answers, with the store's `head` as a gauge.
-pub(crate) fn render(head: Option<u64>) -> String {
+/// The text `/metrics` answers, with the store's `head` and how far the furthest-behind live
+/// subscriber is behind it (`lag`, in positions) as gauges.
+#[allow(clippy::cast_precision_loss)] // a gauge is an f64; positions past 2^53 round
+pub(crate) fn render(head: Option<u64>, lag: u64) -> String {
     if let Some(head) = head {
-        #[allow(clippy::cast_precision_loss)] // a gauge is an f64; positions past 2^53 round
         gauge!("annal_head_position").set(head as f64);
     }
+    gauge!("annal_subscriber_lag_events").set(lag as f64);
     match install() {
         Some(handle) => handle.render(),
         None => format!(
@@ -89,6 +91,11 @@ fn cached(cell: &'static OnceLock<Counter>, name: &'static str) -> &'static Coun
 /// An error was answered.
 pub(crate) fn error(code: &'static str) {
     counter!("annal_errors_total", "code" => code).increment(1);
+}
+
+/// A live subscriber fell a whole ring behind the shared tail and reads the store to catch up.
+pub(crate) fn subscriber_fell_behind() {
+    counter!("annal_subscriber_catchups_total").increment(1);
 }
 
 /// The number of live subscribers changed.

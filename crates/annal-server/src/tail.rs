@@ -14,7 +14,8 @@
 //! - the follower skips anything at or below the last position it delivered, since the two
 //!   sources overlap.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use annal_core::{EventStream, Filter, Position, ReadError, RecordedEvent, Store};
@@ -65,6 +66,9 @@ fn sse_frame(event: &RecordedEvent) -> serde_json::Result<Bytes> {
 pub(crate) struct Tail {
     store: Arc<dyn Store>,
     ring: broadcast::Sender<Arc<Frame>>,
+    /// The last position each live follower delivered, for the lag `/metrics` reports; a
+    /// follower's entry dies with it.
+    delivered: Arc<Mutex<Vec<Weak<AtomicU64>>>>,
 }
 
 impl Tail {
@@ -76,7 +80,26 @@ impl Tail {
         let head = store.head().await?.0;
         let (ring, _) = broadcast::channel(RING_FRAMES);
         tokio::spawn(read(Arc::clone(&store), ring.clone(), head, shutdown));
-        Ok(Self { store, ring })
+        Ok(Self {
+            store,
+            ring,
+            delivered: Arc::default(),
+        })
+    }
+
+    /// How far the furthest-behind live follower is behind `head`, in positions (0 with no
+    /// follower); forgets followers that are gone.
+    pub(crate) fn most_behind(&self, head: u64) -> u64 {
+        let Ok(mut delivered) = self.delivered.lock() else {
+            return 0;
+        };
+        delivered.retain(|last| last.strong_count() > 0);
+        delivered
+            .iter()
+            .filter_map(Weak::upgrade)
+            .map(|last| head.saturating_sub(last.load(Ordering::Relaxed)))
+            .max()
+            .unwrap_or(0)
     }
 
     /// Every event after position `after`, once each, in position order, then live. The stream
@@ -85,9 +108,14 @@ impl Tail {
         &self,
         after: u64,
     ) -> impl Stream<Item = Result<Arc<Frame>, ReadError>> + Send + use<> {
+        let delivered = Arc::new(AtomicU64::new(after));
+        if let Ok(mut followers) = self.delivered.lock() {
+            followers.push(Arc::downgrade(&delivered));
+        }
         let follower = Follower {
             tail: self.clone(),
             last: after,
+            delivered,
             phase: Phase::Behind,
         };
         futures::stream::unfold(follower, |mut follower| async move {
@@ -147,6 +175,8 @@ enum Phase {
 struct Follower {
     tail: Tail,
     last: u64,
+    /// `last`, where [`Tail::most_behind`] reads it.
+    delivered: Arc<AtomicU64>,
     phase: Phase,
 }
 
@@ -182,12 +212,16 @@ impl Follower {
                         frame
                     }
                     // Left as `Behind`: read the store from `last`, then rejoin.
-                    Err(RecvError::Lagged(_)) => continue,
+                    Err(RecvError::Lagged(_)) => {
+                        crate::metrics::subscriber_fell_behind();
+                        continue;
+                    }
                     Err(RecvError::Closed) => return None,
                 },
             };
             if frame.position() > self.last {
                 self.last = frame.position();
+                self.delivered.store(self.last, Ordering::Relaxed);
                 return Some(Ok(frame));
             }
         }
@@ -258,6 +292,35 @@ mod tests {
         let total = 10 + 3 * RING_FRAMES as u64;
         let expected: Vec<u64> = (11..=total).collect();
         assert_eq!(positions(slow, expected.len()).await, expected);
+    }
+
+    #[tokio::test]
+    async fn the_lag_is_the_furthest_behind_live_follower_and_a_dropped_one_is_forgotten() {
+        let store = Arc::new(MemoryStore::new());
+        append(&store, "before", 10).await;
+        let tail = Tail::start(store.clone(), CancellationToken::new())
+            .await
+            .unwrap();
+        assert_eq!(tail.most_behind(10), 0, "no follower, no lag");
+        let mut slow = Box::pin(tail.follow(3));
+        let quick = tail.follow(8);
+        let mut quick = std::pin::pin!(quick);
+        assert_eq!(tail.most_behind(10), 7);
+        assert_eq!(positions(&mut quick, 2).await, [9, 10]);
+        assert_eq!(tail.most_behind(10), 7, "the slow one still sets it");
+        assert_eq!(positions(&mut slow, 4).await, [4, 5, 6, 7]);
+        assert_eq!(tail.most_behind(10), 3);
+        assert_eq!(positions(&mut slow, 3).await, [8, 9, 10]);
+        assert_eq!(tail.most_behind(10), 0);
+        append(&store, "after", 5).await;
+        assert_eq!(positions(&mut quick, 5).await, [11, 12, 13, 14, 15]);
+        assert_eq!(
+            tail.most_behind(15),
+            5,
+            "the slow one has not taken them yet"
+        );
+        drop(slow);
+        assert_eq!(tail.most_behind(15), 0, "a dropped follower is forgotten");
     }
 
     #[tokio::test]

@@ -59,7 +59,11 @@ pub(crate) async fn metrics(
 ) -> Result<Response, ApiError> {
     caller.require_all_streams(Scope::Read)?;
     let head = state.store.head().await.ok().map(|head| head.0);
-    let mut response = crate::metrics::render(head).into_response();
+    let lag = match (state.tail.get(), head) {
+        (Some(tail), Some(head)) => tail.most_behind(head),
+        _ => 0,
+    };
+    let mut response = crate::metrics::render(head, lag).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),

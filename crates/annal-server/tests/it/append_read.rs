@@ -247,6 +247,7 @@ async fn health_readiness_metrics_and_unknown_paths() {
         "annal_appended_events_total",
         "annal_append_seconds_bucket",
         "annal_head_position",
+        "annal_subscriber_lag_events 0",
     ] {
         assert!(metrics.contains(name), "{name} missing from {metrics}");
     }
