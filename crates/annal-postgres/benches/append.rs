@@ -21,24 +21,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
-use annal_core::{EventType, ExpectedVersion, NewEvent, Store, StreamId};
+use annal_core::{ExpectedVersion, NewEvent, Store, StreamId};
 use annal_postgres::{PostgresOptions, PostgresStore};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::json;
 use tokio_postgres::{Client, NoTls};
 
-/// The same note the SQLite benchmarks use: a payload of about 300 bytes of JSON.
-fn note() -> String {
-    "the agent finished the step and wrote its findings to memory; ".repeat(4)
-}
-
-fn event(n: u64) -> NewEvent {
-    NewEvent::new(
-        EventType::new("agent:step").unwrap(),
-        json!({ "n": n, "note": note() }),
-    )
-    .with_source("orchestrator")
-}
+#[path = "support/event.rs"]
+mod bench_event;
+use bench_event::{event, note};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()

@@ -10,22 +10,14 @@
 
 use std::time::Instant;
 
-use annal_core::{EventType, ExpectedVersion, NewEvent, Store, StreamId};
+use annal_core::{ExpectedVersion, Store, StreamId};
 use annal_postgres::{PostgresOptions, PostgresStore};
 use serde_json::json;
 use tokio_postgres::NoTls;
 
-fn note() -> String {
-    "the agent finished the step and wrote its findings to memory; ".repeat(4)
-}
-
-fn event(n: u64) -> NewEvent {
-    NewEvent::new(
-        EventType::new("agent:step").unwrap(),
-        json!({ "n": n, "note": note() }),
-    )
-    .with_source("orchestrator")
-}
+#[path = "../benches/support/event.rs"]
+mod bench_event;
+use bench_event::{event, note};
 
 /// CPU ticks (user + system) of the processes `filter` picks by (pid, parent pid).
 fn ticks(filter: impl Fn(u32, u32) -> bool) -> u64 {
