@@ -1,6 +1,7 @@
 //! `annal verify`'s check of the data derived from the events: the maintained counts (with the
-//! events past the watermark added, as readers add them) against a recount, and each run of
-//! positions' time bounds against the timestamps of its events at or below the watermark.
+//! events past the watermark added, as readers add them) against a recount, each run of
+//! positions' time bounds against the timestamps of its events at or below the watermark, and
+//! the postings against the positions of the events below `meta.posted`.
 //!
 //! Invariant: every figure is read in one read snapshot (a read-only `REPEATABLE READ`
 //! transaction), beside any writer, so a disagreement is damage, never a race.
@@ -30,27 +31,47 @@ const STREAM_COUNTS: &str = "WITH \
      LEFT JOIN tail t ON t.stream_id = s.id LEFT JOIN recount r ON r.stream_id = s.id \
      WHERE coalesce(c.events, 0) + coalesce(t.n, 0) <> coalesce(r.n, 0) ORDER BY 1";
 
-/// Runs of 4,096 positions whose stored time bounds do not hold the timestamps of their events
-/// at or below the watermark (the fold widens them for the events past it).
-const TIME_BOUNDS: &str = "WITH actual AS (\
+/// Runs of 4,096 positions whose stored time bounds are not exactly the oldest and newest
+/// timestamps of their events at or below the watermark, or that have no such events.
+pub(crate) const TIME_BOUNDS: &str = "WITH actual AS (\
        SELECT position / 4096 AS chunk, min(timestamp) AS lo, max(timestamp) AS hi \
        FROM events WHERE position <= (SELECT value FROM meta WHERE key = 'counted') GROUP BY 1) \
-     SELECT a.chunk, a.lo, a.hi, t.min_ts, t.max_ts FROM actual a \
-     LEFT JOIN time_chunks t ON t.chunk = a.chunk \
-     WHERE t.chunk IS NULL OR t.min_ts > a.lo OR t.max_ts < a.hi ORDER BY 1";
+     SELECT coalesce(a.chunk, t.chunk), a.lo, a.hi, t.min_ts, t.max_ts FROM actual a \
+     FULL JOIN time_chunks t ON t.chunk = a.chunk \
+     WHERE t.min_ts IS DISTINCT FROM a.lo OR t.max_ts IS DISTINCT FROM a.hi ORDER BY 1";
 
-/// The watermark, if it is not between 0 and the head.
-const WATERMARK: &str = "SELECT c.value, h.value FROM meta c, meta h \
-     WHERE c.key = 'counted' AND h.key = 'head' AND (c.value < 0 OR c.value > h.value)";
+/// Postings rows that differ from the positions of their run's events with their type,
+/// aggregate type or source, below `meta.posted`.
+pub(crate) const POSTINGS: &str = "WITH keyed AS (\
+       SELECT 0::smallint AS kind, e.type_id AS key, e.position FROM events e \
+       UNION ALL SELECT 1::smallint, e.aggregate_type_id, e.position FROM events e \
+       UNION ALL SELECT 2::smallint, s.id, e.position FROM events e \
+         LEFT JOIN sources s ON s.name = e.source), \
+     actual AS (SELECT kind, key, position / 4096 AS chunk, \
+         array_agg(position ORDER BY position) AS positions FROM keyed \
+       WHERE position < (SELECT value FROM meta WHERE key = 'posted') GROUP BY 1, 2, 3) \
+     SELECT coalesce(a.kind, p.kind), coalesce(a.key, p.key), coalesce(a.chunk, p.chunk), \
+            coalesce(cardinality(p.positions), 0), coalesce(cardinality(a.positions), 0) \
+     FROM actual a FULL JOIN postings p \
+       ON p.kind = a.kind AND p.key IS NOT DISTINCT FROM a.key AND p.chunk = a.chunk \
+     WHERE p.positions IS DISTINCT FROM a.positions ORDER BY 1, 2, 3";
+
+/// The watermarks, if `counted` is not between 0 and the head, or `posted` is not a whole
+/// number of runs at most one past `counted`.
+const WATERMARK: &str = "SELECT c.value, h.value, p.value FROM meta c, meta h, meta p \
+     WHERE c.key = 'counted' AND h.key = 'head' AND p.key = 'posted' \
+     AND (c.value < 0 OR c.value > h.value OR p.value < 0 OR p.value % 4096 <> 0 \
+          OR p.value > c.value + 1)";
 
 /// The problems found, each naming its table.
 pub(crate) async fn check_index(mut client: Object) -> Result<Vec<String>, ReadFailure> {
     let transaction = crate::read::snapshot(&mut client).await?;
     let mut problems = Vec::new();
     for row in transaction.query(WATERMARK, &[]).await? {
-        let (counted, head): (i64, i64) = (row.get(0), row.get(1));
+        let (counted, head, posted): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
         problems.push(format!(
-            "meta row counted: watermark {counted} is outside 0..={head} (the head)"
+            "meta rows counted and posted: watermarks {counted} and {posted} with head {head} \
+             (counted must be in 0..=head, posted a multiple of 4096 in 0..=counted + 1)"
         ));
     }
     for row in transaction.query(COUNTS, &[]).await? {
@@ -67,10 +88,19 @@ pub(crate) async fn check_index(mut client: Object) -> Result<Vec<String>, ReadF
         ));
     }
     for row in transaction.query(TIME_BOUNDS, &[]).await? {
-        let (chunk, lo, hi): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
+        let chunk: i64 = row.get(0);
+        let span: (Option<i64>, Option<i64>) = (row.get(1), row.get(2));
         let kept: (Option<i64>, Option<i64>) = (row.get(3), row.get(4));
         problems.push(format!(
-            "table time_chunks (run {chunk}): its events span {lo}..={hi}, the bounds kept are {kept:?}"
+            "table time_chunks (run {chunk}): its counted events span {span:?}, the bounds kept are {kept:?}"
+        ));
+    }
+    for row in transaction.query(POSTINGS, &[]).await? {
+        let (kind, key, chunk): (i16, Option<i64>, i64) = (row.get(0), row.get(1), row.get(2));
+        let (kept, actual): (i32, i32) = (row.get(3), row.get(4));
+        problems.push(format!(
+            "table postings (kind {kind}, key {key:?}, run {chunk}): {kept} positions kept, \
+             {actual} events stored"
         ));
     }
     transaction.commit().await?;

@@ -9,6 +9,7 @@
 
 mod events;
 mod lookups;
+mod postings;
 mod query;
 mod stats;
 

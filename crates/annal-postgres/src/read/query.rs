@@ -16,6 +16,7 @@ use deadpool_postgres::Object;
 use tokio_postgres::GenericClient;
 use tokio_postgres::types::ToSql;
 
+use crate::read::postings::{PostingsQuery, Wanted};
 use crate::retry::ReadFailure;
 use crate::row::{EVENT_COLUMNS_OF, EVENT_JOINS, event, to_sql};
 
@@ -57,13 +58,16 @@ pub(crate) async fn query_page(
         // A name no event carries, or a window no event is in: nothing matches.
         return Ok(None);
     };
-    let mut params: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
-    let sql = query_sql(filter, &lookups, cursor, page, &mut params);
-    let refs: Vec<&(dyn ToSql + Sync)> = params
-        .iter()
-        .map(|param| &**param as &(dyn ToSql + Sync))
-        .collect();
-    let rows = transaction.query(sql.as_str(), &refs).await?;
+    let rows = match postings_driver(filter, &lookups) {
+        Some((kind, keys)) => {
+            postings_page(&*transaction, filter, &lookups, (kind, keys), cursor, page).await?
+        }
+        None => {
+            let mut params: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
+            let sql = query_sql(filter, &lookups, cursor, page, &mut params);
+            transaction.query(sql.as_str(), &refs(&params)).await?
+        }
+    };
     transaction.commit().await?;
     let events: Vec<RecordedEvent> = rows.iter().map(event).collect::<Result<_, _>>()?;
     let Some(last) = events.last() else {
@@ -79,6 +83,94 @@ pub(crate) async fn query_page(
     Ok(Some((events, next)))
 }
 
+/// The bound values as the driver takes them.
+fn refs(params: &[Box<dyn ToSql + Sync + Send>]) -> Vec<&(dyn ToSql + Sync)> {
+    params
+        .iter()
+        .map(|param| &**param as &(dyn ToSql + Sync))
+        .collect()
+}
+
+/// The column of a stream list, which its `(stream, version)` index serves.
+const STREAM: &str = "stream_id";
+
+/// The postings a filter's page reads, as (`postings.kind`, dictionary ids), when no stream,
+/// correlation or causation (each served by its own index) narrows it more surely: its types,
+/// else its aggregate types, else its source.
+fn postings_driver(filter: &Filter, lookups: &Lookups) -> Option<(i16, Vec<i64>)> {
+    if !filter.aggregate_ids.is_empty()
+        || filter.correlation_id.is_some()
+        || filter.causation_id.is_some()
+    {
+        return None;
+    }
+    let list = |name: &str| {
+        lookups
+            .lists
+            .iter()
+            .find(|(column, _)| *column == name)
+            .map(|(_, ids)| ids.clone())
+    };
+    if let Some(ids) = list("type_id") {
+        return Some((0, ids));
+    }
+    if let Some(ids) = list("aggregate_type_id") {
+        return Some((1, ids));
+    }
+    // A source no posted event has can still be in the unposted events.
+    filter
+        .source
+        .as_ref()
+        .map(|_| (2, lookups.source.into_iter().collect()))
+}
+
+/// One page through the postings (`postings.rs`): the first `page` rows after the cursor,
+/// past the filter's offset on the first page.
+async fn postings_page(
+    client: &impl GenericClient,
+    filter: &Filter,
+    lookups: &Lookups,
+    (kind, keys): (i16, Vec<i64>),
+    cursor: QueryCursor,
+    page: u64,
+) -> Result<Vec<tokio_postgres::Row>, ReadFailure> {
+    let mut params: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
+    let mut binder = Binder {
+        params: &mut params,
+    };
+    let unbounded = QueryCursor {
+        after: None,
+        ..cursor
+    };
+    let mut conditions = conditions(filter, None, unbounded, &mut binder);
+    for (column, ids) in &lookups.lists {
+        conditions.push(format!("e.{column} = ANY({})", binder.bind(ids.clone())));
+    }
+    let (mut lo, mut hi) = lookups.positions.unwrap_or((0, i64::MAX));
+    match (cursor.after, filter.direction) {
+        (Some(after), Direction::Forward) => lo = lo.max(after.saturating_add(1)),
+        (Some(after), Direction::Backward) => hi = hi.min(after),
+        (None, _) => {}
+    }
+    let skip = if cursor.after.is_none() {
+        filter.offset
+    } else {
+        0
+    };
+    let bound = refs(&params);
+    let query = PostingsQuery {
+        kind,
+        keys,
+        conditions,
+        params: &bound,
+        lo,
+        hi,
+        posted: lookups.posted,
+        direction: filter.direction,
+    };
+    query.rows(client, Wanted::new(skip, page)).await
+}
+
 /// A filter's name lists as ids: (column of `events`, ids), for each list the filter has.
 type IdLists = Vec<(&'static str, Vec<i64>)>;
 
@@ -89,6 +181,10 @@ struct Lookups {
     lists: IdLists,
     /// For a time window, the positions `start..end` that hold every event in it.
     positions: Option<(i64, i64)>,
+    /// `meta.posted`: the positions below it are in `postings`.
+    posted: i64,
+    /// The dictionary id of the filter's source, if it has one and it is posted.
+    source: Option<i64>,
 }
 
 /// Looks up, in one statement, the ids of the filter's type, stream and aggregate type names,
@@ -112,9 +208,6 @@ async fn resolve(
     let aggregates = owned(filter.aggregate_types.iter().map(|a| a.as_str()).collect());
     let window = filter.timestamp_from.is_some() || filter.timestamp_to.is_some();
     let mut lookups = Lookups::default();
-    if types.is_empty() && streams.is_empty() && aggregates.is_empty() && !window {
-        return Ok(Some(lookups));
-    }
     let rows = client
         .query(
             "SELECT 0, id FROM types WHERE name = ANY($1) \
@@ -133,7 +226,9 @@ async fn resolve(
                   AND ($5::BIGINT IS NULL OR min_ts < $5)), \
                  (SELECT max(position) + 1 FROM uncounted WHERE $6 \
                   AND ($4::BIGINT IS NULL OR timestamp >= $4) \
-                  AND ($5::BIGINT IS NULL OR timestamp < $5))), 0)",
+                  AND ($5::BIGINT IS NULL OR timestamp < $5))), 0) \
+             UNION ALL SELECT 5, value FROM meta WHERE key = 'posted' \
+             UNION ALL SELECT 6, id FROM sources WHERE name = $7",
             &[
                 &types,
                 &streams,
@@ -141,6 +236,7 @@ async fn resolve(
                 &filter.timestamp_from,
                 &filter.timestamp_to,
                 &window,
+                &filter.source,
             ],
         )
         .await?;
@@ -162,6 +258,8 @@ async fn resolve(
         }
         lookups.lists.push((column, ids));
     }
+    lookups.posted = of_kind(5).next().unwrap_or(0);
+    lookups.source = of_kind(6).next();
     if window {
         let start = of_kind(3).next().unwrap_or(0);
         let end = of_kind(4).next().unwrap_or(0);
@@ -255,9 +353,10 @@ fn query_sql(
     let enough = binder.bind(to_sql(page).saturating_add(offset));
     let limit = binder.bind(to_sql(page));
     let offset = binder.bind(offset);
-    let mut lists = lookups.lists.iter();
-    let driving = lists.next();
-    for (column, ids) in lists {
+    // A stream list drives through `events_stream`; the other lists are filters here, since a
+    // filter with no stream, correlation or causation reads the postings instead.
+    let driving = lookups.lists.iter().find(|(column, _)| *column == STREAM);
+    for (column, ids) in lookups.lists.iter().filter(|(column, _)| *column != STREAM) {
         conditions.push(format!("e.{column} = ANY({})", binder.bind(ids.clone())));
     }
     let scan = |extra: Option<String>| {
@@ -294,7 +393,7 @@ fn query_sql(
 
 #[cfg(test)]
 mod tests {
-    //! Every filter on an indexed column is answered from its index: with sequential scans
+    //! Every filter this statement answers is answered from an index: with sequential scans
     //! priced out, the plan of each query shape reads `events` through an index that serves
     //! the filter, never by a sequential scan or a walk of the whole primary key (a time
     //! window reads the primary key only over the positions its `time_chunks` bound).
@@ -310,49 +409,36 @@ mod tests {
     use super::{PAGE_SETTINGS, QueryCursor, query_sql, resolve};
     use crate::PostgresStore;
 
-    /// Each query shape and the indexes that serve it.
+    /// Each query shape this statement answers (those with no stream, correlation or causation
+    /// read the postings: `postings.rs`), and the indexes that serve it.
     fn filters() -> Vec<(&'static str, Filter, &'static [&'static str])> {
         let kind = |name: &str| EventType::new(name).unwrap();
-        let mut by_type = Filter::all();
-        by_type.event_types = vec![kind("task:done")];
-        by_type.limit = Some(100);
-        let mut two_types_window = Filter::all();
-        two_types_window.event_types = vec![kind("task:done"), kind("agent:step")];
-        two_types_window.timestamp_from = Some(100);
-        two_types_window.timestamp_to = Some(160);
-        two_types_window.limit = Some(100);
-        let mut by_aggregate_type = Filter::all();
-        by_aggregate_type.aggregate_types = vec![AggregateType::new("task").unwrap()];
         let mut by_stream = Filter::all();
         by_stream.aggregate_ids = vec![StreamId::new("s-3").unwrap()];
-        let mut by_source = Filter::all();
-        by_source.source = Some("planner".into());
+        let mut stream_and_type = by_stream.clone();
+        stream_and_type.event_types = vec![kind("task:done"), kind("agent:step")];
         let mut by_correlation = Filter::all();
         by_correlation.correlation_id = Some("c-5".into());
+        let mut correlation_and_source = by_correlation.clone();
+        correlation_and_source.source = Some("planner".into());
         let mut by_causation = Filter::all();
         by_causation.causation_id = Some("cause-7".into());
         let mut window = Filter::all();
         window.timestamp_from = Some(10);
         window.timestamp_to = Some(20);
         vec![
-            ("type", by_type, &["events_type"]),
-            (
-                "two types and a window",
-                two_types_window,
-                // A window is a range of positions (time_chunks): the primary key read
-                // over that range is bounded too.
-                &["events_type", "events_time", "events_pkey"],
-            ),
-            (
-                "aggregate type",
-                by_aggregate_type,
-                &["events_aggregate_type"],
-            ),
             ("stream", by_stream, &["events_stream"]),
-            ("source", by_source, &["events_source"]),
+            ("stream and types", stream_and_type, &["events_stream"]),
             ("correlation", by_correlation, &["events_correlation"]),
+            (
+                "correlation and source",
+                correlation_and_source,
+                &["events_correlation"],
+            ),
             ("causation", by_causation, &["events_causation"]),
-            ("time window", window, &["events_time", "events_pkey"]),
+            // A window is a range of positions (time_chunks): the primary key read over that
+            // range is bounded.
+            ("time window", window, &["events_pkey"]),
         ]
     }
 

@@ -16,12 +16,17 @@ use crate::row::{from_sql, to_sql};
 /// events past the watermark) rows read, whatever the number of events; `top_streams` caps the per-stream list.
 pub(crate) async fn stats(client: Object, top_streams: usize) -> Result<Stats, ReadFailure> {
     // One statement, so every figure comes from the same read snapshot. The oldest and newest
-    // timestamps and positions are the ends of the time index and of the primary key.
+    // positions are the ends of the primary key; the oldest and newest timestamps, the ends of
+    // the exact bounds of the counted runs (`time_chunks`, each end an index read) and of the
+    // events past the watermark.
     let totals = client
         .query_one(
             "WITH c AS (SELECT kind, events FROM counts_now WHERE kind IN ('all', 'streams')) \
              SELECT (SELECT coalesce(sum(events), 0)::bigint FROM c WHERE kind = 'all'), \
-                    (SELECT min(timestamp) FROM events), (SELECT max(timestamp) FROM events), \
+                    least((SELECT min(min_ts) FROM time_chunks), \
+                          (SELECT min(timestamp) FROM uncounted)), \
+                    greatest((SELECT max(max_ts) FROM time_chunks), \
+                             (SELECT max(timestamp) FROM uncounted)), \
                     (SELECT min(position) FROM events), (SELECT max(position) FROM events), \
                     (SELECT coalesce(sum(events), 0)::bigint FROM c WHERE kind = 'streams'), \
                     (SELECT count(*) FROM snapshots)",
@@ -120,7 +125,8 @@ async fn bytes_on_disk(client: &Object) -> Result<u64, ReadFailure> {
              WHERE c.relkind = 'r' AND c.relnamespace = current_schema()::regnamespace \
              AND c.relname IN ('events', 'streams', 'types', 'aggregate_types', 'snapshots', \
                                'projections', 'meta', 'schema_migrations', 'counts', \
-                               'stream_counts', 'time_chunks')",
+                               'stream_counts', 'time_chunks', 'sources', \
+                               'postings')",
             &[],
         )
         .await?

@@ -1,10 +1,13 @@
 //! The fold: moves the statistics' watermark (`meta.counted`) up to the head, counting the
 //! events past it into `counts` and `stream_counts` and widening the time bounds of their runs
-//! of positions (`time_chunks`), in transactions of its own after the appends committed
-//! (`schema.rs`, `SCHEMA_V3` and `SCHEMA_V4`).
+//! of positions (`time_chunks`), and posts each run of 4,096 positions the watermark has passed
+//! (`postings`, `meta.posted`), in transactions of its own after the appends committed
+//! (`schema.rs`, `SCHEMA_V3` to `SCHEMA_V5`).
 //!
 //! Invariants: every event at or below the watermark is counted exactly once, and none above
-//! it is; the time bounds hold every event at or below it. A fold first locks the `counted` row, the lock the delete trigger takes too, then reads
+//! it is; the time bounds of a run are exactly the oldest and newest timestamps of its events
+//! at or below it; the postings hold exactly the positions below `posted`, each under its type,
+//! aggregate type and source. A fold first locks the `counted` row, the lock the delete trigger takes too, then reads
 //! the events in a new statement, whose read snapshot includes every deletion that committed
 //! before the lock was granted; a deletion that commits later finds the new watermark and
 //! uncounts its rows below it. The events read are those up to the head of the same read
@@ -65,6 +68,31 @@ const FOLD: &str = "WITH bounds AS (\
        WHERE meta.key = 'counted' AND b.upto > $1) \
      SELECT upto, upto >= head FROM bounds";
 
+/// Gives the sources of the events in `[$1, $2)` dictionary ids (`sources`), before [`POST`].
+const POST_SOURCES: &str = "INSERT INTO sources (name) \
+     SELECT DISTINCT source FROM events WHERE position >= $1 AND position < $2 ORDER BY 1 \
+     ON CONFLICT (name) DO NOTHING";
+
+/// Writes the postings of the runs of 4,096 positions in `[$1, $2)` (one row per type,
+/// aggregate type and source of each run, its positions ascending) and moves `meta.posted` to
+/// `$2`. A run is posted once, when the watermark has passed its end; a row already there (left
+/// by a rebuild) is replaced, since postings are derived from the events.
+const POST: &str = "WITH \
+     rows AS (SELECT e.position, e.type_id, e.aggregate_type_id, s.id AS source_id \
+       FROM events e JOIN sources s ON s.name = e.source \
+       WHERE e.position >= $1 AND e.position < $2), \
+     keyed AS (SELECT 0::smallint AS kind, type_id AS key, position FROM rows \
+       UNION ALL SELECT 1::smallint, aggregate_type_id, position FROM rows \
+       UNION ALL SELECT 2::smallint, source_id, position FROM rows), \
+     posted AS (INSERT INTO postings (kind, key, chunk, positions) \
+       SELECT kind, key, position / 4096, array_agg(position ORDER BY position) FROM keyed \
+       GROUP BY 1, 2, 3 ORDER BY 1, 2, 3 \
+       ON CONFLICT (kind, key, chunk) DO UPDATE SET positions = excluded.positions) \
+     UPDATE meta SET value = $2 WHERE key = 'posted'";
+
+/// Positions per run of `time_chunks` and `postings`.
+const RUN: i64 = 4_096;
+
 /// Folds until the watermark reaches the head; returns the watermark.
 pub(crate) async fn catch_up(pool: &Pool) -> Result<u64, tokio_postgres::Error> {
     loop {
@@ -93,9 +121,31 @@ async fn fold_once(pool: &Pool) -> Result<(u64, bool), tokio_postgres::Error> {
     let row = transaction
         .query_one(&fold, &[&watermark, &FOLD_EVENTS_MAX])
         .await?;
-    transaction.commit().await?;
     let upto: i64 = row.get(0);
+    post(&transaction, upto).await?;
+    transaction.commit().await?;
     Ok((u64::try_from(upto).unwrap_or(0), row.get(1)))
+}
+
+/// Posts every whole run of positions at or below the watermark `counted` that is not posted
+/// yet, in the fold's transaction (so under its lock of the `counted` row).
+async fn post(
+    transaction: &deadpool_postgres::Transaction<'_>,
+    counted: i64,
+) -> Result<(), tokio_postgres::Error> {
+    let posted: i64 = transaction
+        .query_one("SELECT value FROM meta WHERE key = 'posted'", &[])
+        .await?
+        .get(0);
+    let through = (counted + 1) / RUN * RUN;
+    if through <= posted {
+        return Ok(());
+    }
+    let sources = transaction.prepare_cached(POST_SOURCES).await?;
+    transaction.execute(&sources, &[&posted, &through]).await?;
+    let post = transaction.prepare_cached(POST).await?;
+    transaction.execute(&post, &[&posted, &through]).await?;
+    Ok(())
 }
 
 /// The fold task: every [`FOLD_INTERVAL`], if this process has seen the head move past what it

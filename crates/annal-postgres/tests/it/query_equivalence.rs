@@ -125,10 +125,22 @@ async fn answers_equal_a_scan(
     cases: usize,
     span: u64,
 ) -> usize {
+    answers_equal_a_scan_of(store, dice, cases, span, &|_| {}).await
+}
+
+/// [`answers_equal_a_scan`], with each filter passed through `shape` first.
+async fn answers_equal_a_scan_of(
+    store: &PostgresStore,
+    dice: &mut Dice,
+    cases: usize,
+    span: u64,
+    shape: &dyn Fn(&mut Filter),
+) -> usize {
     let log = collect(store.read_all(Position::START).await.unwrap()).await;
     let mut non_empty = 0;
     for case in 0..cases {
         let mut filter = random_filter(dice);
+        shape(&mut filter);
         if span != WINDOW_SPAN {
             // A window of up to a third of the span, anywhere in it (a filter refuses an empty
             // one).
@@ -211,4 +223,50 @@ async fn time_windows_find_events_on_both_sides_of_the_fold_watermark() {
         non_empty >= 30,
         "too few filters matched anything: {non_empty}"
     );
+}
+
+/// Queries driven by the postings (a type, an aggregate type or a source, and no stream,
+/// correlation or causation) over several posted runs of 4,096 positions and the unposted
+/// events after them, before and after removals: every answer equals a scan, and the check
+/// `annal verify` runs finds the postings and the time bounds exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postings_answer_what_a_scan_answers_after_removals() {
+    let url = cluster().fresh_database().await;
+    let store = PostgresStore::connect(&url).await.unwrap();
+    let mut dice = Dice(20_261_204);
+    // About 10,000 events: two posted runs and part of a third.
+    append_random(&store, &mut dice, 1_000, &|dice| dice.roll(1_200) as i64).await;
+    let observer = plain(&url).await;
+    until_counted(&observer).await;
+    let posted: i64 = observer
+        .query_one("SELECT value FROM meta WHERE key = 'posted'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(posted, 2 * 4_096, "two whole runs are posted");
+    let postings_only = |filter: &mut Filter| {
+        filter.aggregate_ids.clear();
+        filter.correlation_id = None;
+        filter.causation_id = None;
+    };
+    let non_empty = answers_equal_a_scan_of(&store, &mut dice, 80, 1_200, &postings_only).await;
+    assert!(non_empty >= 40, "too few filters matched: {non_empty}");
+    let truncated = StreamId::new("s-1").unwrap();
+    store
+        .truncate_before(&truncated, annal_core::Version(700), true)
+        .await
+        .unwrap();
+    let deleted = StreamId::new("s-2").unwrap();
+    store
+        .delete_stream(&deleted, ExpectedVersion::Any)
+        .await
+        .unwrap();
+    assert_eq!(store.check_index().await.unwrap(), Vec::<String>::new());
+    let non_empty = answers_equal_a_scan_of(&store, &mut dice, 80, 1_200, &postings_only).await;
+    assert!(non_empty >= 40, "too few filters matched: {non_empty}");
+    let stats = store.stats(10).await.unwrap();
+    let log = collect(store.read_all(Position::START).await.unwrap()).await;
+    let oldest = log.iter().map(|event| event.timestamp).min();
+    let newest = log.iter().map(|event| event.timestamp).max();
+    assert_eq!((stats.oldest_timestamp, stats.newest_timestamp), (oldest, newest));
 }
