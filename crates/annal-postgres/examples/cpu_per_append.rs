@@ -1,8 +1,9 @@
 //! Where one appender's time goes: wall time, the cluster's CPU and this process's CPU per
-//! append, for the store and for plain one-row `INSERT`s of the same rows into a copy of the
-//! events table, alternated three times on the durable throwaway cluster (`N` appends each,
-//! 4,000 by default). CPU comes from `/proc`: the postmaster and its children, and this
-//! process. What it printed is in BENCHMARKS.md.
+//! event, for the store and for plain `INSERT`s of the same rows into a copy of the events
+//! table, alternated three times on the durable throwaway cluster (`N` appends each, 4,000 by
+//! default, of `BATCH` events each, 1 by default). CPU comes from `/proc`: the postmaster and
+//! its children (the fold's work behind the commits included: the store's figure is read once
+//! the fold has caught up), and this process. What it printed is in BENCHMARKS.md.
 //! Run: `cargo run --release -p annal-postgres --example cpu_per_append`.
 
 // A measuring tool: a failed setup stops it loudly; the figures are printed.
@@ -62,12 +63,11 @@ const PLAIN_INSERT: &str = "INSERT INTO ceiling (position, stream_id, version, t
      $5::bigint[], $6::bigint[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], \
      $12::text[])";
 
-fn report(label: &str, n: u64, started: Instant, own: u64, server: u64) {
-    let wall = started.elapsed().as_secs_f64();
-    // Ticks of 10 ms (`CLK_TCK` is 100 on Linux), shown in µs per append.
+fn report(label: &str, n: u64, wall: f64, own: u64, server: u64) {
+    // Ticks of 10 ms (`CLK_TCK` is 100 on Linux), shown in µs per event.
     let per = |t: u64| t as f64 * 10_000.0 / n as f64;
     println!(
-        "{label}: {:.0}/s, {:.0} us wall, client CPU {:.0} us, server CPU {:.0} us per append",
+        "{label}: {:.0}/s, {:.1} us wall, client CPU {:.1} us, server CPU {:.1} us per event",
         n as f64 / wall,
         wall * 1e6 / n as f64,
         per(own_ticks() - own),
@@ -81,6 +81,10 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(4000);
+    let batch: u64 = std::env::var("BATCH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
     let url = annal_testkit::pg_cluster::durable_cluster()
         .fresh_database()
         .await;
@@ -113,40 +117,97 @@ async fn main() {
     let mut next = 0u64;
     for round in 0..3 {
         let (own, server, started) = (own_ticks(), server_ticks(), Instant::now());
-        for _ in 0..n {
-            next += 1;
-            store
-                .append(&stream, ExpectedVersion::Any, vec![event(next)])
-                .await
-                .unwrap();
-        }
-        report(&format!("round {round} store"), n, started, own, server);
+        store_round(&store, &stream, n, batch, &mut next).await;
+        let wall = started.elapsed().as_secs_f64();
+        until_folded(&client).await;
+        let label = format!("round {round} store");
+        report(&label, n * batch, wall, own, server);
         let (own, server, started) = (own_ticks(), server_ticks(), Instant::now());
-        for _ in 0..n {
-            next += 1;
-            let p = next as i64;
-            let payload = json!({ "n": p, "note": note() }).to_string();
-            client
-                .execute(
-                    &plain,
-                    &[
-                        &vec![p],
-                        &vec![0i64],
-                        &vec![p],
-                        &vec![1i64],
-                        &vec![1i64],
-                        &vec![1_700_000_000_000i64],
-                        &vec![format!("0190-{p:012}-0")],
-                        &vec!["orchestrator"],
-                        &vec![payload],
-                        &vec!["{}"],
-                        &vec![None::<&str>],
-                        &vec![None::<&str>],
-                    ],
-                )
-                .await
-                .unwrap();
+        plain_round(&client, &plain, n, batch, &mut next).await;
+        let wall = started.elapsed().as_secs_f64();
+        report(
+            &format!("round {round} plain"),
+            n * batch,
+            wall,
+            own,
+            server,
+        );
+    }
+}
+
+/// `n` appends of `batch` events each, numbered on from `next`.
+async fn store_round(store: &PostgresStore, stream: &StreamId, n: u64, batch: u64, next: &mut u64) {
+    for _ in 0..n {
+        let events = (0..batch)
+            .map(|_| {
+                *next += 1;
+                event(*next)
+            })
+            .collect();
+        store
+            .append(stream, ExpectedVersion::Any, events)
+            .await
+            .unwrap();
+    }
+}
+
+/// `n` plain `INSERT`s of `batch` rows each, numbered on from `next`.
+async fn plain_round(
+    client: &tokio_postgres::Client,
+    plain: &tokio_postgres::Statement,
+    n: u64,
+    batch: u64,
+    next: &mut u64,
+) {
+    for _ in 0..n {
+        let first = *next as i64 + 1;
+        *next += batch;
+        let rows: Vec<i64> = (first..=*next as i64).collect();
+        let count = rows.len();
+        let payloads: Vec<String> = rows
+            .iter()
+            .map(|p| json!({ "n": p, "note": note() }).to_string())
+            .collect();
+        let ids: Vec<String> = rows.iter().map(|p| format!("0190-{p:012}-0")).collect();
+        client
+            .execute(
+                plain,
+                &[
+                    &rows,
+                    &vec![0i64; count],
+                    &rows,
+                    &vec![1i64; count],
+                    &vec![1i64; count],
+                    &vec![1_700_000_000_000i64; count],
+                    &ids,
+                    &vec!["orchestrator"; count],
+                    &payloads,
+                    &vec!["{}"; count],
+                    &vec![None::<&str>; count],
+                    &vec![None::<&str>; count],
+                ],
+            )
+            .await
+            .unwrap();
+    }
+}
+
+/// Waits until the fold has counted (and posted) up to the head, where the schema has a fold.
+async fn until_folded(client: &tokio_postgres::Client) {
+    for _ in 0..1_000 {
+        let done: bool = client
+            .query_one(
+                "SELECT coalesce((SELECT value FROM meta WHERE key = 'counted'), \
+                 (SELECT value FROM meta WHERE key = 'head')) \
+                 = (SELECT value FROM meta WHERE key = 'head')",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if done {
+            return;
         }
-        report(&format!("round {round} plain"), n, started, own, server);
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
 }

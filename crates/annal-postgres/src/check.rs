@@ -48,13 +48,13 @@ pub(crate) const POSTINGS: &str = "WITH keyed AS (\
        UNION ALL SELECT 2::smallint, s.id, e.position FROM events e \
          LEFT JOIN sources s ON s.name = e.source), \
      actual AS (SELECT kind, key, position / 4096 AS chunk, \
-         array_agg(position ORDER BY position) AS positions FROM keyed \
+         array_agg((position % 4096)::smallint ORDER BY position) AS offsets FROM keyed \
        WHERE position < (SELECT value FROM meta WHERE key = 'posted') GROUP BY 1, 2, 3) \
      SELECT coalesce(a.kind, p.kind), coalesce(a.key, p.key), coalesce(a.chunk, p.chunk), \
-            coalesce(cardinality(p.positions), 0), coalesce(cardinality(a.positions), 0) \
+            coalesce(cardinality(p.offsets), 0), coalesce(cardinality(a.offsets), 0) \
      FROM actual a FULL JOIN postings p \
        ON p.kind = a.kind AND p.key IS NOT DISTINCT FROM a.key AND p.chunk = a.chunk \
-     WHERE p.positions IS DISTINCT FROM a.positions ORDER BY 1, 2, 3";
+     WHERE p.offsets IS DISTINCT FROM a.offsets ORDER BY 1, 2, 3";
 
 /// The watermarks, if `counted` is not between 0 and the head, or `posted` is not a whole
 /// number of runs at most one past `counted`.

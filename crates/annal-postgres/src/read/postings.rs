@@ -79,7 +79,9 @@ impl Wanted {
 
     /// Takes rows in order: the first ones pass the offset, the rest fill the page.
     fn take(&mut self, rows: Vec<Row>) {
-        let passed = usize::try_from(self.skip).unwrap_or(usize::MAX).min(rows.len());
+        let passed = usize::try_from(self.skip)
+            .unwrap_or(usize::MAX)
+            .min(rows.len());
         self.skip -= passed as u64;
         let room = self.page.saturating_sub(self.rows.len());
         self.rows.extend(rows.into_iter().skip(passed).take(room));
@@ -203,15 +205,18 @@ impl PostingsQuery<'_> {
     ) -> Result<Vec<i64>, ReadFailure> {
         let found = client
             .query(
-                "SELECT positions FROM postings \
+                "SELECT chunk, offsets FROM postings \
                  WHERE kind = $1 AND key = ANY($2) AND chunk >= $3 AND chunk <= $4",
                 &[&self.kind, &self.keys, &first, &last],
             )
             .await?;
         let mut positions: Vec<i64> = Vec::new();
         for row in found {
-            let run: Vec<i64> = row.get(0);
-            positions.extend(run.into_iter().filter(|p| (lo..hi).contains(p)));
+            let (chunk, offsets): (i64, Vec<i16>) = (row.get(0), row.get(1));
+            let run = offsets
+                .into_iter()
+                .map(|offset| chunk * RUN + i64::from(offset));
+            positions.extend(run.filter(|p| (lo..hi).contains(p)));
         }
         positions.sort_unstable();
         positions.dedup();
@@ -247,7 +252,10 @@ impl PostingsQuery<'_> {
             rest = match last {
                 // Cut at the limit: the slice's candidates after the last row are still to check.
                 Some(last) if !short => {
-                    let done = part.iter().position(|p| *p == last).map_or(part.len(), |i| i + 1);
+                    let done = part
+                        .iter()
+                        .position(|p| *p == last)
+                        .map_or(part.len(), |i| i + 1);
                     &rest[done..]
                 }
                 _ => after,

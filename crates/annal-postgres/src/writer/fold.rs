@@ -74,7 +74,7 @@ const POST_SOURCES: &str = "INSERT INTO sources (name) \
      ON CONFLICT (name) DO NOTHING";
 
 /// Writes the postings of the runs of 4,096 positions in `[$1, $2)` (one row per type,
-/// aggregate type and source of each run, its positions ascending) and moves `meta.posted` to
+/// aggregate type and source of each run, its positions' offsets in the run ascending) and moves `meta.posted` to
 /// `$2`. A run is posted once, when the watermark has passed its end; a row already there (left
 /// by a rebuild) is replaced, since postings are derived from the events.
 const POST: &str = "WITH \
@@ -84,10 +84,11 @@ const POST: &str = "WITH \
      keyed AS (SELECT 0::smallint AS kind, type_id AS key, position FROM rows \
        UNION ALL SELECT 1::smallint, aggregate_type_id, position FROM rows \
        UNION ALL SELECT 2::smallint, source_id, position FROM rows), \
-     posted AS (INSERT INTO postings (kind, key, chunk, positions) \
-       SELECT kind, key, position / 4096, array_agg(position ORDER BY position) FROM keyed \
+     posted AS (INSERT INTO postings (kind, key, chunk, offsets) \
+       SELECT kind, key, position / 4096, \
+         array_agg((position % 4096)::smallint ORDER BY position) FROM keyed \
        GROUP BY 1, 2, 3 ORDER BY 1, 2, 3 \
-       ON CONFLICT (kind, key, chunk) DO UPDATE SET positions = excluded.positions) \
+       ON CONFLICT (kind, key, chunk) DO UPDATE SET offsets = excluded.offsets) \
      UPDATE meta SET value = $2 WHERE key = 'posted'";
 
 /// Positions per run of `time_chunks` and `postings`.
@@ -110,6 +111,14 @@ async fn fold_once(pool: &Pool) -> Result<(u64, bool), tokio_postgres::Error> {
         return Ok((0, true));
     };
     let transaction = client.transaction().await?;
+    // The fold writes only derived data and its own watermark, in one transaction: if a crash
+    // loses its commit, the watermark goes back with what it counted, and the next fold redoes
+    // it. So it does not wait for its WAL to reach the disk (a later durable commit, whose
+    // flush covers all earlier WAL, or the WAL writer takes it there), and leaves the disk's
+    // flushes to the appends.
+    transaction
+        .batch_execute("SET LOCAL synchronous_commit = off")
+        .await?;
     let watermark: i64 = transaction
         .query_one(
             "SELECT value FROM meta WHERE key = 'counted' FOR UPDATE",

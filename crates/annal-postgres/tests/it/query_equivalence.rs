@@ -268,5 +268,8 @@ async fn postings_answer_what_a_scan_answers_after_removals() {
     let log = collect(store.read_all(Position::START).await.unwrap()).await;
     let oldest = log.iter().map(|event| event.timestamp).min();
     let newest = log.iter().map(|event| event.timestamp).max();
-    assert_eq!((stats.oldest_timestamp, stats.newest_timestamp), (oldest, newest));
+    assert_eq!(
+        (stats.oldest_timestamp, stats.newest_timestamp),
+        (oldest, newest)
+    );
 }
