@@ -13,7 +13,8 @@
 
 use annal_core::Direction;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{GenericClient, Row};
+use deadpool_postgres::Transaction;
+use tokio_postgres::Row;
 
 use crate::retry::ReadFailure;
 use crate::row::{EVENT_COLUMNS_OF, EVENT_JOINS};
@@ -95,7 +96,7 @@ impl PostingsQuery<'_> {
     /// The page's rows, in its direction.
     pub(crate) async fn rows(
         &self,
-        client: &impl GenericClient,
+        client: &Transaction<'_>,
         mut wanted: Wanted,
     ) -> Result<Vec<Row>, ReadFailure> {
         let posted = (self.lo, self.hi.min(self.posted));
@@ -138,13 +139,13 @@ impl PostingsQuery<'_> {
     /// The matching rows in `lo..hi` (from `posted` on), from a range of the primary key.
     async fn unposted_rows(
         &self,
-        client: &impl GenericClient,
+        client: &Transaction<'_>,
         (mut lo, mut hi): (i64, i64),
         wanted: &mut Wanted,
     ) -> Result<(), ReadFailure> {
         let n = self.params.len();
         let range = format!("e.position >= ${} AND e.position < ${}", n + 1, n + 2);
-        let statement = client.prepare(&self.select(&range, n + 3)).await?;
+        let statement = client.prepare_cached(&self.select(&range, n + 3)).await?;
         while lo < hi && !wanted.full() {
             let limit = wanted.limit();
             let mut params = self.params.to_vec();
@@ -166,7 +167,7 @@ impl PostingsQuery<'_> {
     /// The matching rows in `lo..hi` (below `posted`) through the postings.
     async fn posted_rows(
         &self,
-        client: &impl GenericClient,
+        client: &Transaction<'_>,
         (lo, hi): (i64, i64),
         wanted: &mut Wanted,
     ) -> Result<(), ReadFailure> {
@@ -199,16 +200,18 @@ impl PostingsQuery<'_> {
     /// page's order.
     async fn candidates(
         &self,
-        client: &impl GenericClient,
+        client: &Transaction<'_>,
         (first, last): (i64, i64),
         (lo, hi): (i64, i64),
     ) -> Result<Vec<i64>, ReadFailure> {
-        let found = client
-            .query(
+        let statement = client
+            .prepare_cached(
                 "SELECT chunk, offsets FROM postings \
                  WHERE kind = $1 AND key = ANY($2) AND chunk >= $3 AND chunk <= $4",
-                &[&self.kind, &self.keys, &first, &last],
             )
+            .await?;
+        let found = client
+            .query(&statement, &[&self.kind, &self.keys, &first, &last])
             .await?;
         let mut positions: Vec<i64> = Vec::new();
         for row in found {
@@ -230,13 +233,13 @@ impl PostingsQuery<'_> {
     /// filter, until the page is full or the candidates are spent.
     async fn check(
         &self,
-        client: &impl GenericClient,
+        client: &Transaction<'_>,
         candidates: &[i64],
         wanted: &mut Wanted,
     ) -> Result<(), ReadFailure> {
         let n = self.params.len();
         let sql = self.select(&format!("e.position = ANY(${})", n + 1), n + 2);
-        let statement = client.prepare(&sql).await?;
+        let statement = client.prepare_cached(&sql).await?;
         let mut rest = candidates;
         let mut slice = usize::try_from(wanted.limit()).unwrap_or(0) + CANDIDATES_SLACK;
         while !rest.is_empty() && !wanted.full() {

@@ -60,7 +60,7 @@ pub(crate) async fn query_page(
     };
     let rows = match postings_driver(filter, &lookups) {
         Some((kind, keys)) => {
-            postings_page(&*transaction, filter, &lookups, (kind, keys), cursor, page).await?
+            postings_page(&transaction, filter, &lookups, (kind, keys), cursor, page).await?
         }
         None => {
             let mut params: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
@@ -127,7 +127,7 @@ fn postings_driver(filter: &Filter, lookups: &Lookups) -> Option<(i16, Vec<i64>)
 /// One page through the postings (`postings.rs`): the first `page` rows after the cursor,
 /// past the filter's offset on the first page.
 async fn postings_page(
-    client: &impl GenericClient,
+    client: &deadpool_postgres::Transaction<'_>,
     filter: &Filter,
     lookups: &Lookups,
     (kind, keys): (i16, Vec<i64>),
@@ -208,6 +208,15 @@ async fn resolve(
     let aggregates = owned(filter.aggregate_types.iter().map(|a| a.as_str()).collect());
     let window = filter.timestamp_from.is_some() || filter.timestamp_to.is_some();
     let mut lookups = Lookups::default();
+    if types.is_empty()
+        && streams.is_empty()
+        && aggregates.is_empty()
+        && !window
+        && filter.source.is_none()
+    {
+        // Nothing to look up: the page reads no postings.
+        return Ok(Some(lookups));
+    }
     let rows = client
         .query(
             "SELECT 0, id FROM types WHERE name = ANY($1) \
