@@ -12,9 +12,9 @@
 //! postings row read, never a read of its events.
 
 use annal_core::Direction;
-use tokio_postgres::types::ToSql;
 use deadpool_postgres::Transaction;
 use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
 
 use crate::retry::ReadFailure;
 use crate::row::{EVENT_COLUMNS_OF, EVENT_JOINS};

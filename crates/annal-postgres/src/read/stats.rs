@@ -15,6 +15,42 @@ use crate::row::{from_sql, to_sql};
 /// Statistics from the maintained counts (`schema.rs`, `SCHEMA_V3`): O(types + streams shown +
 /// events past the watermark) rows read, whatever the number of events; `top_streams` caps the per-stream list.
 pub(crate) async fn stats(client: Object, top_streams: usize) -> Result<Stats, ReadFailure> {
+    // The four statements are sent at once (pipelined on the one connection), so the figures
+    // cost one round trip, not four.
+    let (totals, kinds, top_streams, bytes) = tokio::try_join!(
+        totals(&client),
+        async {
+            let kinds = client.query(
+                "SELECT c.kind, coalesce(t.name, a.name), c.events FROM counts_now c \
+                 LEFT JOIN types t ON c.kind = 'type' AND t.id = c.id \
+                 LEFT JOIN aggregate_types a ON c.kind = 'aggregate_type' AND a.id = c.id \
+                 WHERE c.kind IN ('type', 'aggregate_type') AND c.events > 0",
+                &[],
+            );
+            Ok::<_, ReadFailure>(kinds.await?)
+        },
+        top(&client, top_streams),
+        bytes_on_disk(&client),
+    )?;
+    let mut stats = totals;
+    for row in kinds {
+        let (kind, name): (String, Option<String>) = (row.get(0), row.get(1));
+        let Some(name) = name else { continue };
+        let counts = if kind == "type" {
+            &mut stats.events_by_type
+        } else {
+            &mut stats.events_by_aggregate_type
+        };
+        let events = count(row.get(2), &|| format!("table counts ({kind} {name:?})"))?;
+        counts.insert(name, events);
+    }
+    stats.top_streams = top_streams;
+    stats.bytes_on_disk = Some(bytes);
+    Ok(stats)
+}
+
+/// The totals, the ends of the log and the snapshot count.
+async fn totals(client: &Object) -> Result<Stats, ReadFailure> {
     // One statement, so every figure comes from the same read snapshot. The oldest and newest
     // positions are the ends of the primary key; the oldest and newest timestamps, the ends of
     // the exact bounds of the counted runs (`time_chunks`, each end an index read) and of the
@@ -39,7 +75,7 @@ pub(crate) async fn stats(client: Object, top_streams: usize) -> Result<Stats, R
             .transpose()
             .map_err(|e| ReadFailure::Read(e.into()))
     };
-    let mut stats = Stats {
+    let stats = Stats {
         total_events: count(totals.get(0), &|| "table counts (kind all)".into())?,
         oldest_timestamp: totals.get(1),
         newest_timestamp: totals.get(2),
@@ -49,28 +85,6 @@ pub(crate) async fn stats(client: Object, top_streams: usize) -> Result<Stats, R
         snapshot_count: count(totals.get(6), &|| "table snapshots (count)".into())?,
         ..Stats::default()
     };
-    for row in client
-        .query(
-            "SELECT c.kind, coalesce(t.name, a.name), c.events FROM counts_now c \
-             LEFT JOIN types t ON c.kind = 'type' AND t.id = c.id \
-             LEFT JOIN aggregate_types a ON c.kind = 'aggregate_type' AND a.id = c.id \
-             WHERE c.kind IN ('type', 'aggregate_type') AND c.events > 0",
-            &[],
-        )
-        .await?
-    {
-        let (kind, name): (String, Option<String>) = (row.get(0), row.get(1));
-        let Some(name) = name else { continue };
-        let counts = if kind == "type" {
-            &mut stats.events_by_type
-        } else {
-            &mut stats.events_by_aggregate_type
-        };
-        let events = count(row.get(2), &|| format!("table counts ({kind} {name:?})"))?;
-        counts.insert(name, events);
-    }
-    stats.top_streams = top(&client, top_streams).await?;
-    stats.bytes_on_disk = Some(bytes_on_disk(&client).await?);
     Ok(stats)
 }
 
