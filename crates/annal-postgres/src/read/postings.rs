@@ -308,7 +308,7 @@ mod tests {
         let query = PostingsQuery {
             kind: 0,
             keys: types.clone(),
-            conditions: vec!["e.type_id = ANY($1)".into(), "e.timestamp + 0 >= $2".into()],
+            conditions: vec!["e.type_id = ANY($1)".into(), "e.timestamp >= $2".into()],
             params: &params,
             lo: 0,
             hi: i64::MAX,

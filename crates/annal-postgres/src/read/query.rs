@@ -1,15 +1,17 @@
-//! Filtered queries: the filter becomes a `WHERE` clause, pages are keyed by position.
+//! Filtered queries, pages keyed by position. A filter with a type, aggregate type or source
+//! and no stream, correlation or causation is answered through the postings (`postings.rs`);
+//! every other filter becomes one `WHERE` clause here.
 //!
-//! The filter's `offset` is applied by the first page's `OFFSET`; later pages continue after
-//! the last position returned, so a long query never re-reads what it skipped.
+//! The filter's `offset` is passed over on the first page only; later pages continue after the
+//! last position returned, so a long query never re-reads what it skipped.
 //!
-//! Invariant: a page costs O(log N + k) index reads for every filter on an indexed column
-//! (`schema.rs`, `SCHEMA_V2`), k the rows it returns plus the offset. Names are turned into
-//! ids first, and a time window into a range of positions, both bound as values so the planner
-//! sees how many rows each selects; a list of types,
-//! aggregate types or streams is read one value at a time, each in position order from its
-//! `(column, position)` index and cut at the page's size, then merged: PostgreSQL cannot read
-//! one index in position order for several leading values.
+//! Invariant: a page costs O(log N + k) index reads, k the rows it returns plus the offset. A
+//! list of streams is read one stream at a time, each in position order from `events_stream`
+//! and cut at the page's size, then merged (PostgreSQL cannot read one index in position order
+//! for several leading values); a correlation or causation id is read from its own index; a
+//! time window alone is read as the range of positions `time_chunks` gives it. Names are turned
+//! into ids first, and a time window into a range of positions, both bound as values so the
+//! planner sees how many rows each selects.
 
 use annal_core::{Direction, Filter, RecordedEvent};
 use deadpool_postgres::Object;
@@ -311,14 +313,12 @@ fn conditions(
         let value = binder.bind(causation_id.clone());
         conditions.push(format!("e.causation_id = {value}"));
     }
-    // `+ 0` keeps the planner off `events_time` for the window: its statistics lag behind the
-    // newest timestamps, so it would take a window of recent events for a small one and sort
-    // all of it; the window is read as a range of positions instead (below).
+    // The timestamp test itself; the window is read as a range of positions (below).
     if let Some(from) = filter.timestamp_from {
-        conditions.push(format!("e.timestamp + 0 >= {}", binder.bind(from)));
+        conditions.push(format!("e.timestamp >= {}", binder.bind(from)));
     }
     if let Some(to) = filter.timestamp_to {
-        conditions.push(format!("e.timestamp + 0 < {}", binder.bind(to)));
+        conditions.push(format!("e.timestamp < {}", binder.bind(to)));
     }
     if let Some((start, end)) = positions {
         conditions.push(format!(
