@@ -22,6 +22,10 @@ use annal_core::{
 };
 use annal_postgres::{PostgresOptions, PostgresStore};
 use futures::StreamExt;
+
+#[path = "support/fold.rs"]
+mod bench_fold;
+use bench_fold::until_folded;
 use serde_json::json;
 
 const TYPES: [&str; 5] = [
@@ -252,31 +256,6 @@ fn sizes() -> Vec<u64> {
     )
 }
 
-/// Waits until the fold has counted and posted every event (the steady state the reads are
-/// measured in: right after a load the fold is still at work beside them); returns the wait.
-async fn until_folded(url: &str) -> Duration {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
-    let started = Instant::now();
-    loop {
-        let done: bool = client
-            .query_one(
-                "SELECT (SELECT value FROM meta WHERE key = 'counted') \
-                 = (SELECT value FROM meta WHERE key = 'head')",
-                &[],
-            )
-            .await
-            .unwrap()
-            .get(0);
-        if done {
-            return started.elapsed();
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 fn options() -> PostgresOptions {
     PostgresOptions::new().pool_size(4)
 }
@@ -294,6 +273,10 @@ fn main() {
         let store = PostgresStore::connect_with(url.parse().unwrap(), options())
             .await
             .unwrap();
+        let (observer, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
         println!("| events | step | median of 5 | returned |");
         println!("|---|---|---|---|");
         let mut loaded = 0;
@@ -301,7 +284,8 @@ fn main() {
             let started = Instant::now();
             load(&store, loaded, size).await;
             let loaded_in = started.elapsed().as_secs_f64();
-            let folded_in = until_folded(&url).await.as_secs_f64();
+            // The reads are measured at rest: right after a load the fold is still at work.
+            let folded_in = until_folded(&observer).await.as_secs_f64();
             println!(
                 "(loaded {} events in {loaded_in:.1} s; the fold caught up {folded_in:.1} s later)",
                 size - loaded,

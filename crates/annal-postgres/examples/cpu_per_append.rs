@@ -19,6 +19,9 @@ use tokio_postgres::NoTls;
 #[path = "../benches/support/event.rs"]
 mod bench_event;
 use bench_event::{event, note};
+#[path = "../benches/support/fold.rs"]
+mod bench_fold;
+use bench_fold::until_folded;
 
 /// CPU ticks (user + system) of the processes `filter` picks by (pid, parent pid).
 fn ticks(filter: impl Fn(u32, u32) -> bool) -> u64 {
@@ -189,25 +192,5 @@ async fn plain_round(
             )
             .await
             .unwrap();
-    }
-}
-
-/// Waits until the fold has counted (and posted) up to the head, where the schema has a fold.
-async fn until_folded(client: &tokio_postgres::Client) {
-    for _ in 0..1_000 {
-        let done: bool = client
-            .query_one(
-                "SELECT coalesce((SELECT value FROM meta WHERE key = 'counted'), \
-                 (SELECT value FROM meta WHERE key = 'head')) \
-                 = (SELECT value FROM meta WHERE key = 'head')",
-                &[],
-            )
-            .await
-            .unwrap()
-            .get(0);
-        if done {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
 }

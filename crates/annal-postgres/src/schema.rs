@@ -530,10 +530,10 @@ mod tests {
 
     use super::{MIGRATIONS, migrate};
 
-    #[tokio::test]
-    async fn a_version_2_database_upgrades_with_its_counts() {
+    /// A fresh database migrated, as the build of that version did, up to `version`.
+    async fn database_at(version: usize) -> (String, tokio_postgres::Client) {
         let url = annal_testkit::pg_cluster::cluster().fresh_database().await;
-        let (mut client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
             .await
             .unwrap();
         tokio::spawn(connection);
@@ -544,17 +544,22 @@ mod tests {
             )
             .await
             .unwrap();
-        for (version, sql) in MIGRATIONS.iter().take(2).enumerate() {
+        for (applied, sql) in (1..).zip(MIGRATIONS.iter().take(version)) {
             client.batch_execute(sql).await.unwrap();
-            let version = i32::try_from(version + 1).unwrap();
             client
                 .execute(
                     "INSERT INTO schema_migrations (version) VALUES ($1)",
-                    &[&version],
+                    &[&applied],
                 )
                 .await
                 .unwrap();
         }
+        (url, client)
+    }
+
+    #[tokio::test]
+    async fn a_version_2_database_upgrades_with_its_counts() {
+        let (_url, mut client) = database_at(2).await;
         // Six events over two streams, two types and one aggregate type, counted by version 2's
         // trigger; then one stream's first event removed.
         client
@@ -617,29 +622,7 @@ mod tests {
     /// A database at version 4 holding 10,000 events of two types and three sources, counted up
     /// to 9,000, with loose time bounds left by a removal (version 4 never narrowed them).
     async fn version_4_database() -> (String, tokio_postgres::Client) {
-        let url = annal_testkit::pg_cluster::cluster().fresh_database().await;
-        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-            .await
-            .unwrap();
-        tokio::spawn(connection);
-        client
-            .batch_execute(
-                "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, \
-                 applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
-            )
-            .await
-            .unwrap();
-        for (version, sql) in MIGRATIONS.iter().take(4).enumerate() {
-            client.batch_execute(sql).await.unwrap();
-            let version = i32::try_from(version + 1).unwrap();
-            client
-                .execute(
-                    "INSERT INTO schema_migrations (version) VALUES ($1)",
-                    &[&version],
-                )
-                .await
-                .unwrap();
-        }
+        let (url, client) = database_at(4).await;
         client
             .batch_execute(
                 "INSERT INTO streams (id, name, version) VALUES (1, 'a', 10000); \
