@@ -85,6 +85,33 @@ const WRITE: &str = "WITH locked AS (\
      FROM (SELECT array_agg(id ORDER BY id) AS ids, array_agg(version ORDER BY id) AS versions \
            FROM locked) l LEFT JOIN h ON true";
 
+/// [`WRITE`] for a group whose requests all name one stream ($14), the common case (one
+/// appender, or a batch): the stream's row is locked, checked and moved to its new version ($16)
+/// by one `UPDATE … WHERE version = $15`, which waits for any other writer of the stream and
+/// then re-checks the version on the row it committed. The head moves only if that `UPDATE`
+/// found the row at the version the plan assumed; otherwise nothing is written and the returned
+/// head is null. One row lock and one row version fewer than `WRITE`'s lock-then-update, the
+/// same lock order (the stream, then the head).
+const WRITE_ONE_STREAM: &str = "WITH stream AS (\
+       UPDATE streams SET version = $16, deleted = false WHERE id = $14 AND version = $15 \
+       RETURNING id), \
+     h AS (\
+       UPDATE meta SET value = value + $13 WHERE key = 'head' AND value >= 0 \
+       AND EXISTS (SELECT FROM stream) RETURNING value - $13 AS base), \
+     inserted AS (INSERT INTO events (position, stream_id, version, type_id, \
+       aggregate_type_id, timestamp, id, source, payload, metadata, causation_id, \
+       correlation_id) \
+       SELECT h.base + (u.position - $17), u.stream_id, u.version, u.type_id, \
+              u.aggregate_type_id, u.timestamp, u.id, u.source, u.payload, u.metadata, \
+              u.causation_id, u.correlation_id \
+       FROM h, unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], \
+            $5::bigint[], $6::bigint[], $7::text[], $8::text[], $9::text[], $10::text[], \
+            $11::text[], $12::text[]) AS u(position, stream_id, version, type_id, \
+            aggregate_type_id, timestamp, id, source, payload, metadata, causation_id, \
+            correlation_id)) \
+     SELECT h.base, CASE WHEN h.base IS NOT NULL THEN pg_notify($18, (h.base + $13)::text) END \
+     FROM (SELECT) one LEFT JOIN h ON true";
+
 /// Runs `requests` as one transaction on `client`. `Err` means nothing was committed, unless
 /// it says the outcome is unknown. `published` is the highest head this process has seen.
 pub(crate) async fn append_group(
@@ -138,16 +165,16 @@ async fn fast(
     predicted: &HashMap<i64, u64>,
     decided: Plan<'_>,
 ) -> Result<Fast, GroupFailure> {
-    let write = client
-        .prepare_cached(WRITE)
-        .await
-        .map_err(GroupFailure::before_commit)?;
     // `predict` answered for every stream, so the 0 is never used.
     let guard: Vec<i64> = streams
         .iter()
         .map(|id| to_sql(predicted.get(id).copied().unwrap_or(0)))
         .collect();
     let args = WriteArgs::new(&decided, streams, guard);
+    let write = client
+        .prepare_cached(args.sql())
+        .await
+        .map_err(GroupFailure::before_commit)?;
     let row = match client.query_one(&write, &args.params()).await {
         Err(error)
             if error.code() == Some(&SqlState::UNIQUE_VIOLATION)
@@ -160,7 +187,7 @@ async fn fast(
         other => other.map_err(GroupFailure::at_commit)?,
     };
     let Some(base) = written_base(&row)? else {
-        return Ok(Fast::Stale(locked_versions(&row)?));
+        return Ok(Fast::Stale(args.locked_versions(&row)?));
     };
     let touched = decided.touched.clone();
     Ok(Fast::Committed(outcome(decided, base), touched))
@@ -218,8 +245,8 @@ async fn slow(
             head: None,
         });
     }
-    let write = client.prepare_cached(WRITE).await.map_err(before)?;
     let args = WriteArgs::new(&decided, &names.streams, guard);
+    let write = client.prepare_cached(args.sql()).await.map_err(before)?;
     let (written, committed) = join(
         client.query(&write, &args.params()),
         client.batch_execute("COMMIT"),
@@ -246,7 +273,7 @@ fn outcome(decided: Plan<'_>, base: u64) -> GroupOutcome {
     }
 }
 
-/// The head before the group, from [`WRITE`]'s answer; `None` when it wrote nothing.
+/// The head before the group, from the write statement's answer; `None` when it wrote nothing.
 fn written_base(row: &Row) -> Result<Option<u64>, GroupFailure> {
     let base: Option<i64> = row.get(0);
     base.map(|base| counter(base, || "meta row head".into()))
@@ -255,7 +282,7 @@ fn written_base(row: &Row) -> Result<Option<u64>, GroupFailure> {
 }
 
 /// The locked streams' versions, from [`WRITE`]'s answer.
-fn locked_versions(row: &Row) -> Result<HashMap<i64, u64>, GroupFailure> {
+fn versions_of_locked(row: &Row) -> Result<HashMap<i64, u64>, GroupFailure> {
     let ids: Vec<i64> = row.get::<_, Option<Vec<i64>>>(1).unwrap_or_default();
     let versions: Vec<i64> = row.get::<_, Option<Vec<i64>>>(2).unwrap_or_default();
     let mut locked = HashMap::with_capacity(ids.len());
@@ -266,7 +293,7 @@ fn locked_versions(row: &Row) -> Result<HashMap<i64, u64>, GroupFailure> {
     Ok(locked)
 }
 
-/// The parameters of [`WRITE`].
+/// The write statement of a group and its parameters.
 struct WriteArgs<'p, 'a> {
     rows: &'p Rows<'a>,
     written: i64,
@@ -275,15 +302,26 @@ struct WriteArgs<'p, 'a> {
     assumed_head: i64,
     touched_ids: Vec<i64>,
     touched_versions: Vec<i64>,
+    /// Set when the group writes to exactly one stream and names no other: the stream, its
+    /// version before the group and after it ([`WRITE_ONE_STREAM`]'s $14 to $16).
+    one_stream: Option<[i64; 3]>,
 }
+
+type Param<'p> = &'p (dyn tokio_postgres::types::ToSql + Sync);
 
 impl<'p, 'a> WriteArgs<'p, 'a> {
     fn new(decided: &'p Plan<'a>, streams: &'p [i64], guard: Vec<i64>) -> Self {
-        let (touched_ids, touched_versions) = decided
+        let (touched_ids, touched_versions): (Vec<i64>, Vec<i64>) = decided
             .touched
             .iter()
             .map(|(id, version)| (*id, to_sql(*version)))
             .unzip();
+        let one_stream = match (streams, guard.as_slice(), touched_ids.as_slice()) {
+            ([stream], [before], [touched]) if touched == stream => {
+                Some([*stream, *before, touched_versions[0]])
+            }
+            _ => None,
+        };
         Self {
             rows: &decided.rows,
             written: to_sql(decided.written),
@@ -292,12 +330,33 @@ impl<'p, 'a> WriteArgs<'p, 'a> {
             assumed_head: to_sql(decided.assumed_head),
             touched_ids,
             touched_versions,
+            one_stream,
         }
     }
 
-    fn params(&self) -> [&(dyn tokio_postgres::types::ToSql + Sync); 19] {
+    /// [`WRITE_ONE_STREAM`] when the group names one stream, else [`WRITE`].
+    fn sql(&self) -> &'static str {
+        if self.one_stream.is_some() {
+            WRITE_ONE_STREAM
+        } else {
+            WRITE
+        }
+    }
+
+    /// The versions of the streams the statement found when it wrote nothing: [`WRITE`] returns
+    /// them; [`WRITE_ONE_STREAM`] does not (the full path that follows reads them).
+    fn locked_versions(&self, row: &Row) -> Result<HashMap<i64, u64>, GroupFailure> {
+        if self.one_stream.is_some() {
+            Ok(HashMap::new())
+        } else {
+            versions_of_locked(row)
+        }
+    }
+
+    /// The parameters of [`Self::sql`].
+    fn params(&self) -> Vec<Param<'_>> {
         let rows = self.rows;
-        [
+        let mut params: Vec<Param<'_>> = vec![
             &rows.position,
             &rows.stream_id,
             &rows.version,
@@ -311,13 +370,27 @@ impl<'p, 'a> WriteArgs<'p, 'a> {
             &rows.causation_id,
             &rows.correlation_id,
             &self.written,
-            &self.streams,
-            &self.guard,
-            &self.assumed_head,
-            &self.touched_ids,
-            &self.touched_versions,
-            &CHANNEL,
-        ]
+        ];
+        match &self.one_stream {
+            Some([stream, before, after]) => {
+                params.extend([
+                    stream as Param<'_>,
+                    before,
+                    after,
+                    &self.assumed_head,
+                    &CHANNEL,
+                ]);
+            }
+            None => params.extend([
+                &self.streams as Param<'_>,
+                &self.guard,
+                &self.assumed_head,
+                &self.touched_ids,
+                &self.touched_versions,
+                &CHANNEL,
+            ]),
+        }
+        params
     }
 }
 

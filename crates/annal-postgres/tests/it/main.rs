@@ -14,6 +14,7 @@ mod query_equivalence;
 mod read_only;
 mod reconnect;
 mod refusals;
+mod shared_stream;
 mod slow_commit;
 mod stats;
 mod swarm_events;
