@@ -85,7 +85,10 @@ before(async () => {
       for await (const line of lines) return line;
       return null;
     })(),
-    new Promise((_, reject) => setTimeout(() => reject(new Error("annal serve did not start")), 30000)),
+    // Unref'd: a pending timer would keep the test process alive for its full 30 s.
+    new Promise((_, reject) =>
+      setTimeout(() => reject(new Error("annal serve did not start")), 30000).unref(),
+    ),
   ]);
   base = JSON.parse(first).listening;
   browser = await launch();

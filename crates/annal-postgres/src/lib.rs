@@ -15,8 +15,9 @@
 //!   group's rows at the positions after it, and the `COMMIT` follows in the same round trip.
 //!   The head row's lock is held until commit, so positions are handed out in commit order,
 //!   and a reader that sees an event at position p sees every event below it.
-//! - **Live subscriptions.** `LISTEN`/`NOTIFY` on a dedicated connection outside the pool is
-//!   only a wake-up; a slow poll of the head row backs it up. Subscribers read from the table
+//! - **Live subscriptions.** `LISTEN`/`NOTIFY` on a dedicated connection outside the pool,
+//!   held while the store has a live subscription, is only a wake-up; a slow poll of the head
+//!   row backs it up. Subscribers read from the table
 //!   ([`annal_core::backend::follow`]), so a lost notification or connection delays but never
 //!   loses an event; reads retry on a lost connection and resume after the last delivered
 //!   position.

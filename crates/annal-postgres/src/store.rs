@@ -18,11 +18,12 @@ use annal_core::{
 };
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio_postgres::config::SslMode;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::error::ConnectError;
+use crate::listen::Listener;
 use crate::options::PostgresOptions;
 use crate::read::{self, QueryCursor};
 use crate::retry::read_with_retry;
@@ -42,6 +43,9 @@ pub struct PostgresStore {
 struct Shared {
     pool: Pool,
     head: watch::Receiver<Position>,
+    /// Wakes the listener, which follows other processes' commits only while a subscription
+    /// lives (`listen.rs`).
+    listener_wanted: Arc<Notify>,
     limits: Limits,
     clock: Arc<dyn Clock>,
 }
@@ -118,16 +122,18 @@ impl PostgresStore {
             tokio::spawn(writer::fold::run(writing, Arc::clone(&sender)));
             Some(queue)
         };
-        tokio::spawn(crate::listen::run(
-            config,
-            connector,
-            pool.clone(),
-            sender,
-            options.poll_interval,
-        ));
+        let listener_wanted = Arc::new(Notify::new());
+        let listener = Listener {
+            pool: pool.clone(),
+            head: sender,
+            wanted: Arc::clone(&listener_wanted),
+            poll_interval: options.poll_interval,
+        };
+        tokio::spawn(crate::listen::run(config, connector, listener));
         let shared = Shared {
             pool,
             head,
+            listener_wanted,
             limits: options.limits,
             clock: options.clock,
         };
@@ -263,7 +269,10 @@ impl Store for PostgresStore {
     }
 
     async fn subscribe(&self, from: Position, filter: Filter) -> Result<EventStream, ReadError> {
-        follow(self.read_view(), self.shared.head.clone(), from, filter)
+        // The receiver first: the listener counts subscriptions by receivers when it wakes.
+        let head = self.shared.head.clone();
+        self.shared.listener_wanted.notify_one();
+        follow(self.read_view(), head, from, filter)
     }
 
     async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), SnapshotError> {

@@ -39,7 +39,10 @@ async function serve(store) {
       for await (const line of lines) return [line];
       return [null];
     })(),
-    new Promise((_, reject) => setTimeout(() => reject(new Error("annal serve did not start")), 30000)),
+    // Unref'd: a pending timer would keep the test process alive for its full 30 s.
+    new Promise((_, reject) =>
+      setTimeout(() => reject(new Error("annal serve did not start")), 30000).unref(),
+    ),
   ]);
   assert.ok(first, "annal serve printed where it listens");
   return { url: `${JSON.parse(first).listening}/mcp`, child };

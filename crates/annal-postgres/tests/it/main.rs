@@ -9,6 +9,7 @@
 
 mod conformance;
 mod corrupt;
+mod listener;
 mod processes;
 mod query_equivalence;
 mod read_only;
