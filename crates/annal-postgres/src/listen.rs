@@ -3,10 +3,11 @@
 //!
 //! Only a subscription needs other processes' commits as they happen: the writer publishes this
 //! process's own, and every read goes to the tables. So the connection is made when the first
-//! subscription starts ([`Listener::wanted`] wakes it) and dropped [`LINGER_POLLS`] fallback polls
-//! after the last one ended: a process that only appends pays for no notification it would ignore (each one wakes
-//! the listening backend and this process). The store's shared state holds one receiver of
-//! `head` and every live subscription one more, so subscriptions are counted by the receivers.
+//! subscription starts ([`Listener::wanted`] wakes it) and dropped [`LINGER_POLLS`] fallback
+//! polls after the last one ended: a process that only appends pays for no notification it
+//! would ignore (each one wakes the listening backend and this process). The store's shared
+//! state holds one receiver of `head` and every live subscription one more, so subscriptions
+//! are counted by the receivers.
 //!
 //! A notification is only a wake-up: it carries the new head, which this task publishes on the
 //! store's watch channel, and subscribers then read the table ([`annal_core::follow`]).
