@@ -51,6 +51,25 @@ const FIND_IDS: &str = "SELECT e.id, s.name, e.version, e.position FROM events e
 /// The head as committed; no lock. Only a lower bound for the plan's provisional positions.
 const READ_HEAD: &str = "SELECT value FROM meta WHERE key = 'head'";
 
+/// The part both write statements share: insert the group's rows ($1 to $12, one array per
+/// column) with their provisional positions (after the assumed head, $16) moved onto the head
+/// the statement's `h` found.
+macro_rules! insert_rows {
+    () => {
+        "inserted AS (INSERT INTO events (position, stream_id, version, type_id, \
+           aggregate_type_id, timestamp, id, source, payload, metadata, causation_id, \
+           correlation_id) \
+           SELECT h.base + (u.position - $16), u.stream_id, u.version, u.type_id, \
+                  u.aggregate_type_id, u.timestamp, u.id, u.source, u.payload, u.metadata, \
+                  u.causation_id, u.correlation_id \
+           FROM h, unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], \
+                $5::bigint[], $6::bigint[], $7::text[], $8::text[], $9::text[], $10::text[], \
+                $11::text[], $12::text[]) AS u(position, stream_id, version, type_id, \
+                aggregate_type_id, timestamp, id, source, payload, metadata, causation_id, \
+                correlation_id))"
+    };
+}
+
 /// The whole write in one statement: lock the group's streams ($14) in id order (the row lock
 /// waits for any other writer of them and then reads their latest committed versions); if they are
 /// at the versions the plan assumed ($15), take the head lock by moving the head by the group's
@@ -60,57 +79,43 @@ const READ_HEAD: &str = "SELECT value FROM meta WHERE key = 'head'";
 /// the damage) and the locked streams' ids and versions. Sent alone it is its own transaction, so
 /// the fast path is one statement, like a plain `INSERT`. The statistics and time bounds are
 /// folded in behind the commit (`fold.rs`).
-const WRITE: &str = "WITH locked AS (\
+const WRITE: &str = concat!(
+    "WITH locked AS (\
        SELECT id, version FROM streams WHERE id = ANY($14) ORDER BY id FOR UPDATE), \
      h AS (\
        UPDATE meta SET value = value + $13 WHERE key = 'head' AND value >= 0 \
        AND (SELECT coalesce(array_agg(version ORDER BY id), '{}') FROM locked) = $15::bigint[] \
-       RETURNING value - $13 AS base), \
-     inserted AS (INSERT INTO events (position, stream_id, version, type_id, \
-       aggregate_type_id, timestamp, id, source, payload, metadata, causation_id, \
-       correlation_id) \
-       SELECT h.base + (u.position - $16), u.stream_id, u.version, u.type_id, \
-              u.aggregate_type_id, u.timestamp, u.id, u.source, u.payload, u.metadata, \
-              u.causation_id, u.correlation_id \
-       FROM h, unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], \
-            $5::bigint[], $6::bigint[], $7::text[], $8::text[], $9::text[], $10::text[], \
-            $11::text[], $12::text[]) AS u(position, stream_id, version, type_id, \
-            aggregate_type_id, timestamp, id, source, payload, metadata, causation_id, \
-            correlation_id)), \
+       RETURNING value - $13 AS base), ",
+    insert_rows!(),
+    ", \
      versions AS (UPDATE streams SET version = v.version, deleted = false \
        FROM h, unnest($17::bigint[], $18::bigint[]) AS v(id, version) \
        WHERE streams.id = v.id) \
      SELECT h.base, l.ids, l.versions, \
        CASE WHEN h.base IS NOT NULL THEN pg_notify($19, (h.base + $13)::text) END \
      FROM (SELECT array_agg(id ORDER BY id) AS ids, array_agg(version ORDER BY id) AS versions \
-           FROM locked) l LEFT JOIN h ON true";
+           FROM locked) l LEFT JOIN h ON true"
+);
 
 /// [`WRITE`] for a group whose requests all name one stream ($14), the common case (one
-/// appender, or a batch): the stream's row is locked, checked and moved to its new version ($16)
+/// appender, or a batch): the stream's row is locked, checked and moved to its new version ($17)
 /// by one `UPDATE … WHERE version = $15`, which waits for any other writer of the stream and
 /// then re-checks the version on the row it committed. The head moves only if that `UPDATE`
 /// found the row at the version the plan assumed; otherwise nothing is written and the returned
 /// head is null. One row lock and one row version fewer than `WRITE`'s lock-then-update, the
 /// same lock order (the stream, then the head).
-const WRITE_ONE_STREAM: &str = "WITH stream AS (\
-       UPDATE streams SET version = $16, deleted = false WHERE id = $14 AND version = $15 \
+const WRITE_ONE_STREAM: &str = concat!(
+    "WITH stream AS (\
+       UPDATE streams SET version = $17, deleted = false WHERE id = $14 AND version = $15 \
        RETURNING id), \
      h AS (\
        UPDATE meta SET value = value + $13 WHERE key = 'head' AND value >= 0 \
-       AND EXISTS (SELECT FROM stream) RETURNING value - $13 AS base), \
-     inserted AS (INSERT INTO events (position, stream_id, version, type_id, \
-       aggregate_type_id, timestamp, id, source, payload, metadata, causation_id, \
-       correlation_id) \
-       SELECT h.base + (u.position - $17), u.stream_id, u.version, u.type_id, \
-              u.aggregate_type_id, u.timestamp, u.id, u.source, u.payload, u.metadata, \
-              u.causation_id, u.correlation_id \
-       FROM h, unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], \
-            $5::bigint[], $6::bigint[], $7::text[], $8::text[], $9::text[], $10::text[], \
-            $11::text[], $12::text[]) AS u(position, stream_id, version, type_id, \
-            aggregate_type_id, timestamp, id, source, payload, metadata, causation_id, \
-            correlation_id)) \
-     SELECT h.base, CASE WHEN h.base IS NOT NULL THEN pg_notify($18, (h.base + $13)::text) END \
-     FROM (SELECT) one LEFT JOIN h ON true";
+       AND EXISTS (SELECT FROM stream) RETURNING value - $13 AS base), ",
+    insert_rows!(),
+    " SELECT h.base, \
+       CASE WHEN h.base IS NOT NULL THEN pg_notify($18, (h.base + $13)::text) END \
+     FROM (SELECT) one LEFT JOIN h ON true"
+);
 
 /// Runs `requests` as one transaction on `client`. `Err` means nothing was committed, unless
 /// it says the outcome is unknown. `published` is the highest head this process has seen.
@@ -303,7 +308,7 @@ struct WriteArgs<'p, 'a> {
     touched_ids: Vec<i64>,
     touched_versions: Vec<i64>,
     /// Set when the group writes to exactly one stream and names no other: the stream, its
-    /// version before the group and after it ([`WRITE_ONE_STREAM`]'s $14 to $16).
+    /// version before the group and after it ([`WRITE_ONE_STREAM`]'s $14, $15 and $17).
     one_stream: Option<[i64; 3]>,
 }
 
@@ -376,8 +381,8 @@ impl<'p, 'a> WriteArgs<'p, 'a> {
                 params.extend([
                     stream as Param<'_>,
                     before,
-                    after,
                     &self.assumed_head,
+                    after,
                     &CHANNEL,
                 ]);
             }
