@@ -1,7 +1,7 @@
 //! The index of stored event ids: finding an event by id (a trace's first step and each of
 //! its causes) and, in the writer, idempotent retries and duplicate detection.
 //!
-//! It maps a 64-bit hash of each id to its position, not the id itself, to keep memory small; a
+//! It maps a 64-bit keyed hash of each id ([`IdHasher`]) to its position, not the id itself; a
 //! hit is confirmed by reading the stored line, so a collision costs a read, never a wrong
 //! answer. The shared index holds one for the readable events ([`crate::index::Index::ids`]);
 //! the writer keeps a second, small one for its open group, whose lines are not indexed yet.
@@ -10,7 +10,10 @@
 //! hash of their id.
 
 use std::collections::HashMap;
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+
+use siphasher::sip::SipHasher13;
 
 /// Hash → position for every readable event.
 #[derive(Debug, Default)]
@@ -20,12 +23,35 @@ pub(crate) struct IdIndex {
     more: HashMap<u64, Vec<u64>>,
 }
 
-/// The key of an id. `DefaultHasher::new()` has fixed keys, so the value depends only on the id;
-/// it is never persisted, so a change of algorithm costs nothing.
-pub(crate) fn id_hash(id: &str) -> u64 {
-    let mut hasher = DefaultHasher::new();
-    id.hash(&mut hasher);
-    hasher.finish()
+/// The key of an id: SipHash-1-3 under a 128-bit key drawn at random for each store. The
+/// derived index on disk (`disk/`) stores these hashes, so it keeps the key beside them; ids
+/// come from callers, and an unkeyed hash would let a caller choose ids that all share one
+/// hash (or one bucket of the stored index) and make every lookup of them slow.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct IdHasher {
+    key: (u64, u64),
+}
+
+impl IdHasher {
+    pub(crate) fn with_key(k0: u64, k1: u64) -> Self {
+        Self { key: (k0, k1) }
+    }
+
+    /// A hasher under a fresh random key (the standard library's per-process random seed).
+    pub(crate) fn random() -> Self {
+        let half = || RandomState::new().build_hasher().finish();
+        Self::with_key(half(), half())
+    }
+
+    pub(crate) fn key(&self) -> (u64, u64) {
+        self.key
+    }
+
+    pub(crate) fn hash(&self, id: &str) -> u64 {
+        let mut hasher = SipHasher13::new_with_keys(self.key.0, self.key.1);
+        hasher.write(id.as_bytes());
+        hasher.finish()
+    }
 }
 
 impl IdIndex {
@@ -33,6 +59,15 @@ impl IdIndex {
     pub(crate) fn candidates(&self, hash: u64) -> impl Iterator<Item = u64> + '_ {
         let more = self.more.get(&hash).into_iter().flatten().copied();
         self.first.get(&hash).copied().into_iter().chain(more)
+    }
+
+    /// Every (hash, position) it holds.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        let more = self
+            .more
+            .iter()
+            .flat_map(|(hash, positions)| positions.iter().map(move |p| (*hash, *p)));
+        self.first.iter().map(|(hash, p)| (*hash, *p)).chain(more)
     }
 
     /// Records a stored id.
@@ -55,6 +90,10 @@ mod tests {
         index.insert(7, 2);
         assert_eq!(index.candidates(7).collect::<Vec<_>>(), vec![1, 2]);
         assert_eq!(index.candidates(8).count(), 0);
-        assert_eq!(id_hash("a"), id_hash("a"));
+        let hasher = IdHasher::random();
+        assert_eq!(hasher.hash("a"), hasher.hash("a"));
+        assert_ne!(IdHasher::random().hash("a"), hasher.hash("a"));
+        // Stored on disk: SipHash-1-3 must stay what it was for a given key.
+        assert_eq!(IdHasher::with_key(1, 2).hash("evt-1"), 13_890_001_955_619_539_678);
     }
 }

@@ -1,16 +1,20 @@
-//! The in-memory index of the log: for every readable event its byte offset and length, by
-//! position, per stream and by id (`ids.rs`), plus the counters stats need and the postings
-//! queries use (`postings.rs`). Never whole events.
+//! The in-memory index of the log: for every readable event after the derived index's
+//! watermark (the *tail*; every event when there is no derived index) its byte offset and
+//! length, by position, per stream and by id (`ids.rs`), and the postings queries use
+//! (`postings.rs`); for the whole log, the counters stats need. Never whole events.
 //!
-//! Built by scanning the log at open (the log is the truth), extended batch by batch after each
-//! fsync (O(1) per event), and rebuilt after a compaction. Readers take the read lock just long
-//! enough to turn a position or version range into offsets, then read the lines with `pread` on
-//! [`Index::file`] outside the lock.
+//! Built at open from the derived index on disk (`disk/`) and a scan of the log after its
+//! watermark, or from a scan of the whole log (the log is the truth); extended batch by batch
+//! after each fsync (O(1) per event); emptied of its tail when the writer moves the tail to
+//! disk; rebuilt after a compaction. Readers take the read lock just long enough to turn a
+//! position or version range into offsets (and the watermark, for the part on disk), then read
+//! the lines with `pread` on [`Index::file`] outside the lock.
 //!
-//! Invariants: `entries` is sorted by position and covers exactly the complete batches before
-//! `next.offset` of `file`; each stream's `entries` is sorted by version; a stream's `counter`
-//! and `last_position` never go down (they also come from `streams.json`, which remembers them
-//! past removals).
+//! Invariants: `entries` is sorted by position and covers exactly the complete batches after
+//! the watermark and before `next.offset` of `file`; each stream's `entries` is sorted by
+//! version; a stream's `counter` and `last_position` never go down (they also come from
+//! `streams.json`, which remembers them past removals); the counters of stats cover every
+//! readable event, on disk or not.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -18,7 +22,8 @@ use std::sync::Arc;
 
 use annal_core::{AggregateType, EventId, EventType, Position, Stats, StreamCount, StreamId};
 
-use crate::ids::{IdIndex, id_hash};
+use crate::disk::{DiskIndex, Loaded, Mark, Totals};
+use crate::ids::{IdHasher, IdIndex};
 use crate::postings::Postings;
 use crate::scan::{LineInfo, Start};
 use crate::sidecar::{Counters, FORMAT_VERSION};
@@ -38,13 +43,26 @@ pub(crate) struct StreamEntry {
     pub(crate) entry: Entry,
 }
 
-/// One stream: its counter and its readable events.
+/// One stream: its counter, its readable events' count and last version, and its events in
+/// the tail.
 #[derive(Debug)]
 pub(crate) struct StreamIndex {
     pub(crate) id: StreamId,
     /// The last version ever assigned (0: none).
     pub(crate) counter: u64,
+    /// The version of its last readable event (0: none).
+    pub(crate) last_version: u64,
+    /// Its readable events, on disk or not.
+    pub(crate) events: u64,
+    /// Its events in the tail.
     pub(crate) entries: Vec<StreamEntry>,
+}
+
+/// The derived index on disk and where it stands, as this index was built or last moved on.
+#[derive(Clone, Debug)]
+pub(crate) struct DiskPart {
+    pub(crate) index: Arc<DiskIndex>,
+    pub(crate) mark: Mark,
 }
 
 /// See the module documentation.
@@ -54,7 +72,10 @@ pub(crate) struct Index {
     pub(crate) file: Arc<File>,
     /// Just after the last indexed batch.
     pub(crate) next: Start,
+    /// The tail's entries.
     pub(crate) entries: Vec<Entry>,
+    /// The timestamp of each of the tail's entries.
+    pub(crate) timestamps: Vec<i64>,
     pub(crate) streams: HashMap<String, StreamIndex>,
     /// The last position ever assigned, removed events included.
     pub(crate) last_position: u64,
@@ -64,19 +85,31 @@ pub(crate) struct Index {
     by_aggregate_type: HashMap<String, u64>,
     oldest_timestamp: Option<i64>,
     newest_timestamp: Option<i64>,
-    /// Which entries carry each type, aggregate type, source and link, and time bounds.
+    /// Readable events, on disk or not.
+    total_events: u64,
+    /// The first readable position, on disk or not.
+    first_position: Option<u64>,
+    /// Which tail entries carry each type, aggregate type, source and link, and time bounds.
     pub(crate) postings: Postings,
-    /// The position of every readable event by the hash of its id.
+    /// The position of every event of the tail by the hash of its id.
     pub(crate) ids: IdIndex,
+    pub(crate) hasher: IdHasher,
+    /// The derived index holding the events before the tail, if there is one.
+    pub(crate) disk: Option<DiskPart>,
 }
 
 impl Index {
     /// An index of nothing in `file` yet, with the counters remembered in `streams.json`.
-    pub(crate) fn new(file: Arc<File>, counters: &Counters) -> Result<Self, String> {
+    pub(crate) fn new(
+        file: Arc<File>,
+        counters: &Counters,
+        hasher: IdHasher,
+    ) -> Result<Self, String> {
         let mut index = Self {
             file,
             next: Start::default(),
             entries: Vec::new(),
+            timestamps: Vec::new(),
             streams: HashMap::new(),
             last_position: 0,
             unchecked_through: counters.unchecked_through(),
@@ -84,11 +117,79 @@ impl Index {
             by_aggregate_type: HashMap::new(),
             oldest_timestamp: None,
             newest_timestamp: None,
+            total_events: 0,
+            first_position: None,
             postings: Postings::default(),
             ids: IdIndex::default(),
+            hasher,
+            disk: None,
         };
         index.merge_counters(counters)?;
         Ok(index)
+    }
+
+    /// An index of the events `loaded` describes in `disk`, with an empty tail that starts at
+    /// its watermark, and the counters remembered in `streams.json`.
+    pub(crate) fn on_disk(
+        file: Arc<File>,
+        counters: &Counters,
+        disk: Arc<DiskIndex>,
+        loaded: &Loaded,
+    ) -> Result<Self, String> {
+        let mut index = Self::new(file, counters, loaded.hasher)?;
+        let mark = loaded.mark;
+        index.next = Start {
+            offset: mark.offset,
+            line: mark.line,
+            last_position: mark.position,
+        };
+        index.last_position = index.last_position.max(mark.position);
+        index.by_type = loaded.by_type.iter().cloned().collect();
+        index.by_aggregate_type = loaded.by_aggregate_type.iter().cloned().collect();
+        index.total_events = loaded.totals.events;
+        index.first_position = loaded.totals.first_position;
+        index.oldest_timestamp = loaded.totals.oldest_timestamp;
+        index.newest_timestamp = loaded.totals.newest_timestamp;
+        for row in &loaded.streams {
+            let stream = index.stream_mut(&row.name)?;
+            stream.counter = stream.counter.max(row.last_version);
+            stream.last_version = row.last_version;
+            stream.events = row.events;
+        }
+        index.disk = Some(DiskPart { index: disk, mark });
+        Ok(index)
+    }
+
+    /// Forgets the tail, which a pass has just moved to disk up to `mark`.
+    pub(crate) fn moved_to_disk(&mut self, disk: Arc<DiskIndex>, mark: Mark) {
+        self.entries = Vec::new();
+        self.timestamps = Vec::new();
+        for stream in self.streams.values_mut() {
+            stream.entries = Vec::new();
+        }
+        self.postings = Postings::default();
+        self.ids = IdIndex::default();
+        self.disk = Some(DiskPart { index: disk, mark });
+    }
+
+    /// The derived index and its mark, if the events before the tail are on disk.
+    pub(crate) fn disk_part(&self) -> Option<DiskPart> {
+        self.disk.clone()
+    }
+
+    /// Readable events, on disk or not.
+    pub(crate) fn total_events(&self) -> u64 {
+        self.total_events
+    }
+
+    /// The last readable position, on disk or not.
+    pub(crate) fn last_readable(&self) -> Option<u64> {
+        self.entries.last().map(|e| e.position).or_else(|| {
+            self.disk
+                .as_ref()
+                .map(|d| d.mark.position)
+                .filter(|_| self.total_events > 0)
+        })
     }
 
     /// Raises counters to those remembered in `streams.json`.
@@ -109,6 +210,8 @@ impl Index {
             let stream = StreamIndex {
                 id,
                 counter: 0,
+                last_version: 0,
+                events: 0,
                 entries: Vec::new(),
             };
             self.streams.insert(name.to_owned(), stream);
@@ -128,11 +231,9 @@ impl Index {
         let last_version = self
             .streams
             .get(&first.stream)
-            .and_then(|s| s.entries.last())
-            .map(|e| e.version);
-        if let Some(last) = last_version
-            && first.version <= last
-        {
+            .map_or(0, |s| s.last_version);
+        if last_version > 0 && first.version <= last_version {
+            let last = last_version;
             return Err(format!(
                 "version {} of stream {} does not follow version {last}",
                 first.version, first.stream
@@ -149,7 +250,7 @@ impl Index {
             }
         }
         if self.entries.len() + batch.len() > u32::MAX as usize {
-            return Err("more than 2^32 events in one log".to_owned());
+            return Err("more than 2^32 events in the index's memory".to_owned());
         }
         let stream = self.stream_mut(&first.stream)?;
         for line in batch {
@@ -163,15 +264,20 @@ impl Index {
                 entry,
             });
             stream.counter = stream.counter.max(line.version);
+            stream.last_version = line.version;
+            stream.events += 1;
         }
         for line in batch {
             self.postings.add(self.entries.len(), line)?;
-            self.ids.insert(id_hash(&line.id), line.position);
+            self.ids.insert(self.hasher.hash(&line.id), line.position);
             self.entries.push(Entry {
                 position: line.position,
                 offset: line.offset,
                 len: line.len,
             });
+            self.timestamps.push(line.timestamp);
+            self.total_events += 1;
+            self.first_position.get_or_insert(line.position);
             self.last_position = self.last_position.max(line.position);
             *self.by_type.entry(line.event_type.clone()).or_default() += 1;
             *self
@@ -195,12 +301,12 @@ impl Index {
         self.streams.get(stream).map_or(0, |s| s.counter)
     }
 
-    /// The index in `entries` of the first event at or after `position`.
+    /// The index in the tail's `entries` of the first event at or after `position`.
     pub(crate) fn first_at_or_after(&self, position: u64) -> usize {
         self.entries.partition_point(|e| e.position < position)
     }
 
-    /// The entry of the event at `position`, if it is readable.
+    /// The entry of the event at `position`, if it is readable in the tail.
     pub(crate) fn locate(&self, position: u64) -> Option<Entry> {
         let at = self.first_at_or_after(position);
         self.entries
@@ -209,13 +315,29 @@ impl Index {
             .copied()
     }
 
-    /// The entries of the readable events whose id hashes as `id` does: the event with this id,
-    /// if it is readable, and any other whose id collides with it (the caller compares the ids).
+    /// The entries of the tail's events whose id hashes as `id` does: the event with this id,
+    /// if it is in the tail, and any other whose id collides with it (the caller compares the
+    /// ids).
     pub(crate) fn entries_with_id(&self, id: &str) -> Vec<Entry> {
         self.ids
-            .candidates(id_hash(id))
+            .candidates(self.hasher.hash(id))
             .filter_map(|position| self.locate(position))
             .collect()
+    }
+
+    /// The totals a pass stores with the watermark.
+    pub(crate) fn totals(&self) -> Totals {
+        Totals {
+            events: self.total_events,
+            first_position: self.first_position,
+            oldest_timestamp: self.oldest_timestamp,
+            newest_timestamp: self.newest_timestamp,
+        }
+    }
+
+    /// Readable events per event type and per aggregate type.
+    pub(crate) fn type_counts(&self) -> [&HashMap<String, u64>; 2] {
+        [&self.by_type, &self.by_aggregate_type]
     }
 
     /// The counters to remember in `streams.json`.
@@ -238,10 +360,10 @@ impl Index {
         let mut streams: Vec<StreamCount> = self
             .streams
             .values()
-            .filter(|s| !s.entries.is_empty())
+            .filter(|s| s.events > 0)
             .map(|s| StreamCount {
                 stream: s.id.clone(),
-                events: s.entries.len() as u64,
+                events: s.events,
             })
             .collect();
         let stream_count = streams.len() as u64;
@@ -252,7 +374,7 @@ impl Index {
         });
         streams.truncate(top_streams);
         Stats {
-            total_events: self.entries.len() as u64,
+            total_events: self.total_events,
             events_by_type: self.by_type.iter().map(|(k, v)| (k.clone(), *v)).collect(),
             events_by_aggregate_type: self
                 .by_aggregate_type
@@ -263,8 +385,8 @@ impl Index {
             stream_count,
             oldest_timestamp: self.oldest_timestamp,
             newest_timestamp: self.newest_timestamp,
-            first_position: self.entries.first().map(|e| Position(e.position)),
-            last_position: self.entries.last().map(|e| Position(e.position)),
+            first_position: self.first_position.map(Position),
+            last_position: self.last_readable().map(Position),
             snapshot_count: 0,
             bytes_on_disk: None,
         }

@@ -1,7 +1,8 @@
 //! Where each file of a store directory lives, and how names become file names.
 //!
 //! The directory holds `events.ndjson` (the log, the truth), `index.json` (a summary rebuilt
-//! from the log), `streams.json` (counters that outlive removed events), `snapshots/` and
+//! from the log), `index.sqlite` (the derived index of the log up to a watermark, rebuilt from
+//! the log if lost), `streams.json` (counters that outlive removed events), `snapshots/` and
 //! `projections/` (one small file per stream or projection) and `.lock` (the writer lock).
 //! `docs/ndjson-format.md` specifies each file; `file_names` turns stream and projection names
 //! into file names.
@@ -14,6 +15,8 @@ use crate::file_names::file_name;
 pub(crate) const EVENTS_FILE: &str = "events.ndjson";
 /// The summary of the log.
 pub(crate) const INDEX_FILE: &str = "index.json";
+/// The derived index of the log up to a watermark (`disk/`), rebuilt from the log if lost.
+pub(crate) const DISK_INDEX_FILE: &str = "index.sqlite";
 /// How far the log is known synced, published after every fsync.
 pub(crate) const HEAD_FILE: &str = "head.json";
 /// Counters that must survive the removal of the events that reached them.

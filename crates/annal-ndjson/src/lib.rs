@@ -55,6 +55,7 @@
 mod atomic;
 mod backup;
 mod build;
+mod disk;
 mod error;
 mod file_names;
 mod head;

@@ -19,12 +19,14 @@ use annal_core::Position;
 use tokio::sync::watch;
 
 use crate::atomic::{sync_dir, write_atomic};
-use crate::build::{BuildError, Built, build};
+use crate::build::{BuildError, Built, build, build_from};
+use crate::disk::DiskIndex;
+use crate::ids::IdHasher;
 use crate::error::OpenError;
 use crate::head::{self, Head, HeadFile, HeadWriter, inode_of};
 use crate::index::Index;
 use crate::layout::{
-    EVENTS_FILE, HEAD_FILE, INDEX_FILE, LOCK_FILE, Layout, PROJECTIONS_DIR, SNAPSHOTS_DIR,
+    DISK_INDEX_FILE, EVENTS_FILE, HEAD_FILE, INDEX_FILE, LOCK_FILE, Layout, PROJECTIONS_DIR, SNAPSHOTS_DIR,
     STREAMS_FILE,
 };
 use crate::line::header;
@@ -39,7 +41,7 @@ use crate::sidecar::{
 };
 use crate::store::{Handle, NdjsonStore};
 use crate::tidy::{remove_leftovers, rename_legacy_files};
-use crate::writer::{WriterHandle, WriterParts, WriterState};
+use crate::writer::{WriterDisk, WriterHandle, WriterParts, WriterState};
 
 /// Opens the store in `dir` (see [`NdjsonStore::open_with`]).
 pub(crate) fn open(dir: &Path, options: OpenOptions) -> Result<NdjsonStore, OpenError> {
@@ -69,7 +71,11 @@ fn open_writer(layout: Layout, options: OpenOptions) -> Result<NdjsonStore, Open
     let log_inode = inode_of(&read).map_err(OpenError::io("reading", layout.events()))?;
     let head_file = read_head(&layout)?;
     let (rules, head_status) = rules_for(&counters, &head_file, log_inode, false);
-    let mut built = build_index(&layout, Arc::new(read), &counters, rules)?;
+    // A pass during the build must not cover bytes a killed relaxed writer left unsynced.
+    log.sync_data()
+        .map_err(OpenError::io("syncing", layout.events()))?;
+    let (mut built, disk) =
+        writer_index(&layout, read, log_inode, &counters, rules, options.index_every)?;
     let torn_tail = recover_tail(&layout, &log, &built.end)?;
     raise_to_head(&mut built.index, &head_file);
     let upgraded_from = upgrade(&layout, &counters, &mut built.index)?;
@@ -87,7 +93,8 @@ fn open_writer(layout: Layout, options: OpenOptions) -> Result<NdjsonStore, Open
         index: status,
         head: head_status,
         upgraded_from,
-        events: built.index.entries.len() as u64,
+        events: built.index.total_events(),
+        scanned_lines: built.scanned_lines,
         removed_temp_files,
         renamed_files,
     };
@@ -103,6 +110,7 @@ fn open_writer(layout: Layout, options: OpenOptions) -> Result<NdjsonStore, Open
         state,
         durability: options.durability,
         head: head_sender,
+        disk,
     })
     .map_err(OpenError::io("starting the writer thread for", &dir))?;
     let handle = Handle::writer(writer, lock);
@@ -210,7 +218,7 @@ fn upgrade(
     if counters.format_version >= FORMAT_VERSION {
         return Ok(None);
     }
-    index.unchecked_through = index.entries.last().map_or(0, |entry| entry.position);
+    index.unchecked_through = index.last_readable().unwrap_or(0);
     let path = layout.file(STREAMS_FILE);
     write_atomic(&path, &counters_json(&index.counters()))
         .map_err(OpenError::io("writing", &path))?;
@@ -273,7 +281,7 @@ fn open_read_only(layout: Layout, options: OpenOptions) -> Result<NdjsonStore, O
     let log_inode = inode_of(&read).map_err(OpenError::io("reading", &events_path))?;
     let head_file = read_head(&layout)?;
     let (rules, head_status) = rules_for(&counters, &head_file, log_inode, true);
-    let mut built = build_index(&layout, Arc::new(read), &counters, rules)?;
+    let mut built = reader_index(&layout, read, log_inode, &counters, rules)?;
     raise_to_head(&mut built.index, &head_file);
     let torn_tail = match built.end.problem.clone() {
         None => None,
@@ -306,7 +314,8 @@ fn open_read_only(layout: Layout, options: OpenOptions) -> Result<NdjsonStore, O
         index: index_status(&index_file, &Summary::of(&built.index)),
         head: head_status,
         upgraded_from: None,
-        events: built.index.entries.len() as u64,
+        events: built.index.total_events(),
+        scanned_lines: built.scanned_lines,
         removed_temp_files: Vec::new(),
         renamed_files: Vec::new(),
     };
@@ -339,23 +348,83 @@ fn counters(layout: &Layout) -> Result<Counters, OpenError> {
     })
 }
 
-fn build_index(
+/// The writer's index: what the derived index on disk holds (rebuilt first if it cannot be
+/// trusted for this log), then a scan of the log after its watermark, moving the tail to disk
+/// as it grows. Without a usable `index.sqlite` (it cannot be opened or created), the whole
+/// index is built in memory and the store works as before it had one.
+fn writer_index(
     layout: &Layout,
-    file: Arc<File>,
+    read: File,
+    log_inode: u64,
+    counters: &Counters,
+    rules: Rules,
+    every: usize,
+) -> Result<(Built, Option<WriterDisk>), OpenError> {
+    let path = layout.file(DISK_INDEX_FILE);
+    let Ok((connection, disk, loaded)) = DiskIndex::open_writer(&path, &read, log_inode) else {
+        let built = build_index(layout, build(Arc::new(read), counters, rules, IdHasher::random()))?;
+        return Ok((built, None));
+    };
+    let disk = Arc::new(disk);
+    let index = Index::on_disk(Arc::new(read), counters, Arc::clone(&disk), &loaded)
+        .map_err(|reason| counters_damaged(layout, reason))?;
+    let mut writer_disk = WriterDisk::start(connection, Arc::clone(&disk), loaded.mark, every);
+    let built = build_from(index, rules, |index| {
+        if index.entries.len() >= every {
+            let mark = writer_disk.pass(index)?;
+            index.moved_to_disk(Arc::clone(&disk), mark);
+        }
+        Ok(())
+    });
+    Ok((build_index(layout, built)?, Some(writer_disk)))
+}
+
+/// A reader's index: from the derived index if it can be trusted up to the synced length, and
+/// a scan of the log after its watermark; otherwise from a scan of the whole log.
+pub(crate) fn reader_index(
+    layout: &Layout,
+    read: File,
+    log_inode: u64,
     counters: &Counters,
     rules: Rules,
 ) -> Result<Built, OpenError> {
-    build(file, counters, rules).map_err(|error| match error {
-        BuildError::Counters(reason) => OpenError::Corrupted {
-            path: layout.file(STREAMS_FILE),
-            line: 1,
-            offset: 0,
-            reason,
-        },
+    let path = layout.file(DISK_INDEX_FILE);
+    let found = DiskIndex::open_read_only(&path, &read, log_inode, rules.limit);
+    let built = match found {
+        Ok(Some((disk, loaded))) => {
+            let index = Index::on_disk(Arc::new(read), counters, Arc::new(disk), &loaded)
+                .map_err(|reason| counters_damaged(layout, reason))?;
+            build_from(index, rules, |_| Ok(()))
+        }
+        // Unreadable or untrusted: it is derived data, and the log has everything.
+        Ok(None) | Err(_) => build(Arc::new(read), counters, rules, IdHasher::random()),
+    };
+    build_index(layout, built)
+}
+
+fn counters_damaged(layout: &Layout, reason: String) -> OpenError {
+    OpenError::Corrupted {
+        path: layout.file(STREAMS_FILE),
+        line: 1,
+        offset: 0,
+        reason,
+    }
+}
+
+/// Names the file behind a failed build.
+fn build_index(layout: &Layout, built: Result<Built, BuildError>) -> Result<Built, OpenError> {
+    built.map_err(|error| match error {
+        BuildError::Counters(reason) => counters_damaged(layout, reason),
         BuildError::Io(source) => OpenError::Io {
             context: "reading",
             path: layout.events(),
             source,
+        },
+        BuildError::Disk(reason) => OpenError::Corrupted {
+            path: layout.file(DISK_INDEX_FILE),
+            line: 1,
+            offset: 0,
+            reason,
         },
     })
 }

@@ -8,6 +8,11 @@ use std::time::Duration;
 
 use annal_core::{Clock, Limits, SystemClock};
 
+/// Events gathered after the derived index's watermark before the writer moves them to disk:
+/// the most the in-memory index holds (about 130 bytes each), and the most an open scans after
+/// a crash.
+const INDEX_EVERY: usize = 65_536;
+
 pub use annal_core::backend::Durability;
 
 /// Options for [`NdjsonStore::open_with`](crate::NdjsonStore::open_with).
@@ -19,6 +24,7 @@ pub struct OpenOptions {
     pub(crate) limits: Limits,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) poll_interval: Duration,
+    pub(crate) index_every: usize,
 }
 
 impl std::fmt::Debug for OpenOptions {
@@ -29,6 +35,7 @@ impl std::fmt::Debug for OpenOptions {
             .field("lock_timeout", &self.lock_timeout)
             .field("limits", &self.limits)
             .field("poll_interval", &self.poll_interval)
+            .field("index_every", &self.index_every)
             .finish_non_exhaustive()
     }
 }
@@ -42,6 +49,7 @@ impl Default for OpenOptions {
             limits: Limits::default(),
             clock: Arc::new(SystemClock),
             poll_interval: Duration::from_millis(20),
+            index_every: INDEX_EVERY,
         }
     }
 }
@@ -99,6 +107,15 @@ impl OpenOptions {
     /// How often a read-only store looks for new appends (default 20 ms).
     pub fn poll_interval(mut self, interval: Duration) -> Self {
         self.poll_interval = interval.max(Duration::from_millis(1));
+        self
+    }
+
+    /// How many events the in-memory index gathers after the derived index's watermark
+    /// (`index.sqlite`) before the writer moves them to disk (default 65,536). Smaller values
+    /// hold less memory and make more, smaller passes; tests use tiny ones to cross the
+    /// watermark often.
+    pub fn index_every(mut self, events: usize) -> Self {
+        self.index_every = events.max(1);
         self
     }
 }

@@ -14,7 +14,6 @@
 
 use std::fs::File;
 use std::os::unix::fs::MetadataExt;
-use std::sync::Arc;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
@@ -23,7 +22,8 @@ use annal_core::Position;
 use annal_core::backend::advance_head;
 use tokio::sync::watch;
 
-use crate::build::{build, extend};
+use crate::build::extend;
+use crate::open::reader_index;
 use crate::head::{self, HeadFile};
 use crate::layout::{HEAD_FILE, Layout, STREAMS_FILE};
 use crate::scan::{Problem, Rules};
@@ -220,7 +220,7 @@ impl Follower {
         let Some(rules) = now.rules(Some(identity(&metadata)), counters.unchecked_through()) else {
             return false;
         };
-        let Ok(built) = build(Arc::new(file), &counters, rules) else {
+        let Ok(built) = reader_index(&self.layout, file, metadata.ino(), &counters, rules) else {
             return false;
         };
         self.stalled = matches!(built.end.problem, Some(Problem::Corrupt { .. }));
@@ -272,7 +272,11 @@ mod tests {
         append(&writer, "kept").await;
         // The reader's scan, on the log as it was.
         let file = File::open(layout.events()).unwrap();
-        let built = build(Arc::new(file), &Counters::default(), Rules::default()).unwrap();
+        let hasher = crate::ids::IdHasher::random();
+        use std::sync::Arc;
+        let built =
+            crate::build::build(Arc::new(file), &Counters::default(), Rules::default(), hasher)
+                .unwrap();
         assert_eq!(built.index.entries.len(), 2);
         // The compaction and a new append, before the follower starts.
         writer

@@ -29,7 +29,62 @@ pub(crate) struct Postings {
     blocks: Vec<(i64, i64)>,
 }
 
+/// The fields with postings, numbered as the derived index stores them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Field {
+    EventType = 0,
+    AggregateType = 1,
+    Source = 2,
+    Correlation = 3,
+    Causation = 4,
+}
+
+/// The field a query is driven by and its values, or `None` when the filter selects by no
+/// field that has postings (only by stream, time, or nothing). A correlation or causation id
+/// names one conversation, so it is taken first; between event types and aggregate types, the
+/// one with fewer events (`counts`, the store's counts per type and per aggregate type); the
+/// source last, as most events share a few.
+pub(crate) fn choose(filter: &Filter, counts: [&HashMap<String, u64>; 2]) -> Option<(Field, Vec<String>)> {
+    if let Some(id) = &filter.correlation_id {
+        return Some((Field::Correlation, vec![id.clone()]));
+    }
+    if let Some(id) = &filter.causation_id {
+        return Some((Field::Causation, vec![id.clone()]));
+    }
+    let types: Vec<String> = filter.event_types.iter().map(|t| t.as_str().to_owned()).collect();
+    let aggregates: Vec<String> = filter
+        .aggregate_types
+        .iter()
+        .map(|a| a.as_str().to_owned())
+        .collect();
+    let total = |keys: &[String], counts: &HashMap<String, u64>| -> u64 {
+        keys.iter().map(|key| counts.get(key).copied().unwrap_or(0)).sum()
+    };
+    match (types.is_empty(), aggregates.is_empty()) {
+        (false, false) if total(&aggregates, counts[1]) < total(&types, counts[0]) => {
+            Some((Field::AggregateType, aggregates))
+        }
+        (false, _) => Some((Field::EventType, types)),
+        (true, false) => Some((Field::AggregateType, aggregates)),
+        (true, true) => filter
+            .source
+            .as_ref()
+            .map(|source| (Field::Source, vec![source.clone()])),
+    }
+}
+
 impl Postings {
+    /// Each field's lists.
+    pub(crate) fn fields(&self) -> [(Field, &HashMap<String, Vec<u32>>); 5] {
+        [
+            (Field::EventType, &self.by_type),
+            (Field::AggregateType, &self.by_aggregate_type),
+            (Field::Source, &self.by_source),
+            (Field::Correlation, &self.by_correlation),
+            (Field::Causation, &self.by_causation),
+        ]
+    }
+
     /// Adds the line stored at `entries[at]`.
     pub(crate) fn add(&mut self, at: usize, line: &LineInfo) -> Result<(), String> {
         let at32 = u32::try_from(at).map_err(|_| "more than 2^32 events in one log".to_owned())?;
@@ -58,37 +113,12 @@ impl Postings {
         Ok(())
     }
 
-    /// The lists of the filter's most selective field (fewest entries), or `None` when it
-    /// selects by no field that has postings (only by stream, time, or nothing). An empty
-    /// vector means no stored event can match.
-    pub(crate) fn driving(&self, filter: &Filter) -> Option<Vec<&[u32]>> {
-        fn lists<'m>(map: &'m HashMap<String, Vec<u32>>, keys: Vec<&str>) -> Vec<&'m [u32]> {
-            keys.iter()
-                .filter_map(|key| map.get(*key).map(Vec::as_slice))
-                .collect()
-        }
-        let mut candidates: Vec<Vec<&[u32]>> = Vec::new();
-        if !filter.event_types.is_empty() {
-            let keys = filter.event_types.iter().map(|t| t.as_str()).collect();
-            candidates.push(lists(&self.by_type, keys));
-        }
-        if !filter.aggregate_types.is_empty() {
-            let keys = filter.aggregate_types.iter().map(|a| a.as_str()).collect();
-            candidates.push(lists(&self.by_aggregate_type, keys));
-        }
-        let single = [
-            (&self.by_source, &filter.source),
-            (&self.by_correlation, &filter.correlation_id),
-            (&self.by_causation, &filter.causation_id),
-        ];
-        for (map, key) in single {
-            if let Some(key) = key {
-                candidates.push(lists(map, vec![key.as_str()]));
-            }
-        }
-        candidates
-            .into_iter()
-            .min_by_key(|lists| lists.iter().map(|list| list.len()).sum::<usize>())
+    /// The tail's lists of `keys` in `field` (those with no list are left out).
+    pub(crate) fn lists(&self, field: Field, keys: &[String]) -> Vec<&[u32]> {
+        let map = self.fields()[field as usize].1;
+        keys.iter()
+            .filter_map(|key| map.get(key).map(Vec::as_slice))
+            .collect()
     }
 
     /// Whether the block of entry `at` may hold an event in the filter's time window.

@@ -1,9 +1,11 @@
 //! Reads: pages of events located through the index and read from the log with `pread`.
 //!
-//! Each page holds the index's read lock only to copy out the entries it needs (offsets and
-//! lengths, plus the file handle of the log generation they refer to), then reads, checks (the
-//! line's checksum, its position) and decodes the lines outside the lock, on a blocking thread.
-//! Memory stays bounded by one page.
+//! Each page holds the index's read lock only to copy out the entries of the tail it needs
+//! (offsets and lengths, plus the file handle of the log generation they refer to, and the
+//! derived index's watermark), then looks up the part on disk, and reads, checks (the line's
+//! checksum, its position) and decodes the lines outside the lock, on a blocking thread. Memory
+//! stays bounded by one page. A read whose disk lookup met a compaction starts over
+//! ([`fresh`]).
 //!
 //! The page rules, cursors included, are those of the reference backend (`MemoryStore`), so
 //! every backend pages, limits and skips the same way.
@@ -15,9 +17,41 @@ use std::sync::Arc;
 
 use annal_core::{Direction, Filter, Position, ReadError, RecordedEvent, StorageError};
 
-use crate::index::Entry;
+use crate::disk::lookup::{self, Walk};
+use crate::disk::Stale;
+use crate::index::{DiskPart, Entry};
 use crate::line;
 use crate::writer::{SharedIndex, read_index};
+
+/// How many times a read starts over after meeting a compaction's new generation.
+const STALE_TRIES: usize = 8;
+
+/// Runs `attempt` until it did not meet a new generation of the derived index (a compaction
+/// rewrote the log and the index while it read).
+pub(crate) fn fresh<T>(
+    mut attempt: impl FnMut() -> Result<Result<T, Stale>, ReadError>,
+) -> Result<T, ReadError> {
+    for _ in 0..STALE_TRIES {
+        if let Ok(found) = attempt()? {
+            return Ok(found);
+        }
+    }
+    Err(StorageError::Poisoned {
+        reason: format!("the store was compacted {STALE_TRIES} times during one read"),
+    }
+    .into())
+}
+
+/// Runs `read` on the derived index as of `part`'s mark, given its watermark.
+pub(crate) fn on_disk<T>(
+    part: &DiskPart,
+    read: impl FnOnce(&rusqlite::Connection, u64) -> Result<T, String>,
+) -> Result<Result<T, Stale>, ReadError> {
+    let through = part.mark.position;
+    Ok(part
+        .index
+        .read(part.mark.generation, |connection| read(connection, through))?)
+}
 
 /// How many lines a query looks at per page at most, as a multiple of the page size, so a
 /// sparse filter still returns (a possibly empty page) in bounded time.
@@ -92,12 +126,97 @@ pub(crate) fn event_by_id(
     path: &Path,
     id: &str,
 ) -> Result<Option<RecordedEvent>, ReadError> {
-    let (file, entries) = {
-        let index = read_index(index)?;
-        (Arc::clone(&index.file), index.entries_with_id(id))
-    };
-    let events = read_entries(&file, path, &entries)?;
-    Ok(events.into_iter().find(|event| event.id.as_str() == id))
+    fresh(|| {
+        let (file, mut entries, disk, hash) = {
+            let index = read_index(index)?;
+            let hash = index.hasher.hash(id);
+            (Arc::clone(&index.file), index.entries_with_id(id), index.disk_part(), hash)
+        };
+        if let Some(part) = disk {
+            match on_disk(&part, |c, through| lookup::ids(c, hash, through))? {
+                Ok(found) => entries.extend(found),
+                Err(Stale) => return Ok(Err(Stale)),
+            }
+        }
+        let events = read_entries(&file, path, &entries)?;
+        Ok(Ok(events.into_iter().find(|event| event.id.as_str() == id)))
+    })
+}
+
+/// Up to `limit` entries at or after `from` (and before `until`): those on disk, then the
+/// tail's.
+fn entries_from(
+    index: &SharedIndex,
+    from: Position,
+    until: Option<Position>,
+    limit: usize,
+) -> Result<(Arc<File>, Vec<Entry>), ReadError> {
+    fresh(|| {
+        let (file, tail, disk) = {
+            let index = read_index(index)?;
+            let at = index.first_at_or_after(from.0);
+            let end = match until {
+                Some(until) => index.first_at_or_after(until.0),
+                None => index.entries.len(),
+            };
+            let end = end.min(at + limit).max(at);
+            let disk = index.disk_part().filter(|d| from.0 <= d.mark.position);
+            (Arc::clone(&index.file), index.entries[at..end].to_vec(), disk)
+        };
+        let mut entries = match disk {
+            None => Vec::new(),
+            Some(part) => {
+                let read = |c: &rusqlite::Connection, through| {
+                    let walk = Walk {
+                        forward: true,
+                        start: from.0,
+                        through,
+                    };
+                    lookup::range(c, walk, until.map(|u| u.0), limit)
+                };
+                match on_disk(&part, read)? {
+                    Ok(found) => found,
+                    Err(Stale) => return Ok(Err(Stale)),
+                }
+            }
+        };
+        entries.extend(tail);
+        entries.truncate(limit);
+        Ok(Ok((Arc::clone(&file), entries)))
+    })
+}
+
+/// Up to `limit` entries at or before `through`, newest first: the tail's, then those on disk.
+pub(crate) fn entries_back(
+    index: &SharedIndex,
+    through: Position,
+    limit: usize,
+) -> Result<(Arc<File>, Vec<Entry>), ReadError> {
+    fresh(|| {
+        let (file, mut entries, disk) = {
+            let index = read_index(index)?;
+            let end = index.entries.partition_point(|e| e.position <= through.0);
+            let start = end.saturating_sub(limit);
+            let tail: Vec<Entry> = index.entries[start..end].iter().rev().copied().collect();
+            (Arc::clone(&index.file), tail, index.disk_part())
+        };
+        if let Some(part) = disk.filter(|_| entries.len() < limit) {
+            let wanted = limit - entries.len();
+            let read = |c: &rusqlite::Connection, on_disk| {
+                let walk = Walk {
+                    forward: false,
+                    start: through.0,
+                    through: on_disk,
+                };
+                lookup::range(c, walk, None, wanted)
+            };
+            match on_disk(&part, read)? {
+                Ok(found) => entries.extend(found),
+                Err(Stale) => return Ok(Err(Stale)),
+            }
+        }
+        Ok(Ok((file, entries)))
+    })
 }
 
 /// Up to `page` events at or after `from` and before `until`.
@@ -108,16 +227,7 @@ pub(crate) fn all_page(
     until: Option<Position>,
     page: usize,
 ) -> Result<Vec<RecordedEvent>, ReadError> {
-    let (file, entries) = {
-        let index = read_index(index)?;
-        let at = index.first_at_or_after(from.0);
-        let end = match until {
-            Some(until) => index.first_at_or_after(until.0),
-            None => index.entries.len(),
-        };
-        let end = end.min(at + page).max(at);
-        (Arc::clone(&index.file), index.entries[at..end].to_vec())
-    };
+    let (file, entries) = entries_from(index, from, until, page)?;
     read_entries(&file, path, &entries)
 }
 
@@ -129,11 +239,10 @@ pub(crate) fn page_starts(
     page: usize,
     n_pages: usize,
 ) -> Result<(Vec<Position>, Option<Position>), ReadError> {
-    let index = read_index(index)?;
-    let at = index.first_at_or_after(from.0);
+    let (_, entries) = entries_from(index, from, None, n_pages * page + 1)?;
     let mut starts = Vec::with_capacity(n_pages);
     for k in 0..=n_pages {
-        let Some(entry) = index.entries.get(at + k * page) else {
+        let Some(entry) = entries.get(k * page) else {
             return Ok((starts, None));
         };
         if k == n_pages {
@@ -160,34 +269,49 @@ pub(crate) fn stream_page(
     after: Option<u64>,
     page: usize,
 ) -> Result<Vec<RecordedEvent>, ReadError> {
-    let (file, entries) = {
-        let index = read_index(index)?;
-        let Some(entry) = index.streams.get(stream) else {
-            return Ok(Vec::new());
-        };
-        let versions = &entry.entries;
-        let picked: Vec<Entry> = match direction {
-            Direction::Forward => {
+    let forward = direction == Direction::Forward;
+    let (file, entries) = fresh(|| {
+        let (file, tail, disk, start) = {
+            let index = read_index(index)?;
+            let Some(entry) = index.streams.get(stream) else {
+                return Ok(Ok((Arc::clone(&index.file), Vec::new())));
+            };
+            let versions = &entry.entries;
+            let (start, tail): (u64, Vec<Entry>) = if forward {
                 let from = after.map_or(from.unwrap_or(1), |a| a + 1);
                 let at = versions.partition_point(|e| e.version < from);
-                versions[at..].iter().take(page).map(|e| e.entry).collect()
-            }
-            Direction::Backward => {
+                (from, versions[at..].iter().take(page).map(|e| e.entry).collect())
+            } else {
                 let to = match after {
                     Some(after) => after.saturating_sub(1),
                     None => from.unwrap_or(entry.counter),
                 };
                 let end = versions.partition_point(|e| e.version <= to);
-                versions[..end]
-                    .iter()
-                    .rev()
-                    .take(page)
-                    .map(|e| e.entry)
-                    .collect()
+                let tail = versions[..end].iter().rev().take(page);
+                (to, tail.map(|e| e.entry).collect())
+            };
+            (Arc::clone(&index.file), tail, index.disk_part(), start)
+        };
+        let wanted = if forward { page } else { page - tail.len() };
+        let on_disk = match disk.filter(|_| wanted > 0 && (forward || start > 0)) {
+            None => Vec::new(),
+            Some(part) => {
+                let read = |c: &rusqlite::Connection, through| {
+                    lookup::stream(c, stream, forward, start, through, wanted)
+                };
+                match on_disk(&part, read)? {
+                    Ok(found) => found,
+                    Err(Stale) => return Ok(Err(Stale)),
+                }
             }
         };
-        (Arc::clone(&index.file), picked)
-    };
+        let entries = if forward {
+            on_disk.into_iter().chain(tail).take(page).collect()
+        } else {
+            tail.into_iter().chain(on_disk).take(page).collect()
+        };
+        Ok(Ok((file, entries)))
+    })?;
     read_entries(&file, path, &entries)
 }
 
@@ -232,21 +356,9 @@ pub(crate) fn query_page(
         return Ok(None);
     };
     let window_len = page * QUERY_SCAN_PAGES + 1;
-    let (file, window) = {
-        let index = read_index(index)?;
-        let window: Vec<Entry> = match filter.direction {
-            Direction::Forward => {
-                let at = index.first_at_or_after(next.0);
-                let end = (at + window_len).min(index.entries.len());
-                index.entries[at..end].to_vec()
-            }
-            Direction::Backward => {
-                let end = index.entries.partition_point(|e| e.position <= next.0);
-                let start = end.saturating_sub(window_len);
-                index.entries[start..end].iter().rev().copied().collect()
-            }
-        };
-        (Arc::clone(&index.file), window)
+    let (file, window) = match filter.direction {
+        Direction::Forward => entries_from(index, next, None, window_len)?,
+        Direction::Backward => entries_back(index, next, window_len)?,
     };
     let mut events = Vec::new();
     cursor.next = None;

@@ -22,6 +22,9 @@ pub struct Recovery {
     pub upgraded_from: Option<u32>,
     /// Readable events in the log.
     pub events: u64,
+    /// Lines of the log the open read and checked: those after the derived index's watermark
+    /// (`index.sqlite`), or every line when there was no index it could trust.
+    pub scanned_lines: u64,
     /// Leftovers of interrupted atomic writes that a writer open removed.
     pub removed_temp_files: Vec<PathBuf>,
     /// Snapshot and projection files a writer open renamed from their format version 1 names.

@@ -6,8 +6,10 @@
 //! drains a group at a time ([`drain_group`]), head publishing that never moves back
 //! ([`publish_head`]), the failure that poisons a writer ([`Poison`]), reads page by page
 //! ([`paged`], [`stream_pages`]) and subscriptions ([`follow`]), [`Durability`], and the OS
-//! lock a writer holds ([`OsLock`]).
+//! lock a writer holds ([`OsLock`]), and the Bloom filter over stored ids that spares a writer
+//! most lookups of its older ids ([`BloomFilter`]).
 
+mod bloom;
 mod durability;
 mod head;
 mod lock;
@@ -17,6 +19,7 @@ mod queue;
 mod request;
 
 pub use crate::batch::{BatchPreparer, PreparedEvent, prepare_batch};
+pub use bloom::BloomFilter;
 pub use crate::subscription::follow;
 pub use durability::Durability;
 pub use head::{advance_head, publish_head};

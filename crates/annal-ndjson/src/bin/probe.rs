@@ -16,16 +16,23 @@ fn main() -> ProbeResult<()> {
 
 struct Ndjson;
 
+/// Passes every few events instead of every 65,536, so the kills of the crash tests land
+/// before, during and after moves of the tail to the derived index, and reopens trust and scan
+/// across its watermark.
+const INDEX_EVERY: usize = 40;
+
 impl ProbeBackend for Ndjson {
     async fn open(
         &self,
         dir: &str,
         durability: ProbeDurability,
     ) -> Result<Arc<dyn Store>, ProbeOpenError> {
-        let options = OpenOptions::new().durability(match durability {
-            ProbeDurability::Durable => Durability::Durable,
-            ProbeDurability::Relaxed => Durability::Relaxed,
-        });
+        let options = OpenOptions::new()
+            .index_every(INDEX_EVERY)
+            .durability(match durability {
+                ProbeDurability::Durable => Durability::Durable,
+                ProbeDurability::Relaxed => Durability::Relaxed,
+            });
         Ok(Arc::new(
             NdjsonStore::open_with(dir, options).map_err(refusal)?,
         ))

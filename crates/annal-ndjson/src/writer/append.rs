@@ -16,8 +16,8 @@ use annal_core::{
 };
 
 use super::{Writer, read_index};
-use crate::ids::id_hash;
 use crate::line::{encode, header};
+use crate::index::Entry;
 use crate::scan::{LINE_BYTES_MAX, LineInfo};
 
 /// Versions and positions are written as JSON numbers read back as `u64`, so both go up to
@@ -48,16 +48,22 @@ impl Writer {
         expected: ExpectedVersion,
         batch: &[PreparedEvent],
     ) -> Result<AppendResult, AppendError> {
-        let hashes: Vec<u64> = batch.iter().map(|e| id_hash(e.id.as_str())).collect();
-        let maybe_stored = {
+        let (hashes, in_memory) = {
             let index = read_index(&self.index)?;
-            hashes.iter().any(|hash| {
+            let hashes: Vec<u64> = batch.iter().map(|e| index.hasher.hash(e.id.as_str())).collect();
+            let in_memory = hashes.iter().any(|hash| {
                 self.state.group_ids.candidates(*hash).next().is_some()
                     || index.ids.candidates(*hash).next().is_some()
-            })
+            });
+            (hashes, in_memory)
         };
+        let maybe_stored = in_memory
+            || self
+                .disk
+                .as_mut()
+                .is_some_and(|disk| hashes.iter().any(|hash| disk.may_hold(*hash)));
         let stored = if maybe_stored {
-            self.stored_events(batch)?
+            self.stored_events(batch, &hashes)?
         } else {
             Vec::new()
         };
@@ -155,13 +161,14 @@ impl Writer {
     fn stored_events(
         &self,
         batch: &[PreparedEvent],
+        hashes: &[u64],
     ) -> Result<Vec<Option<StoredEventRef>>, StorageError> {
         let mut stored = Vec::with_capacity(batch.len());
-        for event in batch {
+        for (event, hash) in batch.iter().zip(hashes) {
             let id = event.id.as_str();
             let mut found = None;
-            for position in self.id_candidates(id_hash(id))? {
-                if let Some((stored_id, stream, version)) = self.stored_at(position)?
+            for candidate in self.id_candidates(*hash)? {
+                if let Some((stored_id, stream, version, position)) = self.stored_at(candidate)?
                     && stored_id == id
                 {
                     let stream =
@@ -185,30 +192,45 @@ impl Writer {
         Ok(stored)
     }
 
-    /// The positions stored under an id hash: in the shared index, then in the open group.
-    fn id_candidates(&self, hash: u64) -> Result<Vec<u64>, StorageError> {
-        let index = read_index(&self.index)?;
-        let indexed = index.ids.candidates(hash);
-        Ok(indexed
-            .chain(self.state.group_ids.candidates(hash))
-            .collect())
+    /// Where ids with this hash are stored: on disk, in the tail of the shared index, and in the
+    /// open group.
+    fn id_candidates(&self, hash: u64) -> Result<Vec<Candidate>, StorageError> {
+        let (mut candidates, through) = {
+            let index = read_index(&self.index)?;
+            let tail = index.ids.candidates(hash).filter_map(|p| index.locate(p));
+            let through = index.disk.as_ref().map(|d| d.mark.position);
+            (tail.map(Candidate::Stored).collect::<Vec<_>>(), through)
+        };
+        if let (Some(disk), Some(through)) = (&self.disk, through) {
+            let on_disk = disk.entries_with_hash(hash, through).map_err(|reason| {
+                StorageError::Corrupted {
+                    location: self.layout.file(crate::layout::DISK_INDEX_FILE).display().to_string(),
+                    reason,
+                }
+            })?;
+            candidates.extend(on_disk.into_iter().map(Candidate::Stored));
+        }
+        let group = self.state.group_ids.candidates(hash);
+        candidates.extend(group.map(Candidate::InGroup));
+        Ok(candidates)
     }
 
-    /// The id, stream and version of the event at `position`, if it is readable.
-    fn stored_at(&self, position: u64) -> Result<Option<(String, String, u64)>, StorageError> {
-        if let Some(first) = self.group.lines.first()
-            && position >= first.position
-        {
-            let line = self.group.lines.get((position - first.position) as usize);
-            return Ok(line.map(|l| (l.id.clone(), l.stream.clone(), l.version)));
-        }
-        let (file, entry) = {
-            let index = read_index(&self.index)?;
-            match index.locate(position) {
-                Some(entry) => (std::sync::Arc::clone(&index.file), entry),
-                None => return Ok(None),
+    /// The id, stream, version and position of a candidate's event, if it is readable.
+    fn stored_at(
+        &self,
+        candidate: Candidate,
+    ) -> Result<Option<(String, String, u64, u64)>, StorageError> {
+        let entry = match candidate {
+            Candidate::InGroup(position) => {
+                let first = self.group.lines.first().map_or(u64::MAX, |l| l.position);
+                let line = position
+                    .checked_sub(first)
+                    .and_then(|at| self.group.lines.get(at as usize));
+                return Ok(line.map(|l| (l.id.clone(), l.stream.clone(), l.version, position)));
             }
+            Candidate::Stored(entry) => entry,
         };
+        let file = std::sync::Arc::clone(&read_index(&self.index)?.file);
         let mut bytes = vec![0; entry.len as usize];
         let path = self.layout.events();
         file.read_exact_at(&mut bytes, entry.offset)
@@ -221,6 +243,16 @@ impl Writer {
             header.id.into_owned(),
             header.aggregate_id.into_owned(),
             header.version,
+            entry.position,
         )))
     }
+}
+
+/// Where an id may be stored.
+#[derive(Clone, Copy, Debug)]
+enum Candidate {
+    /// In the open group, at this position.
+    InGroup(u64),
+    /// In the log, at this entry.
+    Stored(Entry),
 }

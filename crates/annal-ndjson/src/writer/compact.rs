@@ -21,7 +21,8 @@ use std::sync::Arc;
 
 use super::{Writer, read_index};
 use crate::atomic::{sync_dir, write_atomic};
-use crate::build::{BuildError, build};
+use crate::build::{BuildError, build_from};
+use crate::index::Index;
 use crate::head::inode_of;
 use crate::layout::{COMPACT_FILE, STREAMS_FILE};
 use crate::line::reframe;
@@ -132,10 +133,7 @@ impl Writer {
             unchecked_through: counters.unchecked_through(),
             ..Rules::default()
         };
-        let built = build(Arc::new(read), counters, rules).map_err(|error| match error {
-            BuildError::Counters(reason) => reason,
-            BuildError::Io(error) => error.to_string(),
-        })?;
+        let built = self.rebuild_index(read, log_inode, counters, rules)?;
         if let Some(problem) = built.end.problem {
             return Err(format!("the compacted log does not scan: {problem:?}"));
         }
@@ -162,6 +160,41 @@ impl Writer {
         self.summary_dirty = true;
         self.refresh_summary();
         Ok(())
+    }
+}
+
+impl Writer {
+    /// The index of the new log `read`: the derived index emptied in a new generation (reads
+    /// that began before start over) and rebuilt by a scan, moving the tail to disk as it grows.
+    fn rebuild_index(
+        &mut self,
+        read: File,
+        log_inode: u64,
+        counters: &crate::sidecar::Counters,
+        rules: Rules,
+    ) -> Result<crate::build::Built, String> {
+        let hasher = read_index(&self.index).map_err(|e| e.to_string())?.hasher;
+        let index = Index::new(Arc::new(read), counters, hasher)?;
+        let reason = |error| match error {
+            BuildError::Counters(reason) | BuildError::Disk(reason) => reason,
+            BuildError::Io(error) => error.to_string(),
+        };
+        let Some(disk) = self.disk.as_mut() else {
+            return build_from(index, rules, |_| Ok(())).map_err(reason);
+        };
+        let mark = disk.reset(log_inode)?;
+        let shared = Arc::clone(&disk.index);
+        let mut index = index;
+        index.moved_to_disk(Arc::clone(&shared), mark);
+        let every = disk.every;
+        build_from(index, rules, |index| {
+            if index.entries.len() >= every {
+                let mark = disk.pass(index)?;
+                index.moved_to_disk(Arc::clone(&shared), mark);
+            }
+            Ok(())
+        })
+        .map_err(reason)
     }
 }
 

@@ -153,8 +153,10 @@ impl Writer {
     /// Readable events of `stream` with versions before `before`.
     fn count_before(&self, stream: &StreamId, before: u64) -> Result<u64, StorageError> {
         let index = read_index(&self.index)?;
+        // A stream's readable versions are one contiguous run ending at its last.
         Ok(index.streams.get(stream.as_str()).map_or(0, |s| {
-            s.entries.partition_point(|e| e.version < before) as u64
+            let first = (s.last_version + 1).saturating_sub(s.events);
+            before.saturating_sub(first).min(s.events)
         }))
     }
 
@@ -223,7 +225,7 @@ impl Writer {
     /// Removes what `policy` selects, decided line by line in log order by
     /// `annal_core::decide::RetentionPass`, so every stream keeps a contiguous suffix of its versions.
     fn retain(&mut self, policy: RetentionPolicy) -> Result<RetentionReport, RetentionError> {
-        let total = read_index(&self.index)?.entries.len() as u64;
+        let total = read_index(&self.index)?.total_events();
         let mut pass = RetentionPass::new(policy, total);
         if !pass.selects_any() {
             return Ok(RetentionReport::default());

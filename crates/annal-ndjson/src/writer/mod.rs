@@ -15,6 +15,7 @@
 
 mod append;
 mod compact;
+mod disk;
 mod maintenance;
 
 use std::collections::{BTreeMap, HashMap};
@@ -42,6 +43,8 @@ use crate::index::Index;
 use crate::layout::{INDEX_FILE, Layout};
 use crate::scan::{LineInfo, Start};
 use crate::sidecar::Summary;
+
+pub(crate) use disk::WriterDisk;
 
 /// Most events in one group: bounds one write's size and the latency of its callers.
 const GROUP_EVENTS_MAX: usize = 20_000;
@@ -103,6 +106,9 @@ pub(crate) struct WriterParts {
     pub(crate) state: WriterState,
     pub(crate) durability: Durability,
     pub(crate) head: watch::Sender<Position>,
+    /// The derived index on disk (`None` if it could not be opened: the store then keeps its
+    /// whole index in memory, as a read-only open of an unindexed store does).
+    pub(crate) disk: Option<WriterDisk>,
 }
 
 impl WriterHandle {
@@ -122,6 +128,7 @@ impl WriterHandle {
             state: parts.state,
             durability: parts.durability,
             head: parts.head,
+            disk: parts.disk,
             poisoned: Poisoned::default(),
             group: Group::default(),
             summary_written: Instant::now(),
@@ -185,6 +192,7 @@ struct Writer {
     state: WriterState,
     durability: Durability,
     head: watch::Sender<Position>,
+    disk: Option<WriterDisk>,
     poisoned: Poisoned,
     group: Group,
     summary_written: Instant,
@@ -204,6 +212,8 @@ impl Writer {
             }
         }
         self.commit();
+        // A clean close leaves nothing for the next open to scan.
+        self.pass(1);
         if self.summary_dirty {
             self.refresh_summary();
         } else {
@@ -271,6 +281,8 @@ impl Writer {
                 for (reply, answer) in group.answers {
                     drop(reply.send(answer));
                 }
+                let every = self.disk.as_ref().map_or(usize::MAX, |disk| disk.every);
+                self.pass(every);
             }
             Err(reason) => {
                 // Best effort: cut what this group wrote, so a reader of this process never
@@ -300,6 +312,38 @@ impl Writer {
             line: self.lines,
             last_position: self.state.last_position,
         };
+        Ok(())
+    }
+
+    /// Moves the tail of the index to disk if it holds at least `at_least` events (after the
+    /// log is synced, so the index never covers bytes a power loss could take back). A failure
+    /// poisons the store, like a failed write of any other file beside the log.
+    fn pass(&mut self, at_least: usize) {
+        let due = read_index(&self.index).is_ok_and(|index| index.entries.len() >= at_least);
+        if !due || self.disk.is_none() || self.poisoned.is_poisoned() {
+            return;
+        }
+        if self.durability == Durability::Relaxed {
+            self.sync_head();
+        }
+        if let Err(reason) = self.try_pass() {
+            self.poison(format!("writing the derived index: {reason}"));
+        }
+    }
+
+    fn try_pass(&mut self) -> Result<(), String> {
+        let Some(disk) = self.disk.as_mut() else {
+            return Ok(());
+        };
+        let mark = {
+            let index = read_index(&self.index).map_err(|e| e.to_string())?;
+            disk.pass(&index)?
+        };
+        let mut index = self
+            .index
+            .write()
+            .map_err(|_| "a thread panicked while changing the index".to_owned())?;
+        index.moved_to_disk(Arc::clone(&disk.index), mark);
         Ok(())
     }
 

@@ -100,6 +100,36 @@ async fn unparsable_last_line_and_incomplete_batch_are_torn() {
 }
 
 #[tokio::test]
+async fn corrupt_line_behind_the_derived_index_fails_its_reads_naming_it() {
+    // A clean close moved every event to index.sqlite, so an open scans nothing; the damage is
+    // found by every read that reaches the line (and by `annal verify`), and nothing changes.
+    let (_guard, dir) = store_dir();
+    let clean = three_appends(&dir).await;
+    let text = String::from_utf8(clean).unwrap();
+    let b2 = text.find("{\"id\":\"b2\"").unwrap();
+    let mut damaged = text.clone().into_bytes();
+    damaged[b2 + 3] = b'#';
+    std::fs::write(log(&dir), &damaged).unwrap();
+    for read_only in [false, true] {
+        let store = if read_only {
+            NdjsonStore::open_read_only(&dir).unwrap()
+        } else {
+            NdjsonStore::open(&dir).unwrap()
+        };
+        let error = annal_core::collect(store.read_all(annal_core::Position(1)).await.unwrap())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("events.ndjson"), "{error}");
+        assert!(error.contains(&format!("byte {b2}")), "{error}");
+        let b1 = store.event_by_id(&annal_core::EventId::new("b1").unwrap()).await;
+        assert_eq!(b1.unwrap().unwrap().id.as_str(), "b1", "other lines still read");
+        drop(store);
+        assert_eq!(std::fs::read(log(&dir)).unwrap(), damaged, "untouched");
+    }
+}
+
+#[tokio::test]
 async fn corrupt_middle_line_refuses_the_open_and_changes_nothing() {
     let (_guard, dir) = store_dir();
     let clean = three_appends(&dir).await;
@@ -108,6 +138,8 @@ async fn corrupt_middle_line_refuses_the_open_and_changes_nothing() {
     let mut damaged = text.clone().into_bytes();
     damaged[b2 + 3] = b'#';
     std::fs::write(log(&dir), &damaged).unwrap();
+    // Without the derived index, an open scans and checks every line.
+    std::fs::remove_file(dir.join("index.sqlite")).unwrap();
     for read_only in [false, true] {
         let opened = if read_only {
             NdjsonStore::open_read_only(&dir)

@@ -27,7 +27,7 @@ use std::sync::mpsc;
 use rusqlite::Connection;
 
 use crate::row::to_sql;
-use crate::writer::bloom::BloomFilter;
+use annal_core::backend::BloomFilter;
 use crate::writer::corrupt::{corrupt, counter};
 use crate::writer::id_hash::IdHasher;
 use crate::writer::id_runs::{self, Entry, IdRuns};

@@ -13,7 +13,6 @@
 //! know what the file holds, and retrying a failed fsync can report success for lost data.
 
 mod append;
-mod bloom;
 mod command;
 mod corrupt;
 mod id_hash;

@@ -1,13 +1,14 @@
-//! [`BloomFilter`]: an in-memory Bloom filter over the id hashes stored in the id runs, so that
-//! checking a new id for a duplicate almost never reads them.
+//! [`BloomFilter`]: an in-memory Bloom filter over the hashes of stored event ids, so that a
+//! writer checking a new id for a duplicate almost never reads its stored ids.
 //!
-//! Without it every appended id cost one B-tree lookup in the stored ids (a random page, a large
+//! Both embedded backends keep their older ids on disk (SQLite's id runs, NDJSON's derived
+//! index). Without it every appended id cost one lookup there (in SQLite a random page, a large
 //! share of the writer's time for batched appends; `docs/sqlite-schema.md`). The Bloom filter
 //! answers "certainly not stored" for all but a few per cent of new ids; a "maybe" still reads the
 //! runs, so a false positive costs a lookup, never a wrong answer. A removed event's id keeps its
 //! bits set, which only makes a later "maybe" a little likelier.
 //!
-//! The keys are already uniform 64-bit hashes (SipHash-1-3, [`super::id_hash::IdHasher`]), so the
+//! The keys are already uniform 64-bit hashes (each store's keyed SipHash-1-3), so the
 //! Bloom filter takes its bit positions straight from the key's bits instead of hashing again: the
 //! high half picks one 64-bit word, five 6-bit slices of the low half pick the bits inside it (a
 //! blocked Bloom filter: one cache line per probe). It grows by adding layers of twice the
@@ -27,7 +28,7 @@ const CAPACITY_MIN: usize = 1 << 16;
 
 /// A Bloom filter over 64-bit hashes. See the module documentation.
 #[derive(Debug, Clone)]
-pub(crate) struct BloomFilter {
+pub struct BloomFilter {
     /// Every key is in exactly one layer; only the last one takes new keys.
     layers: Vec<Layer>,
 }
@@ -74,14 +75,14 @@ impl Layer {
 
 impl BloomFilter {
     /// An empty Bloom filter sized for about `expected` keys before it first grows.
-    pub(crate) fn with_capacity(expected: usize) -> Self {
+    pub fn with_capacity(expected: usize) -> Self {
         Self {
             layers: vec![Layer::with_capacity(expected)],
         }
     }
 
     /// Adds `key`.
-    pub(crate) fn insert(&mut self, key: u64) {
+    pub fn insert(&mut self, key: u64) {
         let full = self
             .layers
             .last()
@@ -96,7 +97,7 @@ impl BloomFilter {
     }
 
     /// `false` if `key` was certainly never added; `true` if it may have been.
-    pub(crate) fn may_contain(&self, key: u64) -> bool {
+    pub fn may_contain(&self, key: u64) -> bool {
         self.layers.iter().any(|layer| layer.may_contain(key))
     }
 
@@ -109,8 +110,16 @@ impl BloomFilter {
 
 #[cfg(test)]
 mod tests {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+
     use super::*;
-    use crate::writer::id_hash::test_hash as id_hash;
+
+    /// A uniform 64-bit key for a test string.
+    fn id_hash(id: &str) -> u64 {
+        let mut hasher = DefaultHasher::new();
+        id.hash(&mut hasher);
+        hasher.finish()
+    }
 
     #[test]
     fn every_added_key_is_reported_and_few_others_are() {

@@ -1,0 +1,156 @@
+//! The writer's side of the derived index (`disk/`): its own connection, the passes that move
+//! the in-memory tail to disk, and the ids stored there.
+//!
+//! Every appended id is checked for a duplicate. The ids on disk are behind a Bloom filter
+//! ([`BloomFilter`]) so that check almost never reads them. An open does not wait for the filter:
+//! a thread reads the stored ids into it while the writer appends, and until it is ready every
+//! check looks the id up on disk (a bucket of the `ids` table), so a check is never skipped.
+//! Each pass adds its ids to the filter (or, while it loads, to the ids it will be given).
+
+use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, TryRecvError};
+
+use annal_core::backend::BloomFilter;
+use rusqlite::Connection;
+
+use crate::disk::lookup;
+use crate::disk::pass::write_pass;
+use crate::disk::records::{Keyed, decode};
+use crate::disk::{DiskIndex, Mark, reset};
+use crate::index::{Entry, Index};
+
+/// The Bloom filter's first capacity after a compaction rebuilt the index.
+const BLOOM_CAPACITY: usize = 1 << 16;
+
+/// The Bloom filter over the ids on disk, or the thread still reading them.
+enum StoredIds {
+    Loading {
+        receiver: Receiver<Option<BloomFilter>>,
+        /// Hashes of the passes since the load began.
+        since: Vec<u64>,
+    },
+    Ready(BloomFilter),
+}
+
+/// See the module documentation.
+pub(crate) struct WriterDisk {
+    connection: Connection,
+    pub(crate) index: Arc<DiskIndex>,
+    ids: StoredIds,
+    /// A pass runs once this many events gather after the watermark.
+    pub(crate) every: usize,
+}
+
+impl std::fmt::Debug for WriterDisk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriterDisk").field("every", &self.every).finish_non_exhaustive()
+    }
+}
+
+impl WriterDisk {
+    /// The writer's side of `index`, which describes the log up to `mark`; starts reading its
+    /// ids into the Bloom filter.
+    pub(crate) fn start(
+        connection: Connection,
+        index: Arc<DiskIndex>,
+        mark: Mark,
+        every: usize,
+    ) -> Self {
+        let ids = if mark.position == 0 {
+            StoredIds::Ready(BloomFilter::with_capacity(BLOOM_CAPACITY))
+        } else {
+            load_ids(&index, mark)
+        };
+        Self {
+            connection,
+            index,
+            ids,
+            every: every.max(1),
+        }
+    }
+
+    /// Whether an id with this hash may be on disk (`true` while the filter loads).
+    pub(crate) fn may_hold(&mut self, hash: u64) -> bool {
+        self.poll_load();
+        match &self.ids {
+            StoredIds::Ready(bloom) => bloom.may_contain(hash),
+            StoredIds::Loading { .. } => true,
+        }
+    }
+
+    /// The entries on disk whose id has this hash, up to the watermark `through`.
+    pub(crate) fn entries_with_hash(&self, hash: u64, through: u64) -> Result<Vec<Entry>, String> {
+        lookup::ids(&self.connection, hash, through)
+    }
+
+    /// Writes the tail of `index` to disk and adds its ids to the filter; returns the new mark.
+    pub(crate) fn pass(&mut self, index: &Index) -> Result<Mark, String> {
+        let mark = write_pass(&self.connection, index)?;
+        let hashes = index.ids.iter().map(|(hash, _)| hash);
+        match &mut self.ids {
+            StoredIds::Ready(bloom) => hashes.for_each(|hash| bloom.insert(hash)),
+            StoredIds::Loading { since, .. } => since.extend(hashes),
+        }
+        Ok(mark)
+    }
+
+    /// Empties the index for the log `log_inode` (after a compaction), in a new generation.
+    pub(crate) fn reset(&mut self, log_inode: u64) -> Result<Mark, String> {
+        let mark = reset(&self.connection, log_inode).map_err(|e| e.to_string())?;
+        self.ids = StoredIds::Ready(BloomFilter::with_capacity(BLOOM_CAPACITY));
+        Ok(mark)
+    }
+
+    fn poll_load(&mut self) {
+        let StoredIds::Loading { receiver, since } = &mut self.ids else {
+            return;
+        };
+        match receiver.try_recv() {
+            Ok(Some(mut bloom)) => {
+                since.iter().for_each(|hash| bloom.insert(*hash));
+                self.ids = StoredIds::Ready(bloom);
+            }
+            Err(TryRecvError::Empty) => {}
+            // The load failed or its thread is gone: checks keep reading the disk, which is
+            // slower, never wrong.
+            Ok(None) | Err(TryRecvError::Disconnected) => {}
+        }
+    }
+}
+
+/// Starts a thread that reads every id hash on disk up to `mark` into a Bloom filter.
+fn load_ids(index: &Arc<DiskIndex>, mark: Mark) -> StoredIds {
+    let (sender, receiver) = mpsc::channel();
+    let index = Arc::clone(index);
+    let spawned = std::thread::Builder::new()
+        .name("annal-ndjson-ids".into())
+        .spawn(move || {
+            let bloom = index.read(mark.generation, |connection| read_ids(connection, mark));
+            let _ = sender.send(bloom.ok().and_then(Result::ok));
+        });
+    if spawned.is_err() {
+        let (_, receiver) = mpsc::channel();
+        return StoredIds::Loading {
+            receiver,
+            since: Vec::new(),
+        };
+    }
+    StoredIds::Loading {
+        receiver,
+        since: Vec::new(),
+    }
+}
+
+fn read_ids(connection: &Connection, mark: Mark) -> Result<BloomFilter, String> {
+    let mut bloom = BloomFilter::with_capacity(usize::try_from(mark.position).unwrap_or(0));
+    let mut statement = connection
+        .prepare("SELECT entries FROM ids")
+        .map_err(|e| e.to_string())?;
+    let mut rows = statement.query([]).map_err(|e| e.to_string())?;
+    while let Some(row) = rows.next().map_err(|e| e.to_string())? {
+        let bytes = row.get_ref(0).and_then(|v| Ok(v.as_blob()?)).map_err(|e| e.to_string())?;
+        let records: Vec<Keyed> = decode(bytes)?;
+        records.iter().for_each(|record| bloom.insert(record.hash));
+    }
+    Ok(bloom)
+}
