@@ -52,10 +52,7 @@ pub(crate) fn build_from(
                 last_position: last.position,
             };
         }
-        after_batch(&mut index).map_err(|reason| {
-            failed = Some(reason.clone());
-            reason
-        })
+        after_batch(&mut index).inspect_err(|reason| failed = Some(reason.clone()))
     })
     .map_err(BuildError::Io)?;
     if let Some(reason) = failed {

@@ -94,6 +94,9 @@ mod tests {
         assert_eq!(hasher.hash("a"), hasher.hash("a"));
         assert_ne!(IdHasher::random().hash("a"), hasher.hash("a"));
         // Stored on disk: SipHash-1-3 must stay what it was for a given key.
-        assert_eq!(IdHasher::with_key(1, 2).hash("evt-1"), 13_890_001_955_619_539_678);
+        assert_eq!(
+            IdHasher::with_key(1, 2).hash("evt-1"),
+            13_890_001_955_619_539_678
+        );
     }
 }

@@ -92,7 +92,11 @@ fn pick(
         let disk = guard.disk_part();
         let through = disk.as_ref().map_or(0, |d| d.mark.position);
         // Forward, the tail starts after the watermark; backward, where the cursor is.
-        let tail_next = if forward { Position(next.0.max(through + 1)) } else { next };
+        let tail_next = if forward {
+            Position(next.0.max(through + 1))
+        } else {
+            next
+        };
         let (chosen, resume) = match &driver {
             Driver::Postings(field, keys) => {
                 let lists = guard.postings.lists(*field, keys);
@@ -154,7 +158,9 @@ fn pick_on_disk(
 
 /// Whether a record's timestamp is in the filter's window.
 fn in_window(filter: &Filter, record: &Located) -> bool {
-    filter.timestamp_from.is_none_or(|from| record.timestamp >= from)
+    filter
+        .timestamp_from
+        .is_none_or(|from| record.timestamp >= from)
         && filter.timestamp_to.is_none_or(|to| record.timestamp < to)
 }
 

@@ -21,13 +21,13 @@ use tokio::sync::watch;
 use crate::atomic::{sync_dir, write_atomic};
 use crate::build::{BuildError, Built, build, build_from};
 use crate::disk::DiskIndex;
-use crate::ids::IdHasher;
 use crate::error::OpenError;
 use crate::head::{self, Head, HeadFile, HeadWriter, inode_of};
+use crate::ids::IdHasher;
 use crate::index::Index;
 use crate::layout::{
-    DISK_INDEX_FILE, EVENTS_FILE, HEAD_FILE, INDEX_FILE, LOCK_FILE, Layout, PROJECTIONS_DIR, SNAPSHOTS_DIR,
-    STREAMS_FILE,
+    DISK_INDEX_FILE, EVENTS_FILE, HEAD_FILE, INDEX_FILE, LOCK_FILE, Layout, PROJECTIONS_DIR,
+    SNAPSHOTS_DIR, STREAMS_FILE,
 };
 use crate::line::header;
 use crate::lock;
@@ -74,8 +74,14 @@ fn open_writer(layout: Layout, options: OpenOptions) -> Result<NdjsonStore, Open
     // A pass during the build must not cover bytes a killed relaxed writer left unsynced.
     log.sync_data()
         .map_err(OpenError::io("syncing", layout.events()))?;
-    let (mut built, disk) =
-        writer_index(&layout, read, log_inode, &counters, rules, options.index_every)?;
+    let (mut built, disk) = writer_index(
+        &layout,
+        read,
+        log_inode,
+        &counters,
+        rules,
+        options.index_every,
+    )?;
     let torn_tail = recover_tail(&layout, &log, &built.end)?;
     raise_to_head(&mut built.index, &head_file);
     let upgraded_from = upgrade(&layout, &counters, &mut built.index)?;
@@ -361,8 +367,16 @@ fn writer_index(
     every: usize,
 ) -> Result<(Built, Option<WriterDisk>), OpenError> {
     let path = layout.file(DISK_INDEX_FILE);
-    let Ok((connection, disk, loaded)) = DiskIndex::open_writer(&path, &read, log_inode) else {
-        let built = build_index(layout, build(Arc::new(read), counters, rules, IdHasher::random()))?;
+    let opened = DiskIndex::open_writer(&path, &read, log_inode).or_else(|_| {
+        // Not a database, or not one SQLite can use: it is derived, so start it over.
+        remove_disk_index(&path);
+        DiskIndex::open_writer(&path, &read, log_inode)
+    });
+    let Ok((connection, disk, loaded)) = opened else {
+        let built = build_index(
+            layout,
+            build(Arc::new(read), counters, rules, IdHasher::random()),
+        )?;
         return Ok((built, None));
     };
     let disk = Arc::new(disk);
@@ -377,6 +391,16 @@ fn writer_index(
         Ok(())
     });
     Ok((build_index(layout, built)?, Some(writer_disk)))
+}
+
+/// Removes a derived index SQLite cannot open, with its rollback journal.
+fn remove_disk_index(path: &Path) {
+    let journal = PathBuf::from(format!("{}-journal", path.display()));
+    for file in [path.to_path_buf(), journal] {
+        // A file that cannot be removed makes the reopen fail, and the store keeps its whole
+        // index in memory.
+        let _ = std::fs::remove_file(file);
+    }
 }
 
 /// A reader's index: from the derived index if it can be trusted up to the synced length, and

@@ -23,9 +23,9 @@ use annal_core::backend::advance_head;
 use tokio::sync::watch;
 
 use crate::build::extend;
-use crate::open::reader_index;
 use crate::head::{self, HeadFile};
 use crate::layout::{HEAD_FILE, Layout, STREAMS_FILE};
+use crate::open::reader_index;
 use crate::scan::{Problem, Rules};
 use crate::sidecar::read_counters;
 use crate::writer::SharedIndex;
@@ -274,9 +274,13 @@ mod tests {
         let file = File::open(layout.events()).unwrap();
         let hasher = crate::ids::IdHasher::random();
         use std::sync::Arc;
-        let built =
-            crate::build::build(Arc::new(file), &Counters::default(), Rules::default(), hasher)
-                .unwrap();
+        let built = crate::build::build(
+            Arc::new(file),
+            &Counters::default(),
+            Rules::default(),
+            hasher,
+        )
+        .unwrap();
         assert_eq!(built.index.entries.len(), 2);
         // The compaction and a new append, before the follower starts.
         writer

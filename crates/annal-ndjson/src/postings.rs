@@ -44,21 +44,30 @@ pub(crate) enum Field {
 /// names one conversation, so it is taken first; between event types and aggregate types, the
 /// one with fewer events (`counts`, the store's counts per type and per aggregate type); the
 /// source last, as most events share a few.
-pub(crate) fn choose(filter: &Filter, counts: [&HashMap<String, u64>; 2]) -> Option<(Field, Vec<String>)> {
+pub(crate) fn choose(
+    filter: &Filter,
+    counts: [&HashMap<String, u64>; 2],
+) -> Option<(Field, Vec<String>)> {
     if let Some(id) = &filter.correlation_id {
         return Some((Field::Correlation, vec![id.clone()]));
     }
     if let Some(id) = &filter.causation_id {
         return Some((Field::Causation, vec![id.clone()]));
     }
-    let types: Vec<String> = filter.event_types.iter().map(|t| t.as_str().to_owned()).collect();
+    let types: Vec<String> = filter
+        .event_types
+        .iter()
+        .map(|t| t.as_str().to_owned())
+        .collect();
     let aggregates: Vec<String> = filter
         .aggregate_types
         .iter()
         .map(|a| a.as_str().to_owned())
         .collect();
     let total = |keys: &[String], counts: &HashMap<String, u64>| -> u64 {
-        keys.iter().map(|key| counts.get(key).copied().unwrap_or(0)).sum()
+        keys.iter()
+            .map(|key| counts.get(key).copied().unwrap_or(0))
+            .sum()
     };
     match (types.is_empty(), aggregates.is_empty()) {
         (false, false) if total(&aggregates, counts[1]) < total(&types, counts[0]) => {

@@ -17,8 +17,8 @@ use std::sync::Arc;
 
 use annal_core::{Direction, Filter, Position, ReadError, RecordedEvent, StorageError};
 
-use crate::disk::lookup::{self, Walk};
 use crate::disk::Stale;
+use crate::disk::lookup::{self, Walk};
 use crate::index::{DiskPart, Entry};
 use crate::line;
 use crate::writer::{SharedIndex, read_index};
@@ -130,7 +130,12 @@ pub(crate) fn event_by_id(
         let (file, mut entries, disk, hash) = {
             let index = read_index(index)?;
             let hash = index.hasher.hash(id);
-            (Arc::clone(&index.file), index.entries_with_id(id), index.disk_part(), hash)
+            (
+                Arc::clone(&index.file),
+                index.entries_with_id(id),
+                index.disk_part(),
+                hash,
+            )
         };
         if let Some(part) = disk {
             match on_disk(&part, |c, through| lookup::ids(c, hash, through))? {
@@ -161,7 +166,11 @@ fn entries_from(
             };
             let end = end.min(at + limit).max(at);
             let disk = index.disk_part().filter(|d| from.0 <= d.mark.position);
-            (Arc::clone(&index.file), index.entries[at..end].to_vec(), disk)
+            (
+                Arc::clone(&index.file),
+                index.entries[at..end].to_vec(),
+                disk,
+            )
         };
         let mut entries = match disk {
             None => Vec::new(),
@@ -280,7 +289,10 @@ pub(crate) fn stream_page(
             let (start, tail): (u64, Vec<Entry>) = if forward {
                 let from = after.map_or(from.unwrap_or(1), |a| a + 1);
                 let at = versions.partition_point(|e| e.version < from);
-                (from, versions[at..].iter().take(page).map(|e| e.entry).collect())
+                (
+                    from,
+                    versions[at..].iter().take(page).map(|e| e.entry).collect(),
+                )
             } else {
                 let to = match after {
                     Some(after) => after.saturating_sub(1),

@@ -102,8 +102,7 @@ impl BloomFilter {
     }
 
     /// Bytes of Bloom filter memory.
-    #[cfg(test)]
-    pub(crate) fn bytes(&self) -> usize {
+    pub fn bytes(&self) -> usize {
         self.layers.iter().map(|layer| layer.words.len() * 8).sum()
     }
 }

@@ -19,8 +19,8 @@ mod queue;
 mod request;
 
 pub use crate::batch::{BatchPreparer, PreparedEvent, prepare_batch};
-pub use bloom::BloomFilter;
 pub use crate::subscription::follow;
+pub use bloom::BloomFilter;
 pub use durability::Durability;
 pub use head::{advance_head, publish_head};
 pub use lock::{LockError, OsLock, peek as peek_lock};

@@ -80,7 +80,8 @@ pub(crate) fn blocks(
             row.get(0).map_err(|e| e.to_string())?,
             row.get(1).map_err(|e| e.to_string())?,
         );
-        let overlaps = window.0.is_none_or(|from| max >= from) && window.1.is_none_or(|to| min < to);
+        let overlaps =
+            window.0.is_none_or(|from| max >= from) && window.1.is_none_or(|to| min < to);
         if !overlaps {
             continue;
         }
@@ -150,7 +151,11 @@ pub(crate) fn postings(
         if !walk.forward {
             records.reverse();
         }
-        found.extend(records.into_iter().filter(|r| walk.admits(r.entry.position)));
+        found.extend(
+            records
+                .into_iter()
+                .filter(|r| walk.admits(r.entry.position)),
+        );
         if found.len() >= want {
             found.truncate(want);
             break;

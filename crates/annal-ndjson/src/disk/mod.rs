@@ -39,7 +39,6 @@ use rusqlite::{Connection, OpenFlags};
 
 pub(crate) use schema::{Loaded, Totals, reset};
 
-
 /// How long a statement waits for another connection's lock (a pass, or a reader).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -137,12 +136,16 @@ impl DiskIndex {
         };
         let connection = self.take().map_err(|e| failure(e.to_string()))?;
         let result = (|| {
-            connection.execute_batch("BEGIN").map_err(|e| e.to_string())?;
+            connection
+                .execute_batch("BEGIN")
+                .map_err(|e| e.to_string())?;
             let outcome = match schema::generation(&connection).map_err(|e| e.to_string())? {
                 found if found == generation => read(&connection).map(Ok),
                 _ => Ok(Err(Stale)),
             };
-            connection.execute_batch("COMMIT").map_err(|e| e.to_string())?;
+            connection
+                .execute_batch("COMMIT")
+                .map_err(|e| e.to_string())?;
             outcome
         })();
         if result.is_ok() {
@@ -155,10 +158,9 @@ impl DiskIndex {
         let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
         match idle {
             Some(connection) => Ok(connection),
-            None if self.read_only => configure(Connection::open_with_flags(
-                &self.path,
-                read_only_flags(),
-            )?),
+            None if self.read_only => {
+                configure(Connection::open_with_flags(&self.path, read_only_flags())?)
+            }
             None => configure(Connection::open(&self.path)?),
         }
     }

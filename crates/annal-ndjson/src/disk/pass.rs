@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 
 use rusqlite::{Connection, params};
 
+use super::Mark;
 use super::records::{Keyed, Located, Versioned, encode};
 use super::schema::{KIND_AGGREGATE_TYPE, KIND_TYPE, set_meta};
-use super::Mark;
 use crate::index::{Entry, Index};
 use crate::postings::BLOCK;
 
@@ -92,7 +92,8 @@ fn write_postings(connection: &Connection, index: &Index) -> Result<(), String> 
             let (Some(&first), Some(&last)) = (list.first(), list.last()) else {
                 continue;
             };
-            let records: Vec<Located> = list.iter().map(|&at| located(index, at as usize)).collect();
+            let records: Vec<Located> =
+                list.iter().map(|&at| located(index, at as usize)).collect();
             insert
                 .execute(params![
                     field as i64,
@@ -175,7 +176,10 @@ fn write_counts(connection: &Connection, index: &Index, mark: &Mark) -> rusqlite
     let mut upsert = connection
         .prepare_cached("INSERT OR REPLACE INTO counts(kind, name, n) VALUES (?1, ?2, ?3)")?;
     let [by_type, by_aggregate_type] = index.type_counts();
-    for (kind, counts) in [(KIND_TYPE, by_type), (KIND_AGGREGATE_TYPE, by_aggregate_type)] {
+    for (kind, counts) in [
+        (KIND_TYPE, by_type),
+        (KIND_AGGREGATE_TYPE, by_aggregate_type),
+    ] {
         for (name, n) in counts {
             upsert.execute(params![kind, name, n.cast_signed()])?;
         }
@@ -186,7 +190,11 @@ fn write_counts(connection: &Connection, index: &Index, mark: &Mark) -> rusqlite
     set_meta(connection, "through_offset", unsigned(mark.offset))?;
     set_meta(connection, "through_line", unsigned(mark.line))?;
     set_meta(connection, "total_events", unsigned(totals.events))?;
-    set_meta(connection, "first_position", totals.first_position.and_then(unsigned))?;
+    set_meta(
+        connection,
+        "first_position",
+        totals.first_position.and_then(unsigned),
+    )?;
     set_meta(connection, "oldest_timestamp", totals.oldest_timestamp)?;
     set_meta(connection, "newest_timestamp", totals.newest_timestamp)?;
     Ok(())

@@ -80,21 +80,23 @@ pub(crate) struct Loaded {
 /// Creates the tables, or empties them if they are of another format, and draws the id
 /// hasher's key once.
 pub(crate) fn prepare(connection: &Connection) -> rusqlite::Result<()> {
+    // One transaction: one journal and one set of fsyncs for all of it.
+    let connection = connection.unchecked_transaction()?;
     connection.execute_batch(CREATE)?;
-    if meta(connection, "format")? != Some(FORMAT) {
-        let generation = meta(connection, "generation")?.unwrap_or(0);
+    if meta(&connection, "format")? != Some(FORMAT) {
+        let generation = meta(&connection, "generation")?.unwrap_or(0);
         for table in TABLES {
             connection.execute_batch(&format!("DELETE FROM {table}"))?;
         }
-        set_meta(connection, "format", Some(FORMAT))?;
-        set_meta(connection, "generation", Some(generation + 1))?;
+        set_meta(&connection, "format", Some(FORMAT))?;
+        set_meta(&connection, "generation", Some(generation + 1))?;
     }
-    if meta(connection, "hash_key_0")?.is_none() {
+    if meta(&connection, "hash_key_0")?.is_none() {
         let (k0, k1) = IdHasher::random().key();
-        set_meta(connection, "hash_key_0", Some(k0.cast_signed()))?;
-        set_meta(connection, "hash_key_1", Some(k1.cast_signed()))?;
+        set_meta(&connection, "hash_key_0", Some(k0.cast_signed()))?;
+        set_meta(&connection, "hash_key_1", Some(k1.cast_signed()))?;
     }
-    Ok(())
+    connection.commit()
 }
 
 /// Empties the index, in a new generation, as describing nothing of the log `log_inode` yet.
@@ -159,7 +161,11 @@ pub(crate) fn load(connection: &Connection) -> rusqlite::Result<Loaded> {
     let mut counts = connection.prepare("SELECT kind, name, n FROM counts")?;
     let (mut by_type, mut by_aggregate_type) = (Vec::new(), Vec::new());
     for row in counts.query_map([], |row| {
-        Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?, row.get::<_, i64>(2)?))
+        Ok((
+            row.get::<_, i64>(0)?,
+            row.get::<_, String>(1)?,
+            row.get::<_, i64>(2)?,
+        ))
     })? {
         let (kind, name, n) = row?;
         let list = if kind == KIND_TYPE {
@@ -198,7 +204,11 @@ pub(crate) fn meta(connection: &Connection, key: &str) -> rusqlite::Result<Optio
         .flatten())
 }
 
-pub(crate) fn set_meta(connection: &Connection, key: &str, value: Option<i64>) -> rusqlite::Result<()> {
+pub(crate) fn set_meta(
+    connection: &Connection,
+    key: &str,
+    value: Option<i64>,
+) -> rusqlite::Result<()> {
     connection
         .prepare_cached("INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)")?
         .execute(params![key, value])?;

@@ -16,8 +16,8 @@ use annal_core::{
 };
 
 use super::{Writer, read_index};
-use crate::line::{encode, header};
 use crate::index::Entry;
+use crate::line::{encode, header};
 use crate::scan::{LINE_BYTES_MAX, LineInfo};
 
 /// Versions and positions are written as JSON numbers read back as `u64`, so both go up to
@@ -50,7 +50,10 @@ impl Writer {
     ) -> Result<AppendResult, AppendError> {
         let (hashes, in_memory) = {
             let index = read_index(&self.index)?;
-            let hashes: Vec<u64> = batch.iter().map(|e| index.hasher.hash(e.id.as_str())).collect();
+            let hashes: Vec<u64> = batch
+                .iter()
+                .map(|e| index.hasher.hash(e.id.as_str()))
+                .collect();
             let in_memory = hashes.iter().any(|hash| {
                 self.state.group_ids.candidates(*hash).next().is_some()
                     || index.ids.candidates(*hash).next().is_some()
@@ -204,7 +207,11 @@ impl Writer {
         if let (Some(disk), Some(through)) = (&self.disk, through) {
             let on_disk = disk.entries_with_hash(hash, through).map_err(|reason| {
                 StorageError::Corrupted {
-                    location: self.layout.file(crate::layout::DISK_INDEX_FILE).display().to_string(),
+                    location: self
+                        .layout
+                        .file(crate::layout::DISK_INDEX_FILE)
+                        .display()
+                        .to_string(),
                     reason,
                 }
             })?;

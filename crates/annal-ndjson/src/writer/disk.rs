@@ -43,7 +43,9 @@ pub(crate) struct WriterDisk {
 
 impl std::fmt::Debug for WriterDisk {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WriterDisk").field("every", &self.every).finish_non_exhaustive()
+        f.debug_struct("WriterDisk")
+            .field("every", &self.every)
+            .finish_non_exhaustive()
     }
 }
 
@@ -148,7 +150,10 @@ fn read_ids(connection: &Connection, mark: Mark) -> Result<BloomFilter, String> 
         .map_err(|e| e.to_string())?;
     let mut rows = statement.query([]).map_err(|e| e.to_string())?;
     while let Some(row) = rows.next().map_err(|e| e.to_string())? {
-        let bytes = row.get_ref(0).and_then(|v| Ok(v.as_blob()?)).map_err(|e| e.to_string())?;
+        let bytes = row
+            .get_ref(0)
+            .and_then(|v| Ok(v.as_blob()?))
+            .map_err(|e| e.to_string())?;
         let records: Vec<Keyed> = decode(bytes)?;
         records.iter().for_each(|record| bloom.insert(record.hash));
     }

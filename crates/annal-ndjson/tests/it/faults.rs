@@ -122,8 +122,14 @@ async fn corrupt_line_behind_the_derived_index_fails_its_reads_naming_it() {
             .to_string();
         assert!(error.contains("events.ndjson"), "{error}");
         assert!(error.contains(&format!("byte {b2}")), "{error}");
-        let b1 = store.event_by_id(&annal_core::EventId::new("b1").unwrap()).await;
-        assert_eq!(b1.unwrap().unwrap().id.as_str(), "b1", "other lines still read");
+        let b1 = store
+            .event_by_id(&annal_core::EventId::new("b1").unwrap())
+            .await;
+        assert_eq!(
+            b1.unwrap().unwrap().id.as_str(),
+            "b1",
+            "other lines still read"
+        );
         drop(store);
         assert_eq!(std::fs::read(log(&dir)).unwrap(), damaged, "untouched");
     }

@@ -11,6 +11,7 @@ mod backup;
 mod by_id;
 mod conformance;
 mod crash;
+mod derived_index;
 mod faults;
 mod foreign_files;
 mod io_faults;

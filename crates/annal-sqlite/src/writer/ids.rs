@@ -27,10 +27,10 @@ use std::sync::mpsc;
 use rusqlite::Connection;
 
 use crate::row::to_sql;
-use annal_core::backend::BloomFilter;
 use crate::writer::corrupt::{corrupt, counter};
 use crate::writer::id_hash::IdHasher;
 use crate::writer::id_runs::{self, Entry, IdRuns};
+use annal_core::backend::BloomFilter;
 
 /// The keys are already hashes: hashing them again (SipHash, the std default) showed as several
 /// per cent of the writer's time per batched event.
