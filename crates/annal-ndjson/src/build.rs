@@ -30,7 +30,7 @@ pub(crate) fn build(
     hasher: IdHasher,
 ) -> Result<Built, BuildError> {
     let index = Index::new(file, counters, hasher).map_err(BuildError::Counters)?;
-    build_from(index, rules, |_| Ok(()))
+    build_from(index, rules, |_| {})
 }
 
 /// Scans the log of `index` from `index.next` into it, calling `after_batch` after each whole
@@ -38,11 +38,10 @@ pub(crate) fn build(
 pub(crate) fn build_from(
     mut index: Index,
     rules: Rules,
-    mut after_batch: impl FnMut(&mut Index) -> Result<(), String>,
+    mut after_batch: impl FnMut(&mut Index),
 ) -> Result<Built, BuildError> {
     let file = Arc::clone(&index.file);
     let start = index.next;
-    let mut failed = None;
     let end = scan(&file, start, rules, |batch| {
         index.add_batch(batch)?;
         if let Some(last) = batch.last() {
@@ -52,12 +51,10 @@ pub(crate) fn build_from(
                 last_position: last.position,
             };
         }
-        after_batch(&mut index).inspect_err(|reason| failed = Some(reason.clone()))
+        after_batch(&mut index);
+        Ok(())
     })
     .map_err(BuildError::Io)?;
-    if let Some(reason) = failed {
-        return Err(BuildError::Disk(reason));
-    }
     index.next = end.next;
     let scanned_lines = end.next.line - start.line;
     Ok(Built {
@@ -83,6 +80,4 @@ pub(crate) enum BuildError {
     /// `streams.json` names an invalid stream.
     Counters(String),
     Io(std::io::Error),
-    /// Writing the derived index failed.
-    Disk(String),
 }

@@ -41,7 +41,7 @@ use crate::sidecar::{
 };
 use crate::store::{Handle, NdjsonStore};
 use crate::tidy::{remove_leftovers, rename_legacy_files};
-use crate::writer::{WriterDisk, WriterHandle, WriterParts, WriterState};
+use crate::writer::{WriterDisk, WriterHandle, WriterParts, WriterState, move_tail};
 
 /// Opens the store in `dir` (see [`NdjsonStore::open_with`]).
 pub(crate) fn open(dir: &Path, options: OpenOptions) -> Result<NdjsonStore, OpenError> {
@@ -382,15 +382,11 @@ fn writer_index(
     let disk = Arc::new(disk);
     let index = Index::on_disk(Arc::new(read), counters, Arc::clone(&disk), &loaded)
         .map_err(|reason| counters_damaged(layout, reason))?;
-    let mut writer_disk = WriterDisk::start(connection, Arc::clone(&disk), loaded.mark, every);
+    let mut writer_disk = Some(WriterDisk::start(connection, disk, loaded.mark, every));
     let built = build_from(index, rules, |index| {
-        if index.entries.len() >= every {
-            let mark = writer_disk.pass(index)?;
-            index.moved_to_disk(Arc::clone(&disk), mark);
-        }
-        Ok(())
+        move_tail(&mut writer_disk, index, every);
     });
-    Ok((build_index(layout, built)?, Some(writer_disk)))
+    Ok((build_index(layout, built)?, writer_disk))
 }
 
 /// Removes a derived index SQLite cannot open, with its rollback journal.
@@ -418,7 +414,7 @@ pub(crate) fn reader_index(
         Ok(Some((disk, loaded))) => {
             let index = Index::on_disk(Arc::new(read), counters, Arc::new(disk), &loaded)
                 .map_err(|reason| counters_damaged(layout, reason))?;
-            build_from(index, rules, |_| Ok(()))
+            build_from(index, rules, |_| {})
         }
         // Unreadable or untrusted: it is derived data, and the log has everything.
         Ok(None) | Err(_) => build(Arc::new(read), counters, rules, IdHasher::random()),
@@ -443,12 +439,6 @@ fn build_index(layout: &Layout, built: Result<Built, BuildError>) -> Result<Buil
             context: "reading",
             path: layout.events(),
             source,
-        },
-        BuildError::Disk(reason) => OpenError::Corrupted {
-            path: layout.file(DISK_INDEX_FILE),
-            line: 1,
-            offset: 0,
-            reason,
         },
     })
 }

@@ -155,6 +155,14 @@ impl NdjsonStore {
         &self.shared.recovery
     }
 
+    /// Compares the derived index (`index.sqlite`) with the log up to its watermark, table by
+    /// table; each problem is one line (`annal verify` prints them). A store read without one
+    /// has nothing to compare. Holds the log's index up to the watermark in memory while it runs.
+    pub async fn check_index(&self) -> Result<Vec<String>, ReadError> {
+        let index = Arc::clone(&self.shared.index);
+        blocking(move || crate::disk::check::check_against_log(&index)).await
+    }
+
     fn writer(&self) -> Option<&WriterHandle> {
         self.handle
             .as_ref()

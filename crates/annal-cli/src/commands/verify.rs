@@ -4,8 +4,9 @@
 //! not). Prints each problem; fails if there is any. `--deep` first runs the backend's own
 //! check of its files: SQLite's full `integrity_check` (the other backends have none beyond
 //! what their open and reads check). A SQLite store's derived index (postings, time blocks,
-//! maintained counts) and a PostgreSQL store's maintained counts and time bounds are compared
-//! with their events too (`check_index` of each).
+//! maintained counts), an NDJSON store's `index.sqlite` (every table, up to its watermark) and
+//! a PostgreSQL store's maintained counts and time bounds are compared with their events too
+//! (`check_index` of each).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -36,8 +37,8 @@ pub(crate) async fn deep(location: &Location) -> anyhow::Result<&'static str> {
 }
 
 /// The problems of the store's derived data against its events: SQLite's postings, time blocks
-/// and maintained counts; PostgreSQL's maintained counts and time bounds. NDJSON keeps no
-/// index on disk to check.
+/// and maintained counts; NDJSON's `index.sqlite`; PostgreSQL's maintained counts and time
+/// bounds.
 pub(crate) async fn index(location: &Location) -> anyhow::Result<Vec<String>> {
     match location {
         Location::Sqlite(path) => {
@@ -50,7 +51,10 @@ pub(crate) async fn index(location: &Location) -> anyhow::Result<Vec<String>> {
             let store = annal_postgres::PostgresStore::connect_with(config, options).await?;
             Ok(store.check_index().await?)
         }
-        Location::Ndjson(_) => Ok(Vec::new()),
+        Location::Ndjson(path) => {
+            let store = annal_ndjson::NdjsonStore::open_read_only(path)?;
+            Ok(store.check_index().await?)
+        }
     }
 }
 

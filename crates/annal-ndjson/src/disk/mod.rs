@@ -23,6 +23,7 @@
 //! reader creates files. `synchronous=FULL`: a pass is rare, and a damaged index would only be
 //! rebuilt, but one that opens and answers wrongly must not happen.
 
+pub(crate) mod check;
 pub(crate) mod lookup;
 pub(crate) mod pass;
 pub(crate) mod records;

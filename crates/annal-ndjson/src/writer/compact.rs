@@ -19,7 +19,7 @@ use std::io::{BufWriter, Write};
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
-use super::{Writer, read_index};
+use super::{Writer, move_tail, read_index};
 use crate::atomic::{sync_dir, write_atomic};
 use crate::build::{BuildError, build_from};
 use crate::head::inode_of;
@@ -176,23 +176,20 @@ impl Writer {
         let hasher = read_index(&self.index).map_err(|e| e.to_string())?.hasher;
         let index = Index::new(Arc::new(read), counters, hasher)?;
         let reason = |error| match error {
-            BuildError::Counters(reason) | BuildError::Disk(reason) => reason,
+            BuildError::Counters(reason) => reason,
             BuildError::Io(error) => error.to_string(),
         };
-        let Some(disk) = self.disk.as_mut() else {
-            return build_from(index, rules, |_| Ok(())).map_err(reason);
-        };
-        let mark = disk.reset(log_inode)?;
-        let shared = Arc::clone(&disk.index);
         let mut index = index;
-        index.moved_to_disk(Arc::clone(&shared), mark);
-        let every = disk.every;
+        let reset = self.disk.as_mut().map(|disk| disk.reset(log_inode));
+        match (reset, &self.disk) {
+            (Some(Ok(mark)), Some(disk)) => index.moved_to_disk(Arc::clone(&disk.index), mark),
+            // Not emptied: the index holds the old log's events, so it must not be used again.
+            _ => self.disk = None,
+        }
+        let every = self.disk.as_ref().map_or(usize::MAX, |disk| disk.every);
+        let disk = &mut self.disk;
         build_from(index, rules, |index| {
-            if index.entries.len() >= every {
-                let mark = disk.pass(index)?;
-                index.moved_to_disk(Arc::clone(&shared), mark);
-            }
-            Ok(())
+            move_tail(disk, index, every);
         })
         .map_err(reason)
     }

@@ -120,6 +120,23 @@ impl WriterDisk {
     }
 }
 
+/// Moves the tail of `index` to disk if it holds at least `at_least` events. A pass that fails
+/// (a failing disk, say) leaves the derived index as it was, at its last mark, and drops the
+/// writer's side of it: the index is derived, so the store goes on with its tail in memory,
+/// and the next open rebuilds what is missing.
+pub(crate) fn move_tail(disk: &mut Option<WriterDisk>, index: &mut Index, at_least: usize) {
+    let Some(writer) = disk.as_mut() else {
+        return;
+    };
+    if index.entries.len() < at_least {
+        return;
+    }
+    match writer.pass(index) {
+        Ok(mark) => index.moved_to_disk(Arc::clone(&writer.index), mark),
+        Err(_) => *disk = None,
+    }
+}
+
 /// Starts a thread that reads every id hash on disk up to `mark` into a Bloom filter.
 fn load_ids(index: &Arc<DiskIndex>, mark: Mark) -> StoredIds {
     let (sender, receiver) = mpsc::channel();

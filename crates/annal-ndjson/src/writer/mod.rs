@@ -44,7 +44,7 @@ use crate::layout::{INDEX_FILE, Layout};
 use crate::scan::{LineInfo, Start};
 use crate::sidecar::Summary;
 
-pub(crate) use disk::WriterDisk;
+pub(crate) use disk::{WriterDisk, move_tail};
 
 /// Most events in one group: bounds one write's size and the latency of its callers.
 const GROUP_EVENTS_MAX: usize = 20_000;
@@ -315,9 +315,11 @@ impl Writer {
         Ok(())
     }
 
-    /// Moves the tail of the index to disk if it holds at least `at_least` events (after the
-    /// log is synced, so the index never covers bytes a power loss could take back). A failure
-    /// poisons the store, like a failed write of any other file beside the log.
+    /// Moves the tail of the index to disk if it holds at least `at_least` events, after the
+    /// log is synced, so the index never covers bytes a power loss could take back. The pass
+    /// reads the tail under the read lock, so reads go on while it writes; only swapping the
+    /// tail out takes the write lock. A failed pass drops the writer's side of the derived
+    /// index, as [`move_tail`] does.
     fn pass(&mut self, at_least: usize) {
         let due = read_index(&self.index).is_ok_and(|index| index.entries.len() >= at_least);
         if !due || self.disk.is_none() || self.poisoned.is_poisoned() {
@@ -325,26 +327,21 @@ impl Writer {
         }
         if self.durability == Durability::Relaxed {
             self.sync_head();
+            if self.poisoned.is_poisoned() {
+                return;
+            }
         }
-        if let Err(reason) = self.try_pass() {
-            self.poison(format!("writing the derived index: {reason}"));
-        }
-    }
-
-    fn try_pass(&mut self) -> Result<(), String> {
         let Some(disk) = self.disk.as_mut() else {
-            return Ok(());
+            return;
         };
-        let mark = {
-            let index = read_index(&self.index).map_err(|e| e.to_string())?;
-            disk.pass(&index)?
+        let passed = match read_index(&self.index) {
+            Ok(index) => disk.pass(&index),
+            Err(error) => Err(error.to_string()),
         };
-        let mut index = self
-            .index
-            .write()
-            .map_err(|_| "a thread panicked while changing the index".to_owned())?;
-        index.moved_to_disk(Arc::clone(&disk.index), mark);
-        Ok(())
+        match (passed, self.index.write()) {
+            (Ok(mark), Ok(mut index)) => index.moved_to_disk(Arc::clone(&disk.index), mark),
+            _ => self.disk = None,
+        }
     }
 
     /// Refuses every later write; returns the failure to answer the failed requests with.

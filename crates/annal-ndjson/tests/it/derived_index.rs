@@ -211,3 +211,32 @@ async fn removals_rebuild_the_index_and_reads_across_them_stay_right() {
     assert_eq!(reopened.recovery().scanned_lines, 0);
     assert_eq!(ids(&everything(&reopened).await), kept);
 }
+
+#[tokio::test]
+async fn the_check_finds_an_index_that_differs_from_the_log() {
+    let (_guard, path) = store_dir();
+    {
+        let store = NdjsonStore::open_with(&path, options()).unwrap();
+        twenty_five(&store).await;
+        assert_eq!(store.check_index().await.unwrap(), Vec::<String>::new());
+    }
+    let reader = NdjsonStore::open_read_only(&path).unwrap();
+    assert_eq!(reader.check_index().await.unwrap(), Vec::<String>::new());
+    drop(reader);
+    let index = rusqlite::Connection::open(path.join("index.sqlite")).unwrap();
+    index
+        .execute_batch(
+            "UPDATE counts SET n = n + 1; \
+             DELETE FROM postings WHERE rowid = (SELECT min(rowid) FROM postings); \
+             DELETE FROM ids WHERE rowid = (SELECT min(rowid) FROM ids);",
+        )
+        .unwrap();
+    drop(index);
+    let reader = NdjsonStore::open_read_only(&path).unwrap();
+    let problems = reader.check_index().await.unwrap();
+    let has = |table: &str| problems.iter().any(|p| p.contains(table));
+    assert!(
+        has("table counts") && has("table postings") && has("table ids"),
+        "{problems:?}"
+    );
+}
