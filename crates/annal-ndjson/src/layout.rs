@@ -17,6 +17,8 @@ pub(crate) const EVENTS_FILE: &str = "events.ndjson";
 pub(crate) const INDEX_FILE: &str = "index.json";
 /// The derived index of the log up to a watermark (`disk/`), rebuilt from the log if lost.
 pub(crate) const DISK_INDEX_FILE: &str = "index.sqlite";
+/// The derived index a compaction rebuilds, renamed over `index.sqlite` when complete.
+pub(crate) const DISK_INDEX_BUILDING: &str = "index.sqlite.new";
 /// How far the log is known synced, published after every fsync.
 pub(crate) const HEAD_FILE: &str = "head.json";
 /// Counters that must survive the removal of the events that reached them.

@@ -382,7 +382,13 @@ fn writer_index(
     let disk = Arc::new(disk);
     let index = Index::on_disk(Arc::new(read), counters, Arc::clone(&disk), &loaded)
         .map_err(|reason| counters_damaged(layout, reason))?;
-    let mut writer_disk = Some(WriterDisk::start(connection, disk, loaded.mark, every));
+    let mut writer_disk = Some(WriterDisk::start(
+        &path,
+        connection,
+        disk,
+        loaded.mark,
+        every,
+    ));
     let built = build_from(index, rules, |index| {
         move_tail(&mut writer_disk, index, every);
     });
@@ -391,8 +397,7 @@ fn writer_index(
 
 /// Removes a derived index SQLite cannot open, with its rollback journal.
 fn remove_disk_index(path: &Path) {
-    let journal = PathBuf::from(format!("{}-journal", path.display()));
-    for file in [path.to_path_buf(), journal] {
+    for file in [path.to_path_buf(), crate::disk::journal_of(path)] {
         // A file that cannot be removed makes the reopen fail, and the store keeps its whole
         // index in memory.
         let _ = std::fs::remove_file(file);

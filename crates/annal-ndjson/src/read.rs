@@ -24,17 +24,21 @@ use crate::line;
 use crate::writer::{SharedIndex, read_index};
 
 /// How many times a read starts over after meeting a compaction's new generation.
-const STALE_TRIES: usize = 8;
+const STALE_TRIES: u32 = 12;
 
 /// Runs `attempt` until it did not meet a new generation of the derived index (a compaction
-/// rewrote the log and the index while it read).
+/// renamed its rebuilt index into place while the read looked). The writer swaps the new
+/// in-memory index in right after that rename, and a follower in another process within its
+/// next poll, so each try waits twice as long as the one before (1 ms, then up to about 2 s
+/// in all).
 pub(crate) fn fresh<T>(
     mut attempt: impl FnMut() -> Result<Result<T, Stale>, ReadError>,
 ) -> Result<T, ReadError> {
-    for _ in 0..STALE_TRIES {
+    for tried in 0..STALE_TRIES {
         if let Ok(found) = attempt()? {
             return Ok(found);
         }
+        std::thread::sleep(std::time::Duration::from_millis(1 << tried.min(9)));
     }
     Err(StorageError::Poisoned {
         reason: format!("the store was compacted {STALE_TRIES} times during one read"),

@@ -3,7 +3,8 @@
 //! names.
 //!
 //! Invariant: only files annal writes are touched: in the store directory the temp files of its
-//! own sidecars (`index.json.tmp`, `streams.json.tmp`) and `events.ndjson.compact`; in
+//! own sidecars (`index.json.tmp`, `streams.json.tmp`), `events.ndjson.compact` and the derived
+//! index a compaction was rebuilding (`index.sqlite.new`, with its journal); in
 //! `snapshots/` and `projections/` files named the way annal names them (`file_names`). Anything
 //! else in the directory, whatever its name, is left alone.
 
@@ -13,7 +14,8 @@ use crate::atomic::sync_dir;
 use crate::error::OpenError;
 use crate::file_names::{file_name, is_sidecar_temp};
 use crate::layout::{
-    COMPACT_FILE, INDEX_FILE, Layout, PROJECTIONS_DIR, SNAPSHOTS_DIR, STREAMS_FILE, TEMP_SUFFIX,
+    COMPACT_FILE, DISK_INDEX_BUILDING, INDEX_FILE, Layout, PROJECTIONS_DIR, SNAPSHOTS_DIR,
+    STREAMS_FILE, TEMP_SUFFIX,
 };
 use crate::sidecar::SidecarEntry;
 
@@ -24,6 +26,8 @@ pub(crate) fn remove_leftovers(layout: &Layout) -> Result<Vec<PathBuf>, OpenErro
         format!("{INDEX_FILE}{TEMP_SUFFIX}"),
         format!("{STREAMS_FILE}{TEMP_SUFFIX}"),
         COMPACT_FILE.to_owned(),
+        DISK_INDEX_BUILDING.to_owned(),
+        format!("{DISK_INDEX_BUILDING}-journal"),
     ] {
         remove_if_file(&layout.file(&name), &mut removed)?;
     }

@@ -38,7 +38,7 @@ use std::time::Duration;
 use annal_core::StorageError;
 use rusqlite::{Connection, OpenFlags};
 
-pub(crate) use schema::{Loaded, Totals, reset};
+pub(crate) use schema::{Loaded, Totals, reset, succeed};
 
 /// How long a statement waits for another connection's lock (a pass, or a reader).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -116,6 +116,31 @@ impl DiskIndex {
         Ok(Some((disk, loaded)))
     }
 
+    /// A new, empty index at `path` (replacing any file there) for a writer: its connection.
+    pub(crate) fn create(path: &Path) -> rusqlite::Result<Connection> {
+        for file in [path.to_path_buf(), journal_of(path)] {
+            match std::fs::remove_file(&file) {
+                Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(rusqlite::Error::ToSqlConversionFailure(Box::new(error)));
+                }
+                _ => {}
+            }
+        }
+        let connection = configure(Connection::open(path)?)?;
+        schema::prepare(&connection)?;
+        Ok(connection)
+    }
+
+    /// A writer's connection to the index at `path`, as it is.
+    pub(crate) fn open_existing(path: &Path) -> rusqlite::Result<Connection> {
+        configure(Connection::open(path)?)
+    }
+
+    /// The handle readers use for the index at `path`, which a writer has open.
+    pub(crate) fn at(path: &Path) -> Self {
+        Self::new(path, false)
+    }
+
     fn new(path: &Path, read_only: bool) -> Self {
         Self {
             path: path.to_path_buf(),
@@ -173,6 +198,11 @@ impl DiskIndex {
             idle.push(connection);
         }
     }
+}
+
+/// The rollback journal SQLite keeps beside the index while a pass commits.
+pub(crate) fn journal_of(path: &Path) -> PathBuf {
+    PathBuf::from(format!("{}-journal", path.display()))
 }
 
 fn read_only_flags() -> OpenFlags {

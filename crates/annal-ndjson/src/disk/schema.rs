@@ -119,6 +119,28 @@ pub(crate) fn reset(connection: &Connection, log_inode: u64) -> rusqlite::Result
     })
 }
 
+/// Makes a new, empty index (just prepared) the successor of one of generation `previous`:
+/// the next generation, the same id hasher's key, describing nothing of the log `log_inode`
+/// yet.
+pub(crate) fn succeed(
+    connection: &Connection,
+    previous: u64,
+    key: (u64, u64),
+    log_inode: u64,
+) -> rusqlite::Result<Mark> {
+    let transaction = connection.unchecked_transaction()?;
+    let generation = previous + 1;
+    set_meta(&transaction, "generation", Some(generation.cast_signed()))?;
+    set_meta(&transaction, "hash_key_0", Some(key.0.cast_signed()))?;
+    set_meta(&transaction, "hash_key_1", Some(key.1.cast_signed()))?;
+    set_meta(&transaction, "log_inode", Some(log_inode.cast_signed()))?;
+    transaction.commit()?;
+    Ok(Mark {
+        generation,
+        ..Mark::default()
+    })
+}
+
 /// The index's generation.
 pub(crate) fn generation(connection: &Connection) -> rusqlite::Result<u64> {
     Ok(meta(connection, "generation")?.unwrap_or(0).cast_unsigned())

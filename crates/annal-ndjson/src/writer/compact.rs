@@ -24,7 +24,7 @@ use crate::atomic::{sync_dir, write_atomic};
 use crate::build::{BuildError, build_from};
 use crate::head::inode_of;
 use crate::index::Index;
-use crate::layout::{COMPACT_FILE, STREAMS_FILE};
+use crate::layout::{COMPACT_FILE, DISK_INDEX_BUILDING, STREAMS_FILE};
 use crate::line::reframe;
 use crate::scan::{LineInfo, Rules, Start, scan};
 use crate::sidecar::counters_json;
@@ -155,6 +155,12 @@ impl Writer {
             .index
             .write()
             .map_err(|_| "a thread panicked while changing the index".to_owned())?;
+        // Renamed while readers are held off: none reads the new file with the old index. A
+        // failure poisons the writer (the caller's rule for a failed compaction); the old index
+        // still reads the old log correctly until the store is reopened.
+        if let Some(disk) = self.disk.as_mut() {
+            disk.finish_rebuild()?;
+        }
         *index = built.index;
         drop(index);
         self.summary_dirty = true;
@@ -180,10 +186,20 @@ impl Writer {
             BuildError::Io(error) => error.to_string(),
         };
         let mut index = index;
-        let reset = self.disk.as_mut().map(|disk| disk.reset(log_inode));
-        match (reset, &self.disk) {
+        let generation = read_index(&self.index)
+            .map_err(|e| e.to_string())?
+            .disk
+            .as_ref()
+            .map_or(0, |d| d.mark.generation);
+        let building = self.layout.file(DISK_INDEX_BUILDING);
+        let started = self
+            .disk
+            .as_mut()
+            .map(|disk| disk.rebuild_in(&building, generation, hasher, log_inode));
+        match (started, &self.disk) {
             (Some(Ok(mark)), Some(disk)) => index.moved_to_disk(Arc::clone(&disk.index), mark),
-            // Not emptied: the index holds the old log's events, so it must not be used again.
+            // Not started: the current index holds the old log's events, and the next open
+            // finds it names another log file and rebuilds it.
             _ => self.disk = None,
         }
         let every = self.disk.as_ref().map_or(usize::MAX, |disk| disk.every);

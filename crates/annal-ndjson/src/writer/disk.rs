@@ -7,6 +7,7 @@
 //! check looks the id up on disk (a bucket of the `ids` table), so a check is never skipped.
 //! Each pass adds its ids to the filter (or, while it loads, to the ids it will be given).
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, TryRecvError};
 
@@ -16,7 +17,8 @@ use rusqlite::Connection;
 use crate::disk::lookup;
 use crate::disk::pass::write_pass;
 use crate::disk::records::{Keyed, decode};
-use crate::disk::{DiskIndex, Mark, reset};
+use crate::disk::{DiskIndex, Mark, succeed};
+use crate::ids::IdHasher;
 use crate::index::{Entry, Index};
 
 /// The Bloom filter's first capacity after a compaction rebuilt the index.
@@ -34,6 +36,10 @@ enum StoredIds {
 
 /// See the module documentation.
 pub(crate) struct WriterDisk {
+    /// Where the index lives.
+    path: PathBuf,
+    /// The new file a compaction's rebuild writes, until it is renamed to `path`.
+    building: Option<PathBuf>,
     connection: Connection,
     pub(crate) index: Arc<DiskIndex>,
     ids: StoredIds,
@@ -53,6 +59,7 @@ impl WriterDisk {
     /// The writer's side of `index`, which describes the log up to `mark`; starts reading its
     /// ids into the Bloom filter.
     pub(crate) fn start(
+        path: &Path,
         connection: Connection,
         index: Arc<DiskIndex>,
         mark: Mark,
@@ -64,6 +71,8 @@ impl WriterDisk {
             load_ids(&index, mark)
         };
         Self {
+            path: path.to_path_buf(),
+            building: None,
             connection,
             index,
             ids,
@@ -96,11 +105,42 @@ impl WriterDisk {
         Ok(mark)
     }
 
-    /// Empties the index for the log `log_inode` (after a compaction), in a new generation.
-    pub(crate) fn reset(&mut self, log_inode: u64) -> Result<Mark, String> {
-        let mark = reset(&self.connection, log_inode).map_err(|e| e.to_string())?;
+    /// Starts the index of the log `log_inode` (a compaction's) over in `building`, a new file
+    /// of the next generation, while readers keep the current one; [`Self::finish_rebuild`]
+    /// renames it into place. Passes go to the new file from now on.
+    pub(crate) fn rebuild_in(
+        &mut self,
+        building: &Path,
+        generation: u64,
+        hasher: IdHasher,
+        log_inode: u64,
+    ) -> Result<Mark, String> {
+        let connection = DiskIndex::create(building).map_err(|e| e.to_string())?;
+        let mark =
+            succeed(&connection, generation, hasher.key(), log_inode).map_err(|e| e.to_string())?;
+        self.connection = connection;
+        self.index = Arc::new(DiskIndex::at(&self.path));
         self.ids = StoredIds::Ready(BloomFilter::with_capacity(BLOOM_CAPACITY));
+        self.building = Some(building.to_path_buf());
         Ok(mark)
+    }
+
+    /// Renames the index [`Self::rebuild_in`] built over the current one. Readers whose disk
+    /// lookups then meet the new generation start over with the index swapped in after it.
+    pub(crate) fn finish_rebuild(&mut self) -> Result<(), String> {
+        let Some(building) = self.building.take() else {
+            return Ok(());
+        };
+        std::fs::rename(&building, &self.path).map_err(|e| {
+            format!(
+                "renaming {} to {}: {e}",
+                building.display(),
+                self.path.display()
+            )
+        })?;
+        // SQLite refuses writes through a connection whose file was renamed since it opened.
+        self.connection = DiskIndex::open_existing(&self.path).map_err(|e| e.to_string())?;
+        Ok(())
     }
 
     fn poll_load(&mut self) {
