@@ -1,6 +1,7 @@
 //! Goal: measure the NDJSON backend's append throughput with durability (sequential single-event
-//! appends from one task; 64 concurrent appenders sharing group commits; the same without fsync)
-//! and its full-read throughput over 100,000 events, against the seed ledger's 705 appends/s and
+//! appends from one task; 64 concurrent appenders sharing group commits; the same without fsync;
+//! batches of 1,000 into one stream, long enough to include the derived index's passes, one per
+//! 65,536 events) and its full-read throughput over 100,000 events, against the seed ledger's 705 appends/s and
 //! 572 ms per 100k read. Method: criterion on fresh temp directories, with RunEvent-shaped
 //! payloads of about 430 bytes (the size of workload wl1's), generated here.
 // Benchmark code: a failed setup should stop the run loudly.
@@ -18,6 +19,7 @@ use serde_json::{Value, json};
 const CONCURRENT_APPENDERS: u64 = 64;
 const APPENDS_PER_APPENDER: u64 = 32;
 const READ_EVENTS: u64 = 100_000;
+const BATCH_EVENTS: u64 = 1_000;
 
 /// A RunEvent-shaped payload of about 430 bytes as compact JSON.
 fn payload(i: u64) -> Value {
@@ -115,6 +117,28 @@ fn concurrent(c: &mut Criterion) {
     group.finish();
 }
 
+fn batches(c: &mut Criterion) {
+    let runtime = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir, Durability::Durable);
+    let mut next = 0u64;
+    let mut group = c.benchmark_group("append");
+    group.throughput(Throughput::Elements(BATCH_EVENTS));
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(10));
+    group.bench_function("batches_1000_durable", |b| {
+        b.iter(|| {
+            let events = (0..BATCH_EVENTS).map(|k| event(next + k)).collect();
+            let task = stream(next / BATCH_EVENTS);
+            next += BATCH_EVENTS;
+            runtime
+                .block_on(store.append(&task, ExpectedVersion::Any, events))
+                .unwrap()
+        });
+    });
+    group.finish();
+}
+
 async fn append_concurrently(store: &Arc<NdjsonStore>, base: u64) {
     let mut tasks = Vec::new();
     for appender in 0..CONCURRENT_APPENDERS {
@@ -181,5 +205,5 @@ fn read_all(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, sequential, concurrent, read_all);
+criterion_group!(benches, sequential, concurrent, batches, read_all);
 criterion_main!(benches);

@@ -16,16 +16,22 @@
 //!   Appends from any number of tasks queue up for a single writer thread, which encodes
 //!   everything queued, writes it with one `write` and makes it durable with one `fdatasync`
 //!   before anyone is answered, then publishes the synced length in `head.json`.
-//! - **Recovery instead of silent loss.** On open the log is scanned: a torn last batch after
-//!   the synced length (a crash mid-append, never acknowledged) is reported and cut off before
-//!   anything is appended; a bad line before the synced length, or followed by good lines, is
-//!   damage to acknowledged data, and the open fails naming the file, line and byte offset.
+//! - **Recovery instead of silent loss.** On open the log is scanned after the derived index's
+//!   watermark (all of it without one): a torn last batch after the synced length (a crash
+//!   mid-append, never acknowledged) is reported and cut off before anything is appended; a bad
+//!   line before the synced length, or followed by good lines, is damage to acknowledged data,
+//!   and the open fails naming the file, line and byte offset. Lines before the watermark are
+//!   checked by every read that reaches them and by [`NdjsonStore::check_index`].
 //! - **The log is the truth.** `index.json` is a summary rebuilt from the log; counters that
 //!   outlive removed events live in `streams.json`; snapshots and projections are one small file
 //!   each. Every such file, and the log itself when a removal compacts it, is replaced
 //!   atomically (temp file, fsync, rename, fsync of the directory).
-//! - **Small memory.** The index holds each event's byte offset and length (by position and
-//!   per stream), never the events; reads `pread` pages of lines on tokio's blocking threads.
+//! - **Small memory, fast opens.** The index holds each event's byte offset and length (by
+//!   position, per stream, per posting and by id), never the events. Up to a watermark it lives
+//!   in `index.sqlite`, a SQLite database derived from the log and rebuilt from it when it
+//!   cannot be trusted; the writer moves the events after it there every 65,536 events and at
+//!   close, so memory holds only those and an open scans only those. Reads `pread` pages of
+//!   lines on tokio's blocking threads.
 //! - **One writer, live readers.** A real OS lock on `.lock` (released by the OS if the holder
 //!   dies) admits one writer; read-only opens in any process follow it by polling the log, up
 //!   to the synced length only.
