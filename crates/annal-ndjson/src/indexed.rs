@@ -156,7 +156,7 @@ fn pick_on_disk(
     })
 }
 
-/// Whether a record's timestamp is in the filter's window.
+/// Whether a record's timestamp is in the filter's window (a time-only query's blocks).
 fn in_window(filter: &Filter, record: &Located) -> bool {
     filter
         .timestamp_from
@@ -173,53 +173,37 @@ fn step(forward: bool, position: u64) -> Option<Position> {
     }
 }
 
-/// Up to `want` candidates from the postings of `keys` on disk, merged in the walk's
-/// direction and kept if their timestamp is in the window.
+/// Up to `want` candidates from the postings of `keys` on disk in the filter's time window,
+/// merged in the walk's direction, and where the next page resumes.
 fn disk_postings(
     connection: &Connection,
     filter: &Filter,
     field: Field,
     keys: &[String],
-    mut walk: Walk,
+    walk: Walk,
     want: usize,
 ) -> Result<Picked, String> {
-    let mut chosen = Vec::new();
-    let mut examined = 0usize;
-    loop {
-        let mut candidates: Vec<Located> = Vec::new();
-        for key in keys {
-            // One more than wanted from each list: a list that has it is not exhausted.
-            candidates.extend(lookup::postings(connection, field, key, walk, want + 1)?);
-        }
-        candidates.sort_unstable_by_key(|c| c.entry.position);
-        candidates.dedup_by_key(|c| c.entry.position);
-        if !walk.forward {
-            candidates.reverse();
-        }
-        let exhausted = candidates.len() <= want;
-        candidates.truncate(want);
-        let Some(last) = candidates.last().map(|c| c.entry.position) else {
-            return Ok((chosen, None));
-        };
-        examined += candidates.len();
-        chosen.extend(
-            candidates
-                .iter()
-                .filter(|c| in_window(filter, c))
-                .map(|c| c.entry),
-        );
-        if exhausted {
-            return Ok((chosen, None));
-        }
-        let resume = step(walk.forward, last);
-        if !chosen.is_empty() || examined >= EXAMINED_MAX {
-            return Ok((chosen, resume));
-        }
-        let Some(resume) = resume else {
-            return Ok((chosen, None));
-        };
-        walk.start = resume.0;
+    let window = (filter.timestamp_from, filter.timestamp_to);
+    let mut candidates: Vec<Located> = Vec::new();
+    let mut exhausted = true;
+    for key in keys {
+        // One more than wanted from each list: a list that has it is not exhausted.
+        let (found, done) = lookup::postings(connection, field, key, walk, window, want + 1)?;
+        exhausted &= done;
+        candidates.extend(found);
     }
+    candidates.sort_unstable_by_key(|c| c.entry.position);
+    candidates.dedup_by_key(|c| c.entry.position);
+    if !walk.forward {
+        candidates.reverse();
+    }
+    let complete = exhausted && candidates.len() <= want;
+    candidates.truncate(want);
+    let resume = match candidates.last() {
+        Some(last) if !complete => step(walk.forward, last.entry.position),
+        _ => None,
+    };
+    Ok((candidates.into_iter().map(|c| c.entry).collect(), resume))
 }
 
 /// Up to `want` entries on disk in the blocks that overlap the window, in the walk's

@@ -282,6 +282,13 @@ impl Store for NdjsonStore {
         let index = Arc::clone(&self.shared.index);
         let path = self.events_path();
         let stream = stream.clone();
+        // A read of a few events reads no more lines than it returns.
+        let page = options
+            .limit
+            .map_or(PAGE_EVENTS, |limit| {
+                usize::try_from(limit).unwrap_or(usize::MAX)
+            })
+            .clamp(1, PAGE_EVENTS);
         let events = paged(None, move |after: Option<u64>| {
             let index = Arc::clone(&index);
             let path = Arc::clone(&path);
@@ -295,7 +302,7 @@ impl Store for NdjsonStore {
                         options.direction,
                         options.from.map(|v| v.0),
                         after,
-                        PAGE_EVENTS,
+                        page,
                     )
                 })
                 .await?;

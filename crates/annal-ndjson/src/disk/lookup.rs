@@ -119,31 +119,36 @@ pub(crate) fn range(
     Ok(entries)
 }
 
-/// Up to `want` records of one posting list on disk from `walk.start` in its direction.
+/// Up to `want` records of one posting list on disk from `walk.start` in its direction whose
+/// timestamp is in `window` (`[from, to)`, either side open), skipping whole rows whose time
+/// bounds miss it; and whether the list had no more (`true`: exhausted).
 pub(crate) fn postings(
     connection: &Connection,
     field: Field,
     name: &str,
     walk: Walk,
+    window: (Option<i64>, Option<i64>),
     want: usize,
-) -> Result<Vec<Located>, String> {
+) -> Result<(Vec<Located>, bool), String> {
     let sql_text = if walk.forward {
         "SELECT entries FROM postings WHERE field = ?1 AND name = ?2 AND last >= ?3 \
-         AND first <= ?4 ORDER BY last"
+         AND first <= ?4 AND max_ts >= ?5 AND min_ts < ?6 ORDER BY last"
     } else {
-        "SELECT entries FROM postings WHERE field = ?1 AND name = ?2 AND first <= ?4 \
-         AND ?3 >= 0 ORDER BY last DESC"
+        "SELECT entries FROM postings WHERE field = ?1 AND name = ?2 AND last >= ?3 \
+         AND first <= ?4 AND max_ts >= ?5 AND min_ts < ?6 ORDER BY last DESC"
     };
-    let (start, through) = if walk.forward {
+    let (low, high) = if walk.forward {
         (walk.start, walk.through)
     } else {
         (0, walk.top())
     };
+    let (from, to) = (window.0.unwrap_or(i64::MIN), window.1.unwrap_or(i64::MAX));
+    let in_window = |r: &Located| r.timestamp >= from && window.1.is_none_or(|to| r.timestamp < to);
     let mut statement = connection
         .prepare_cached(sql_text)
         .map_err(|e| e.to_string())?;
     let mut rows = statement
-        .query(params![field as i64, name, sql(start), sql(through)])
+        .query(params![field as i64, name, sql(low), sql(high), from, to])
         .map_err(|e| e.to_string())?;
     let mut found = Vec::new();
     while let Some(row) = rows.next().map_err(|e| e.to_string())? {
@@ -154,14 +159,14 @@ pub(crate) fn postings(
         found.extend(
             records
                 .into_iter()
-                .filter(|r| walk.admits(r.entry.position)),
+                .filter(|r| walk.admits(r.entry.position) && in_window(r)),
         );
         if found.len() >= want {
             found.truncate(want);
-            break;
+            return Ok((found, false));
         }
     }
-    Ok(found)
+    Ok((found, true))
 }
 
 /// Up to `limit` events of `stream` on disk: forward from version `from`, or backward from

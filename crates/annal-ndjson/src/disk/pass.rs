@@ -84,7 +84,8 @@ fn write_blocks(connection: &Connection, index: &Index) -> Result<(), String> {
 fn write_postings(connection: &Connection, index: &Index) -> Result<(), String> {
     let mut insert = connection
         .prepare_cached(
-            "INSERT INTO postings(field, name, last, first, entries) VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO postings(field, name, last, first, min_ts, max_ts, entries) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )
         .map_err(|e| e.to_string())?;
     for (field, map) in index.postings.fields() {
@@ -94,12 +95,16 @@ fn write_postings(connection: &Connection, index: &Index) -> Result<(), String> 
             };
             let records: Vec<Located> =
                 list.iter().map(|&at| located(index, at as usize)).collect();
+            let times = records.iter().map(|r| r.timestamp);
+            let (min, max) = (times.clone().min(), times.max());
             insert
                 .execute(params![
                     field as i64,
                     name,
                     int(index.entries[last as usize].position)?,
                     int(index.entries[first as usize].position)?,
+                    min,
+                    max,
                     encode(&records)
                 ])
                 .map_err(|e| e.to_string())?;

@@ -10,14 +10,15 @@ use super::Mark;
 use crate::ids::IdHasher;
 
 /// The layout of the tables this build writes; an index of another is rebuilt.
-const FORMAT: i64 = 1;
+const FORMAT: i64 = 2;
 
 const CREATE: &str = "
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER);
 CREATE TABLE IF NOT EXISTS blocks(first INTEGER PRIMARY KEY, last INTEGER NOT NULL,
     min_ts INTEGER NOT NULL, max_ts INTEGER NOT NULL, entries BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS postings(field INTEGER NOT NULL, name TEXT NOT NULL,
-    last INTEGER NOT NULL, first INTEGER NOT NULL, entries BLOB NOT NULL);
+    last INTEGER NOT NULL, first INTEGER NOT NULL, min_ts INTEGER NOT NULL,
+    max_ts INTEGER NOT NULL, entries BLOB NOT NULL);
 CREATE UNIQUE INDEX IF NOT EXISTS postings_key ON postings(field, name, last);
 CREATE TABLE IF NOT EXISTS stream_runs(stream TEXT NOT NULL, last_version INTEGER NOT NULL,
     first_version INTEGER NOT NULL, entries BLOB NOT NULL);

@@ -3,8 +3,10 @@
 //!
 //! Every appended id is checked for a duplicate. The ids on disk are behind a Bloom filter
 //! ([`BloomFilter`]) so that check almost never reads them. An open does not wait for the filter:
-//! a thread reads the stored ids into it while the writer appends, and until it is ready every
-//! check looks the id up on disk (a bucket of the `ids` table), so a check is never skipped.
+//! after the writer's first commit (so neither the open nor the first append competes with it
+//! for the disk), a thread reads the stored ids into it while the writer appends, and until it
+//! is ready every check looks the id up on disk (a bucket of the `ids` table), so a check is
+//! never skipped.
 //! Each pass adds its ids to the filter (or, while it loads, to the ids it will be given).
 
 use std::path::{Path, PathBuf};
@@ -24,8 +26,11 @@ use crate::index::{Entry, Index};
 /// The Bloom filter's first capacity after a compaction rebuilt the index.
 const BLOOM_CAPACITY: usize = 1 << 16;
 
-/// The Bloom filter over the ids on disk, or the thread still reading them.
+/// The Bloom filter over the ids on disk, or the thread still reading them, or not yet begun.
 enum StoredIds {
+    /// Read after the writer's first commit, so it competes neither with the open nor with
+    /// the first append for the disk.
+    NotRead(Mark),
     Loading {
         receiver: Receiver<Option<BloomFilter>>,
         /// Hashes of the passes since the load began.
@@ -68,7 +73,7 @@ impl WriterDisk {
         let ids = if mark.position == 0 {
             StoredIds::Ready(BloomFilter::with_capacity(BLOOM_CAPACITY))
         } else {
-            load_ids(&index, mark)
+            StoredIds::NotRead(mark)
         };
         Self {
             path: path.to_path_buf(),
@@ -80,12 +85,19 @@ impl WriterDisk {
         }
     }
 
-    /// Whether an id with this hash may be on disk (`true` while the filter loads).
+    /// Whether an id with this hash may be on disk (`true` until the filter is read).
     pub(crate) fn may_hold(&mut self, hash: u64) -> bool {
         self.poll_load();
         match &self.ids {
             StoredIds::Ready(bloom) => bloom.may_contain(hash),
-            StoredIds::Loading { .. } => true,
+            StoredIds::Loading { .. } | StoredIds::NotRead(_) => true,
+        }
+    }
+
+    /// Starts reading the ids on disk into the filter, if that has not begun.
+    pub(crate) fn read_ids(&mut self) {
+        if let StoredIds::NotRead(mark) = self.ids {
+            self.ids = load_ids(&self.index, mark);
         }
     }
 
@@ -97,10 +109,14 @@ impl WriterDisk {
     /// Writes the tail of `index` to disk and adds its ids to the filter; returns the new mark.
     pub(crate) fn pass(&mut self, index: &Index) -> Result<Mark, String> {
         let mark = write_pass(&self.connection, index)?;
+        // Its ids reach the filter beside those the reading thread finds (an id read twice
+        // only sets its bits twice).
+        self.read_ids();
         let hashes = index.ids.iter().map(|(hash, _)| hash);
         match &mut self.ids {
             StoredIds::Ready(bloom) => hashes.for_each(|hash| bloom.insert(hash)),
             StoredIds::Loading { since, .. } => since.extend(hashes),
+            StoredIds::NotRead(_) => {}
         }
         Ok(mark)
     }

@@ -283,6 +283,9 @@ impl Writer {
                 }
                 let every = self.disk.as_ref().map_or(usize::MAX, |disk| disk.every);
                 self.pass(every);
+                if let Some(disk) = self.disk.as_mut() {
+                    disk.read_ids();
+                }
             }
             Err(reason) => {
                 // Best effort: cut what this group wrote, so a reader of this process never
