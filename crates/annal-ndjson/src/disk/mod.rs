@@ -20,7 +20,8 @@
 //!   buckets per pass), and the maintained `counts`, `streams` and `meta`.
 //!
 //! Rollback journal, not WAL: a read-only open in another process must write nothing, and a WAL
-//! reader creates files. `synchronous=FULL`: a pass is rare, and a damaged index would only be
+//! reader creates files. The journal (`index.sqlite-journal`) is truncated after each pass,
+//! not deleted, so passes add and remove no directory entries. `synchronous=FULL`: a pass is rare, and a damaged index would only be
 //! rebuilt, but one that opens and answers wrongly must not happen.
 
 pub(crate) mod check;
@@ -79,7 +80,7 @@ impl DiskIndex {
         file: &File,
         log_inode: u64,
     ) -> rusqlite::Result<(Connection, Self, Loaded)> {
-        let connection = configure(Connection::open(path)?)?;
+        let connection = writer_connection(path)?;
         schema::prepare(&connection)?;
         let mut loaded = schema::load(&connection)?;
         if !trust::trusted(&connection, &loaded, file, log_inode, None) {
@@ -126,14 +127,14 @@ impl DiskIndex {
                 _ => {}
             }
         }
-        let connection = configure(Connection::open(path)?)?;
+        let connection = writer_connection(path)?;
         schema::prepare(&connection)?;
         Ok(connection)
     }
 
     /// A writer's connection to the index at `path`, as it is.
     pub(crate) fn open_existing(path: &Path) -> rusqlite::Result<Connection> {
-        configure(Connection::open(path)?)
+        writer_connection(path)
     }
 
     /// The handle readers use for the index at `path`, which a writer has open.
@@ -203,6 +204,14 @@ impl DiskIndex {
 /// The rollback journal SQLite keeps beside the index while a pass commits.
 pub(crate) fn journal_of(path: &Path) -> PathBuf {
     PathBuf::from(format!("{}-journal", path.display()))
+}
+
+/// A connection that writes passes. Its rollback journal is truncated after each commit, not
+/// deleted: a pass then creates and removes no file in the store's directory.
+fn writer_connection(path: &Path) -> rusqlite::Result<Connection> {
+    let connection = configure(Connection::open(path)?)?;
+    connection.pragma_update(None, "journal_mode", "TRUNCATE")?;
+    Ok(connection)
 }
 
 fn read_only_flags() -> OpenFlags {

@@ -16,6 +16,37 @@ use super::schema::{KIND_AGGREGATE_TYPE, KIND_TYPE, set_meta};
 use crate::index::{Entry, Index};
 use crate::postings::BLOCK;
 
+/// Replaces the rows of `bucket` at `level` with one row at the next level ending at `last`,
+/// bucket by bucket so memory holds one bucket's ids at a time.
+fn merge_bucket(
+    connection: &Connection,
+    level: i64,
+    bucket: i64,
+    last: i64,
+) -> rusqlite::Result<()> {
+    let mut rows =
+        connection.prepare_cached("SELECT entries FROM ids WHERE level = ?1 AND bucket = ?2")?;
+    let mut found = rows.query([level, bucket])?;
+    let mut entries = Vec::new();
+    while let Some(row) = found.next()? {
+        entries.extend_from_slice(row.get_ref(0)?.as_blob()?);
+    }
+    drop(found);
+    if entries.is_empty() {
+        return Ok(());
+    }
+    connection
+        .prepare_cached("DELETE FROM ids WHERE level = ?1 AND bucket = ?2")?
+        .execute([level, bucket])?;
+    connection
+        .prepare_cached("INSERT INTO ids(bucket, last, level, entries) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![bucket, last, level + 1, entries])?;
+    Ok(())
+}
+
+/// Passes whose id rows one level gathers before they are merged into the next.
+const IDS_FAN_IN: i64 = 8;
+
 /// Buckets of the `ids` table: the top bits of an id's hash.
 pub(crate) const ID_BUCKET_BITS: u32 = 10;
 
@@ -167,12 +198,36 @@ fn write_ids(connection: &Connection, index: &Index) -> Result<(), String> {
     }
     let last = int(index.next.last_position)?;
     let mut insert = connection
-        .prepare_cached("INSERT INTO ids(bucket, last, entries) VALUES (?1, ?2, ?3)")
+        .prepare_cached("INSERT INTO ids(bucket, last, level, entries) VALUES (?1, ?2, 0, ?3)")
         .map_err(|e| e.to_string())?;
     for (bucket, records) in buckets {
         insert
             .execute(params![bucket, last, encode(&records)])
             .map_err(|e| e.to_string())?;
+    }
+    merge_ids(connection).map_err(|e| e.to_string())
+}
+
+/// Merges a level's id rows into one row per bucket of the next level once [`IDS_FAN_IN`]
+/// passes' rows have gathered there, level after level. A lookup by id reads every row of its
+/// bucket, one per pass without this (153 at 10,000,000 events): so it reads at most about
+/// `IDS_FAN_IN` rows per level, and each id is rewritten once per level it climbs.
+fn merge_ids(connection: &Connection) -> rusqlite::Result<()> {
+    for level in 0i64.. {
+        let passes: i64 = connection
+            .prepare_cached("SELECT count(DISTINCT last) FROM ids WHERE level = ?1")?
+            .query_row([level], |row| row.get(0))?;
+        if passes < IDS_FAN_IN {
+            return Ok(());
+        }
+        // Every merged row takes the level's last pass as its own, so the next level counts
+        // merges, not buckets that missed a pass.
+        let last: i64 = connection
+            .prepare_cached("SELECT max(last) FROM ids WHERE level = ?1")?
+            .query_row([level], |row| row.get(0))?;
+        for bucket in 0..1i64 << ID_BUCKET_BITS {
+            merge_bucket(connection, level, bucket, last)?;
+        }
     }
     Ok(())
 }

@@ -10,7 +10,7 @@ use super::Mark;
 use crate::ids::IdHasher;
 
 /// The layout of the tables this build writes; an index of another is rebuilt.
-const FORMAT: i64 = 2;
+const FORMAT: i64 = 3;
 
 const CREATE: &str = "
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER);
@@ -24,7 +24,8 @@ CREATE TABLE IF NOT EXISTS stream_runs(stream TEXT NOT NULL, last_version INTEGE
     first_version INTEGER NOT NULL, entries BLOB NOT NULL);
 CREATE UNIQUE INDEX IF NOT EXISTS stream_runs_key ON stream_runs(stream, last_version);
 CREATE TABLE IF NOT EXISTS ids(bucket INTEGER NOT NULL, last INTEGER NOT NULL,
-    entries BLOB NOT NULL);
+    level INTEGER NOT NULL, entries BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS ids_level ON ids(level, bucket);
 CREATE UNIQUE INDEX IF NOT EXISTS ids_key ON ids(bucket, last);
 CREATE TABLE IF NOT EXISTS counts(kind INTEGER NOT NULL, name TEXT NOT NULL,
     n INTEGER NOT NULL, PRIMARY KEY(kind, name));
