@@ -46,7 +46,15 @@ pub(crate) fn query_page(
     if filter.limit.is_some_and(|limit| cursor.taken >= limit) {
         return Ok(None);
     }
-    let Some((file, entries, resume)) = fresh(|| pick(index, filter, next, page.max(1)))? else {
+    // A query that wants few more events reads no more candidates than that (they may still
+    // fail the rest of the filter; then the next page picks more).
+    let wanted = filter.limit.map_or(u64::MAX, |limit| {
+        (limit - cursor.taken).saturating_add(filter.offset.saturating_sub(cursor.skipped))
+    });
+    let want = usize::try_from(wanted)
+        .unwrap_or(usize::MAX)
+        .clamp(1, page.max(1));
+    let Some((file, entries, resume)) = fresh(|| pick(index, filter, next, want))? else {
         return read::query_page(index, path, filter, cursor, page);
     };
     let mut events = Vec::new();

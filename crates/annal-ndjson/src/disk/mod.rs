@@ -44,6 +44,9 @@ pub(crate) use schema::{Loaded, Totals, reset, succeed};
 /// How long a statement waits for another connection's lock (a pass, or a reader).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Prepared statements each connection keeps.
+const STATEMENTS_CACHED: usize = 64;
+
 /// Read connections kept for reuse; more are opened when more reads run at once.
 const IDLE_READERS_MAX: usize = 8;
 
@@ -220,5 +223,7 @@ fn read_only_flags() -> OpenFlags {
 
 fn configure(connection: Connection) -> rusqlite::Result<Connection> {
     connection.busy_timeout(BUSY_TIMEOUT)?;
+    // A pass and its merges use more distinct statements than the default cache keeps.
+    connection.set_prepared_statement_cache_capacity(STATEMENTS_CACHED);
     Ok(connection)
 }

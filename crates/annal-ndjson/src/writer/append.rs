@@ -60,13 +60,16 @@ impl Writer {
             });
             (hashes, in_memory)
         };
-        let maybe_stored = in_memory
-            || self
-                .disk
-                .as_mut()
-                .is_some_and(|disk| hashes.iter().any(|hash| disk.may_hold(*hash)));
+        // Per id: whether the derived index may hold it (its Bloom filter says maybe). Only
+        // those are looked up on disk: a batch of 1,000 new ids meets a false positive more
+        // often than not, and it must not send the other 999 to the disk too.
+        let on_disk: Vec<bool> = match self.disk.as_mut() {
+            Some(disk) => hashes.iter().map(|hash| disk.may_hold(*hash)).collect(),
+            None => vec![false; hashes.len()],
+        };
+        let maybe_stored = in_memory || on_disk.contains(&true);
         let stored = if maybe_stored {
-            self.stored_events(batch, &hashes)?
+            self.stored_events(batch, &hashes, &on_disk)?
         } else {
             Vec::new()
         };
@@ -165,12 +168,13 @@ impl Writer {
         &self,
         batch: &[PreparedEvent],
         hashes: &[u64],
+        on_disk: &[bool],
     ) -> Result<Vec<Option<StoredEventRef>>, StorageError> {
         let mut stored = Vec::with_capacity(batch.len());
-        for (event, hash) in batch.iter().zip(hashes) {
+        for ((event, hash), on_disk) in batch.iter().zip(hashes).zip(on_disk) {
             let id = event.id.as_str();
             let mut found = None;
-            for candidate in self.id_candidates(*hash)? {
+            for candidate in self.id_candidates(*hash, *on_disk)? {
                 if let Some((stored_id, stream, version, position)) = self.stored_at(candidate)?
                     && stored_id == id
                 {
@@ -195,16 +199,16 @@ impl Writer {
         Ok(stored)
     }
 
-    /// Where ids with this hash are stored: on disk, in the tail of the shared index, and in the
-    /// open group.
-    fn id_candidates(&self, hash: u64) -> Result<Vec<Candidate>, StorageError> {
+    /// Where ids with this hash are stored: on disk (if `on_disk`: the Bloom filter says it may
+    /// be there), in the tail of the shared index, and in the open group.
+    fn id_candidates(&self, hash: u64, on_disk: bool) -> Result<Vec<Candidate>, StorageError> {
         let (mut candidates, through) = {
             let index = read_index(&self.index)?;
             let tail = index.ids.candidates(hash).filter_map(|p| index.locate(p));
             let through = index.disk.as_ref().map(|d| d.mark.position);
             (tail.map(Candidate::Stored).collect::<Vec<_>>(), through)
         };
-        if let (Some(disk), Some(through)) = (&self.disk, through) {
+        if let (Some(disk), Some(through), true) = (&self.disk, through, on_disk) {
             let on_disk = disk.entries_with_hash(hash, through).map_err(|reason| {
                 StorageError::Corrupted {
                     location: self
