@@ -197,19 +197,14 @@ pub(crate) fn move_tail(disk: &mut Option<WriterDisk>, index: &mut Index, at_lea
 fn load_ids(index: &Arc<DiskIndex>, mark: Mark) -> StoredIds {
     let (sender, receiver) = mpsc::channel();
     let index = Arc::clone(index);
-    let spawned = std::thread::Builder::new()
+    // A thread that cannot start drops the sender with its closure: the filter is then never
+    // ready, and every check keeps reading the disk.
+    let _ = std::thread::Builder::new()
         .name("annal-ndjson-ids".into())
         .spawn(move || {
             let bloom = index.read(mark.generation, |connection| read_ids(connection, mark));
             let _ = sender.send(bloom.ok().and_then(Result::ok));
         });
-    if spawned.is_err() {
-        let (_, receiver) = mpsc::channel();
-        return StoredIds::Loading {
-            receiver,
-            since: Vec::new(),
-        };
-    }
     StoredIds::Loading {
         receiver,
         since: Vec::new(),

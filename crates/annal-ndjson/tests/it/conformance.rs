@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use annal_core::Store;
-use annal_ndjson::NdjsonStore;
+use annal_ndjson::{NdjsonStore, OpenOptions};
 use annal_testkit::{Harness, Reopen};
 use futures::future::BoxFuture;
 
@@ -17,27 +17,34 @@ async fn make() -> Harness {
 
 annal_testkit::conformance_tests!(make);
 
+/// A store directory reopened with the options `options` gives.
 struct Location {
     dir: tempfile::TempDir,
+    options: fn() -> OpenOptions,
 }
 
 impl Reopen for Location {
     fn open(&self) -> BoxFuture<'_, Arc<dyn Store>> {
         let path = self.dir.path().join("store");
-        Box::pin(async move { Arc::new(NdjsonStore::open(path).unwrap()) as Arc<dyn Store> })
+        let options = (self.options)();
+        Box::pin(async move {
+            Arc::new(NdjsonStore::open_with(path, options).unwrap()) as Arc<dyn Store>
+        })
     }
 
     fn open_read_only(&self) -> BoxFuture<'_, Arc<dyn Store>> {
         let path = self.dir.path().join("store");
-        Box::pin(
-            async move { Arc::new(NdjsonStore::open_read_only(path).unwrap()) as Arc<dyn Store> },
-        )
+        let options = (self.options)().read_only();
+        Box::pin(async move {
+            Arc::new(NdjsonStore::open_with(path, options).unwrap()) as Arc<dyn Store>
+        })
     }
 }
 
 fn make_reopen() -> impl Reopen {
     Location {
         dir: tempfile::tempdir().unwrap(),
+        options: OpenOptions::new,
     }
 }
 
@@ -46,12 +53,10 @@ annal_testkit::reopen_tests!(make_reopen);
 /// The same rules with a pass every 3 events (the default is 65,536), so most reads cross the
 /// derived index's watermark and most reopens scan a tail after it.
 mod with_a_pass_every_3_events {
-    use std::sync::Arc;
-
-    use annal_core::Store;
     use annal_ndjson::{NdjsonStore, OpenOptions};
     use annal_testkit::{Harness, Reopen};
-    use futures::future::BoxFuture;
+
+    use super::Location;
 
     fn options() -> OpenOptions {
         OpenOptions::new().index_every(3)
@@ -65,30 +70,10 @@ mod with_a_pass_every_3_events {
 
     annal_testkit::conformance_tests!(make);
 
-    struct Location {
-        dir: tempfile::TempDir,
-    }
-
-    impl Reopen for Location {
-        fn open(&self) -> BoxFuture<'_, Arc<dyn Store>> {
-            let path = self.dir.path().join("store");
-            Box::pin(async move {
-                Arc::new(NdjsonStore::open_with(path, options()).unwrap()) as Arc<dyn Store>
-            })
-        }
-
-        fn open_read_only(&self) -> BoxFuture<'_, Arc<dyn Store>> {
-            let path = self.dir.path().join("store");
-            let options = options().read_only();
-            Box::pin(async move {
-                Arc::new(NdjsonStore::open_with(path, options).unwrap()) as Arc<dyn Store>
-            })
-        }
-    }
-
     fn make_reopen() -> impl Reopen {
         Location {
             dir: tempfile::tempdir().unwrap(),
+            options,
         }
     }
 

@@ -99,17 +99,23 @@ async fn unparsable_last_line_and_incomplete_batch_are_torn() {
     );
 }
 
+/// Three appends, then one byte of b2's line (the third) overwritten in place: the log's
+/// bytes as damaged, and b2's offset.
+async fn damage_b2(dir: &Path) -> (Vec<u8>, usize) {
+    let text = String::from_utf8(three_appends(dir).await).unwrap();
+    let b2 = text.find("{\"id\":\"b2\"").unwrap();
+    let mut damaged = text.into_bytes();
+    damaged[b2 + 3] = b'#';
+    std::fs::write(log(dir), &damaged).unwrap();
+    (damaged, b2)
+}
+
 #[tokio::test]
 async fn corrupt_line_behind_the_derived_index_fails_its_reads_naming_it() {
     // A clean close moved every event to index.sqlite, so an open scans nothing; the damage is
     // found by every read that reaches the line (and by `annal verify`), and nothing changes.
     let (_guard, dir) = store_dir();
-    let clean = three_appends(&dir).await;
-    let text = String::from_utf8(clean).unwrap();
-    let b2 = text.find("{\"id\":\"b2\"").unwrap();
-    let mut damaged = text.clone().into_bytes();
-    damaged[b2 + 3] = b'#';
-    std::fs::write(log(&dir), &damaged).unwrap();
+    let (damaged, b2) = damage_b2(&dir).await;
     for read_only in [false, true] {
         let store = if read_only {
             NdjsonStore::open_read_only(&dir).unwrap()
@@ -138,12 +144,7 @@ async fn corrupt_line_behind_the_derived_index_fails_its_reads_naming_it() {
 #[tokio::test]
 async fn corrupt_middle_line_refuses_the_open_and_changes_nothing() {
     let (_guard, dir) = store_dir();
-    let clean = three_appends(&dir).await;
-    let text = String::from_utf8(clean).unwrap();
-    let b2 = text.find("{\"id\":\"b2\"").unwrap();
-    let mut damaged = text.clone().into_bytes();
-    damaged[b2 + 3] = b'#';
-    std::fs::write(log(&dir), &damaged).unwrap();
+    let (damaged, b2) = damage_b2(&dir).await;
     // Without the derived index, an open scans and checks every line.
     std::fs::remove_file(dir.join("index.sqlite")).unwrap();
     for read_only in [false, true] {
