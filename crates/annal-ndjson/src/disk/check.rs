@@ -11,7 +11,8 @@ use rusqlite::Connection;
 
 use annal_core::{ReadError, StorageError};
 
-use super::records::{Keyed, Located, Versioned, decode};
+use super::lookup::blob;
+use super::records::{Keyed, Located, Versioned};
 use super::schema::{self, KIND_AGGREGATE_TYPE, KIND_TYPE};
 use crate::build::build;
 use crate::index::Index;
@@ -109,9 +110,7 @@ fn rows<R: super::records::Record>(
     let mut rows = statement.query([]).map_err(|e| e.to_string())?;
     let mut found = Vec::new();
     while let Some(row) = rows.next().map_err(|e| e.to_string())? {
-        let bytes = row.get_ref(0).map_err(|e| e.to_string())?;
-        let bytes = bytes.as_blob().map_err(|e| format!("table {table}: {e}"))?;
-        found.push(decode(bytes).map_err(|reason| format!("table {table}: {reason}"))?);
+        found.push(blob(row, 0, table)?);
     }
     Ok(found)
 }
@@ -131,11 +130,7 @@ fn check_postings(
             row.get::<_, i64>(0).map_err(|e| e.to_string())?,
             row.get::<_, String>(1).map_err(|e| e.to_string())?,
         );
-        let bytes = row.get_ref(2).map_err(|e| e.to_string())?;
-        let bytes = bytes
-            .as_blob()
-            .map_err(|e| format!("table postings: {e}"))?;
-        let records: Vec<Located> = decode(bytes).map_err(|r| format!("table postings: {r}"))?;
+        let records: Vec<Located> = blob(row, 2, "postings")?;
         stored
             .entry(key)
             .or_default()
@@ -178,12 +173,7 @@ fn check_streams(
     let mut stored: BTreeMap<String, Vec<(u64, u64)>> = BTreeMap::new();
     while let Some(row) = rows.next().map_err(|e| e.to_string())? {
         let name: String = row.get(0).map_err(|e| e.to_string())?;
-        let bytes = row.get_ref(1).map_err(|e| e.to_string())?;
-        let bytes = bytes
-            .as_blob()
-            .map_err(|e| format!("table stream_runs: {e}"))?;
-        let records: Vec<Versioned> =
-            decode(bytes).map_err(|r| format!("table stream_runs: {r}"))?;
+        let records: Vec<Versioned> = blob(row, 1, "stream_runs")?;
         let pairs = records.iter().map(|r| (r.version, r.entry.position));
         stored.entry(name).or_default().extend(pairs);
     }

@@ -41,7 +41,8 @@ fn sql(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
-fn blob<R: Record>(row: &Row<'_>, column: usize, table: &str) -> Result<Vec<R>, String> {
+/// The records of the blob in `column` of `row`, or damage naming `table`.
+pub(crate) fn blob<R: Record>(row: &Row<'_>, column: usize, table: &str) -> Result<Vec<R>, String> {
     let bytes = row.get_ref(column).map_err(|e| e.to_string())?;
     let bytes = bytes.as_blob().map_err(|e| format!("table {table}: {e}"))?;
     decode(bytes).map_err(|reason| format!("table {table}: {reason}"))

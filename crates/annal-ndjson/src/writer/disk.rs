@@ -17,8 +17,9 @@ use annal_core::backend::BloomFilter;
 use rusqlite::Connection;
 
 use crate::disk::lookup;
+use crate::disk::lookup::blob;
 use crate::disk::pass::write_pass;
-use crate::disk::records::{Keyed, decode};
+use crate::disk::records::Keyed;
 use crate::disk::{DiskIndex, Mark, succeed};
 use crate::ids::IdHasher;
 use crate::index::{Entry, Index};
@@ -218,11 +219,7 @@ fn read_ids(connection: &Connection, mark: Mark) -> Result<BloomFilter, String> 
         .map_err(|e| e.to_string())?;
     let mut rows = statement.query([]).map_err(|e| e.to_string())?;
     while let Some(row) = rows.next().map_err(|e| e.to_string())? {
-        let bytes = row
-            .get_ref(0)
-            .and_then(|v| Ok(v.as_blob()?))
-            .map_err(|e| e.to_string())?;
-        let records: Vec<Keyed> = decode(bytes)?;
+        let records: Vec<Keyed> = blob(row, 0, "ids")?;
         records.iter().for_each(|record| bloom.insert(record.hash));
     }
     Ok(bloom)
