@@ -44,7 +44,7 @@ pub(crate) fn open_writer(path: &Path, options: &OpenOptions) -> rusqlite::Resul
     connection.busy_timeout(BUSY_TIMEOUT)?;
     // page_size only takes effect on a new file, before its first table.
     connection.execute_batch("PRAGMA page_size = 4096")?;
-    let mode: String = connection.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+    let mode = set_journal_mode_wal(&connection)?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(rusqlite::Error::InvalidParameterName(format!(
             "journal_mode stayed {mode}; annal needs WAL"
@@ -66,6 +66,22 @@ pub(crate) fn open_writer(path: &Path, options: &OpenOptions) -> rusqlite::Resul
         connection.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))?;
     }
     Ok(connection)
+}
+
+/// Runs `PRAGMA journal_mode = WAL` to its end and returns the mode it answered. On a new file
+/// the pragma answers "wal" before the commit that writes the change into the header, and a
+/// failure of that commit (a failed fsync) shows only at the statement's next step, which
+/// `query_row` never reports: the header would be rolled back while the connection went on
+/// writing through a rollback journal.
+fn set_journal_mode_wal(connection: &Connection) -> rusqlite::Result<String> {
+    let mut statement = connection.prepare("PRAGMA journal_mode = WAL")?;
+    let mut rows = statement.query([])?;
+    let mode = match rows.next()? {
+        Some(row) => row.get(0)?,
+        None => String::new(),
+    };
+    while rows.next()?.is_some() {}
+    Ok(mode)
 }
 
 /// Opens the WAL copier's connection: it only copies the WAL, never writes transactions.

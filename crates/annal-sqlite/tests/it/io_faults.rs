@@ -172,3 +172,35 @@ async fn a_failing_directory_fsync_refuses_the_open() {
     let store = SqliteStore::open(&path).unwrap();
     assert_eq!(everything(&store).await.len(), 1);
 }
+
+/// Found by the power-loss hunt: `PRAGMA journal_mode = WAL` answers "wal" before the commit
+/// that writes the change into a new file's header, and that commit's failure (a failed fsync)
+/// surfaces only at the statement's next step. The open took the answer, the header was rolled
+/// back, and the writer acknowledged appends through a rollback journal in a file it had marked
+/// as written through its WAL: after a power loss, every open refused the store as a copy
+/// without its WAL. Now the open fails, and the next one creates the store in WAL mode.
+#[tokio::test]
+async fn a_failed_fsync_while_a_new_store_turns_to_wal_refuses_the_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("store");
+    std::fs::create_dir(&root).unwrap();
+    let path = root.join("annal.db");
+    // The first fsync of the database file is the one committing the change to WAL.
+    let plan = FaultPlan {
+        at: 1,
+        ops: "s".into(),
+        errno: annal_testkit::faults::EIO,
+        sticky: false,
+        partial: false,
+    };
+    let (opened, stderr) = open_under_fault(&root, &path, &plan, "/annal.db");
+    assert!(!opened, "the writer opened: {stderr}");
+    assert!(stderr.contains("disk I/O error"), "{stderr}");
+    let store = SqliteStore::open(&path).unwrap();
+    append_one(&store, "agent-1", 1).await;
+    drop(store);
+    let header = std::fs::read(&path).unwrap();
+    assert_eq!(header[18..20], [2, 2], "the file's header says WAL mode");
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(everything(&store).await.len(), 1);
+}
