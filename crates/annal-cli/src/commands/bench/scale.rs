@@ -2,7 +2,8 @@
 //! store of that many events (through a child `annal append --stdin`, in wl1's order), then a
 //! fresh process of its own (`--scale-one`) reopens it and times the fixed-size steps: their
 //! answers do not grow with the store, so neither should their cost. A process per size keeps
-//! each size's peak RSS its own.
+//! each size's peak RSS its own. Each read step is the median of [`TRIES`] runs in a row; the
+//! first query after the reopen, which finds no cache warm, is a row of its own.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -111,8 +112,11 @@ pub(crate) fn remove(store: &str) {
     }
 }
 
-/// Times `step` on `store`, answering how many events it returned.
-async fn timed<F, Fut>(step: &str, run: F) -> anyhow::Result<Figure>
+/// How many times each read step runs; its figure is their median.
+const TRIES: usize = 5;
+
+/// Times one run of `step`, answering how many events it returned.
+async fn timed_once<F, Fut>(step: &str, run: F) -> anyhow::Result<Figure>
 where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<u64>>,
@@ -120,6 +124,21 @@ where
     let started = Instant::now();
     let items = run().await?;
     Ok(Figure::millis(step, items, started.elapsed()))
+}
+
+/// The median of [`TRIES`] runs of `step` in a row: one run's time on a shared machine moves
+/// with whatever else runs at that moment.
+async fn timed<F, Fut>(step: &str, mut run: F) -> anyhow::Result<Figure>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<u64>>,
+{
+    let mut runs = Vec::with_capacity(TRIES);
+    for _ in 0..TRIES {
+        runs.push(timed_once(step, &mut run).await?);
+    }
+    runs.sort_by(|a, b| a.value.total_cmp(&b.value));
+    Ok(runs.swap_remove(TRIES / 2))
 }
 
 async fn query(store: &Arc<dyn Store>, filter: Filter) -> anyhow::Result<u64> {
@@ -151,7 +170,7 @@ pub(crate) async fn steps(store: &str, events: u64, next: u64) -> anyhow::Result
 async fn append_one_more(store: &Arc<dyn Store>, index: u64) -> anyhow::Result<Figure> {
     let next = domain_event(index);
     let expected = ExpectedVersion::Exact(Version(index / 1_000));
-    timed("append one more after reopen", || async move {
+    timed_once("append one more after reopen", || async move {
         store
             .append(&next.stream(), expected, vec![next.to_new_event()])
             .await?;
@@ -171,7 +190,18 @@ async fn queries(store: &Arc<dyn Store>, events: u64) -> anyhow::Result<Vec<Figu
         direction: annal_core::Direction::Backward,
         ..Filter::all()
     };
-    figures.push(timed("query by type, newest 100", || query(store, by_type)).await?);
+    figures.push(
+        timed_once("first query after reopen (by type, newest 100)", || {
+            query(store, by_type.clone())
+        })
+        .await?,
+    );
+    figures.push(
+        timed("query by type, newest 100", || {
+            query(store, by_type.clone())
+        })
+        .await?,
+    );
     let window = Filter {
         event_types: vec![completed.clone(), EventType::new("agent:task-completed")?],
         timestamp_from: Some(T0 + span / 4 + 1),
@@ -181,7 +211,7 @@ async fn queries(store: &Arc<dyn Store>, events: u64) -> anyhow::Result<Vec<Figu
     };
     figures.push(
         timed("query 2 types + time window, 100 results", || {
-            query(store, window)
+            query(store, window.clone())
         })
         .await?,
     );
@@ -192,7 +222,12 @@ async fn queries(store: &Arc<dyn Store>, events: u64) -> anyhow::Result<Vec<Figu
         offset: 10,
         ..Filter::all()
     };
-    figures.push(timed("query type + time, limit/offset", || query(store, paged)).await?);
+    figures.push(
+        timed("query type + time, limit/offset", || {
+            query(store, paged.clone())
+        })
+        .await?,
+    );
     Ok(figures)
 }
 
@@ -207,7 +242,7 @@ async fn stats_and_lookups(store: &Arc<dyn Store>, events: u64) -> anyhow::Resul
     );
     let agent = StreamId::new("agent-7")?;
     figures.push(
-        timed("read one stream, 100 events", || async move {
+        timed("read one stream, 100 events", || async {
             let options = ReadStreamOptions::forward().limit(100);
             Ok(collect(store.read_stream(&agent, options).await?)
                 .await?
@@ -218,7 +253,7 @@ async fn stats_and_lookups(store: &Arc<dyn Store>, events: u64) -> anyhow::Resul
     // An event of a task stream from the middle of the log.
     let id = EventId::new(format!("evt-{}", events / 2 / 1_000 * 1_000 + 401))?;
     figures.push(
-        timed("trace of a task event", || async move {
+        timed("trace of a task event", || async {
             let trace = annal_core::trace(store.as_ref(), &id, TraceLimits::default()).await?;
             Ok(1 + trace.causes.len() as u64 + trace.effects.len() as u64)
         })
