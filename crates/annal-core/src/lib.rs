@@ -79,4 +79,4 @@ pub use store::{
     AppendResult, EventStream, ReadStreamOptions, RetentionPolicy, RetentionReport,
     SavedProjection, Store, collect,
 };
-pub use trace::{Trace, TraceError, TraceLimits, find_event, trace};
+pub use trace::{Trace, TraceError, TraceLimits, find_event, trace, trace_by_queries};

@@ -19,6 +19,7 @@ use crate::ids::{EventId, ProjectionName, StreamId};
 use crate::position::{ExpectedVersion, Position, Version};
 use crate::snapshot::{LoadedAggregate, Snapshot};
 use crate::stats::Stats;
+use crate::trace::{Trace, TraceError, TraceLimits};
 
 /// A stream of events read from a store, in the order the read asked for.
 pub type EventStream = BoxStream<'static, Result<RecordedEvent, ReadError>>;
@@ -199,6 +200,14 @@ pub trait Store: Send + Sync + 'static {
     /// a backend that keeps an index of ids answers from it.
     async fn event_by_id(&self, id: &EventId) -> Result<Option<RecordedEvent>, ReadError> {
         crate::trace::find_event(self, id.as_str()).await
+    }
+
+    /// The event with `id`, its causes, effects and correlated events ([`crate::trace`]). The
+    /// default builds it from [`Store::event_by_id`] and [`Store::query`]
+    /// ([`crate::trace_by_queries`]); a backend that can answer it in one read overrides it
+    /// with the same answer.
+    async fn trace(&self, id: &EventId, limits: TraceLimits) -> Result<Trace, TraceError> {
+        crate::trace::trace_by_queries(self, id, limits).await
     }
 
     /// Counts over the readable events; `top_streams` caps the per-stream list.

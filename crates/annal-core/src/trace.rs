@@ -2,9 +2,11 @@
 //!
 //! Given an event id, [`trace`] finds the event ([`Store::event_by_id`]) and returns it, its causes (walking `causation_id` up to
 //! the first event of the chain), its effects (every event whose `causation_id` is the event
-//! or one of its effects, transitively) and the events sharing its `correlation_id`. It is
-//! built only from [`Store::query`] with the filter's causation and correlation fields, so a
-//! backend that indexes those fields makes it fast without changing it.
+//! or one of its effects, transitively) and the events sharing its `correlation_id`. It asks
+//! the store ([`Store::trace`]), whose default, [`trace_by_queries`], is built only from
+//! [`Store::query`] with the filter's causation and correlation fields, so a backend that
+//! indexes those fields makes it fast without changing it; a backend that pays a round trip
+//! per query answers the whole trace in one read instead.
 //!
 //! Invariants: every list is in position order; each list holds at most its limit, and the
 //! answer says when one was cut; a causation chain that loops (possible only with hand-written
@@ -98,9 +100,20 @@ pub async fn find_event<S: Store + ?Sized>(
     Ok(None)
 }
 
-/// Traces the event with `id`: its causes, effects and correlated events (module docs).
+/// Traces the event with `id`: its causes, effects and correlated events (module docs), as
+/// the store answers it ([`Store::trace`]).
 pub async fn trace(
     store: &dyn Store,
+    id: &EventId,
+    limits: TraceLimits,
+) -> Result<Trace, TraceError> {
+    store.trace(id, limits).await
+}
+
+/// [`trace`] from [`Store::event_by_id`] and [`Store::query`]: what [`Store::trace`] does
+/// unless a backend answers it in one read.
+pub async fn trace_by_queries<S: Store + ?Sized>(
+    store: &S,
     id: &EventId,
     limits: TraceLimits,
 ) -> Result<Trace, TraceError> {
@@ -133,8 +146,8 @@ pub async fn trace(
 }
 
 /// The events `filter` selects, at most `max` of them, and whether more exist.
-async fn take_at_most(
-    store: &dyn Store,
+async fn take_at_most<S: Store + ?Sized>(
+    store: &S,
     filter: &Filter,
     max: usize,
 ) -> Result<(Vec<RecordedEvent>, bool), ReadError> {
@@ -161,8 +174,8 @@ struct Chain {
 
 /// Walks `causation_id` upward. A cause usually shares the correlation id, so the correlated
 /// events already read are searched before the store is asked for the cause by id.
-async fn causes(
-    store: &dyn Store,
+async fn causes<S: Store + ?Sized>(
+    store: &S,
     event: &RecordedEvent,
     correlated: &[RecordedEvent],
     max: usize,
@@ -208,8 +221,8 @@ async fn causes(
 }
 
 /// Collects effects breadth-first, one causation query per event reached.
-async fn effects(
-    store: &dyn Store,
+async fn effects<S: Store + ?Sized>(
+    store: &S,
     event: &RecordedEvent,
     max: usize,
 ) -> Result<(Vec<RecordedEvent>, bool), ReadError> {

@@ -30,6 +30,9 @@ macro_rules! event_joins {
 /// The columns every event read selects, in the order [`event`] decodes them.
 pub(crate) const EVENT_COLUMNS: &str = concat!(event_select!(), " FROM events e", event_joins!());
 
+/// The select list of [`EVENT_COLUMNS`] alone, for a read that selects more after it.
+pub(crate) const EVENT_SELECT: &str = event_select!();
+
 /// The columns of [`EVENT_COLUMNS`] over an events subquery, which follows as `e`.
 pub(crate) const EVENT_COLUMNS_OF: &str = concat!(event_select!(), " FROM ");
 

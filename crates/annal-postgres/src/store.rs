@@ -14,7 +14,7 @@ use annal_core::{
     AppendError, AppendResult, CheckpointError, Clock, EventId, EventStream, ExpectedVersion,
     Filter, Limits, NewEvent, Position, ProjectionName, ReadError, ReadStreamOptions,
     RecordedEvent, RetentionError, RetentionPolicy, RetentionReport, SavedProjection, Snapshot,
-    SnapshotError, Stats, StorageError, Store, StreamId, Version,
+    SnapshotError, Stats, StorageError, Store, StreamId, Trace, TraceError, TraceLimits, Version,
 };
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -327,6 +327,14 @@ impl Store for PostgresStore {
             read::event_by_id(client, id)
         })
         .await
+    }
+
+    async fn trace(&self, id: &EventId, limits: TraceLimits) -> Result<Trace, TraceError> {
+        let trace = read_with_retry(&self.shared.pool, "tracing an event", |client| {
+            read::trace(client, id, limits)
+        })
+        .await?;
+        trace.ok_or_else(|| TraceError::NotFound { id: id.clone() })
     }
 
     async fn stats(&self, top_streams: usize) -> Result<Stats, ReadError> {

@@ -2,36 +2,31 @@
 //!
 //! Invariant: `counts` and `stream_counts` count the events up to the watermark `meta.counted`
 //! (`schema.rs`, `SCHEMA_V3`), and each statement here adds the events past it (the view
-//! `uncounted`) from the same read
-//! snapshot, so every figure equals what a full count of the readable events in that read
-//! snapshot would give. The events past the watermark are the few appended since the last fold.
+//! `uncounted`); the statements run in one read-only repeatable-read transaction, so every
+//! figure equals what a full count of the readable events in that one read snapshot would
+//! give. The events past the watermark are the few appended since the last fold.
 
 use annal_core::{Position, Stats, StreamCount, StreamId};
-use deadpool_postgres::Object;
+use deadpool_postgres::{Object, Transaction};
 
 use crate::retry::ReadFailure;
 use crate::row::{from_sql, to_sql};
 
 /// Statistics from the maintained counts (`schema.rs`, `SCHEMA_V3`): O(types + streams shown +
 /// events past the watermark) rows read, whatever the number of events; `top_streams` caps the per-stream list.
-pub(crate) async fn stats(client: Object, top_streams: usize) -> Result<Stats, ReadFailure> {
+pub(crate) async fn stats(mut client: Object, top_streams: usize) -> Result<Stats, ReadFailure> {
+    let transaction = super::snapshot(&mut client).await?;
     // The four statements are sent at once (pipelined on the one connection), so the figures
-    // cost one round trip, not four.
+    // cost one round trip, not four. Each is prepared once per connection: planning them
+    // anew on every call cost several times what running them does (the views and their
+    // joins), and a statement with no parameters keeps its one plan.
     let (totals, kinds, top_streams, bytes) = tokio::try_join!(
-        totals(&client),
-        async {
-            let kinds = client.query(
-                "SELECT c.kind, coalesce(t.name, a.name), c.events FROM counts_now c \
-                 LEFT JOIN types t ON c.kind = 'type' AND t.id = c.id \
-                 LEFT JOIN aggregate_types a ON c.kind = 'aggregate_type' AND a.id = c.id \
-                 WHERE c.kind IN ('type', 'aggregate_type') AND c.events > 0",
-                &[],
-            );
-            Ok::<_, ReadFailure>(kinds.await?)
-        },
-        top(&client, top_streams),
-        bytes_on_disk(&client),
+        totals(&transaction),
+        kinds(&transaction),
+        top(&transaction, top_streams),
+        bytes_on_disk(&transaction),
     )?;
+    transaction.commit().await?;
     let mut stats = totals;
     for row in kinds {
         let (kind, name): (String, Option<String>) = (row.get(0), row.get(1));
@@ -49,14 +44,27 @@ pub(crate) async fn stats(client: Object, top_streams: usize) -> Result<Stats, R
     Ok(stats)
 }
 
+/// The event counts per type and per aggregate type, as (kind, name, events) rows.
+async fn kinds(client: &Transaction<'_>) -> Result<Vec<tokio_postgres::Row>, ReadFailure> {
+    let statement = client
+        .prepare_cached(
+            "SELECT c.kind, coalesce(t.name, a.name), c.events FROM counts_now c \
+             LEFT JOIN types t ON c.kind = 'type' AND t.id = c.id \
+             LEFT JOIN aggregate_types a ON c.kind = 'aggregate_type' AND a.id = c.id \
+             WHERE c.kind IN ('type', 'aggregate_type') AND c.events > 0",
+        )
+        .await?;
+    Ok(client.query(&statement, &[]).await?)
+}
+
 /// The totals, the ends of the log and the snapshot count.
-async fn totals(client: &Object) -> Result<Stats, ReadFailure> {
+async fn totals(client: &Transaction<'_>) -> Result<Stats, ReadFailure> {
     // One statement, so every figure comes from the same read snapshot. The oldest and newest
     // positions are the ends of the primary key; the oldest and newest timestamps, the ends of
     // the exact bounds of the counted runs (`time_chunks`, each end an index read) and of the
     // events past the watermark.
-    let totals = client
-        .query_one(
+    let statement = client
+        .prepare_cached(
             "WITH c AS (SELECT kind, events FROM counts_now WHERE kind IN ('all', 'streams')) \
              SELECT (SELECT coalesce(sum(events), 0)::bigint FROM c WHERE kind = 'all'), \
                     least((SELECT min(min_ts) FROM time_chunks), \
@@ -66,9 +74,9 @@ async fn totals(client: &Object) -> Result<Stats, ReadFailure> {
                     (SELECT min(position) FROM events), (SELECT max(position) FROM events), \
                     (SELECT coalesce(sum(events), 0)::bigint FROM c WHERE kind = 'streams'), \
                     (SELECT count(*) FROM snapshots)",
-            &[],
         )
         .await?;
+    let totals = client.query_one(&statement, &[]).await?;
     let position = |value: Option<i64>| -> Result<Option<Position>, ReadFailure> {
         value
             .map(|value| from_sql(value, || "events".into()).map(Position))
@@ -112,13 +120,14 @@ const TOP: &str = "WITH \
      WHERE coalesce(c.events, 0) + coalesce(t.n, 0) > 0 \
      ORDER BY 2 DESC, s.name COLLATE \"C\" LIMIT $1";
 
-async fn top(client: &Object, limit: usize) -> Result<Vec<StreamCount>, ReadFailure> {
+async fn top(client: &Transaction<'_>, limit: usize) -> Result<Vec<StreamCount>, ReadFailure> {
     let mut top = Vec::new();
     // Ties are broken by name in byte order (COLLATE "C"), as every backend does.
     // The statement adds the tail's size to the limit: half the bigint range leaves room for it
     // when a caller asks for every stream (`usize::MAX`).
     let limit = to_sql(limit as u64).min(i64::MAX / 2);
-    for row in client.query(TOP, &[&limit]).await? {
+    let statement = client.prepare_cached(TOP).await?;
+    for row in client.query(&statement, &[&limit]).await? {
         let name: String = row.get(0);
         let events = count(row.get(1), &|| {
             format!("stream_counts row {name:?} (events)")
@@ -132,18 +141,17 @@ async fn top(client: &Object, limit: usize) -> Result<Vec<StreamCount>, ReadFail
 }
 
 /// The size of the store's tables on disk.
-async fn bytes_on_disk(client: &Object) -> Result<u64, ReadFailure> {
-    let bytes: i64 = client
-        .query_one(
+async fn bytes_on_disk(client: &Transaction<'_>) -> Result<u64, ReadFailure> {
+    let statement = client
+        .prepare_cached(
             "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c \
              WHERE c.relkind = 'r' AND c.relnamespace = current_schema()::regnamespace \
              AND c.relname IN ('events', 'streams', 'types', 'aggregate_types', 'snapshots', \
                                'projections', 'meta', 'schema_migrations', 'counts', \
                                'stream_counts', 'time_chunks', 'sources', \
                                'postings')",
-            &[],
         )
-        .await?
-        .get(0);
+        .await?;
+    let bytes: i64 = client.query_one(&statement, &[]).await?.get(0);
     count(bytes, &|| "pg_total_relation_size".into())
 }

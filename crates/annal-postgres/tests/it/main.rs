@@ -20,4 +20,5 @@ mod slow_commit;
 mod stats;
 mod swarm_events;
 mod tls;
+mod trace;
 mod watermark;
