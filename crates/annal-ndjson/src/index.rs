@@ -45,7 +45,7 @@ pub(crate) struct StreamEntry {
 
 /// One stream: its counter, its readable events' count and last version, and its events in
 /// the tail.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct StreamIndex {
     pub(crate) id: StreamId,
     /// The last version ever assigned (0: none).
@@ -65,8 +65,8 @@ pub(crate) struct DiskPart {
     pub(crate) mark: Mark,
 }
 
-/// See the module documentation.
-#[derive(Debug)]
+/// See the module documentation. A clone is what a pass running beside the writer writes.
+#[derive(Clone, Debug)]
 pub(crate) struct Index {
     /// A read handle on the log generation the offsets refer to.
     pub(crate) file: Arc<File>,
@@ -170,6 +170,31 @@ impl Index {
         self.postings = Postings::default();
         self.ids = IdIndex::default();
         self.disk = Some(DiskPart { index: disk, mark });
+    }
+
+    /// Forgets the first `moved` entries of the tail, which a pass running beside the writer
+    /// has just moved to disk up to `mark`, and keeps those appended since the pass began;
+    /// returns the id hashes it forgot. The tail's positions in the postings shift down by
+    /// `moved`.
+    pub(crate) fn moved_to_disk_through(
+        &mut self,
+        disk: Arc<DiskIndex>,
+        mark: Mark,
+        moved: usize,
+    ) -> Vec<u64> {
+        let moved = moved.min(self.entries.len());
+        self.entries.drain(..moved);
+        self.timestamps.drain(..moved);
+        for stream in self.streams.values_mut() {
+            let on_disk = stream
+                .entries
+                .partition_point(|e| e.entry.position <= mark.position);
+            stream.entries.drain(..on_disk);
+        }
+        self.postings.forget_first(moved, &self.timestamps);
+        let hashes = self.ids.forget_through(mark.position);
+        self.disk = Some(DiskPart { index: disk, mark });
+        hashes
     }
 
     /// The derived index and its mark, if the events before the tail are on disk.

@@ -18,7 +18,7 @@ use crate::scan::LineInfo;
 pub(crate) const BLOCK: usize = 1_024;
 
 /// See the module documentation.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Postings {
     by_type: HashMap<String, Vec<u32>>,
     by_aggregate_type: HashMap<String, Vec<u32>>,
@@ -122,6 +122,34 @@ impl Postings {
         Ok(())
     }
 
+    /// Forgets the first `moved` entries: drops them from every list, shifts the rest down,
+    /// and bounds the blocks anew over `timestamps`, the remaining entries' timestamps.
+    pub(crate) fn forget_first(&mut self, moved: usize, timestamps: &[i64]) {
+        let moved32 = u32::try_from(moved).unwrap_or(u32::MAX);
+        for map in [
+            &mut self.by_type,
+            &mut self.by_aggregate_type,
+            &mut self.by_source,
+            &mut self.by_correlation,
+            &mut self.by_causation,
+        ] {
+            map.retain(|_, list| {
+                let gone = list.partition_point(|&at| at < moved32);
+                list.drain(..gone);
+                list.iter_mut().for_each(|at| *at -= moved32);
+                !list.is_empty()
+            });
+        }
+        self.blocks = timestamps
+            .chunks(BLOCK)
+            .map(|block| {
+                let low = block.iter().copied().min().unwrap_or(i64::MIN);
+                let high = block.iter().copied().max().unwrap_or(i64::MAX);
+                (low, high)
+            })
+            .collect();
+    }
+
     /// The tail's lists of `keys` in `field` (those with no list are left out).
     pub(crate) fn lists(&self, field: Field, keys: &[String]) -> Vec<&[u32]> {
         let map = self.fields()[field as usize].1;
@@ -137,5 +165,38 @@ impl Postings {
         };
         filter.timestamp_from.is_none_or(|from| high >= from)
             && filter.timestamp_to.is_none_or(|to| low < to)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(event_type: &str, timestamp: i64) -> LineInfo {
+        LineInfo {
+            event_type: event_type.into(),
+            timestamp,
+            ..LineInfo::default()
+        }
+    }
+
+    #[test]
+    fn forgetting_the_first_entries_shifts_the_rest_down() {
+        let mut postings = Postings::default();
+        let timestamps: Vec<i64> = (0..BLOCK as i64 + 5).collect();
+        for (at, &timestamp) in timestamps.iter().enumerate() {
+            let kind = if at % 2 == 0 { "even" } else { "odd" };
+            postings.add(at, &line(kind, timestamp)).unwrap();
+        }
+        postings.forget_first(BLOCK + 2, &timestamps[BLOCK + 2..]);
+        let keys = ["even".to_owned(), "odd".to_owned()];
+        assert_eq!(
+            postings.lists(Field::EventType, &keys),
+            vec![&[0u32, 2][..], &[1][..]]
+        );
+        assert_eq!(postings.blocks, vec![(BLOCK as i64 + 2, BLOCK as i64 + 4)]);
+        postings.forget_first(3, &[]);
+        assert!(postings.lists(Field::EventType, &keys).is_empty());
+        assert!(postings.blocks.is_empty());
     }
 }

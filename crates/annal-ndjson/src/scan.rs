@@ -48,7 +48,7 @@ pub(crate) struct Rules {
 }
 
 /// What the index needs of one line.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct LineInfo {
     pub(crate) id: String,
     pub(crate) stream: String,

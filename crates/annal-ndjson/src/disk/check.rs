@@ -21,6 +21,9 @@ use crate::sidecar::Counters;
 use crate::writer::{SharedIndex, read_index};
 
 /// The problems of the store's derived index against its log (none without a derived index).
+/// The log is scanned up to the watermark the file records, in the read transaction of the
+/// check: a pass running beside the writer may have moved it past the one this store's index
+/// was last told of.
 pub(crate) fn check_against_log(index: &SharedIndex) -> Result<Vec<String>, ReadError> {
     let (file, part, hasher, unchecked_through) = {
         let index = read_index(index)?;
@@ -35,37 +38,45 @@ pub(crate) fn check_against_log(index: &SharedIndex) -> Result<Vec<String>, Read
     let Some(part) = part else {
         return Ok(Vec::new());
     };
-    let rules = Rules {
-        unchecked_through,
-        synced: 0,
-        limit: Some(part.mark.offset),
-    };
-    let built = build(file, &Counters::default(), rules, hasher).map_err(|error| {
-        StorageError::backend(
-            "scanning the log to check the derived index",
-            format!("{error:?}"),
-        )
+    let checked = part.index.read(part.mark.generation, |connection| {
+        let offset = schema::load(connection)
+            .map_err(|e| format!("reading the watermark: {e}"))?
+            .mark
+            .offset;
+        let rules = Rules {
+            unchecked_through,
+            synced: 0,
+            limit: Some(offset),
+        };
+        // A log that does not scan is the log's failure, not the index's: the inner error.
+        let built = match build(file, &Counters::default(), rules, hasher) {
+            Ok(built) => built,
+            Err(error) => return Ok(Err(format!("{error:?}"))),
+        };
+        let mut problems = Vec::new();
+        if let Some(problem) = &built.end.problem {
+            problems.push(format!(
+                "the log up to the watermark does not scan: {problem:?}"
+            ));
+        }
+        if built.index.next.offset != offset {
+            problems.push(format!(
+                "the watermark is at byte {offset} of the log, its last whole batch ends at {}",
+                built.index.next.offset
+            ));
+        }
+        problems.extend(check(connection, &built.index)?);
+        Ok(Ok(problems))
     })?;
-    let mut problems = Vec::new();
-    if let Some(problem) = &built.end.problem {
-        problems.push(format!(
-            "the log up to the watermark does not scan: {problem:?}"
-        ));
+    match checked {
+        Ok(Ok(problems)) => Ok(problems),
+        Ok(Err(reason)) => {
+            Err(StorageError::backend("scanning the log to check the derived index", reason).into())
+        }
+        Err(_) => Ok(vec![
+            "the store was compacted during the check; run it again".into(),
+        ]),
     }
-    if built.index.next.offset != part.mark.offset {
-        problems.push(format!(
-            "the watermark is at byte {} of the log, its last whole batch ends at {}",
-            part.mark.offset, built.index.next.offset
-        ));
-    }
-    match part
-        .index
-        .read(part.mark.generation, |c| check(c, &built.index))?
-    {
-        Ok(found) => problems.extend(found),
-        Err(_) => problems.push("the store was compacted during the check; run it again".into()),
-    }
-    Ok(problems)
 }
 
 /// The problems of the tables behind `connection` against `scanned`, the log's index up to

@@ -8,6 +8,12 @@
 //! is ready every check looks the id up on disk (a bucket of the `ids` table), so a check is
 //! never skipped.
 //! Each pass adds its ids to the filter (or, while it loads, to the ids it will be given).
+//!
+//! A pass due while appends go on runs on a thread of its own, over a clone of the index, with
+//! a connection of its own: the writer goes on committing meanwhile, and forgets the entries
+//! the pass moved once it has landed ([`Index::moved_to_disk_through`]). Passes at the open, at
+//! a clean close and in a compaction run on the writer's connection, each after the one
+//! running beside the writer has landed, so two never write at once.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -40,6 +46,13 @@ enum StoredIds {
     Ready(BloomFilter),
 }
 
+/// A pass running on its own thread.
+struct InFlight {
+    /// The tail entries its clone of the index held: those it moves to disk.
+    moved: usize,
+    done: Receiver<Result<Mark, String>>,
+}
+
 /// See the module documentation.
 pub(crate) struct WriterDisk {
     /// Where the index lives.
@@ -49,6 +62,7 @@ pub(crate) struct WriterDisk {
     connection: Connection,
     pub(crate) index: Arc<DiskIndex>,
     ids: StoredIds,
+    in_flight: Option<InFlight>,
     /// A pass runs once this many events gather after the watermark.
     pub(crate) every: usize,
 }
@@ -82,6 +96,7 @@ impl WriterDisk {
             connection,
             index,
             ids,
+            in_flight: None,
             every: every.max(1),
         }
     }
@@ -110,16 +125,69 @@ impl WriterDisk {
     /// Writes the tail of `index` to disk and adds its ids to the filter; returns the new mark.
     pub(crate) fn pass(&mut self, index: &Index) -> Result<Mark, String> {
         let mark = write_pass(&self.connection, index)?;
-        // Its ids reach the filter beside those the reading thread finds (an id read twice
-        // only sets its bits twice).
+        self.add_ids(index.ids.iter().map(|(hash, _)| hash));
+        Ok(mark)
+    }
+
+    /// Adds the id hashes a pass moved to disk to the filter. They reach it beside those the
+    /// reading thread finds (an id read twice only sets its bits twice).
+    pub(crate) fn add_ids(&mut self, hashes: impl Iterator<Item = u64>) {
         self.read_ids();
-        let hashes = index.ids.iter().map(|(hash, _)| hash);
         match &mut self.ids {
             StoredIds::Ready(bloom) => hashes.for_each(|hash| bloom.insert(hash)),
             StoredIds::Loading { since, .. } => since.extend(hashes),
             StoredIds::NotRead(_) => {}
         }
-        Ok(mark)
+    }
+
+    /// Starts writing `clone`, a clone of the index, to disk on a thread of its own; returns
+    /// `false` (and starts nothing) while a pass or a rebuild is under way or when no thread
+    /// starts. [`Self::landed`] tells when it has ended.
+    pub(crate) fn start_pass(&mut self, clone: Index) -> bool {
+        if self.in_flight.is_some() || self.building.is_some() {
+            return false;
+        }
+        let moved = clone.entries.len();
+        let path = self.path.clone();
+        let (sender, done) = mpsc::channel();
+        let spawned = std::thread::Builder::new()
+            .name("annal-ndjson-pass".into())
+            .spawn(move || {
+                let passed = DiskIndex::open_existing(&path)
+                    .map_err(|e| e.to_string())
+                    .and_then(|connection| write_pass(&connection, &clone));
+                let _ = sender.send(passed);
+            });
+        if spawned.is_err() {
+            return false;
+        }
+        self.in_flight = Some(InFlight { moved, done });
+        true
+    }
+
+    /// Whether a pass runs on its own thread.
+    pub(crate) fn passing(&self) -> bool {
+        self.in_flight.is_some()
+    }
+
+    /// The pass running on its own thread, once it has ended (`wait`: once it ends): its mark
+    /// and how many tail entries it moved, or why it failed. `None` while it runs, or when
+    /// none does.
+    pub(crate) fn landed(&mut self, wait: bool) -> Option<Result<(Mark, usize), String>> {
+        let flight = self.in_flight.as_ref()?;
+        let ended = if wait {
+            flight.done.recv().map_err(|_| TryRecvError::Disconnected)
+        } else {
+            flight.done.try_recv()
+        };
+        let passed = match ended {
+            Ok(passed) => passed,
+            Err(TryRecvError::Empty) => return None,
+            Err(TryRecvError::Disconnected) => Err("the pass's thread ended unanswered".into()),
+        };
+        let moved = flight.moved;
+        self.in_flight = None;
+        Some(passed.map(|mark| (mark, moved)))
     }
 
     /// Starts the index of the log `log_inode` (a compaction's) over in `building`, a new file

@@ -50,6 +50,8 @@ fn holder_of(path: &std::path::Path, kind: SidecarKind) -> Result<Option<String>
 impl Writer {
     /// Runs one request that is not an append and answers it.
     pub(super) fn maintain(&mut self, command: Command) {
+        // Removals and compaction change the tail a running pass is moving: it lands first.
+        self.land_pass(true);
         // A caller that stopped waiting (its future was dropped) needs no answer.
         match command {
             Command::SaveSnapshot { snapshot, reply } => {

@@ -213,6 +213,7 @@ impl Writer {
         }
         self.commit();
         // A clean close leaves nothing for the next open to scan.
+        self.land_pass(true);
         self.pass(1);
         if self.summary_dirty {
             self.refresh_summary();
@@ -282,7 +283,8 @@ impl Writer {
                     drop(reply.send(answer));
                 }
                 let every = self.disk.as_ref().map_or(usize::MAX, |disk| disk.every);
-                self.pass(every);
+                self.land_pass(false);
+                self.pass_beside(every);
                 if let Some(disk) = self.disk.as_mut() {
                     disk.read_ids();
                 }
@@ -344,6 +346,57 @@ impl Writer {
         match (passed, self.index.write()) {
             (Ok(mark), Ok(mut index)) => index.moved_to_disk(Arc::clone(&disk.index), mark),
             _ => self.disk = None,
+        }
+    }
+
+    /// Starts moving the tail of the index to disk on a thread of its own if it holds at
+    /// least `at_least` events and no pass is running (`disk.rs`), after the log is synced as
+    /// for [`Self::pass`]. The pass writes a clone of the index, so commits go on meanwhile.
+    fn pass_beside(&mut self, at_least: usize) {
+        let due = read_index(&self.index).is_ok_and(|index| index.entries.len() >= at_least);
+        let idle = self.disk.as_ref().is_some_and(|disk| !disk.passing());
+        if !due || !idle || self.poisoned.is_poisoned() {
+            return;
+        }
+        if self.durability == Durability::Relaxed {
+            self.sync_head();
+            if self.poisoned.is_poisoned() {
+                return;
+            }
+        }
+        let clone = match read_index(&self.index) {
+            Ok(index) => index.clone(),
+            Err(_) => return,
+        };
+        let started = self
+            .disk
+            .as_mut()
+            .is_some_and(|disk| disk.start_pass(clone));
+        if !started {
+            // No thread: the pass runs here instead.
+            self.pass(at_least);
+        }
+    }
+
+    /// Lands the pass running beside the writer once it has ended (`wait`: waits for it):
+    /// the tail forgets what it moved and the Bloom filter gains its ids. A failed one drops
+    /// the writer's side of the derived index, as [`Self::pass`] does.
+    fn land_pass(&mut self, wait: bool) {
+        let Some(disk) = self.disk.as_mut() else {
+            return;
+        };
+        let Some(landed) = disk.landed(wait) else {
+            return;
+        };
+        let forgotten = match (landed, self.index.write()) {
+            (Ok((mark, moved)), Ok(mut index)) => {
+                Some(index.moved_to_disk_through(Arc::clone(&disk.index), mark, moved))
+            }
+            _ => None,
+        };
+        match forgotten {
+            Some(hashes) => disk.add_ids(hashes.into_iter()),
+            None => self.disk = None,
         }
     }
 

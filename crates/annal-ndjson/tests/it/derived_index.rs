@@ -43,6 +43,19 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// The last position the derived index of the store at `path` records.
+fn watermark_of(path: &Path) -> u64 {
+    let index = rusqlite::Connection::open(path.join("index.sqlite")).unwrap();
+    let position: i64 = index
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'through_position'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    u64::try_from(position).unwrap()
+}
+
 fn store_dir() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store");
@@ -82,22 +95,27 @@ async fn a_reopen_scans_only_the_lines_after_the_watermark() {
     let (_guard, path) = store_dir();
     let store = NdjsonStore::open_with(&path, options()).unwrap();
     let appended = twenty_five(&store).await;
-    // Copied while the writer still holds 5 events only in memory, as a kill would leave it.
+    // Copied while the writer still holds the tail only in memory, as a kill would leave it.
+    // Passes run beside the writer, so the copy's watermark is wherever the last one landed.
     let killed = path.with_file_name("killed");
     copy_dir(&path, &killed);
     drop(store);
+    let watermark = watermark_of(&killed);
+    assert!(watermark > 0, "no pass reached the disk in 25 appends");
 
     let reopened = NdjsonStore::open_with(&killed, options()).unwrap();
     assert_eq!(
         reopened.recovery().scanned_lines,
-        5,
+        25 - watermark,
         "{:?}",
         reopened.recovery()
     );
     assert_eq!(reopened.recovery().events, 25);
     check_answers(&reopened, &appended).await;
     let read_only = NdjsonStore::open_with(&killed, options().read_only()).unwrap();
-    assert_eq!(read_only.recovery().scanned_lines, 5);
+    // The writer's open moved its tail to disk if it held a pass's worth.
+    let watermark = watermark_of(&killed);
+    assert_eq!(read_only.recovery().scanned_lines, 25 - watermark);
     check_answers(&read_only, &appended).await;
 
     // A clean close moved the tail too: nothing is left to scan.
@@ -239,4 +257,57 @@ async fn the_check_finds_an_index_that_differs_from_the_log() {
         has("table counts") && has("table postings") && has("table ids"),
         "{problems:?}"
     );
+}
+
+/// Passes run beside the writer while appends and reads go on: every read sees each event
+/// once, in order, and the index a clean close leaves matches the log.
+#[tokio::test]
+async fn passes_beside_the_writer_lose_and_repeat_nothing() {
+    let (_guard, path) = store_dir();
+    let store = std::sync::Arc::new(NdjsonStore::open_with(&path, options()).unwrap());
+    let mut tasks = Vec::new();
+    for task in 0..8 {
+        let store = std::sync::Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            for n in 0..40 {
+                let id = format!("t{task}-{n}");
+                append_ids(store.as_ref(), &format!("s-{task}"), &[&id]).await;
+            }
+        }));
+    }
+    let reader = {
+        let store = std::sync::Arc::clone(&store);
+        tokio::spawn(async move {
+            for _ in 0..50 {
+                let read = everything(store.as_ref()).await;
+                let positions: Vec<u64> = read.iter().map(|e| e.position.0).collect();
+                let expected: Vec<u64> = (1..=positions.len() as u64).collect();
+                assert_eq!(positions, expected, "a read lost or repeated an event");
+                tokio::task::yield_now().await;
+            }
+        })
+    };
+    for task in tasks {
+        task.await.unwrap();
+    }
+    reader.await.unwrap();
+    assert_eq!(everything(store.as_ref()).await.len(), 320);
+    for task in 0..8 {
+        let stream = crate::support::stream(&format!("s-{task}"));
+        let events = collect(
+            store
+                .read_stream(&stream, Default::default())
+                .await
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+        let expected: Vec<String> = (0..40).map(|n| format!("t{task}-{n}")).collect();
+        assert_eq!(ids(&events), expected);
+    }
+    drop(store);
+    let reopened = NdjsonStore::open_with(&path, options()).unwrap();
+    assert_eq!(reopened.recovery().scanned_lines, 0);
+    assert_eq!(reopened.check_index().await.unwrap(), Vec::<String>::new());
+    assert_eq!(everything(&reopened).await.len(), 320);
 }
