@@ -50,7 +50,8 @@ enum StoredIds {
 struct InFlight {
     /// The tail entries its clone of the index held: those it moves to disk.
     moved: usize,
-    done: Receiver<Result<Mark, String>>,
+    /// The pass's outcome, with its connection back for the next one.
+    done: Receiver<(Connection, Result<Mark, String>)>,
 }
 
 /// See the module documentation.
@@ -63,6 +64,9 @@ pub(crate) struct WriterDisk {
     pub(crate) index: Arc<DiskIndex>,
     ids: StoredIds,
     in_flight: Option<InFlight>,
+    /// The connection passes beside the writer write through, between two of them: one kept
+    /// open keeps its page cache of the tables a pass reads back (the `ids` rows it merges).
+    pass_connection: Option<Connection>,
     /// A pass runs once this many events gather after the watermark.
     pub(crate) every: usize,
 }
@@ -97,6 +101,7 @@ impl WriterDisk {
             index,
             ids,
             in_flight: None,
+            pass_connection: None,
             every: every.max(1),
         }
     }
@@ -147,16 +152,20 @@ impl WriterDisk {
         if self.in_flight.is_some() || self.building.is_some() {
             return false;
         }
+        let connection = match self.pass_connection.take() {
+            Some(connection) => connection,
+            None => match DiskIndex::open_existing(&self.path) {
+                Ok(connection) => connection,
+                Err(_) => return false,
+            },
+        };
         let moved = clone.entries.len();
-        let path = self.path.clone();
         let (sender, done) = mpsc::channel();
         let spawned = std::thread::Builder::new()
             .name("annal-ndjson-pass".into())
             .spawn(move || {
-                let passed = DiskIndex::open_existing(&path)
-                    .map_err(|e| e.to_string())
-                    .and_then(|connection| write_pass(&connection, &clone));
-                let _ = sender.send(passed);
+                let passed = write_pass(&connection, &clone);
+                let _ = sender.send((connection, passed));
             });
         if spawned.is_err() {
             return false;
@@ -181,7 +190,10 @@ impl WriterDisk {
             flight.done.try_recv()
         };
         let passed = match ended {
-            Ok(passed) => passed,
+            Ok((connection, passed)) => {
+                self.pass_connection = Some(connection);
+                passed
+            }
             Err(TryRecvError::Empty) => return None,
             Err(TryRecvError::Disconnected) => Err("the pass's thread ended unanswered".into()),
         };
@@ -204,6 +216,8 @@ impl WriterDisk {
         let mark =
             succeed(&connection, generation, hasher.key(), log_inode).map_err(|e| e.to_string())?;
         self.connection = connection;
+        // The kept pass connection writes the file this one replaces.
+        self.pass_connection = None;
         self.index = Arc::new(DiskIndex::at(&self.path));
         self.ids = StoredIds::Ready(BloomFilter::with_capacity(BLOOM_CAPACITY));
         self.building = Some(building.to_path_buf());
@@ -225,6 +239,7 @@ impl WriterDisk {
         })?;
         // SQLite refuses writes through a connection whose file was renamed since it opened.
         self.connection = DiskIndex::open_existing(&self.path).map_err(|e| e.to_string())?;
+        self.pass_connection = None;
         Ok(())
     }
 
