@@ -333,6 +333,16 @@ impl Index {
 
     /// The entry of the event at `position`, if it is readable in the tail.
     pub(crate) fn locate(&self, position: u64) -> Option<Entry> {
+        // Positions in the tail are consecutive unless events were removed, so the slot at the
+        // distance from the first is nearly always the one: a pass locates every id this way.
+        let first = self.entries.first()?.position;
+        let slot = position
+            .checked_sub(first)
+            .and_then(|distance| usize::try_from(distance).ok())
+            .and_then(|at| self.entries.get(at));
+        if let Some(entry) = slot.filter(|e| e.position == position) {
+            return Some(*entry);
+        }
         let at = self.first_at_or_after(position);
         self.entries
             .get(at)
@@ -414,6 +424,47 @@ impl Index {
             last_position: self.last_readable().map(Position),
             snapshot_count: 0,
             bytes_on_disk: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::IdHasher;
+
+    fn line(position: u64, version: u64) -> LineInfo {
+        LineInfo {
+            id: format!("e-{position}"),
+            stream: "s".to_owned(),
+            event_type: "task:created".to_owned(),
+            aggregate_type: "task".to_owned(),
+            version,
+            position,
+            offset: position * 100,
+            len: 99,
+            ..LineInfo::default()
+        }
+    }
+
+    #[test]
+    fn locating_finds_each_position_across_gaps_and_nothing_between() {
+        let file = Arc::new(tempfile::tempfile().unwrap());
+        let mut index = Index::new(file, &Counters::default(), IdHasher::random()).unwrap();
+        // Positions 3 and 4 were removed: the slots after them are no longer at their distance.
+        for (position, version) in [(1, 1), (2, 2), (5, 3), (6, 4), (9, 5)] {
+            index.add_batch(&[line(position, version)]).unwrap();
+        }
+        for position in [1, 2, 5, 6, 9] {
+            let entry = index.locate(position).unwrap();
+            assert_eq!((entry.position, entry.offset), (position, position * 100));
+        }
+        for position in [0, 3, 4, 7, 8, 10, u64::MAX] {
+            assert_eq!(
+                index.locate(position).map(|e| e.position),
+                None,
+                "{position}"
+            );
         }
     }
 }

@@ -46,7 +46,7 @@ impl Writer {
         &mut self,
         stream: &StreamId,
         expected: ExpectedVersion,
-        batch: &[PreparedEvent],
+        batch: Vec<PreparedEvent>,
     ) -> Result<AppendResult, AppendError> {
         let (hashes, in_memory) = {
             let index = read_index(&self.index)?;
@@ -69,7 +69,7 @@ impl Writer {
         };
         let maybe_stored = in_memory || on_disk.contains(&true);
         let stored = if maybe_stored {
-            self.stored_events(batch, &hashes, &on_disk)?
+            self.stored_events(&batch, &hashes, &on_disk)?
         } else {
             Vec::new()
         };
@@ -78,7 +78,7 @@ impl Writer {
             last_position: Position(self.state.last_position),
             stored: &stored,
         };
-        let placement = match decide::append(stream, expected, batch, looked, &COUNTER_BOUNDS)? {
+        let placement = match decide::append(stream, expected, &batch, looked, &COUNTER_BOUNDS)? {
             AppendDecision::AlreadyAppended(result) => return Ok(result),
             AppendDecision::Write(placement) => placement,
         };
@@ -110,24 +110,25 @@ impl Writer {
     }
 
     /// Encodes the batch's lines into the group at `placement`; a refused batch leaves the
-    /// group as it was.
+    /// group as it was. The index's record of each line takes the event's strings rather than
+    /// copies of them.
     fn encode_batch(
         &mut self,
         stream: &StreamId,
-        batch: &[PreparedEvent],
+        batch: Vec<PreparedEvent>,
         placement: &Placement,
     ) -> Result<(), AppendError> {
         let n_events = placement.n_events;
         let start = self.group.lines.len();
         let buf_start = self.group.buf.len();
-        for (event_idx, event) in batch.iter().enumerate() {
+        for (event_idx, event) in batch.into_iter().enumerate() {
             let version = placement.version(event_idx).0;
             let position = placement.position(event_idx).0;
             let offset = self.end + self.group.buf.len() as u64;
             let before = self.group.buf.len();
             encode(
                 &mut self.group.buf,
-                event,
+                &event,
                 stream,
                 version,
                 position,
@@ -139,19 +140,19 @@ impl Writer {
                 // open: refuse the batch whatever the configured payload limit allows.
                 self.group.buf.truncate(buf_start);
                 self.group.lines.truncate(start);
-                return Err(line_too_long(event_idx, event, line_bytes));
+                return Err(line_too_long(event_idx, &event, line_bytes));
             }
             self.group.lines.push(LineInfo {
-                id: event.id.as_str().to_owned(),
+                id: event.id.into(),
                 stream: stream.as_str().to_owned(),
-                event_type: event.event_type.as_str().to_owned(),
-                aggregate_type: event.aggregate_type.as_str().to_owned(),
+                event_type: event.event_type.into(),
+                aggregate_type: event.aggregate_type.into(),
                 version,
                 position,
                 timestamp: event.timestamp,
-                source: event.source.clone(),
-                causation_id: event.causation_id.clone(),
-                correlation_id: event.correlation_id.clone(),
+                source: event.source,
+                causation_id: event.causation_id,
+                correlation_id: event.correlation_id,
                 offset,
                 // Below LINE_BYTES_MAX, checked above.
                 len: u32::try_from(line_bytes - 1).unwrap_or(u32::MAX),

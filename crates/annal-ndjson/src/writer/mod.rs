@@ -178,6 +178,24 @@ struct Group {
     )>,
 }
 
+/// A group's buffer kept for the next group up to this capacity: small groups then grow no
+/// buffer, and one large group does not hold its memory for good.
+const GROUP_BUF_KEPT: usize = 1 << 20;
+
+impl Group {
+    /// The group with its appends gone and its buffers kept for the next one.
+    fn emptied(mut self) -> Self {
+        if self.buf.capacity() > GROUP_BUF_KEPT {
+            return Self::default();
+        }
+        self.buf.clear();
+        self.lines.clear();
+        self.batches.clear();
+        self.answers.clear();
+        self
+    }
+}
+
 struct Writer {
     layout: Layout,
     /// The log, open for appending.
@@ -234,7 +252,7 @@ impl Writer {
                 batch,
                 reply,
             }) => {
-                let answer = self.decide_append(&stream, expected, &batch);
+                let answer = self.decide_append(&stream, expected, batch);
                 self.group.answers.push((reply, answer));
             }
             other => {
@@ -251,7 +269,7 @@ impl Writer {
     /// Writes and fsyncs the open group, then extends the index, publishes the head and
     /// answers every append of the group.
     fn commit(&mut self) {
-        let group = std::mem::take(&mut self.group);
+        let mut group = std::mem::take(&mut self.group);
         // Indexed by the shared index once the group is, and never stored if it fails.
         self.state.group_ids = IdIndex::default();
         if group.buf.is_empty() {
@@ -279,9 +297,10 @@ impl Writer {
             Ok(()) => {
                 publish_head(&self.head, Position(self.state.last_position));
                 self.summary_dirty = true;
-                for (reply, answer) in group.answers {
+                for (reply, answer) in group.answers.drain(..) {
                     drop(reply.send(answer));
                 }
+                self.group = group.emptied();
                 let every = self.disk.as_ref().map_or(usize::MAX, |disk| disk.every);
                 self.land_pass(false);
                 self.pass_beside(every);
