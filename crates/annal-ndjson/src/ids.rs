@@ -70,21 +70,6 @@ impl IdIndex {
         self.first.iter().map(|(hash, p)| (*hash, *p)).chain(more)
     }
 
-    /// Forgets the ids at positions up to `position`; returns their hashes.
-    pub(crate) fn forget_through(&mut self, position: u64) -> Vec<u64> {
-        let mut forgotten = Vec::new();
-        let mut kept = Self::default();
-        for (hash, at) in self.iter() {
-            if at > position {
-                kept.insert(hash, at);
-            } else {
-                forgotten.push(hash);
-            }
-        }
-        *self = kept;
-        forgotten
-    }
-
     /// Records a stored id.
     pub(crate) fn insert(&mut self, hash: u64, position: u64) {
         if let Some(existing) = self.first.insert(hash, position) {
@@ -113,18 +98,5 @@ mod tests {
             IdHasher::with_key(1, 2).hash("evt-1"),
             13_890_001_955_619_539_678
         );
-    }
-
-    #[test]
-    fn forgetting_through_a_position_keeps_the_later_ones() {
-        let mut index = IdIndex::default();
-        index.insert(7, 1);
-        index.insert(8, 2);
-        index.insert(7, 3);
-        let mut forgotten = index.forget_through(2);
-        forgotten.sort_unstable();
-        assert_eq!(forgotten, vec![7, 8]);
-        assert_eq!(index.candidates(7).collect::<Vec<_>>(), vec![3]);
-        assert_eq!(index.candidates(8).count(), 0);
     }
 }

@@ -76,6 +76,8 @@ pub(crate) struct Index {
     pub(crate) entries: Vec<Entry>,
     /// The timestamp of each of the tail's entries.
     pub(crate) timestamps: Vec<i64>,
+    /// The id hash of each of the tail's entries, so a pass writes them in the tail's order.
+    pub(crate) hashes: Vec<u64>,
     pub(crate) streams: HashMap<String, StreamIndex>,
     /// The last position ever assigned, removed events included.
     pub(crate) last_position: u64,
@@ -110,6 +112,7 @@ impl Index {
             next: Start::default(),
             entries: Vec::new(),
             timestamps: Vec::new(),
+            hashes: Vec::new(),
             streams: HashMap::new(),
             last_position: 0,
             unchecked_through: counters.unchecked_through(),
@@ -164,6 +167,7 @@ impl Index {
     pub(crate) fn moved_to_disk(&mut self, disk: Arc<DiskIndex>, mark: Mark) {
         self.entries = Vec::new();
         self.timestamps = Vec::new();
+        self.hashes = Vec::new();
         for stream in self.streams.values_mut() {
             stream.entries = Vec::new();
         }
@@ -192,9 +196,15 @@ impl Index {
             stream.entries.drain(..on_disk);
         }
         self.postings.forget_first(moved, &self.timestamps);
-        let hashes = self.ids.forget_through(mark.position);
+        let forgotten: Vec<u64> = self.hashes.drain(..moved).collect();
+        // Rebuilt from the few entries appended while the pass ran, rather than emptied of
+        // the many it moved.
+        self.ids = IdIndex::default();
+        for (hash, entry) in self.hashes.iter().zip(&self.entries) {
+            self.ids.insert(*hash, entry.position);
+        }
         self.disk = Some(DiskPart { index: disk, mark });
-        hashes
+        forgotten
     }
 
     /// The derived index and its mark, if the events before the tail are on disk.
@@ -294,7 +304,9 @@ impl Index {
         }
         for line in batch {
             self.postings.add(self.entries.len(), line)?;
-            self.ids.insert(self.hasher.hash(&line.id), line.position);
+            let hash = self.hasher.hash(&line.id);
+            self.ids.insert(hash, line.position);
+            self.hashes.push(hash);
             self.entries.push(Entry {
                 position: line.position,
                 offset: line.offset,

@@ -6,14 +6,12 @@
 //! rows, not one per event (the same reason as SQLite's own derived index, in
 //! `docs/sqlite-schema.md`). The counts and totals are written whole; they are small.
 
-use std::collections::BTreeMap;
-
 use rusqlite::{Connection, params};
 
 use super::Mark;
 use super::records::{Keyed, Located, Versioned, encode};
 use super::schema::{KIND_AGGREGATE_TYPE, KIND_TYPE, set_meta};
-use crate::index::{Entry, Index};
+use crate::index::Index;
 use crate::postings::BLOCK;
 
 /// Replaces the rows of `bucket` at `level` with one row at the next level ending at `last`,
@@ -186,23 +184,21 @@ fn write_streams(connection: &Connection, index: &Index) -> Result<(), String> {
 }
 
 fn write_ids(connection: &Connection, index: &Index) -> Result<(), String> {
-    let mut buckets: BTreeMap<i64, Vec<Keyed>> = BTreeMap::new();
-    for (hash, position) in index.ids.iter() {
-        let entry: Entry = index
-            .locate(position)
-            .ok_or_else(|| format!("the id index names position {position}, not in the tail"))?;
-        buckets
-            .entry(id_bucket(hash))
-            .or_default()
-            .push(Keyed { hash, entry });
-    }
+    let mut keyed: Vec<(i64, Keyed)> = index
+        .hashes
+        .iter()
+        .zip(&index.entries)
+        .map(|(&hash, &entry)| (id_bucket(hash), Keyed { hash, entry }))
+        .collect();
+    keyed.sort_unstable_by_key(|(bucket, _)| *bucket);
     let last = int(index.next.last_position)?;
     let mut insert = connection
         .prepare_cached("INSERT INTO ids(bucket, last, level, entries) VALUES (?1, ?2, 0, ?3)")
         .map_err(|e| e.to_string())?;
-    for (bucket, records) in buckets {
+    for run in keyed.chunk_by(|a, b| a.0 == b.0) {
+        let records: Vec<Keyed> = run.iter().map(|(_, record)| *record).collect();
         insert
-            .execute(params![bucket, last, encode(&records)])
+            .execute(params![run[0].0, last, encode(&records)])
             .map_err(|e| e.to_string())?;
     }
     merge_ids(connection).map_err(|e| e.to_string())

@@ -27,6 +27,8 @@ CREATE TABLE IF NOT EXISTS ids(bucket INTEGER NOT NULL, last INTEGER NOT NULL,
     level INTEGER NOT NULL, entries BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS ids_level ON ids(level, bucket);
 CREATE UNIQUE INDEX IF NOT EXISTS ids_key ON ids(bucket, last);
+-- Each pass counts the passes gathered at a level (`pass.rs`) from this index alone.
+CREATE INDEX IF NOT EXISTS ids_passes ON ids(level, last);
 CREATE TABLE IF NOT EXISTS counts(kind INTEGER NOT NULL, name TEXT NOT NULL,
     n INTEGER NOT NULL, PRIMARY KEY(kind, name));
 CREATE TABLE IF NOT EXISTS streams(name TEXT PRIMARY KEY, last_version INTEGER NOT NULL,

@@ -41,6 +41,9 @@ fn line_too_long(event_idx: usize, event: &PreparedEvent, line_bytes: usize) -> 
     }
 }
 
+/// About what a line takes beside its payload and metadata, to size the group's buffer.
+const LINE_ENVELOPE_BYTES: usize = 256;
+
 impl Writer {
     pub(super) fn decide_append(
         &mut self,
@@ -121,6 +124,13 @@ impl Writer {
         let n_events = placement.n_events;
         let start = self.group.lines.len();
         let buf_start = self.group.buf.len();
+        // Room for the batch's lines at once rather than by doubling: the envelope's fields
+        // beside the payload and metadata take a few hundred bytes.
+        let room: usize = batch
+            .iter()
+            .map(|e| e.payload_json.len() + e.metadata_json.len() + LINE_ENVELOPE_BYTES)
+            .sum();
+        self.group.buf.reserve(room);
         for (event_idx, event) in batch.into_iter().enumerate() {
             let version = placement.version(event_idx).0;
             let position = placement.position(event_idx).0;

@@ -130,7 +130,7 @@ impl WriterDisk {
     /// Writes the tail of `index` to disk and adds its ids to the filter; returns the new mark.
     pub(crate) fn pass(&mut self, index: &Index) -> Result<Mark, String> {
         let mark = write_pass(&self.connection, index)?;
-        self.add_ids(index.ids.iter().map(|(hash, _)| hash));
+        self.add_ids(index.hashes.iter().copied());
         Ok(mark)
     }
 

@@ -180,7 +180,7 @@ struct Group {
 
 /// A group's buffer kept for the next group up to this capacity: small groups then grow no
 /// buffer, and one large group does not hold its memory for good.
-const GROUP_BUF_KEPT: usize = 1 << 20;
+const GROUP_BUF_KEPT: usize = 4 << 20;
 
 impl Group {
     /// The group with its appends gone and its buffers kept for the next one.
