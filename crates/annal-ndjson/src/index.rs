@@ -29,7 +29,7 @@ use crate::scan::{LineInfo, Start};
 use crate::sidecar::{Counters, FORMAT_VERSION};
 
 /// Where one event's line is in the log.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Entry {
     pub(crate) position: u64,
     pub(crate) offset: u64,

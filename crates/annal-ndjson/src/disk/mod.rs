@@ -13,7 +13,7 @@
 //! - **Generations.** A compaction rewrites the log and the index with it, under a new
 //!   generation; a read that began before runs its disk query in a transaction that checks the
 //!   generation first and starts over if it moved (`Stale`).
-//! - **Tables** (`schema.rs`), each blob a list of 28-byte records (`records.rs`): `blocks`
+//! - **Tables** (`schema.rs`), each blob a list of delta-encoded records (`records.rs`): `blocks`
 //!   (every event by position, in runs of [`crate::postings::BLOCK`], with their time bounds),
 //!   `postings` (per event type, aggregate type, source, correlation and causation id, per
 //!   pass), `stream_runs` (per stream and pass, by version), `ids` (by keyed hash, in 1,024

@@ -190,7 +190,9 @@ fn write_ids(connection: &Connection, index: &Index) -> Result<(), String> {
         .zip(&index.entries)
         .map(|(&hash, &entry)| (id_bucket(hash), Keyed { hash, entry }))
         .collect();
-    keyed.sort_unstable_by_key(|(bucket, _)| *bucket);
+    // Stable: each bucket's records stay in position order, which their encoding relies on
+    // to stay small (`records.rs`).
+    keyed.sort_by_key(|(bucket, _)| *bucket);
     let last = int(index.next.last_position)?;
     let mut insert = connection
         .prepare_cached("INSERT INTO ids(bucket, last, level, entries) VALUES (?1, ?2, 0, ?3)")

@@ -10,7 +10,7 @@ use super::Mark;
 use crate::ids::IdHasher;
 
 /// The layout of the tables this build writes; an index of another is rebuilt.
-const FORMAT: i64 = 3;
+const FORMAT: i64 = 4;
 
 const CREATE: &str = "
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER);
