@@ -165,15 +165,8 @@ impl Index {
 
     /// Forgets the tail, which a pass has just moved to disk up to `mark`.
     pub(crate) fn moved_to_disk(&mut self, disk: Arc<DiskIndex>, mark: Mark) {
-        self.entries = Vec::new();
-        self.timestamps = Vec::new();
-        self.hashes = Vec::new();
-        for stream in self.streams.values_mut() {
-            stream.entries = Vec::new();
-        }
-        self.postings = Postings::default();
-        self.ids = IdIndex::default();
-        self.disk = Some(DiskPart { index: disk, mark });
+        let all = self.entries.len();
+        self.moved_to_disk_through(disk, mark, all);
     }
 
     /// Forgets the first `moved` entries of the tail, which a pass running beside the writer
@@ -345,16 +338,6 @@ impl Index {
 
     /// The entry of the event at `position`, if it is readable in the tail.
     pub(crate) fn locate(&self, position: u64) -> Option<Entry> {
-        // Positions in the tail are consecutive unless events were removed, so the slot at the
-        // distance from the first is nearly always the one: a pass locates every id this way.
-        let first = self.entries.first()?.position;
-        let slot = position
-            .checked_sub(first)
-            .and_then(|distance| usize::try_from(distance).ok())
-            .and_then(|at| self.entries.get(at));
-        if let Some(entry) = slot.filter(|e| e.position == position) {
-            return Some(*entry);
-        }
         let at = self.first_at_or_after(position);
         self.entries
             .get(at)
